@@ -1,0 +1,102 @@
+"""Measure cases: one model build per case, then each requested probe in its own pass.
+
+A failing case becomes a row that says why; the next case still runs. Warnings raised while a
+case runs become that case's notes instead of noise on the terminal.
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from dataclasses import dataclass, replace
+
+import torch
+
+from bench.counting import count_macs, count_params
+from bench.memory import cpu_peak_bytes, cuda_peak_bytes, resident_bytes
+from bench.models import build_model, make_input
+from bench.records import METRICS, Case, LatencyStats, Result
+from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    metrics: frozenset[str] = frozenset(METRICS)
+    timing: TimingPolicy = DEFAULT_POLICY
+
+
+def device_unavailable_reason(device: str) -> str | None:
+    """Why a case's device cannot run here, or None when it can."""
+    if not device.startswith("cuda"):
+        return None
+    if not torch.cuda.is_available():
+        return "no CUDA device on this machine"
+    index = torch.device(device).index or 0
+    if index >= torch.cuda.device_count():
+        return f"{device} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+    return None
+
+
+def measure_case(case: Case, options: RunOptions) -> Result:
+    """Every requested measurement of one case; exceptions become an error or oom row."""
+    reason = device_unavailable_reason(case.device)
+    if reason is not None:
+        return Result(case=case, status="skipped", error=reason)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = _measure(case, options)
+        except torch.cuda.OutOfMemoryError as exc:
+            result = Result(case=case, status="oom", error=_one_line(exc))
+        except Exception as exc:  # a failing model must not stop the run; its row says why
+            result = Result(
+                case=case, status="error", error=f"{type(exc).__name__}: {_one_line(exc)}"
+            )
+        finally:
+            gc.collect()
+            if case.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+    notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    return replace(result, notes=result.notes + notes)
+
+
+def _measure(case: Case, options: RunOptions) -> Result:
+    model = build_model(case)
+    example = make_input(case)
+    device = torch.device(case.device)
+
+    def forward() -> None:
+        model(example)
+
+    params = trainable = macs = peak = None
+    latency: LatencyStats | None = None
+    if "params" in options.metrics:
+        params, trainable = count_params(model)
+    with torch.inference_mode():
+        if "flops" in options.metrics:
+            macs = count_macs(model, example)
+        if "latency" in options.metrics:
+            latency = measure_latency(forward, _timer_for(device), options.timing)
+        if "memory" in options.metrics:
+            if device.type == "cuda":
+                peak = cuda_peak_bytes(forward, device)
+            else:
+                peak = cpu_peak_bytes(forward, resident_bytes(model, example))
+    return Result(
+        case=case,
+        status="ok",
+        params=params,
+        trainable_params=trainable,
+        macs=macs,
+        latency=latency,
+        peak_memory_bytes=peak,
+    )
+
+
+def _timer_for(device: torch.device) -> Timer:
+    return CudaTimer(device) if device.type == "cuda" else CpuTimer()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] if text else type(exc).__name__

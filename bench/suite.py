@@ -1,0 +1,185 @@
+"""Load a suite file, validate it strictly, and expand it into cases.
+
+Validation happens before anything runs, so a typo costs the user one line on stderr, not a
+half-finished run. Every message names the file, the entry and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bench.errors import FactoryError, SuiteError
+from bench.models import resolve_factory
+from bench.records import Case, ModelSpec, Suite
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
+
+SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes"}
+MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes"}
+TOP_KEYS = {"suite", "models"}
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite; raise SuiteError naming the file and entry on any problem."""
+    path = Path(path)
+    data = _read_toml(path)
+    _check_keys(path, "top level", data, TOP_KEYS)
+    header = data.get("suite")
+    if not isinstance(header, dict):
+        raise SuiteError(path, "[suite]", "missing table; a suite needs [suite] with a name")
+    _check_keys(path, "[suite]", header, SUITE_KEYS)
+    name = _string(path, "[suite]", header, "name")
+    devices = _string_list(path, "[suite]", header, "devices", ["cpu"])
+    for device in devices:
+        if not DEVICE_PATTERN.match(device):
+            raise SuiteError(
+                path, "[suite] devices", f"unknown device {device!r}; allowed: {DEVICES_ALLOWED}"
+            )
+    dtypes = _string_list(path, "[suite]", header, "dtypes", ["float32"])
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            raise SuiteError(
+                path, "[suite] dtypes", f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}"
+            )
+    _no_duplicates(path, "[suite] devices", devices)
+    _no_duplicates(path, "[suite] dtypes", dtypes)
+    batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1])
+    models = _models(path, data.get("models"), batch_sizes)
+    return Suite(
+        name=name,
+        path=path,
+        devices=tuple(devices),
+        dtypes=tuple(dtypes),
+        models=models,
+    )
+
+
+def expand(suite: Suite) -> list[Case]:
+    """Every model x device x dtype x batch size, in the suite's declared order."""
+    return [
+        Case(
+            suite=suite.name,
+            model=model,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            base_dir=suite.base_dir,
+        )
+        for model in suite.models
+        for device in suite.devices
+        for dtype in suite.dtypes
+        for batch_size in model.batch_sizes
+    ]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SuiteError(path, "file", "not found; give the path of a .toml suite file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SuiteError(path, "file", "not UTF-8 text; a suite is a TOML file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(path, "file", f"invalid TOML ({exc})") from None
+
+
+def _models(path: Path, entries: Any, default_batches: list[int]) -> tuple[ModelSpec, ...]:
+    if not isinstance(entries, list) or not entries:
+        raise SuiteError(path, "[[models]]", "missing or empty; declare at least one [[models]]")
+    specs: list[ModelSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"models[{index}]"
+        if not isinstance(entry, dict):
+            raise SuiteError(path, where, "must be a table ([[models]])")
+        if isinstance(entry.get("name"), str):
+            where = f"models[{index}] ({entry['name']})"
+        _check_keys(path, where, entry, MODEL_KEYS)
+        name = _string(path, where, entry, "name")
+        if name in seen:
+            raise SuiteError(path, where, f"duplicate model name {name!r}; names must be unique")
+        seen.add(name)
+        factory = _string(path, where, entry, "factory")
+        try:
+            resolve_factory(factory, path.parent)
+        except FactoryError as exc:
+            raise SuiteError(path, f"{where} factory", str(exc)) from None
+        kwargs = entry.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise SuiteError(path, f"{where} kwargs", "must be a table, e.g. { num_classes = 10 }")
+        if "input_shape" not in entry:
+            raise SuiteError(
+                path, where, "missing 'input_shape'; give the per-sample shape, e.g. [3, 224, 224]"
+            )
+        input_shape = _positive_ints(path, where, entry, "input_shape", None)
+        batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
+        _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
+        specs.append(
+            ModelSpec(
+                name=name,
+                factory=factory,
+                input_shape=tuple(input_shape),
+                batch_sizes=tuple(batch_sizes),
+                kwargs=kwargs,
+            )
+        )
+    return tuple(specs)
+
+
+def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SuiteError(
+            path, where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _string(path: Path, where: str, table: dict[str, Any], key: str) -> str:
+    value = table.get(key)
+    if value is None:
+        raise SuiteError(path, where, f"missing {key!r}; it is required (a non-empty string)")
+    if not isinstance(value, str) or not value.strip():
+        raise SuiteError(path, f"{where} {key}", f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _string_list(
+    path: Path, where: str, table: dict[str, Any], key: str, default: list[str]
+) -> list[str]:
+    if key not in table:
+        return list(default)
+    value = table[key]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise SuiteError(
+            path, f"{where} {key}", f"must be a non-empty list of strings, got {value!r}"
+        )
+    return value
+
+
+def _positive_ints(
+    path: Path, where: str, table: dict[str, Any], key: str, default: list[int] | None
+) -> list[int]:
+    if key not in table and default is not None:
+        return list(default)
+    value = table.get(key)
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise SuiteError(
+            path, f"{where} {key}", f"must be a non-empty list of positive integers, got {value!r}"
+        )
+    return value
+
+
+def _no_duplicates(path: Path, where: str, values: list[Any]) -> None:
+    if len(set(values)) != len(values):
+        raise SuiteError(path, where, f"repeats a value in {values!r}; list each once")

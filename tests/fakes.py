@@ -1,0 +1,81 @@
+"""Deterministic stand-ins for the host clock and the CUDA backend, to test timing on a CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class FakeClock:
+    """A nanosecond clock that advances only when told to (or by `step_ns` per read)."""
+
+    def __init__(self, step_ns: int = 0) -> None:
+        self.now_ns = 0
+        self.step_ns = step_ns
+
+    def __call__(self) -> int:
+        self.now_ns += self.step_ns
+        return self.now_ns
+
+    def advance_ms(self, ms: float) -> None:
+        self.now_ns += int(ms * 1e6)
+
+
+class FakeEvent:
+    def __init__(self, backend: FakeCudaBackend) -> None:
+        self.backend = backend
+        self.recorded_at: float | None = None
+
+    def record(self, stream: Any = None) -> None:
+        self.backend.log.append(("record", stream))
+        self.recorded_at = self.backend.device_time_ms
+
+    def elapsed_time(self, end: FakeEvent) -> float:
+        self.backend.log.append(("elapsed_time",))
+        if self.recorded_at is None or end.recorded_at is None:
+            raise RuntimeError("event read before it was recorded")
+        return end.recorded_at - self.recorded_at
+
+
+class FakeCudaBackend:
+    """Mimics the slice of `torch.cuda` the harness uses and logs every call in order.
+
+    Device time advances only through `run_kernel`, and allocations through `allocate`, so tests
+    can check exactly what the harness measured and in which order it synchronized.
+    """
+
+    def __init__(self, kernel_ms: Iterable[float] = ()) -> None:
+        self.log: list[tuple[Any, ...]] = []
+        self.device_time_ms = 0.0
+        self.kernel_ms = list(kernel_ms)
+        self.allocated = 0
+        self.peak = 0
+
+    def current_stream(self, device: Any) -> str:
+        return f"stream:{device}"
+
+    def Event(self, enable_timing: bool = False) -> FakeEvent:
+        assert enable_timing
+        return FakeEvent(self)
+
+    def synchronize(self, device: Any = None) -> None:
+        self.log.append(("synchronize", device))
+
+    def run_kernel(self) -> None:
+        self.log.append(("kernel",))
+        self.device_time_ms += self.kernel_ms.pop(0)
+
+    def allocate(self, nbytes: int) -> None:
+        self.allocated += nbytes
+        self.peak = max(self.peak, self.allocated)
+
+    def free(self, nbytes: int) -> None:
+        self.allocated -= nbytes
+
+    def reset_peak_memory_stats(self, device: Any = None) -> None:
+        self.log.append(("reset_peak_memory_stats", device))
+        self.peak = self.allocated
+
+    def max_memory_allocated(self, device: Any = None) -> int:
+        self.log.append(("max_memory_allocated", device))
+        return self.peak

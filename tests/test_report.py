@@ -1,0 +1,41 @@
+from pathlib import Path
+
+from bench.records import Case, LatencyStats, ModelSpec, Result
+from bench.report import human_bytes, render_report
+
+SPEC = ModelSpec(name="net", factory="torch.nn:Identity", input_shape=(3,), batch_sizes=(1,))
+CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=4, base_dir=Path())
+ENV = {"date": "2026-01-01T00:00:00+00:00", "torch": "2.14.1", "torch_num_threads": 2}
+
+
+def test_human_bytes() -> None:
+    assert human_bytes(None) == ""
+    assert human_bytes(512) == "512 B"
+    assert human_bytes(1536) == "1.5 KiB"
+    assert human_bytes(44_600_000) == "42.5 MiB"
+    assert human_bytes(3 * 1024**3) == "3.0 GiB"
+
+
+def test_report_has_environment_table_units_and_failures() -> None:
+    ok = Result(
+        case=CASE,
+        status="ok",
+        params=1_500_000,
+        macs=2_000_000_000,
+        latency=LatencyStats.from_samples([10.0, 10.0, 14.0]),
+        peak_memory_bytes=2 * 1024 * 1024,
+    )
+    failed = Result(case=CASE, status="error", error="RuntimeError: bad shape")
+    text = render_report([ok, failed], ENV, "bench run: s")
+    assert text.startswith("# bench run: s\n")
+    assert "| torch / torchvision" in text
+    assert "2 cases: 1 ok, 1 not ok." in text
+    assert "| net " in text and "1.500" in text and "| 2 " in text  # params (M), GMACs
+    assert "10.000" in text and "400.0" in text  # median ms, 4 samples / 10 ms
+    assert "2.0 MiB" in text
+    assert "`net cpu float32 b4`: error: RuntimeError: bad shape" in text
+
+
+def test_report_is_deterministic() -> None:
+    result = Result(case=CASE, status="ok", params=1)
+    assert render_report([result], ENV, "t") == render_report([result], ENV, "t")
