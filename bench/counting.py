@@ -8,7 +8,9 @@ MACs are its total divided by two, and `flops = 2 * macs`. It counts only the op
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
+from typing import Any
+
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -23,8 +25,11 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
-def count_macs(model: nn.Module, example: torch.Tensor) -> int:
-    """Multiply-accumulates of one inference forward pass over the whole batch in `example`."""
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(example)
+def count_macs(fn: Callable[[], Any]) -> int:
+    """Multiply-accumulates of everything fn runs (a forward pass, or a whole training step).
+
+    The caller chooses the autograd context: under inference mode only the forward exists.
+    """
+    with FlopCounterMode(display=False) as counter:
+        fn()
     return counter.get_total_flops() // 2

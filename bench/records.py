@@ -34,6 +34,8 @@ COLUMNS: tuple[str, ...] = (
     "samples",
     "throughput_per_s",
     "peak_memory_bytes",
+    # Extensions beyond the DESIGN.md contract are appended, so the contract's order never moves.
+    "mode",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -49,6 +51,7 @@ class ModelSpec:
     input_shape: tuple[int, ...]
     batch_sizes: tuple[int, ...]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    modes: tuple[str, ...] = ("eval",)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Case:
     dtype: str
     batch_size: int
     base_dir: Path
+    mode: str = "eval"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -83,7 +87,8 @@ class Case:
 
     @property
     def label(self) -> str:
-        return f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
+        label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
+        return label if self.mode == "eval" else f"{label} {self.mode}"
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -178,4 +183,5 @@ class Result:
             "samples": len(lat.samples_ms) if lat else None,
             "throughput_per_s": self.throughput_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
+            "mode": self.case.mode,
         }

@@ -17,6 +17,7 @@ from bench.memory import cpu_peak_bytes, cuda_peak_bytes, resident_bytes
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, Result
 from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
+from bench.workload import make_workload
 
 
 @dataclass(frozen=True)
@@ -64,24 +65,31 @@ def _measure(case: Case, options: RunOptions) -> Result:
     model = build_model(case)
     example = make_input(case)
     device = torch.device(case.device)
+    workload = make_workload(model, example, case.mode)
 
-    def forward() -> None:
-        model(example)
+    def prepared_run() -> None:
+        if workload.setup is not None:
+            workload.setup()
+        workload.run()
 
     params = trainable = macs = peak = None
     latency: LatencyStats | None = None
     if "params" in options.metrics:
         params, trainable = count_params(model)
-    with torch.inference_mode():
+    with workload.context():
         if "flops" in options.metrics:
-            macs = count_macs(model, example)
+            macs = count_macs(prepared_run)
         if "latency" in options.metrics:
-            latency = measure_latency(forward, _timer_for(device), options.timing)
+            latency = measure_latency(
+                workload.run, _timer_for(device), options.timing, setup=workload.setup
+            )
         if "memory" in options.metrics:
+            if workload.setup is not None:
+                workload.setup()
             if device.type == "cuda":
-                peak = cuda_peak_bytes(forward, device)
+                peak = cuda_peak_bytes(workload.run, device)
             else:
-                peak = cpu_peak_bytes(forward, resident_bytes(model, example))
+                peak = cpu_peak_bytes(workload.run, resident_bytes(model, example))
     return Result(
         case=case,
         status="ok",

@@ -14,13 +14,14 @@ from typing import Any
 from bench.errors import FactoryError, SuiteError
 from bench.models import resolve_factory
 from bench.records import Case, ModelSpec, Suite
+from bench.workload import MODES
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
 
-SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes"}
-MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes"}
+SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
+MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes"}
 TOP_KEYS = {"suite", "models"}
 
 
@@ -49,7 +50,8 @@ def load_suite(path: str | Path) -> Suite:
     _no_duplicates(path, "[suite] devices", devices)
     _no_duplicates(path, "[suite] dtypes", dtypes)
     batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1])
-    models = _models(path, data.get("models"), batch_sizes)
+    modes = _modes(path, "[suite]", header, ["eval"])
+    models = _models(path, data.get("models"), batch_sizes, modes)
     return Suite(
         name=name,
         path=path,
@@ -60,7 +62,7 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def expand(suite: Suite) -> list[Case]:
-    """Every model x device x dtype x batch size, in the suite's declared order."""
+    """Every model x mode x device x dtype x batch size, in the suite's declared order."""
     return [
         Case(
             suite=suite.name,
@@ -69,8 +71,10 @@ def expand(suite: Suite) -> list[Case]:
             dtype=dtype,
             batch_size=batch_size,
             base_dir=suite.base_dir,
+            mode=mode,
         )
         for model in suite.models
+        for mode in model.modes
         for device in suite.devices
         for dtype in suite.dtypes
         for batch_size in model.batch_sizes
@@ -90,7 +94,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SuiteError(path, "file", f"invalid TOML ({exc})") from None
 
 
-def _models(path: Path, entries: Any, default_batches: list[int]) -> tuple[ModelSpec, ...]:
+def _models(
+    path: Path, entries: Any, default_batches: list[int], default_modes: list[str]
+) -> tuple[ModelSpec, ...]:
     if not isinstance(entries, list) or not entries:
         raise SuiteError(path, "[[models]]", "missing or empty; declare at least one [[models]]")
     specs: list[ModelSpec] = []
@@ -121,6 +127,7 @@ def _models(path: Path, entries: Any, default_batches: list[int]) -> tuple[Model
         input_shape = _positive_ints(path, where, entry, "input_shape", None)
         batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
+        modes = _modes(path, where, entry, default_modes)
         specs.append(
             ModelSpec(
                 name=name,
@@ -128,6 +135,7 @@ def _models(path: Path, entries: Any, default_batches: list[int]) -> tuple[Model
                 input_shape=tuple(input_shape),
                 batch_sizes=tuple(batch_sizes),
                 kwargs=kwargs,
+                modes=tuple(modes),
             )
         )
     return tuple(specs)
@@ -178,6 +186,17 @@ def _positive_ints(
             path, f"{where} {key}", f"must be a non-empty list of positive integers, got {value!r}"
         )
     return value
+
+
+def _modes(path: Path, where: str, table: dict[str, Any], default: list[str]) -> list[str]:
+    modes = _string_list(path, where, table, "modes", default)
+    for mode in modes:
+        if mode not in MODES:
+            raise SuiteError(
+                path, f"{where} modes", f"unknown mode {mode!r}; allowed: {', '.join(MODES)}"
+            )
+    _no_duplicates(path, f"{where} modes", modes)
+    return modes
 
 
 def _no_duplicates(path: Path, where: str, values: list[Any]) -> None:

@@ -91,15 +91,26 @@ def measure_latency(
     timer: Timer,
     policy: TimingPolicy = DEFAULT_POLICY,
     clock: Clock = time.perf_counter_ns,
+    setup: Callable[[], Any] | None = None,
 ) -> LatencyStats:
-    """Warm up, then collect per-iteration samples; stopping rules read the host `clock`."""
+    """Warm up, then collect per-iteration samples; stopping rules read the host `clock`.
+
+    `setup`, when given, runs before every call of fn (warmup included), outside the timed region:
+    clearing gradients, or preparing a fresh input for an in-place op.
+    """
+
+    def timed_call() -> float:
+        if setup is not None:
+            setup()
+        return timer.time_call(fn)
+
     warmup_iterations = 0
     warmup_start = clock()
     while (
         warmup_iterations < policy.warmup_min_iterations
         or (clock() - warmup_start) / 1e9 < policy.warmup_min_s
     ):
-        timer.time_call(fn)
+        timed_call()
         warmup_iterations += 1
 
     samples_ms: list[float] = []
@@ -107,5 +118,5 @@ def measure_latency(
     while len(samples_ms) < policy.max_samples and (
         len(samples_ms) < policy.min_samples or (clock() - sampling_start) / 1e9 < policy.min_time_s
     ):
-        samples_ms.append(timer.time_call(fn))
+        samples_ms.append(timed_call())
     return LatencyStats.from_samples(samples_ms, warmup_iterations=warmup_iterations)

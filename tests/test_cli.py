@@ -147,3 +147,16 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "run" in done.stdout
+
+
+def test_train_mode_times_a_whole_step(write_suite, tmp_path: Path) -> None:
+    suite = write_suite(
+        TINY_SUITE.replace("batch_sizes = [1, 2]", 'batch_sizes = [2]\nmodes = ["eval", "train"]')
+    )
+    done = bench("run", suite, "--out", tmp_path / "r", "--quick")
+    assert done.returncode == 0, done.stderr
+    eval_row, train_row = read_rows(Path(done.stdout.strip()))
+    assert (eval_row["mode"], train_row["mode"]) == ("eval", "train")
+    # forward, plus input-free backward: the weight gradient matmul (the input needs no grad)
+    assert int(train_row["macs"]) == 2 * int(eval_row["macs"])
+    assert float(train_row["latency_median_ms"]) > 0

@@ -9,6 +9,12 @@ from bench import zoo
 from bench.counting import count_macs, count_params
 
 
+def forward(model: nn.Module, example: torch.Tensor) -> int:
+    """MACs of one inference forward pass."""
+    with torch.inference_mode():
+        return count_macs(lambda: model(example))
+
+
 def test_linear_params_exact() -> None:
     assert count_params(nn.Linear(10, 5)) == (55, 55)
 
@@ -36,12 +42,12 @@ class MatMul(nn.Module):
 
 def test_matmul_macs_are_m_n_k() -> None:
     m, k, n = 7, 11, 13
-    macs = count_macs(MatMul(k, n), torch.randn(m, k))
+    macs = forward(MatMul(k, n), torch.randn(m, k))
     assert macs == m * n * k  # FLOPs = 2 * M * N * K
 
 
 def test_linear_macs_scale_with_batch() -> None:
-    assert count_macs(nn.Linear(10, 5), torch.randn(8, 10)) == 8 * 10 * 5
+    assert forward(nn.Linear(10, 5), torch.randn(8, 10)) == 8 * 10 * 5
 
 
 # (builder, weights enum, builder kwargs of the pretrained configuration)
@@ -61,14 +67,14 @@ def test_counts_match_torchvision_metadata(builder: str, weights: str, kwargs: d
     model = getattr(torchvision.models, builder)(weights=None, **kwargs).eval()
     total, trainable = count_params(model)
     assert total == trainable == meta["num_params"]
-    macs = count_macs(model, torch.randn(1, 3, crop, crop))
+    macs = forward(model, torch.randn(1, 3, crop, crop))
     assert round(macs / 1e9, 3) == meta["_ops"]
 
 
 def test_resnet18_is_exactly_the_issue_figure() -> None:
     model = torchvision.models.resnet18(weights=None).eval()
     assert count_params(model) == (11_689_512, 11_689_512)
-    assert round(count_macs(model, torch.randn(1, 3, 224, 224)) / 1e9, 3) == 1.814
+    assert round(forward(model, torch.randn(1, 3, 224, 224)) / 1e9, 3) == 1.814
 
 
 def test_zoo_resnet_matches_torchvision_layout() -> None:
@@ -76,3 +82,10 @@ def test_zoo_resnet_matches_torchvision_layout() -> None:
         ours = zoo.resnet(depth=depth)
         theirs = getattr(torchvision.models, builder)(weights=None)
         assert count_params(ours) == count_params(theirs)
+
+
+def test_training_step_counts_forward_and_backward() -> None:
+    """Backward of a linear layer is two matmuls (input and weight gradients): 3x the forward."""
+    layer = nn.Linear(10, 5, bias=False)
+    x = torch.randn(8, 10, requires_grad=True)
+    assert count_macs(lambda: layer(x).sum().backward()) == 3 * 8 * 10 * 5

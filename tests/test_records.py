@@ -13,7 +13,7 @@ def test_columns_are_the_contract_in_order() -> None:
         "suite", "model", "device", "dtype", "batch_size", "input_shape", "status", "error",
         "params", "trainable_params", "flops", "macs", "latency_median_ms", "latency_iqr_ms",
         "latency_p90_ms", "latency_min_ms", "latency_mean_ms", "samples", "throughput_per_s",
-        "peak_memory_bytes",
+        "peak_memory_bytes", "mode",
     )  # fmt: skip
 
 

@@ -142,3 +142,25 @@ def test_shipped_suites_are_valid() -> None:
     root = Path(__file__).resolve().parents[1] / "suites"
     for path in sorted(root.glob("*.toml")):
         assert expand(load_suite(path)), path
+
+
+def test_modes_expand_per_model_with_suite_default(write_suite) -> None:
+    path = write_suite(
+        '[suite]\nname = "s"\nmodes = ["eval", "train"]\n'
+        + MODEL
+        + '[[models]]\nname = "n"\nfactory = "torch.nn:Identity"\ninput_shape = [2]\n'
+        + 'modes = ["train"]\n'
+    )
+    cases = expand(load_suite(path))
+    assert [(c.model.name, c.mode) for c in cases] == [
+        ("m", "eval"),
+        ("m", "train"),
+        ("n", "train"),
+    ]
+    assert cases[1].label == "m cpu float32 b1 train"
+
+
+def test_unknown_mode_is_refused(write_suite) -> None:
+    path = write_suite(HEADER + MODEL + 'modes = ["training"]\n')
+    with pytest.raises(SuiteError, match=r"models\[0\] \(m\) modes: unknown mode 'training'"):
+        load_suite(path)

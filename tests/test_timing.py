@@ -83,3 +83,23 @@ def test_quick_policy_is_small() -> None:
     stats = measure_latency(lambda: clock.advance_ms(1), CpuTimer(clock), QUICK_POLICY, clock)
     assert (stats.warmup_iterations, len(stats.samples_ms)) == (1, 3)
     assert stats.median_ms == pytest.approx(1.0)
+
+
+def test_setup_runs_before_every_call_outside_the_timed_region() -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+
+    def setup() -> None:
+        calls.append("setup")
+        clock.advance_ms(100.0)  # expensive preparation must not show in the samples
+
+    def fn() -> None:
+        calls.append("fn")
+        clock.advance_ms(1.0)
+
+    policy = TimingPolicy(
+        warmup_min_iterations=1, warmup_min_s=0.0, min_samples=2, min_time_s=0.0, max_samples=2
+    )
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock, setup=setup)
+    assert calls == ["setup", "fn"] * 3
+    assert stats.samples_ms == (1.0, 1.0)

@@ -1,0 +1,75 @@
+"""What one timed iteration does, per mode, and what must happen before it outside the timing.
+
+`eval` is inference: one forward pass under `torch.inference_mode()`. `train` is one training
+step: forward, a scalar loss, backward and an optimizer step; the gradients are cleared in
+`setup`, before the timed region, as a training loop's `zero_grad` would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+MODES = ("eval", "train")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """`run` is timed; `setup` (if any) runs before each call of `run`, untimed.
+
+    Both must be called inside `context()`, which selects inference mode or autograd.
+    """
+
+    mode: str
+    run: Callable[[], Any]
+    setup: Callable[[], None] | None
+    context: Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def scalar_loss(output: Any) -> torch.Tensor:
+    """Sum every floating-point tensor in a model's output (tensor, tuple, list or dict)."""
+    if isinstance(output, torch.Tensor):
+        return output.float().sum()
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        parts = [scalar_loss(item) for item in output if _has_float_tensor(item)]
+        if parts:
+            return torch.stack(parts).sum()
+    raise TypeError(f"cannot make a training loss from a {type(output).__name__} output")
+
+
+def _has_float_tensor(item: Any) -> bool:
+    if isinstance(item, torch.Tensor):
+        return item.is_floating_point()
+    if isinstance(item, dict):
+        item = list(item.values())
+    return isinstance(item, (tuple, list)) and any(_has_float_tensor(x) for x in item)
+
+
+def make_workload(model: nn.Module, example: torch.Tensor, mode: str) -> Workload:
+    if mode == "eval":
+        model.eval()
+
+        def forward() -> None:
+            model(example)
+
+        return Workload(mode, forward, None, torch.inference_mode)
+    if mode == "train":
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+        def clear_gradients() -> None:
+            optimizer.zero_grad(set_to_none=True)
+
+        def step() -> None:
+            scalar_loss(model(example)).backward()
+            optimizer.step()
+
+        return Workload(mode, step, clear_gradients, torch.enable_grad)
+    raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")

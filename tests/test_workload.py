@@ -1,0 +1,42 @@
+import pytest
+import torch
+from torch import nn
+
+from bench.workload import make_workload, scalar_loss
+
+
+def test_eval_workload_runs_forward_without_autograd() -> None:
+    model = nn.Linear(3, 2).train()
+    workload = make_workload(model, torch.randn(4, 3), "eval")
+    assert not model.training
+    assert workload.setup is None
+    with workload.context():
+        assert torch.is_inference_mode_enabled()
+        workload.run()
+    assert model.weight.grad is None
+
+
+def test_train_workload_steps_the_optimizer_and_setup_clears_gradients() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    before = model.weight.detach().clone()
+    workload = make_workload(model, torch.randn(4, 3), "train")
+    assert model.training
+    with workload.context():
+        workload.run()
+        assert model.weight.grad is not None
+        assert not torch.equal(model.weight.detach(), before)
+        workload.setup()
+    assert model.weight.grad is None
+
+
+def test_scalar_loss_handles_structured_outputs() -> None:
+    out = {"a": torch.ones(2), "b": (torch.ones(3), torch.zeros(1, dtype=torch.long))}
+    assert scalar_loss(out).item() == 5.0
+    with pytest.raises(TypeError):
+        scalar_loss("text")
+
+
+def test_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="unknown mode"):
+        make_workload(nn.Identity(), torch.zeros(1), "infer")
