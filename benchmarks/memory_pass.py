@@ -1,0 +1,106 @@
+"""Figures for issue 4: the memory checks and how long the memory pass adds to a case.
+
+    PYTHONPATH=. python benchmarks/memory_pass.py [SUITE]   (default: suites/default.toml)
+
+Prints (1) the 32 MiB clone's peak over three runs, (2) in-place vs out-of-place ReLU train-step
+peaks for mnist_cnn, cifar10_net and a frozen-stem channels-last CNN, (3) the memory pass's wall
+time for every case of SUITE, measured alone (metrics = memory). Bytes are deterministic; the
+times depend on the machine's load, so quote them from a quiet machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.memory_pass import measure_memory
+from bench.memory_report import human_bytes
+from bench.records import MemoryStats
+from bench.runner import RunOptions, measure_case
+from bench.suite import expand, load_suite
+from bench.workload import make_workload
+from bench.zoo import cifar10_net, mnist_cnn
+
+MIB = 1024 * 1024
+
+
+class CloneThenSum(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone().sum()
+
+
+def frozen_stem(inplace: bool) -> nn.Module:
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(inplace=inplace),
+        nn.MaxPool2d(4),
+        nn.Flatten(),
+        nn.Linear(16 * 8 * 8, 10),
+    )
+    model[0].requires_grad_(False)
+    return model.to(memory_format=torch.channels_last)
+
+
+def memory_of(model: nn.Module, example: torch.Tensor, mode: str) -> MemoryStats:
+    workload = make_workload(model, example, mode)
+    with workload.context():
+        return measure_memory(workload, model, [example], example.device)
+
+
+def main(suite_path: Path) -> None:
+    print("== 32 MiB clone (eval), three runs")
+    x = torch.randn(32 * MIB // 4)
+    for run in range(3):
+        s = memory_of(CloneThenSum(), x, "eval")
+        print(
+            f"run {run}: peak {s.peak_allocated_bytes} B, resident {s.resident_bytes} B, "
+            f"activation peak {s.activation_peak_bytes} B "
+            f"(32 MiB + {s.activation_peak_bytes - 32 * MIB} B), pass {s.pass_s:.3f} s"
+        )
+
+    print("\n== in-place ReLU, train step (peak allocated; activation peak)")
+    variants = [
+        ("mnist_cnn b8", lambda i: mnist_cnn(inplace=i), (8, 1, 28, 28), False),
+        ("mnist_cnn b64", lambda i: mnist_cnn(inplace=i), (64, 1, 28, 28), False),
+        ("cifar10_net b64", lambda i: cifar10_net(inplace=i), (64, 3, 32, 32), False),
+        ("frozen-stem CNN b4", frozen_stem, (4, 3, 32, 32), True),
+    ]
+    for name, build, shape, channels_last in variants:
+        peaks = []
+        for inplace in (False, True):
+            torch.manual_seed(0)
+            example = torch.randn(*shape)
+            if channels_last:
+                example = example.contiguous(memory_format=torch.channels_last)
+            peaks.append(memory_of(build(inplace), example, "train"))
+        out, inp = peaks
+        print(
+            f"{name}: out-of-place {out.peak_allocated_bytes} ({out.activation_peak_bytes}), "
+            f"in-place {inp.peak_allocated_bytes} ({inp.activation_peak_bytes}), "
+            f"saving {out.peak_allocated_bytes - inp.peak_allocated_bytes} B"
+        )
+
+    print(f"\n== memory pass time per case, {suite_path} (metrics = memory only)")
+    options = RunOptions(metrics=frozenset({"memory"}))
+    for case in expand(load_suite(suite_path)):
+        started = time.perf_counter()
+        result = measure_case(case, options)
+        case_s = time.perf_counter() - started
+        memory = result.memory
+        if memory is None:
+            print(f"{case.label}: {result.status} {result.error}")
+            continue
+        print(
+            f"{case.label}: pass {memory.pass_s:.3f} s (case incl. build {case_s:.3f} s); "
+            f"weights {human_bytes(memory.param_bytes + memory.buffer_bytes)}, "
+            f"peak {human_bytes(memory.peak_allocated_bytes)}, "
+            f"activation peak {human_bytes(memory.activation_peak_bytes)}"
+        )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("suites/default.toml"))
