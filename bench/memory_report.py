@@ -26,14 +26,14 @@ GUIDE = """\
 Which peak is which: *Weights* are the parameters and buffers, by dtype. *Resident* is what was
 live before the measured step: weights, input and, in train mode, the optimizer's state (SGD
 momentum) and any gradients kept between steps. *Peak allocated* is the most memory held during
-one warm step (a forward pass in eval, a whole forward/backward/optimizer step in train),
-resident state included; it is `peak_memory_bytes` in results.csv (CUDA:
-`torch.cuda.max_memory_allocated`; CPU: replayed from the profiler's allocation and free
+one steady-state step, measured after a warm-up step (eval: a forward pass; train: forward,
+backward and optimizer step), resident state included; it is `peak_memory_bytes` in results.csv
+(CUDA: `torch.cuda.max_memory_allocated`; CPU: replayed from the profiler's allocation and free
 records, exact and repeatable). *Activation peak* = Peak allocated - Resident: what the step
 needs on top of its state (activations, workspaces and, in training, the fresh gradients); this is
 what grows with the batch size. *Peak reserved* (CUDA only) is the caching allocator's pool, what
-the device really had to hold. *RSS high-water* is the whole process's resident set over one
-unprofiled step (interpreter and libraries included): coarse, for orientation only. *Pass* is the
+the device really had to hold. *RSS high-water* is the whole process's resident set over the
+measured step (interpreter and libraries included): coarse, for orientation only. *Pass* is the
 wall time the memory pass added to the case."""
 
 

@@ -95,7 +95,7 @@ batch (torchvision's convention; FLOPs = 2 x MACs). Latency is the wall time of 
 after warmup (CPU: `perf_counter_ns`; CUDA: CUDA events between device synchronizes); *Median* and
 *p90* are over the timed iterations, *IQR/median* is their spread (⚠ above 10%: a noisy
 measurement, compare medians with care). *Peak memory* is the most memory allocated during one
-warm step, weights and input included; the memory table breaks it down."""
+steady-state step, weights and input included; the memory table breaks it down."""
 
 
 def render_report(results: Iterable[Result], environment: dict[str, Any], title: str) -> str:
