@@ -44,12 +44,15 @@ def cpu_allocation_peak(fn: Callable[[], Any]) -> int:
     memory records are read, so nothing else is worth paying for.
     """
     from torch._C._autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
+    from torch.autograd.profiler import profile
 
+    # torch.autograd.profiler.profile, not torch.profiler.profile: the latter's start probes
+    # `hasattr(torch, "_inductor")`, which imports inductor and dynamo (2-4 s on first use here);
+    # both drive the same Kineto profiler and give the same records.
     with (
         _native_stderr_filtered(),
         profile(
-            activities=[ProfilerActivity.CPU],
+            use_cpu=True,
             profile_memory=True,
             record_shapes=False,
             with_stack=False,
@@ -59,7 +62,7 @@ def cpu_allocation_peak(fn: Callable[[], Any]) -> int:
         fn()
     return replay_peak(
         (record.start_ns(), record.nbytes())
-        for record in prof.profiler.kineto_results.events()
+        for record in prof.kineto_results.events()
         if record.name() == "[memory]" and record.device_type() == DeviceType.CPU
     )
 
