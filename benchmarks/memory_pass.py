@@ -4,14 +4,13 @@
 
 Prints (1) the 32 MiB clone's peak over three runs, (2) in-place vs out-of-place ReLU train-step
 peaks for mnist_cnn, cifar10_net and a frozen-stem channels-last CNN, (3) the memory pass's wall
-time for every case of SUITE, measured alone (metrics = memory). Bytes are deterministic; the
-times depend on the machine's load, so quote them from a quiet machine.
+time for every case of SUITE, alone and after a latency pass, against the case's step time.
+Bytes are deterministic; the times depend on the machine's load: quote them from a quiet one.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from bench.memory_report import human_bytes
 from bench.records import MemoryStats
 from bench.runner import RunOptions, measure_case
 from bench.suite import expand, load_suite
+from bench.timing import QUICK_POLICY
 from bench.workload import make_workload
 from bench.zoo import cifar10_net, mnist_cnn
 
@@ -84,18 +84,23 @@ def main(suite_path: Path) -> None:
             f"saving {out.peak_allocated_bytes - inp.peak_allocated_bytes} B"
         )
 
-    print(f"\n== memory pass time per case, {suite_path} (metrics = memory only)")
-    options = RunOptions(metrics=frozenset({"memory"}))
+    print(f"\n== memory pass time per case, {suite_path}")
+    print("alone: metrics = memory; after latency: metrics = latency,memory with --quick timing;")
+    print("overhead = pass - 2 x median step (the pass runs a warm-up step and the measured one)")
+    alone = RunOptions(metrics=frozenset({"memory"}))
+    after = RunOptions(metrics=frozenset({"latency", "memory"}), timing=QUICK_POLICY)
     for case in expand(load_suite(suite_path)):
-        started = time.perf_counter()
-        result = measure_case(case, options)
-        case_s = time.perf_counter() - started
-        memory = result.memory
-        if memory is None:
-            print(f"{case.label}: {result.status} {result.error}")
+        first = measure_case(case, alone)
+        second = measure_case(case, after)
+        if first.memory is None or second.memory is None or second.latency is None:
+            print(f"{case.label}: {first.status} {first.error} {second.error}")
             continue
+        memory = second.memory
+        step_s = second.latency.median_ms / 1e3
         print(
-            f"{case.label}: pass {memory.pass_s:.3f} s (case incl. build {case_s:.3f} s); "
+            f"{case.label}: pass alone {first.memory.pass_s:.3f} s, after latency "
+            f"{memory.pass_s:.3f} s, step {step_s:.3f} s, "
+            f"overhead {memory.pass_s - 2 * step_s:+.3f} s; "
             f"weights {human_bytes(memory.param_bytes + memory.buffer_bytes)}, "
             f"peak {human_bytes(memory.peak_allocated_bytes)}, "
             f"activation peak {human_bytes(memory.activation_peak_bytes)}"

@@ -261,3 +261,14 @@ def test_runner_memory_figures_are_the_same_with_or_without_latency_first() -> N
     assert rows[0]["param_bytes"] == param_bytes
     assert rows[0]["resident_bytes"] == 2 * param_bytes + 4 * 28 * 28 * F32  # + momentum, input
     assert rows[0]["peak_reserved_bytes"] is None  # CPU has no caching pool
+
+
+def test_the_collector_is_paused_over_the_measured_step_only() -> None:
+    import gc
+
+    seen: list[bool] = []
+    workload = Workload("eval", lambda: seen.append(gc.isenabled()), None, torch.inference_mode)
+    with workload.context():
+        measure_memory(workload, nn.Identity(), [], CPU)
+    assert seen == [True, False]  # the warm step, then the measured one
+    assert gc.isenabled()
