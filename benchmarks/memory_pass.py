@@ -4,7 +4,8 @@
 
 Prints (1) the 32 MiB clone's peak over three runs, (2) in-place vs out-of-place ReLU train-step
 peaks for mnist_cnn, cifar10_net and a frozen-stem channels-last CNN, (3) the memory pass's wall
-time for every case of SUITE, alone and after a latency pass, against the case's step time.
+time for every case of SUITE, alone and after a latency pass, against the case's step time,
+(4) the profiler's overhead on one step.
 Bytes are deterministic; the times depend on the machine's load: quote them from a quiet one.
 """
 
@@ -107,5 +108,40 @@ def main(suite_path: Path) -> None:
         )
 
 
+def profiler_overhead() -> None:
+    """Profiled step vs plain step, interleaved so machine load hits both alike."""
+    import statistics
+    import time
+
+    import torchvision
+
+    from bench.memory import cpu_allocation_peak
+
+    print("\n== profiler overhead on the measured step (median of 7, interleaved)")
+    for name, build, shape, mode in [
+        ("resnet18 b1 eval", torchvision.models.resnet18, (1, 3, 224, 224), "eval"),
+        ("resnet18 b8 train", torchvision.models.resnet18, (8, 3, 224, 224), "train"),
+        ("mnist_cnn b64 train", mnist_cnn, (64, 1, 28, 28), "train"),
+    ]:
+        torch.manual_seed(0)
+        model, example = build(), torch.randn(*shape)
+        workload = make_workload(model, example, mode)
+        plain, profiled = [], []
+        with workload.context():
+            for _ in range(8):
+                for timed, wrap in ((plain, lambda f: f()), (profiled, cpu_allocation_peak)):
+                    if workload.setup is not None:
+                        workload.setup()
+                    started = time.perf_counter()
+                    wrap(workload.run)
+                    timed.append(time.perf_counter() - started)
+        plain_s, profiled_s = statistics.median(plain[1:]), statistics.median(profiled[1:])
+        print(
+            f"{name}: plain {plain_s * 1e3:.1f} ms, profiled {profiled_s * 1e3:.1f} ms "
+            f"(x{profiled_s / plain_s:.2f})"
+        )
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("suites/default.toml"))
+    profiler_overhead()
