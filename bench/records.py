@@ -36,6 +36,13 @@ COLUMNS: tuple[str, ...] = (
     "peak_memory_bytes",
     # Extensions beyond the DESIGN.md contract are appended, so the contract's order never moves.
     "mode",
+    # issue 4: memory breakdown; peak_memory_bytes above stays the peak of allocated memory
+    "peak_reserved_bytes",
+    "resident_bytes",
+    "activation_peak_bytes",
+    "param_bytes",
+    "buffer_bytes",
+    "rss_peak_bytes",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -131,6 +138,53 @@ class LatencyStats:
 
 
 @dataclass(frozen=True)
+class MemoryStats:
+    """One memory pass: a warm step, then the measured step's peak and what it consists of.
+
+    `resident_bytes` is what was live before the measured step (weights, buffers, input and, in
+    train mode, optimizer state and any gradients), so `peak_allocated_bytes - resident_bytes`
+    is what the step itself needs on top: activations, workspaces and, in training, gradients.
+    """
+
+    peak_allocated_bytes: int
+    resident_bytes: int
+    source: str  # "profiler" (CPU allocation events) or "cuda-allocator"
+    peak_reserved_bytes: int | None = None  # CUDA caching allocator's pool; None on CPU
+    param_bytes_by_dtype: Mapping[str, int] = field(default_factory=dict)
+    buffer_bytes_by_dtype: Mapping[str, int] = field(default_factory=dict)
+    resident_by_kind: Mapping[str, int] = field(default_factory=dict)
+    rss_peak_bytes: int | None = None  # process RSS high-water over an unprofiled step
+    pass_s: float | None = None  # wall time of the whole memory pass
+
+    @property
+    def activation_peak_bytes(self) -> int:
+        return self.peak_allocated_bytes - self.resident_bytes
+
+    @property
+    def param_bytes(self) -> int:
+        return sum(self.param_bytes_by_dtype.values())
+
+    @property
+    def buffer_bytes(self) -> int:
+        return sum(self.buffer_bytes_by_dtype.values())
+
+    def detail(self) -> dict[str, Any]:
+        """The run.json record: every figure, by dtype and by kind of resident state."""
+        return {
+            "source": self.source,
+            "peak_allocated_bytes": self.peak_allocated_bytes,
+            "peak_reserved_bytes": self.peak_reserved_bytes,
+            "resident_bytes": self.resident_bytes,
+            "activation_peak_bytes": self.activation_peak_bytes,
+            "param_bytes_by_dtype": dict(self.param_bytes_by_dtype),
+            "buffer_bytes_by_dtype": dict(self.buffer_bytes_by_dtype),
+            "resident_by_kind": dict(self.resident_by_kind),
+            "rss_peak_bytes": self.rss_peak_bytes,
+            "pass_s": self.pass_s,
+        }
+
+
+@dataclass(frozen=True)
 class Result:
     """Everything measured for one case. Missing values are None, never 0."""
 
@@ -143,6 +197,7 @@ class Result:
     latency: LatencyStats | None = None
     peak_memory_bytes: int | None = None
     notes: tuple[str, ...] = ()
+    memory: MemoryStats | None = None  # issue 4: the breakdown behind peak_memory_bytes
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -162,6 +217,7 @@ class Result:
     def row(self) -> dict[str, Any]:
         """The results.csv row, keyed by COLUMNS; None marks an empty cell."""
         lat = self.latency
+        mem = self.memory
         return {
             "suite": self.case.suite,
             "model": self.case.model.name,
@@ -184,4 +240,10 @@ class Result:
             "throughput_per_s": self.throughput_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "mode": self.case.mode,
+            "peak_reserved_bytes": mem.peak_reserved_bytes if mem else None,
+            "resident_bytes": mem.resident_bytes if mem else None,
+            "activation_peak_bytes": mem.activation_peak_bytes if mem else None,
+            "param_bytes": mem.param_bytes if mem else None,
+            "buffer_bytes": mem.buffer_bytes if mem else None,
+            "rss_peak_bytes": mem.rss_peak_bytes if mem else None,
         }

@@ -10,24 +10,17 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.memory_report import GUIDE as MEMORY_GUIDE
+from bench.memory_report import human_bytes, memory_section
 from bench.records import Result
+
+__all__ = ["human_bytes", "render_report"]
 
 IQR_WARNING_FRACTION = 0.10
 
 
 def _fixed(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
-
-
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def _environment_section(env: dict[str, Any]) -> list[str]:
@@ -101,9 +94,8 @@ How to read: *GMACs* are billions of multiply-accumulates of one forward pass ov
 batch (torchvision's convention; FLOPs = 2 x MACs). Latency is the wall time of one forward pass
 after warmup (CPU: `perf_counter_ns`; CUDA: CUDA events between device synchronizes); *Median* and
 *p90* are over the timed iterations, *IQR/median* is their spread (⚠ above 10%: a noisy
-measurement, compare medians with care). *Peak memory* is the most memory held during one forward
-pass, including weights and input (CUDA: `max_memory_allocated`; CPU: replayed from the profiler's
-allocation events)."""
+measurement, compare medians with care). *Peak memory* is the most memory allocated during one
+steady-state step, weights and input included; the memory table breaks it down."""
 
 
 def render_report(results: Iterable[Result], environment: dict[str, Any], title: str) -> str:
@@ -126,6 +118,7 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             ),
             "",
         ]
+        lines += memory_section(rows)
         problems = [r for r in rows if r.status != "ok"]
         if problems:
             lines += ["**Cases that did not run:**", ""]
@@ -137,4 +130,6 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             lines += [f"- `{r.case.label}`: {note}" for r in noted for note in r.notes]
             lines.append("")
     lines += [READING_GUIDE, ""]
+    if any(r.memory is not None for r in results):
+        lines += [MEMORY_GUIDE, ""]
     return "\n".join(lines)

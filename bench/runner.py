@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from bench.counting import count_macs, count_params
-from bench.memory import cpu_peak_bytes, cuda_peak_bytes, resident_bytes
+from bench.memory_pass import measure_memory
 from bench.models import build_model, make_input
-from bench.records import METRICS, Case, LatencyStats, Result
+from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
 from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
 from bench.workload import make_workload
 
@@ -74,6 +74,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
 
     params = trainable = macs = peak = None
     latency: LatencyStats | None = None
+    memory: MemoryStats | None = None
     if "params" in options.metrics:
         params, trainable = count_params(model)
     with workload.context():
@@ -84,12 +85,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
                 workload.run, _timer_for(device), options.timing, setup=workload.setup
             )
         if "memory" in options.metrics:
-            if workload.setup is not None:
-                workload.setup()
-            if device.type == "cuda":
-                peak = cuda_peak_bytes(workload.run, device)
-            else:
-                peak = cpu_peak_bytes(workload.run, resident_bytes(model, example))
+            memory = measure_memory(workload, model, [example], device)
+            peak = memory.peak_allocated_bytes
     return Result(
         case=case,
         status="ok",
@@ -98,6 +95,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
         macs=macs,
         latency=latency,
         peak_memory_bytes=peak,
+        memory=memory,
     )
 
 

@@ -91,6 +91,7 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
                 "warmup_iterations": lat.warmup_iterations if lat else None,
                 "latency_samples_ms": list(lat.samples_ms) if lat else [],
                 "notes": list(result.notes),
+                "memory": result.memory.detail() if result.memory else None,
             }
         )
     record = {"suite_path": suite_path, "environment": environment, "cases": cases}

@@ -23,12 +23,16 @@ class Workload:
     """`run` is timed; `setup` (if any) runs before each call of `run`, untimed.
 
     Both must be called inside `context()`, which selects inference mode or autograd.
+    `held_state` names the tensors the workload keeps alive between iterations besides the
+    model and its input (optimizer state, gradients), by kind, so the memory pass can count them
+    as resident rather than as the step's own cost.
     """
 
     mode: str
     run: Callable[[], Any]
     setup: Callable[[], None] | None
     context: Callable[[], contextlib.AbstractContextManager[Any]]
+    held_state: Callable[[], dict[str, list[torch.Tensor]]] = dict
 
 
 def scalar_loss(output: Any) -> torch.Tensor:
@@ -71,5 +75,16 @@ def make_workload(model: nn.Module, example: torch.Tensor, mode: str) -> Workloa
             scalar_loss(model(example)).backward()
             optimizer.step()
 
-        return Workload(mode, step, clear_gradients, torch.enable_grad)
+        def held_state() -> dict[str, list[torch.Tensor]]:
+            return {
+                "optimizer_state": [
+                    value
+                    for state in optimizer.state.values()
+                    for value in state.values()
+                    if isinstance(value, torch.Tensor)
+                ],
+                "gradients": [p.grad for p in model.parameters() if p.grad is not None],
+            }
+
+        return Workload(mode, step, clear_gradients, torch.enable_grad, held_state)
     raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")

@@ -50,6 +50,8 @@ class FakeCudaBackend:
         self.kernel_ms = list(kernel_ms)
         self.allocated = 0
         self.peak = 0
+        self.reserved = 0  # the caching allocator's pool: grows, never shrinks on free
+        self.peak_reserved = 0
 
     def current_stream(self, device: Any) -> str:
         return f"stream:{device}"
@@ -68,6 +70,8 @@ class FakeCudaBackend:
     def allocate(self, nbytes: int) -> None:
         self.allocated += nbytes
         self.peak = max(self.peak, self.allocated)
+        self.reserved = max(self.reserved, self.allocated)
+        self.peak_reserved = max(self.peak_reserved, self.reserved)
 
     def free(self, nbytes: int) -> None:
         self.allocated -= nbytes
@@ -75,6 +79,15 @@ class FakeCudaBackend:
     def reset_peak_memory_stats(self, device: Any = None) -> None:
         self.log.append(("reset_peak_memory_stats", device))
         self.peak = self.allocated
+        self.peak_reserved = self.reserved
+
+    def memory_allocated(self, device: Any = None) -> int:
+        self.log.append(("memory_allocated", device))
+        return self.allocated
+
+    def max_memory_reserved(self, device: Any = None) -> int:
+        self.log.append(("max_memory_reserved", device))
+        return self.peak_reserved
 
     def max_memory_allocated(self, device: Any = None) -> int:
         self.log.append(("max_memory_allocated", device))

@@ -61,12 +61,26 @@ def test_run_writes_new_run_dir_with_csv_report_and_json(write_suite, tmp_path: 
         assert float(row["latency_median_ms"]) > 0
         assert float(row["throughput_per_s"]) > 0
         assert int(row["peak_memory_bytes"]) >= (16 * 4 + 4 + batch * 16) * 4
+        # issue 4: resident = weights + input exactly; the breakdown adds up; no pool on CPU
+        assert int(row["param_bytes"]) == (16 * 4 + 4) * 4
+        assert row["buffer_bytes"] == "0"
+        assert int(row["resident_bytes"]) == (16 * 4 + 4 + batch * 16) * 4
+        assert int(row["resident_bytes"]) + int(row["activation_peak_bytes"]) == int(
+            row["peak_memory_bytes"]
+        )
+        assert row["peak_reserved_bytes"] == ""
         assert row["error"] == ""
     report = (run_dir / "report.md").read_text()
     assert "## Environment" in report and "| linear " in report
     record = json.loads((run_dir / "run.json").read_text())
     assert record["environment"]["torch"] == torch.__version__
     assert len(record["cases"][0]["latency_samples_ms"]) == 3
+    memory = record["cases"][0]["memory"]
+    assert memory["source"] == "profiler"
+    assert memory["param_bytes_by_dtype"] == {"float32": (16 * 4 + 4) * 4}
+    assert memory["resident_by_kind"]["inputs"] == 16 * 4
+    assert memory["pass_s"] > 0
+    assert "Activation peak" in report
 
 
 def test_second_run_never_touches_the_first(write_suite, tmp_path: Path) -> None:

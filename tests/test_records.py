@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.records import COLUMNS, Case, LatencyStats, ModelSpec, Result, percentile
+from bench.records import COLUMNS, Case, LatencyStats, MemoryStats, ModelSpec, Result, percentile
 
 SPEC = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(3, 4), batch_sizes=(2,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=2, base_dir=Path())
@@ -14,6 +14,9 @@ def test_columns_are_the_contract_in_order() -> None:
         "params", "trainable_params", "flops", "macs", "latency_median_ms", "latency_iqr_ms",
         "latency_p90_ms", "latency_min_ms", "latency_mean_ms", "samples", "throughput_per_s",
         "peak_memory_bytes", "mode",
+        # issue 4
+        "peak_reserved_bytes", "resident_bytes", "activation_peak_bytes", "param_bytes",
+        "buffer_bytes", "rss_peak_bytes",
     )  # fmt: skip
 
 
@@ -58,6 +61,29 @@ def test_missing_values_stay_none_not_zero() -> None:
     row = Result(case=CASE, status="error", error="boom").row()
     for column in ("params", "flops", "macs", "latency_median_ms", "peak_memory_bytes"):
         assert row[column] is None
+    for column in COLUMNS[COLUMNS.index("mode") + 1 :]:
+        assert row[column] is None
+
+
+def test_memory_breakdown_columns() -> None:
+    memory = MemoryStats(
+        peak_allocated_bytes=1000,
+        resident_bytes=600,
+        source="cuda-allocator",
+        peak_reserved_bytes=2048,
+        param_bytes_by_dtype={"float16": 100, "float32": 400},
+        buffer_bytes_by_dtype={"int64": 8},
+        rss_peak_bytes=None,
+    )
+    row = Result(case=CASE, status="ok", peak_memory_bytes=1000, memory=memory).row()
+    assert row["peak_memory_bytes"] == 1000
+    assert row["peak_reserved_bytes"] == 2048
+    assert row["resident_bytes"] == 600
+    assert row["activation_peak_bytes"] == 400
+    assert row["param_bytes"] == 500
+    assert row["buffer_bytes"] == 8
+    assert row["rss_peak_bytes"] is None
+    assert memory.detail()["param_bytes_by_dtype"] == {"float16": 100, "float32": 400}
 
 
 def test_unknown_status_is_refused() -> None:

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 from bench.records import Case, LatencyStats, ModelSpec, Result
@@ -39,3 +40,34 @@ def test_report_has_environment_table_units_and_failures() -> None:
 def test_report_is_deterministic() -> None:
     result = Result(case=CASE, status="ok", params=1)
     assert render_report([result], ENV, "t") == render_report([result], ENV, "t")
+
+
+def test_report_breaks_memory_down_in_human_units() -> None:
+    from bench.records import MemoryStats
+
+    memory = MemoryStats(
+        peak_allocated_bytes=int(44.6 * 2**20) + int(23.1 * 2**20) + 1024,
+        resident_bytes=int(44.6 * 2**20) + 1024,
+        source="cuda-allocator",
+        peak_reserved_bytes=80 * 2**20,
+        param_bytes_by_dtype={"float32": int(44.6 * 2**20)},
+        buffer_bytes_by_dtype={"int64": 8},
+        rss_peak_bytes=None,
+        pass_s=0.25,
+    )
+    result = Result(case=CASE, status="ok", peak_memory_bytes=memory.peak_allocated_bytes)
+    text = render_report([replace(result, memory=memory)], ENV, "t")
+    row = next(line for line in text.splitlines() if line.startswith("| `net cpu float32 b4`"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells == [
+        "`net cpu float32 b4`",
+        "float32 44.6 MiB, int64 8 B",
+        "44.6 MiB",
+        "67.7 MiB",
+        "23.1 MiB",
+        "80.0 MiB",
+        "",
+        "0.25",
+    ]
+    assert "*Activation peak* = Peak allocated - Resident" in text
+    assert "Activation peak" not in render_report([result], ENV, "t")  # no memory, no section

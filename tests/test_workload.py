@@ -40,3 +40,20 @@ def test_scalar_loss_handles_structured_outputs() -> None:
 def test_unknown_mode() -> None:
     with pytest.raises(ValueError, match="unknown mode"):
         make_workload(nn.Identity(), torch.zeros(1), "infer")
+
+
+def test_train_workload_names_the_state_it_keeps_between_steps() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    workload = make_workload(model, torch.randn(4, 3), "train")
+    assert workload.held_state() == {"optimizer_state": [], "gradients": []}
+    with workload.context():
+        workload.setup()
+        workload.run()
+    held = workload.held_state()
+    # SGD with momentum keeps one buffer per parameter, shaped like it
+    assert [t.shape for t in held["optimizer_state"]] == [(2, 3), (2,)]
+    assert [t.shape for t in held["gradients"]] == [(2, 3), (2,)]
+    workload.setup()
+    assert workload.held_state()["gradients"] == []
+    assert make_workload(model, torch.randn(4, 3), "eval").held_state() == {}
