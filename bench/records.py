@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.count_records import CountDetails
+
 # The results.csv contract (DESIGN.md section 2): exact names, fixed order, never inferred.
 COLUMNS: tuple[str, ...] = (
     "suite",
@@ -36,6 +38,13 @@ COLUMNS: tuple[str, ...] = (
     "peak_memory_bytes",
     # Extensions beyond the DESIGN.md contract are appended, so the contract's order never moves.
     "mode",
+    # issue 6: counting you can trust (cross-check, where FLOPs were counted, sizes, efficiency)
+    "fvcore_macs",
+    "flops_counted_on",
+    "buffers",
+    "model_size_bytes",
+    "achieved_gflops_per_s",
+    "peak_fraction",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -143,6 +152,8 @@ class Result:
     latency: LatencyStats | None = None
     peak_memory_bytes: int | None = None
     notes: tuple[str, ...] = ()
+    counting: CountDetails | None = None
+    matmul_peak_gflops: float | None = None  # the machine's ceiling (bench doctor), if known
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -159,9 +170,25 @@ class Result:
             return None
         return self.case.batch_size * 1000.0 / self.latency.median_ms
 
+    @property
+    def achieved_gflops_per_s(self) -> float | None:
+        """FLOPs of the timed work (forward, or training step) over its median latency."""
+        if self.flops is None or self.latency is None or self.latency.median_ms <= 0:
+            return None
+        return self.flops / (self.latency.median_ms * 1e6)
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """Achieved GFLOP/s as a fraction of the machine's measured matmul GFLOP/s."""
+        achieved = self.achieved_gflops_per_s
+        if achieved is None or not self.matmul_peak_gflops or self.matmul_peak_gflops <= 0:
+            return None
+        return achieved / self.matmul_peak_gflops
+
     def row(self) -> dict[str, Any]:
         """The results.csv row, keyed by COLUMNS; None marks an empty cell."""
         lat = self.latency
+        counting = self.counting
         return {
             "suite": self.case.suite,
             "model": self.case.model.name,
@@ -184,4 +211,10 @@ class Result:
             "throughput_per_s": self.throughput_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "mode": self.case.mode,
+            "fvcore_macs": counting.fvcore_macs if counting else None,
+            "flops_counted_on": counting.counted_on if counting else None,
+            "buffers": counting.buffers if counting else None,
+            "model_size_bytes": counting.model_size_bytes if counting else None,
+            "achieved_gflops_per_s": self.achieved_gflops_per_s,
+            "peak_fraction": self.peak_fraction,
         }

@@ -11,6 +11,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.records import Result
+from bench.report_counting import counting_sections
 
 IQR_WARNING_FRACTION = 0.10
 
@@ -136,5 +137,6 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             lines += ["**Notes:**", ""]
             lines += [f"- `{r.case.label}`: {note}" for r in noted for note in r.notes]
             lines.append("")
+        lines += counting_sections(rows)
     lines += [READING_GUIDE, ""]
     return "\n".join(lines)

@@ -9,12 +9,24 @@ CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=2, 
 
 
 def test_columns_are_the_contract_in_order() -> None:
-    assert COLUMNS == (
+    """The contract's columns come first, in order; issues append theirs after `mode`."""
+    assert COLUMNS[:21] == (
         "suite", "model", "device", "dtype", "batch_size", "input_shape", "status", "error",
         "params", "trainable_params", "flops", "macs", "latency_median_ms", "latency_iqr_ms",
         "latency_p90_ms", "latency_min_ms", "latency_mean_ms", "samples", "throughput_per_s",
         "peak_memory_bytes", "mode",
     )  # fmt: skip
+
+
+def test_issue6_columns_are_appended_together() -> None:
+    issue6 = (
+        "fvcore_macs", "flops_counted_on", "buffers", "model_size_bytes",
+        "achieved_gflops_per_s", "peak_fraction",
+    )  # fmt: skip
+    start = COLUMNS.index("fvcore_macs")
+    assert start > COLUMNS.index("mode")
+    assert COLUMNS[start : start + len(issue6)] == issue6
+    assert len(set(COLUMNS)) == len(COLUMNS)
 
 
 def test_percentile_interpolates_linearly_like_numpy() -> None:
