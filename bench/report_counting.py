@@ -28,6 +28,13 @@ COUNT_HEADERS = [
     "% of matmul peak",
 ]
 
+COUNT_GUIDE = (
+    "*GMACs*: FlopCounterMode with bench's formulas (the forward, or the whole training step). "
+    "*fvcore GMACs*: a second counter, forward only. *Counted on*: `meta` is a shape-only copy "
+    "of the model, `real` the model itself. *GFLOP/s*: FLOPs over the median latency; "
+    "*% of matmul peak* needs `--peak-gflops`."
+)
+
 UNCOUNTED_SHOWN = 12  # ops per case in the coverage list; run.json has them all
 
 
@@ -96,6 +103,8 @@ def counting_sections(results: Sequence[Result]) -> list[str]:
             disable_numparse=True,
             colalign=("left", "left") + ("right",) * 3 + ("left",) + ("right",) * 6,
         ),
+        "",
+        COUNT_GUIDE,
         "",
     ]
     disagreements = [(r, crosscheck_disagreement(r.macs, r.counting)) for r in counted]
