@@ -66,7 +66,7 @@ def count_case(
     try:
         meta = meta_copy(case)
     except Exception as exc:  # any builder may refuse meta; counting falls back to real tensors
-        notes.append(f"meta device: cannot build ({_one_line(exc)}); counted on real tensors")
+        notes.append(f"meta device: cannot build ({_one_line(exc)}); using real tensors")
 
     params = trainable = macs = buffers = size = None
     layers: tuple[LayerRow, ...] = ()

@@ -118,7 +118,7 @@ class _UncountedOps(TorchDispatchMode):
         self.calls: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        packet = func._overloadpacket
+        packet = getattr(func, "_overloadpacket", func)  # higher-order ops have no packet
         if packet not in self.formulas:
             name = str(packet)
             if name not in NO_ARITHMETIC_OPS and not name.startswith("profiler."):

@@ -16,6 +16,9 @@ torchvision's `_ops` and in FlopCounterMode's own formulas.
   gradient by the full input channel count, ignoring `groups` (a depthwise conv's weight gradient
   is overcounted by its channel count). Every gradient of a convolution costs exactly the
   multiplies of the forward convolution, so that is what we count.
+- Attention backward: the four gradient matmuls on every path. torch's formulas for the CUDA
+  kernels also count the scores' recomputation (a fifth); the math path (and so the meta
+  device) does not recompute, so without this override a count would depend on the kernel.
 """
 
 from __future__ import annotations
@@ -146,6 +149,11 @@ def _formulas() -> dict[Any, Callable[..., int]]:
         "_scaled_dot_product_flash_attention_for_cpu_backward": sdpa_backward,
         "_scaled_dot_product_fused_attention_overrideable": sdpa_forward,
         "_scaled_dot_product_fused_attention_overrideable_backward": sdpa_backward,
+        # torch counts the CUDA kernels' backward with the recomputation (five matmuls); four,
+        # as on every other path, so one model's training count does not depend on the kernel
+        "_scaled_dot_product_flash_attention_backward": sdpa_backward,
+        "_scaled_dot_product_efficient_attention_backward": sdpa_backward,
+        "_scaled_dot_product_cudnn_attention_backward": sdpa_backward,
         "_native_multi_head_attention": native_multi_head_attention,
         "_transformer_encoder_layer_fwd": transformer_encoder_layer,
         "convolution_backward": convolution_backward,

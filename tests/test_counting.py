@@ -199,3 +199,30 @@ def test_buffers_and_size_bytes() -> None:
     assert count_buffers(norm) == 9
     assert model_size_bytes(norm) == 8 * 4 + 8 * 4 + 8
     assert model_size_bytes(norm.to(torch.float64)) == 16 * 8 + 8
+
+
+@pytest.mark.parametrize("kernel", ["efficient", "flash"])
+def test_cuda_attention_kernels_backward_matches_the_cpu_count(kernel: str) -> None:
+    """The CUDA kernels' ops run on meta tensors (shapes only), so their formulas are exercised
+    here without a GPU: backward is twice the forward, as on CPU and on the math path."""
+    aten = torch.ops.aten
+    q, k, v = (torch.empty(B, H, n, D, device="meta") for n in (L, S, S))
+    forward_macs = B * H * L * S * D * 2
+
+    def run() -> None:
+        if kernel == "efficient":
+            out, lse, seed, offset = aten._scaled_dot_product_efficient_attention(
+                q, k, v, None, True
+            )
+            aten._scaled_dot_product_efficient_attention_backward(
+                out, q, k, v, None, out, lse, seed, offset, 0.0, [True, True, True, False]
+            )
+        else:
+            out, lse, cum_q, cum_k, max_q, max_k, seed, offset, _ = (
+                aten._scaled_dot_product_flash_attention(q, k, v)
+            )
+            aten._scaled_dot_product_flash_attention_backward(
+                out, q, k, v, out, lse, cum_q, cum_k, max_q, max_k, 0.0, False, seed, offset
+            )
+
+    assert count_macs(run) == 3 * forward_macs
