@@ -85,10 +85,15 @@ def count_case(
             except Exception as exc:  # data-dependent models cannot run on meta
                 notes.append(f"meta device: forward failed ({_one_line(exc)}); counted on real")
         if counted is None:
-            counted, counted_on = _count_workload(model, example, case.mode), "real"
-        macs = counted.macs
+            try:
+                counted, counted_on = _count_workload(model, example, case.mode), "real"
+            except Exception as exc:  # no count is a missing cell, not a lost case
+                notes.append(f"flops: counting failed on real tensors ({_one_line(exc)})")
+        macs = counted.macs if counted else None
         if crosscheck:
             fvcore = _crosscheck(model, example, case.mode)
+            if fvcore.macs is None and case.mode == "eval":
+                notes.append(fvcore.note)
     details = CountDetails(
         counted_on=counted_on,
         uncounted_ops=counted.uncounted_ops if counted else {},

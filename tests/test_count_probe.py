@@ -13,6 +13,7 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from bench.count_probe import _count_workload, count_case
 from bench.count_records import CountDetails, LayerRow, crosscheck_disagreement
@@ -23,6 +24,8 @@ from bench.meta_build import build_on_meta
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, ModelSpec, Result
 from bench.report import render_report
+from bench.runner import RunOptions, measure_case
+from bench.timing import QUICK_POLICY
 from tests.conftest import TINY_SUITE
 
 
@@ -48,6 +51,19 @@ class NotTraceable(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_tracing():
             raise RuntimeError("this model cannot be traced")
+        return self.linear(x)
+
+
+class RefusesDispatchModes(nn.Module):
+    """Fails under any TorchDispatchMode (as FlopCounterMode is), runs fine otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if is_in_torch_dispatch_mode():
+            raise RuntimeError("no dispatch modes here")
         return self.linear(x)
 
 
@@ -94,6 +110,15 @@ def test_model_that_reads_values_falls_back_to_real_tensors_and_says_so() -> Non
     assert any(n.startswith("meta device: forward failed") for n in outcome.notes)
 
 
+def test_a_failed_count_is_an_empty_cell_and_a_note_not_a_lost_case() -> None:
+    case = case_for("tests.test_count_probe:RefusesDispatchModes", (6,))
+    metrics = frozenset({"params", "flops", "latency"})
+    result = measure_case(case, RunOptions(metrics=metrics, timing=QUICK_POLICY))
+    assert result.status == "ok" and result.latency is not None
+    assert result.macs is None and result.params == 21
+    assert any(n.startswith("flops: counting failed on real tensors") for n in result.notes)
+
+
 def test_params_buffers_size_and_frozen_layers() -> None:
     outcome = probe(case_for("tests.test_count_probe:FrozenBackbone", (6,)))
     assert (outcome.params, outcome.trainable_params) == (6 * 8 + 8 + 8 * 2 + 2, 8 * 2 + 2)
@@ -130,6 +155,7 @@ def test_fvcore_failure_leaves_the_cell_empty_with_a_note() -> None:
     assert outcome.macs == 2 * 6 * 3
     assert outcome.details.fvcore_macs is None
     assert outcome.details.fvcore_note.startswith("fvcore failed: RuntimeError: this model")
+    assert outcome.notes == (outcome.details.fvcore_note,)  # the report's notes show it
 
 
 def test_train_mode_has_no_fvcore_cross_check() -> None:
