@@ -7,6 +7,7 @@ why), 2 bad usage or an invalid suite (one `error:` line on stderr), 130 interru
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def _metrics(text: str) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -50,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smoke-test timing: 1 warmup call, 3 samples"
     )
     run.add_argument("--quiet", action="store_true", help="no per-case progress on stderr")
+    run.add_argument(
+        "--no-crosscheck",
+        dest="crosscheck",
+        action="store_false",
+        help="skip fvcore's second FLOP count (it costs one traced forward pass per case)",
+    )
+    run.add_argument(
+        "--peak-gflops",
+        type=_positive_float,
+        default=None,
+        metavar="GFLOPS",
+        help="the machine's matmul GFLOP/s (from `bench doctor`); fills peak_fraction",
+    )
     return parser
 
 
@@ -67,7 +91,10 @@ def _run(args: argparse.Namespace) -> int:
     from bench.runner import RunOptions
 
     options = RunOptions(
-        metrics=args.metrics, timing=QUICK_POLICY if args.quick else DEFAULT_POLICY
+        metrics=args.metrics,
+        timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
+        crosscheck=args.crosscheck,
+        matmul_peak_gflops=args.peak_gflops,
     )
     outcome = run_suite(
         args.suite,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.count_records import CountDetails
+
 # The results.csv contract (DESIGN.md section 2): exact names, fixed order, never inferred.
 COLUMNS: tuple[str, ...] = (
     "suite",
@@ -43,6 +45,13 @@ COLUMNS: tuple[str, ...] = (
     "param_bytes",
     "buffer_bytes",
     "rss_peak_bytes",
+    # issue 6: counting you can trust (cross-check, where FLOPs were counted, sizes, efficiency)
+    "fvcore_macs",
+    "flops_counted_on",
+    "buffers",
+    "model_size_bytes",
+    "achieved_gflops_per_s",
+    "peak_fraction",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -198,6 +207,8 @@ class Result:
     peak_memory_bytes: int | None = None
     notes: tuple[str, ...] = ()
     memory: MemoryStats | None = None  # issue 4: the breakdown behind peak_memory_bytes
+    counting: CountDetails | None = None
+    matmul_peak_gflops: float | None = None  # the machine's ceiling (bench doctor), if known
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -214,10 +225,26 @@ class Result:
             return None
         return self.case.batch_size * 1000.0 / self.latency.median_ms
 
+    @property
+    def achieved_gflops_per_s(self) -> float | None:
+        """FLOPs of the timed work (forward, or training step) over its median latency."""
+        if self.flops is None or self.latency is None or self.latency.median_ms <= 0:
+            return None
+        return self.flops / (self.latency.median_ms * 1e6)
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """Achieved GFLOP/s as a fraction of the machine's measured matmul GFLOP/s."""
+        achieved = self.achieved_gflops_per_s
+        if achieved is None or not self.matmul_peak_gflops or self.matmul_peak_gflops <= 0:
+            return None
+        return achieved / self.matmul_peak_gflops
+
     def row(self) -> dict[str, Any]:
         """The results.csv row, keyed by COLUMNS; None marks an empty cell."""
         lat = self.latency
         mem = self.memory
+        counting = self.counting
         return {
             "suite": self.case.suite,
             "model": self.case.model.name,
@@ -246,4 +273,10 @@ class Result:
             "param_bytes": mem.param_bytes if mem else None,
             "buffer_bytes": mem.buffer_bytes if mem else None,
             "rss_peak_bytes": mem.rss_peak_bytes if mem else None,
+            "fvcore_macs": counting.fvcore_macs if counting else None,
+            "flops_counted_on": counting.counted_on if counting else None,
+            "buffers": counting.buffers if counting else None,
+            "model_size_bytes": counting.model_size_bytes if counting else None,
+            "achieved_gflops_per_s": self.achieved_gflops_per_s,
+            "peak_fraction": self.peak_fraction,
         }

@@ -13,6 +13,7 @@ from tabulate import tabulate
 from bench.memory_report import GUIDE as MEMORY_GUIDE
 from bench.memory_report import human_bytes, memory_section
 from bench.records import Result
+from bench.report_counting import counting_sections
 
 __all__ = ["human_bytes", "render_report"]
 
@@ -129,6 +130,7 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             lines += ["**Notes:**", ""]
             lines += [f"- `{r.case.label}`: {note}" for r in noted for note in r.notes]
             lines.append("")
+        lines += counting_sections(rows)
     lines += [READING_GUIDE, ""]
     if any(r.memory is not None for r in results):
         lines += [MEMORY_GUIDE, ""]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from bench.counting import count_macs, count_params
+from bench.count_probe import count_case
 from bench.memory_pass import measure_memory
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
@@ -24,6 +24,8 @@ from bench.workload import make_workload
 class RunOptions:
     metrics: frozenset[str] = frozenset(METRICS)
     timing: TimingPolicy = DEFAULT_POLICY
+    crosscheck: bool = True  # issue 6: fvcore's count beside ours (costs one traced forward)
+    matmul_peak_gflops: float | None = None  # issue 6: the machine's ceiling, for peak_fraction
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -65,21 +67,17 @@ def _measure(case: Case, options: RunOptions) -> Result:
     model = build_model(case)
     example = make_input(case)
     device = torch.device(case.device)
+    counts = None
+    if options.metrics & {"params", "flops"}:
+        # Before make_workload: the probes may switch the model to eval; the workload sets the
+        # case's mode again.
+        counts = count_case(case, model, example, options.metrics, options.crosscheck)
     workload = make_workload(model, example, case.mode)
 
-    def prepared_run() -> None:
-        if workload.setup is not None:
-            workload.setup()
-        workload.run()
-
-    params = trainable = macs = peak = None
+    peak = None
     latency: LatencyStats | None = None
     memory: MemoryStats | None = None
-    if "params" in options.metrics:
-        params, trainable = count_params(model)
     with workload.context():
-        if "flops" in options.metrics:
-            macs = count_macs(prepared_run)
         if "latency" in options.metrics:
             latency = measure_latency(
                 workload.run, _timer_for(device), options.timing, setup=workload.setup
@@ -90,12 +88,15 @@ def _measure(case: Case, options: RunOptions) -> Result:
     return Result(
         case=case,
         status="ok",
-        params=params,
-        trainable_params=trainable,
-        macs=macs,
+        params=counts.params if counts else None,
+        trainable_params=counts.trainable_params if counts else None,
+        macs=counts.macs if counts else None,
         latency=latency,
         peak_memory_bytes=peak,
         memory=memory,
+        notes=counts.notes if counts else (),
+        counting=counts.details if counts else None,
+        matmul_peak_gflops=options.matmul_peak_gflops,
     )
 
 

@@ -78,6 +78,20 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _counting_record(result: Result) -> dict[str, Any] | None:
+    """What the FLOP count covered: MACs per counted op, and the ops it ran without a formula."""
+    details = result.counting
+    if details is None:
+        return None
+    return {
+        "flops_counted_on": details.counted_on,
+        "macs_by_op": dict(details.macs_by_op),
+        "uncounted_ops": dict(details.uncounted_ops),
+        "fvcore_note": details.fvcore_note,
+        "fvcore_skipped_ops": dict(details.fvcore_skipped_ops),
+    }
+
+
 def run_record(results: list[Result], environment: dict[str, Any], suite_path: str) -> str:
     """run.json: the environment plus, per case, its row, raw samples and notes."""
     cases = []
@@ -92,6 +106,7 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
                 "latency_samples_ms": list(lat.samples_ms) if lat else [],
                 "notes": list(result.notes),
                 "memory": result.memory.detail() if result.memory else None,
+                "counting": _counting_record(result),
             }
         )
     record = {"suite_path": suite_path, "environment": environment, "cases": cases}

@@ -8,16 +8,39 @@ SPEC = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(3, 4), batc
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=2, base_dir=Path())
 
 
-def test_columns_are_the_contract_in_order() -> None:
-    assert COLUMNS == (
-        "suite", "model", "device", "dtype", "batch_size", "input_shape", "status", "error",
-        "params", "trainable_params", "flops", "macs", "latency_median_ms", "latency_iqr_ms",
-        "latency_p90_ms", "latency_min_ms", "latency_mean_ms", "samples", "throughput_per_s",
-        "peak_memory_bytes", "mode",
-        # issue 4
+CONTRACT = (
+    "suite", "model", "device", "dtype", "batch_size", "input_shape", "status", "error",
+    "params", "trainable_params", "flops", "macs", "latency_median_ms", "latency_iqr_ms",
+    "latency_p90_ms", "latency_min_ms", "latency_mean_ms", "samples", "throughput_per_s",
+    "peak_memory_bytes",
+)  # fmt: skip
+
+EXTENSIONS = {
+    "mode": ("mode",),
+    "issue 4": (
         "peak_reserved_bytes", "resident_bytes", "activation_peak_bytes", "param_bytes",
         "buffer_bytes", "rss_peak_bytes",
-    )  # fmt: skip
+    ),
+    "issue 6": (
+        "fvcore_macs", "flops_counted_on", "buffers", "model_size_bytes",
+        "achieved_gflops_per_s", "peak_fraction",
+    ),
+}  # fmt: skip
+
+
+def test_columns_start_with_the_contract_in_order() -> None:
+    """The contract's columns come first, in order; extensions are only ever appended."""
+    assert COLUMNS[: len(CONTRACT)] == CONTRACT
+    assert COLUMNS[len(CONTRACT)] == "mode"
+    assert len(set(COLUMNS)) == len(COLUMNS)
+
+
+@pytest.mark.parametrize("group", sorted(EXTENSIONS))
+def test_extension_columns_are_appended_together(group: str) -> None:
+    columns = EXTENSIONS[group]
+    start = COLUMNS.index(columns[0])
+    assert start >= len(CONTRACT)
+    assert COLUMNS[start : start + len(columns)] == columns
 
 
 def test_percentile_interpolates_linearly_like_numpy() -> None:

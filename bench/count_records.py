@@ -1,0 +1,76 @@
+"""Frozen records of what the counting probes found for one case (no torch import here, so the
+report and storage stages stay light)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+COUNTED_ON = ("meta", "real")
+
+# A second counter that disagrees with ours by more than this fraction is flagged in the report.
+CROSSCHECK_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One line of the torchinfo layer table."""
+
+    depth: int
+    layer: str
+    output_shape: str
+    params: int
+    trainable: str
+
+
+@dataclass(frozen=True)
+class CountDetails:
+    """What the parameter, FLOP and cross-check probes found, beyond the contract columns.
+
+    `counted_on` says whether FLOPs were counted on the meta device (shapes only) or on real
+    tensors (the model could not run on meta; `notes` on the result say why).
+    `uncounted_ops` are ops that ran without a FLOP formula (elementwise, norms, pooling, ...),
+    with their call counts: what `macs` leaves out.
+    """
+
+    counted_on: str | None = None
+    uncounted_ops: Mapping[str, int] = field(default_factory=dict)
+    macs_by_op: Mapping[str, int] = field(default_factory=dict)
+    buffers: int | None = None
+    model_size_bytes: int | None = None
+    fvcore_macs: int | None = None
+    fvcore_note: str = ""
+    fvcore_skipped_ops: Mapping[str, int] = field(default_factory=dict)
+    layers: tuple[LayerRow, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.counted_on is not None and self.counted_on not in COUNTED_ON:
+            raise ValueError(f"counted_on {self.counted_on!r} is not one of {COUNTED_ON}")
+
+
+def crosscheck_disagreement(macs: int | None, details: CountDetails | None) -> str | None:
+    """Why fvcore and our count differ by more than the tolerance, or None when they agree
+    (or either count is missing).
+
+    The reason is the known difference between the two counters that fits: the direction of the
+    gap and the ops fvcore itself reported skipping (attention, above all).
+    """
+    if macs is None or details is None or details.fvcore_macs is None or macs <= 0:
+        return None
+    fvcore = details.fvcore_macs
+    gap = (fvcore - macs) / macs
+    if abs(gap) <= CROSSCHECK_TOLERANCE:
+        return None
+    skipped = dict(details.fvcore_skipped_ops)
+    attention = {op: n for op, n in skipped.items() if "attention" in op}
+    if gap < 0 and attention:
+        names = ", ".join(f"{op} x{n}" for op, n in sorted(attention.items()))
+        reason = f"fvcore does not count attention (it skipped {names})"
+    elif gap < 0 and skipped:
+        names = ", ".join(f"{op} x{n}" for op, n in sorted(skipped.items())[:5])
+        reason = f"fvcore has no handler for some ops that ran ({names})"
+    elif gap < 0:
+        reason = "fvcore traced a different path than the one counted here"
+    else:
+        reason = "fvcore also counts norms, pooling, upsampling and elementwise ops"
+    return f"fvcore {fvcore / 1e9:.3f} vs ours {macs / 1e9:.3f} GMACs ({100 * gap:+.1f}%): {reason}"

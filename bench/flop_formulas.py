@@ -1,0 +1,165 @@
+"""FLOP formulas for the ops `FlopCounterMode`'s own registry misses or gets wrong.
+
+Passed to `FlopCounterMode(custom_mapping=FORMULAS)`: each formula receives the op's arguments
+with every tensor replaced by its shape (plus `out_shape`) and returns FLOPs (2 per
+multiply-add, FlopCounterMode's unit). Bias additions and softmax are not counted, as in
+torchvision's `_ops` and in FlopCounterMode's own formulas.
+
+- CPU attention: `scaled_dot_product_attention` on CPU dispatches to
+  `_scaled_dot_product_flash_attention_for_cpu` (and its backward), which torch does not count;
+  `_scaled_dot_product_fused_attention_overrideable` is the out-of-tree backends' kernel.
+- Fused transformer fast paths: under `no_grad`/`inference_mode`, `nn.MultiheadAttention` calls
+  `_native_multi_head_attention` and `nn.TransformerEncoderLayer` calls
+  `_transformer_encoder_layer_fwd`; each is one opaque op holding the projections, the attention
+  and (encoder layer) the feed-forward matmuls.
+- Grouped convolution backward: torch's `convolution_backward` formula multiplies the weight
+  gradient by the full input channel count, ignoring `groups` (a depthwise conv's weight gradient
+  is overcounted by its channel count). Every gradient of a convolution costs exactly the
+  multiplies of the forward convolution, so that is what we count.
+- Attention backward: the four gradient matmuls on every path. torch's formulas for the CUDA
+  kernels also count the scores' recomputation (a fifth); the math path (and so the meta
+  device) does not recompute, so without this override a count would depend on the kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from math import prod
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+Shape = Sequence[int]
+
+
+def _attention_flops(query: Shape, key: Shape, value: Shape) -> int:
+    """softmax(Q K^T) V: two batched matmuls. Shapes are (..., heads, length, head_dim).
+
+    Grouped-query attention (fewer key/value heads) broadcasts key/value to the query's heads.
+    """
+    *batch, length_q, dim_qk = query
+    length_kv, dim_v = key[-2], value[-1]
+    groups = prod(batch)
+    return 2 * groups * length_q * length_kv * (dim_qk + dim_v)
+
+
+def _attention_backward_flops(query: Shape, key: Shape, value: Shape) -> int:
+    """Gradients of scores, V, Q and K: four matmuls, twice the forward.
+
+    Fused kernels (flash) also recompute the scores in backward; that recomputation is an
+    implementation choice, not part of the gradient, and the math path does not do it. Leaving
+    it out gives the same count whichever kernel runs (and on the meta device, which takes the
+    math path). torch's own formula for the CUDA kernels counts it (five matmuls).
+    """
+    return 2 * _attention_flops(query, key, value)
+
+
+def sdpa_forward(query: Shape, key: Shape, value: Shape, *args: Any, **kwargs: Any) -> int:
+    return _attention_flops(query, key, value)
+
+
+def sdpa_backward(
+    grad_out: Shape, query: Shape, key: Shape, value: Shape, *args: Any, **kwargs: Any
+) -> int:
+    return _attention_backward_flops(query, key, value)
+
+
+def _tokens(shape: Shape) -> tuple[int, int]:
+    """(batch, length) of a (batch, length, embed) input, or an unbatched (length, embed) one."""
+    return (shape[0], shape[1]) if len(shape) == 3 else (1, shape[0])
+
+
+def _multi_head_attention_flops(query: Shape, key: Shape, embed_dim: int, heads: int) -> int:
+    """Q, K, V projections, attention over heads, and the output projection."""
+    batch, length_q = _tokens(query)
+    _, length_kv = _tokens(key)
+    head_dim = embed_dim // heads
+    projections = 2 * embed_dim * embed_dim * (2 * batch * length_q + 2 * batch * length_kv)
+    attention = _attention_flops(
+        (batch, heads, length_q, head_dim),
+        (batch, heads, length_kv, head_dim),
+        (batch, heads, length_kv, head_dim),
+    )
+    return projections + attention
+
+
+def native_multi_head_attention(
+    query: Shape,
+    key: Shape,
+    value: Shape,
+    embed_dim: int,
+    num_head: int,
+    *args: Any,
+    **kwargs: Any,
+) -> int:
+    return _multi_head_attention_flops(query, key, embed_dim, num_head)
+
+
+def transformer_encoder_layer(
+    src: Shape,
+    embed_dim: int,
+    num_heads: int,
+    *args: Any,
+    **kwargs: Any,
+) -> int:
+    """Self-attention plus the two feed-forward matmuls (ffn_weight_1 is (hidden, embed))."""
+    ffn_weight_1 = args[11] if len(args) > 11 else kwargs["ffn_weight_1"]
+    batch, length = _tokens(src)
+    feed_forward = 2 * 2 * batch * length * embed_dim * ffn_weight_1[0]
+    return _multi_head_attention_flops(src, src, embed_dim, num_heads) + feed_forward
+
+
+def _convolution_flops(x: Shape, weight: Shape, out: Shape, transposed: bool) -> int:
+    """Multiplies of one convolution: every weight element meets every position of the side
+    that is not upsampled (the output for a convolution, the input for a transposed one).
+    The weight's shape already divides the channels by `groups`."""
+    positions = (x if transposed else out)[2:]
+    return 2 * x[0] * prod(weight) * prod(positions)
+
+
+def convolution_backward(
+    grad_out: Shape,
+    x: Shape,
+    weight: Shape,
+    bias_sizes: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+    output_mask: Sequence[bool],
+    out_shape: Any = None,
+    **kwargs: Any,
+) -> int:
+    """The input gradient and the weight gradient each cost the forward's multiplies."""
+    forward = _convolution_flops(x, weight, grad_out, transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+def _packet(name: str) -> Any | None:
+    """An aten op by name, or None where this torch build lacks it."""
+    return getattr(aten, name, None)
+
+
+def _formulas() -> dict[Any, Callable[..., int]]:
+    wanted: dict[str, Callable[..., int]] = {
+        "_scaled_dot_product_flash_attention_for_cpu": sdpa_forward,
+        "_scaled_dot_product_flash_attention_for_cpu_backward": sdpa_backward,
+        "_scaled_dot_product_fused_attention_overrideable": sdpa_forward,
+        "_scaled_dot_product_fused_attention_overrideable_backward": sdpa_backward,
+        # torch counts the CUDA kernels' backward with the recomputation (five matmuls); four,
+        # as on every other path, so one model's training count does not depend on the kernel
+        "_scaled_dot_product_flash_attention_backward": sdpa_backward,
+        "_scaled_dot_product_efficient_attention_backward": sdpa_backward,
+        "_scaled_dot_product_cudnn_attention_backward": sdpa_backward,
+        "_native_multi_head_attention": native_multi_head_attention,
+        "_transformer_encoder_layer_fwd": transformer_encoder_layer,
+        "convolution_backward": convolution_backward,
+    }
+    return {op: f for name, f in wanted.items() if (op := _packet(name)) is not None}
+
+
+FORMULAS: dict[Any, Callable[..., int]] = _formulas()
+"""Our additions and corrections, keyed by aten op packet, for `custom_mapping`."""
