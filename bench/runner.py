@@ -16,6 +16,7 @@ from bench.counting import count_macs, count_params
 from bench.memory import cpu_peak_bytes, cuda_peak_bytes, resident_bytes
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, Result
+from bench.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
 from bench.workload import make_workload
 
@@ -24,6 +25,20 @@ from bench.workload import make_workload
 class RunOptions:
     metrics: frozenset[str] = frozenset(METRICS)
     timing: TimingPolicy = DEFAULT_POLICY
+    # issue 3: command-line overrides of the suite's timing knobs (None: the suite's, else default)
+    budget_s: float | None = None
+    precision: float | None = None
+    threads: int | None = None
+
+    def policy_for(self, case: Case) -> TimingPolicy:
+        """The case's policy: command line over suite over this run's base policy."""
+        return self.timing.with_overrides(
+            budget_s=self.budget_s if self.budget_s is not None else case.timing.budget_s,
+            precision=self.precision if self.precision is not None else case.timing.precision,
+        )
+
+    def threads_for(self, case: Case) -> int | None:
+        return self.threads if self.threads is not None else case.timing.threads
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -43,8 +58,13 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     reason = device_unavailable_reason(case.device)
     if reason is not None:
         return Result(case=case, status="skipped", error=reason)
-    with warnings.catch_warnings(record=True) as caught:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        intra_op_threads(options.threads_for(case)),
+    ):
         warnings.simplefilter("always")
+        threads, interop_threads = thread_counts()
+        flags = numerics_flags()
         try:
             result = _measure(case, options)
         except torch.cuda.OutOfMemoryError as exc:
@@ -58,7 +78,13 @@ def measure_case(case: Case, options: RunOptions) -> Result:
             if case.device.startswith("cuda"):
                 torch.cuda.empty_cache()
     notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    return replace(result, notes=result.notes + notes)
+    return replace(
+        result,
+        notes=result.notes + notes,
+        threads=threads,
+        interop_threads=interop_threads,
+        numerics_flags=flags,
+    )
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
@@ -81,7 +107,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
             macs = count_macs(prepared_run)
         if "latency" in options.metrics:
             latency = measure_latency(
-                workload.run, _timer_for(device), options.timing, setup=workload.setup
+                workload.run, _timer_for(device), options.policy_for(case), setup=workload.setup
             )
         if "memory" in options.metrics:
             if workload.setup is not None:

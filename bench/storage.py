@@ -91,6 +91,10 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
                 "warmup_iterations": lat.warmup_iterations if lat else None,
                 "latency_samples_ms": list(lat.samples_ms) if lat else [],
                 "notes": list(result.notes),
+                # issue 3: CUDA host wall per sample, the CI's confidence, flags as measured
+                "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
+                "latency_ci_confidence": lat.confidence if lat else None,
+                "numerics_flags": dict(result.numerics_flags),
             }
         )
     record = {"suite_path": suite_path, "environment": environment, "cases": cases}
