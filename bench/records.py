@@ -162,6 +162,7 @@ class LatencyStats:
     precision_target: float | None = None
     wall_samples_ms: tuple[float, ...] = ()
     wall_median_ms: float | None = None
+    measure_s: float | None = None  # host time the whole measurement took, first call included
 
     @classmethod
     def from_samples(
@@ -174,6 +175,7 @@ class LatencyStats:
         precision_target: float | None = None,
         wall_samples_ms: Sequence[float] = (),
         confidence: float = DEFAULT_CONFIDENCE,
+        measure_s: float | None = None,
     ) -> LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
@@ -198,6 +200,7 @@ class LatencyStats:
             precision_target=precision_target,
             wall_samples_ms=tuple(wall_samples_ms),
             wall_median_ms=percentile(walls, 50) if walls else None,
+            measure_s=measure_s,
         )
 
     @property

@@ -94,6 +94,7 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
                 # issue 3: CUDA host wall per sample, the CI's confidence, flags as measured
                 "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
                 "latency_ci_confidence": lat.confidence if lat else None,
+                "latency_measure_s": lat.measure_s if lat else None,
                 "numerics_flags": dict(result.numerics_flags),
             }
         )

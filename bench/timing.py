@@ -184,6 +184,7 @@ def measure_latency(
         precision_target=policy.precision,
         wall_samples_ms=walls_ms,
         confidence=policy.confidence,
+        measure_s=(clock() - start_ns) / 1e9,
     )
 
 
