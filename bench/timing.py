@@ -142,6 +142,9 @@ def measure_latency(
     the timed region: clearing gradients, or preparing a fresh input for an in-place op.
     """
 
+    if not hasattr(timer, "time_block"):
+        timer = _SingleCallTimer(timer)
+
     def timed(iterations: int) -> BlockTiming:
         if setup is not None:
             setup()
@@ -186,6 +189,22 @@ def measure_latency(
         confidence=policy.confidence,
         measure_s=(clock() - start_ns) / 1e9,
     )
+
+
+class _SingleCallTimer:
+    """Adapts a timer that only has `time_call(fn) -> ms` (the pre-block protocol): one call per
+    block, and no known overhead, so blocks stay at one call."""
+
+    def __init__(self, timer: Any) -> None:
+        self.timer = timer
+
+    def time_block(self, fn: Callable[[], Any], iterations: int) -> BlockTiming:
+        return BlockTiming(
+            elapsed_ms=math.fsum(self.timer.time_call(fn) for _ in range(iterations))
+        )
+
+    def overhead_ns(self) -> float:
+        return 0.0
 
 
 def _warm_up(call_ms: Callable[[], float], policy: TimingPolicy, clock: Clock) -> list[float]:

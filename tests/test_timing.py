@@ -277,6 +277,21 @@ def test_parse_duration_refuses_other_forms(text: str) -> None:
         parse_duration(text)
 
 
+def test_a_timer_with_only_time_call_still_works() -> None:
+    """Timers written against the earlier one-call protocol keep working, one call per block."""
+    clock = FakeClock()
+
+    class OneCall:
+        def time_call(self, fn: Callable[[], object]) -> float:
+            start = clock()
+            fn()
+            return (clock() - start) / 1e6
+
+    stats = measure_latency(lambda: clock.advance_ms(2.0), OneCall(), QUICK_POLICY, clock)
+    assert stats.samples_ms == (2.0, 2.0, 2.0)
+    assert stats.iterations_per_sample == 1
+
+
 def _split_blocks(log: list[tuple[object, ...]]) -> list[list[tuple[object, ...]]]:
     blocks: list[list[tuple[object, ...]]] = [[]]
     for entry in log:
