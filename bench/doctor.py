@@ -30,6 +30,7 @@ import torch
 
 from bench.ceilings import Ceiling, CeilingWorkload, copy_workload, matmul_workload, measure_ceiling
 from bench.crosscheck import Agreement, Overhead, compare, model_callable, overhead
+from bench.errors import BenchError
 from bench.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.timing import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 
@@ -211,7 +212,10 @@ def run_doctor(
 
 def write_doctor_json(report: DoctorReport, path: Path) -> None:
     """The figures as JSON, so later reports can read the ceilings (`ceilings`, `cuda`)."""
-    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _verdict(met: bool) -> str:
