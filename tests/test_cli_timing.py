@@ -59,3 +59,14 @@ def test_bad_timing_flags_are_one_line_exit_2(flag: str, value: str, tmp_path: P
     done = bench("run", tmp_path / "x.toml", flag, value)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+
+
+@pytest.mark.cuda
+def test_cuda_rows_show_device_and_wall_time(write_suite, tmp_path: Path) -> None:
+    suite = write_suite(TINY_SUITE.replace('name = "tiny"', 'name = "tiny"\ndevices = ["cuda"]'))
+    done = bench("run", suite, "--out", tmp_path, "--quick", "--metrics", "latency")
+    assert done.returncode == 0, done.stderr
+    for row in read_rows(Path(done.stdout.strip())):
+        assert float(row["latency_median_ms"]) > 0  # device time from CUDA events
+        assert float(row["wall_median_ms"]) > 0  # synchronized host wall time
+        assert row["launch_bound"] in ("true", "false")
