@@ -7,6 +7,7 @@ case runs become that case's notes instead of noise on the terminal.
 from __future__ import annotations
 
 import gc
+import time
 import warnings
 from dataclasses import dataclass, replace
 
@@ -30,10 +31,16 @@ class RunOptions:
     precision: float | None = None
     threads: int | None = None
 
-    def policy_for(self, case: Case) -> TimingPolicy:
-        """The case's policy: command line over suite over this run's base policy."""
+    def policy_for(self, case: Case, spent_s: float = 0.0) -> TimingPolicy:
+        """The case's policy: command line over suite over this run's base policy.
+
+        The budget is per case: what the case already spent (model build, FLOP counting) comes
+        off the timing's share, so a suite's time follows the sum of its budgets.
+        """
+        budget_s = self.budget_s if self.budget_s is not None else case.timing.budget_s
+        budget_s = self.timing.budget_s if budget_s is None else budget_s
         return self.timing.with_overrides(
-            budget_s=self.budget_s if self.budget_s is not None else case.timing.budget_s,
+            budget_s=max(budget_s - spent_s, 0.0),
             precision=self.precision if self.precision is not None else case.timing.precision,
         )
 
@@ -88,6 +95,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
+    case_start_s = time.perf_counter()
     model = build_model(case)
     example = make_input(case)
     device = torch.device(case.device)
@@ -107,7 +115,10 @@ def _measure(case: Case, options: RunOptions) -> Result:
             macs = count_macs(prepared_run)
         if "latency" in options.metrics:
             latency = measure_latency(
-                workload.run, _timer_for(device), options.policy_for(case), setup=workload.setup
+                workload.run,
+                _timer_for(device),
+                options.policy_for(case, spent_s=time.perf_counter() - case_start_s),
+                setup=workload.setup,
             )
         if "memory" in options.metrics:
             if workload.setup is not None:
