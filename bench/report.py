@@ -11,6 +11,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.records import Result
+from bench.timing_report import timing_section
 
 IQR_WARNING_FRACTION = 0.10
 
@@ -126,6 +127,7 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             ),
             "",
         ]
+        lines += timing_section(rows)  # issue 3
         problems = [r for r in rows if r.status != "ok"]
         if problems:
             lines += ["**Cases that did not run:**", ""]
