@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # issue 3: timing knobs; they override the suite's `budget`, `precision` and `threads`
     run.add_argument(
-        "--budget", type=_duration, help="timing budget per case, e.g. 2s or 500ms (default 2s)"
+        "--budget",
+        type=_duration,
+        help="time per case, build and FLOP counting included, e.g. 2s or 500ms (default 2s)",
     )
     run.add_argument(
         "--precision",
