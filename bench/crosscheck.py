@@ -5,6 +5,11 @@ timers run the same Python callable, on the same thread count (the Timer is told
 since its default is one thread), alternating round by round so that drift in the machine's state
 (frequency, other processes) hits both equally. The figure is the median of per-round ratios
 harness/reference; on a noisy machine single rounds scatter, the median of ratios does not.
+
+On a machine shared with other busy processes the two can differ systematically for calls far
+shorter than a scheduler tick: the harness's blocks are sized from the clock's cost (tens of
+microseconds), the reference's last milliseconds, and a long block is far more likely to contain
+a preemption. Agreement is a figure for a quiet machine; `machine noise` says whether this is one.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ Clock = Callable[[], int]
 """Returns monotonic time in nanoseconds."""
 
 OVERHEAD_READS = 101
+OVERHEAD_BATCHES = 9
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,14 @@ class CpuTimer:
         return self.time_block(fn, 1).elapsed_ms
 
     def overhead_ns(self) -> float:
-        """Mean cost of one clock read, from back-to-back reads (measured once per timer)."""
+        """Cost of one clock read: the median over batches of back-to-back reads, so one
+        preemption during the probe does not inflate it (measured once per timer)."""
         if self._overhead_ns is None:
-            reads = [self.clock() for _ in range(OVERHEAD_READS)]
-            self._overhead_ns = (reads[-1] - reads[0]) / (OVERHEAD_READS - 1)
+            per_read = []
+            for _ in range(OVERHEAD_BATCHES):
+                reads = [self.clock() for _ in range(OVERHEAD_READS)]
+                per_read.append((reads[-1] - reads[0]) / (OVERHEAD_READS - 1))
+            self._overhead_ns = statistics.median(per_read)
         return self._overhead_ns
 
 
