@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.records import METRICS, Case, Result
-from bench.timing import DEFAULT_POLICY, QUICK_POLICY
+from bench.timing import DEFAULT_POLICY, QUICK_POLICY, parse_duration
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -45,6 +45,32 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"budget must be positive, got {text!r}")
+    return seconds
+
+
+def _precision(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"precision must be between 0 and 1, got {text!r}")
+    return value
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"threads must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -60,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quick", action="store_true", help="smoke-test timing: 1 warmup call, 3 samples"
     )
+    # issue 3: timing knobs; they override the suite's `budget`, `precision` and `threads`
+    run.add_argument(
+        "--budget",
+        type=_duration,
+        help="time per case, build and FLOP counting included, e.g. 2s or 500ms (default 2s)",
+    )
+    run.add_argument(
+        "--precision",
+        type=_precision,
+        help="target relative half-width of the median's 95%% CI (default 0.01 = +-1%%)",
+    )
+    run.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
+    doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
+    doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
+    doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    doctor.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
     run.add_argument("--quiet", action="store_true", help="no per-case progress on stderr")
     run.add_argument(
         "--no-crosscheck",
@@ -82,7 +124,10 @@ def _print_progress(index: int, total: int, case: Case, result: Result | None) -
         return
     detail = result.error if result.status != "ok" else ""
     if result.latency is not None:
-        detail = f"median {result.latency.median_ms:.3f} ms"
+        lat = result.latency
+        spread = f" +-{100 * lat.relative_half_width:.1f}%" if lat.ci_low_ms is not None else ""
+        missed = " (precision target not met)" if lat.precision_met is False else ""
+        detail = f"median {lat.median_ms:.3f} ms{spread}{missed}"
     print(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip(), file=sys.stderr)
 
 
@@ -95,6 +140,9 @@ def _run(args: argparse.Namespace) -> int:
         timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
         crosscheck=args.crosscheck,
         matmul_peak_gflops=args.peak_gflops,
+        budget_s=args.budget,
+        precision=args.precision,
+        threads=args.threads,
     )
     outcome = run_suite(
         args.suite,
@@ -106,10 +154,20 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from bench.doctor import render_doctor, run_doctor, write_doctor_json
+
+    report = run_doctor(quick=args.quick, threads=args.threads)
+    print(render_doctor(report))
+    if args.json is not None:
+        write_doctor_json(report, args.json)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        return _doctor(args) if args.verb == "doctor" else _run(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.count_records import CountDetails
+from bench.stats import DEFAULT_CONFIDENCE, median_ci, relative_half_width, sample_std
 
 # The results.csv contract (DESIGN.md section 2): exact names, fixed order, never inferred.
 COLUMNS: tuple[str, ...] = (
@@ -52,9 +53,28 @@ COLUMNS: tuple[str, ...] = (
     "model_size_bytes",
     "achieved_gflops_per_s",
     "peak_fraction",
+    # issue 3: the timing engine's statistics, cost, precision and context
+    "latency_p99_ms",
+    "latency_std_ms",
+    "latency_ci_low_ms",
+    "latency_ci_high_ms",
+    "precision_target",
+    "precision_met",
+    "first_call_ms",
+    "warmup_iterations",
+    "iterations_per_sample",
+    "wall_median_ms",
+    "launch_bound",
+    "threads",
+    "interop_threads",
+    "noisy",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
+NOISY_IQR_FRACTION = 0.10
+"""IQR/median above this marks a row `noisy`: medians of such rows need care when compared."""
+LAUNCH_BOUND_RATIO = 1.5
+"""CUDA host wall time over device time above this marks a row `launch_bound`."""
 METRICS = ("params", "flops", "latency", "memory")
 
 
@@ -71,12 +91,22 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class TimingSettings:
+    """Per-suite timing knobs (None: the run's default). The command line overrides them."""
+
+    budget_s: float | None = None
+    precision: float | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     path: Path
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
     models: tuple[ModelSpec, ...]
+    timing: TimingSettings = TimingSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -95,6 +125,7 @@ class Case:
     batch_size: int
     base_dir: Path
     mode: str = "eval"
+    timing: TimingSettings = TimingSettings()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -120,7 +151,14 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Robust summary of per-iteration latencies (milliseconds), computed from the raw samples."""
+    """Robust summary of per-iteration latencies (milliseconds), computed from the raw samples.
+
+    Each raw sample is one timed block divided by `iterations_per_sample` (blocks make the clock's
+    own cost negligible for fast calls). On CUDA the samples are device time from CUDA events and
+    `wall_samples_ms` the synchronized host wall time of the same blocks. The median's interval is
+    distribution-free (see bench/stats.py); `precision_met` says whether its relative half-width
+    reached `precision_target`.
+    """
 
     samples_ms: tuple[float, ...]
     median_ms: float
@@ -129,12 +167,36 @@ class LatencyStats:
     min_ms: float
     mean_ms: float
     warmup_iterations: int = 0
+    p99_ms: float | None = None
+    std_ms: float | None = None
+    ci_low_ms: float | None = None
+    ci_high_ms: float | None = None
+    confidence: float = DEFAULT_CONFIDENCE
+    iterations_per_sample: int = 1
+    first_call_ms: float | None = None
+    precision_target: float | None = None
+    wall_samples_ms: tuple[float, ...] = ()
+    wall_median_ms: float | None = None
+    measure_s: float | None = None  # host time the whole measurement took, first call included
 
     @classmethod
-    def from_samples(cls, samples_ms: Sequence[float], warmup_iterations: int = 0) -> LatencyStats:
+    def from_samples(
+        cls,
+        samples_ms: Sequence[float],
+        warmup_iterations: int = 0,
+        *,
+        iterations_per_sample: int = 1,
+        first_call_ms: float | None = None,
+        precision_target: float | None = None,
+        wall_samples_ms: Sequence[float] = (),
+        confidence: float = DEFAULT_CONFIDENCE,
+        measure_s: float | None = None,
+    ) -> LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
         ordered = sorted(samples_ms)
+        interval = median_ci(ordered, confidence)
+        walls = sorted(wall_samples_ms)
         return cls(
             samples_ms=tuple(samples_ms),
             median_ms=percentile(ordered, 50),
@@ -143,7 +205,43 @@ class LatencyStats:
             min_ms=ordered[0],
             mean_ms=math.fsum(ordered) / len(ordered),
             warmup_iterations=warmup_iterations,
+            p99_ms=percentile(ordered, 99),
+            std_ms=sample_std(ordered),
+            ci_low_ms=None if interval is None else interval[0],
+            ci_high_ms=None if interval is None else interval[1],
+            confidence=confidence,
+            iterations_per_sample=iterations_per_sample,
+            first_call_ms=first_call_ms,
+            precision_target=precision_target,
+            wall_samples_ms=tuple(wall_samples_ms),
+            wall_median_ms=percentile(walls, 50) if walls else None,
+            measure_s=measure_s,
         )
+
+    @property
+    def relative_half_width(self) -> float:
+        """Half the median's interval width over the median (inf without an interval)."""
+        if self.ci_low_ms is None or self.ci_high_ms is None:
+            return relative_half_width(None, self.median_ms)
+        return relative_half_width((self.ci_low_ms, self.ci_high_ms), self.median_ms)
+
+    @property
+    def precision_met(self) -> bool | None:
+        """Whether the median's interval is as tight as asked; None when nothing was asked."""
+        if self.precision_target is None:
+            return None
+        return self.relative_half_width <= self.precision_target
+
+    @property
+    def noisy(self) -> bool:
+        return self.median_ms > 0 and self.iqr_ms / self.median_ms > NOISY_IQR_FRACTION
+
+    @property
+    def launch_bound(self) -> bool | None:
+        """CUDA only: the host needs much longer than the device, so launches are the limit."""
+        if self.wall_median_ms is None or self.median_ms <= 0:
+            return None
+        return self.wall_median_ms > LAUNCH_BOUND_RATIO * self.median_ms
 
 
 @dataclass(frozen=True)
@@ -209,6 +307,9 @@ class Result:
     memory: MemoryStats | None = None  # issue 4: the breakdown behind peak_memory_bytes
     counting: CountDetails | None = None
     matmul_peak_gflops: float | None = None  # the machine's ceiling (bench doctor), if known
+    threads: int | None = None
+    interop_threads: int | None = None
+    numerics_flags: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -279,4 +380,18 @@ class Result:
             "model_size_bytes": counting.model_size_bytes if counting else None,
             "achieved_gflops_per_s": self.achieved_gflops_per_s,
             "peak_fraction": self.peak_fraction,
+            "latency_p99_ms": lat.p99_ms if lat else None,
+            "latency_std_ms": lat.std_ms if lat else None,
+            "latency_ci_low_ms": lat.ci_low_ms if lat else None,
+            "latency_ci_high_ms": lat.ci_high_ms if lat else None,
+            "precision_target": lat.precision_target if lat else None,
+            "precision_met": lat.precision_met if lat else None,
+            "first_call_ms": lat.first_call_ms if lat else None,
+            "warmup_iterations": lat.warmup_iterations if lat else None,
+            "iterations_per_sample": lat.iterations_per_sample if lat else None,
+            "wall_median_ms": lat.wall_median_ms if lat else None,
+            "launch_bound": lat.launch_bound if lat else None,
+            "threads": self.threads,
+            "interop_threads": self.interop_threads,
+            "noisy": lat.noisy if lat else None,
         }

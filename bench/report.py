@@ -16,6 +16,7 @@ from bench.records import Result
 from bench.report_counting import counting_sections
 
 __all__ = ["human_bytes", "render_report"]
+from bench.timing_report import timing_section
 
 IQR_WARNING_FRACTION = 0.10
 
@@ -120,6 +121,7 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             "",
         ]
         lines += memory_section(rows)
+        lines += timing_section(rows)  # issue 3
         problems = [r for r in rows if r.status != "ok"]
         if problems:
             lines += ["**Cases that did not run:**", ""]

@@ -7,6 +7,7 @@ case runs become that case's notes instead of noise on the terminal.
 from __future__ import annotations
 
 import gc
+import time
 import warnings
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,7 @@ from bench.count_probe import count_case
 from bench.memory_pass import measure_memory
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
+from bench.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
 from bench.workload import make_workload
 
@@ -26,6 +28,26 @@ class RunOptions:
     timing: TimingPolicy = DEFAULT_POLICY
     crosscheck: bool = True  # issue 6: fvcore's count beside ours (costs one traced forward)
     matmul_peak_gflops: float | None = None  # issue 6: the machine's ceiling, for peak_fraction
+    # issue 3: command-line overrides of the suite's timing knobs (None: the suite's, else default)
+    budget_s: float | None = None
+    precision: float | None = None
+    threads: int | None = None
+
+    def policy_for(self, case: Case, spent_s: float = 0.0) -> TimingPolicy:
+        """The case's policy: command line over suite over this run's base policy.
+
+        The budget is per case: what the case already spent (model build, FLOP counting) comes
+        off the timing's share, so a suite's time follows the sum of its budgets.
+        """
+        budget_s = self.budget_s if self.budget_s is not None else case.timing.budget_s
+        budget_s = self.timing.budget_s if budget_s is None else budget_s
+        return self.timing.with_overrides(
+            budget_s=max(budget_s - spent_s, 0.0),
+            precision=self.precision if self.precision is not None else case.timing.precision,
+        )
+
+    def threads_for(self, case: Case) -> int | None:
+        return self.threads if self.threads is not None else case.timing.threads
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -45,8 +67,13 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     reason = device_unavailable_reason(case.device)
     if reason is not None:
         return Result(case=case, status="skipped", error=reason)
-    with warnings.catch_warnings(record=True) as caught:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        intra_op_threads(options.threads_for(case)),
+    ):
         warnings.simplefilter("always")
+        threads, interop_threads = thread_counts()
+        flags = numerics_flags()
         try:
             result = _measure(case, options)
         except torch.cuda.OutOfMemoryError as exc:
@@ -60,10 +87,17 @@ def measure_case(case: Case, options: RunOptions) -> Result:
             if case.device.startswith("cuda"):
                 torch.cuda.empty_cache()
     notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    return replace(result, notes=result.notes + notes)
+    return replace(
+        result,
+        notes=result.notes + notes,
+        threads=threads,
+        interop_threads=interop_threads,
+        numerics_flags=flags,
+    )
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
+    case_start_s = time.perf_counter()
     model = build_model(case)
     example = make_input(case)
     device = torch.device(case.device)
@@ -80,7 +114,10 @@ def _measure(case: Case, options: RunOptions) -> Result:
     with workload.context():
         if "latency" in options.metrics:
             latency = measure_latency(
-                workload.run, _timer_for(device), options.timing, setup=workload.setup
+                workload.run,
+                _timer_for(device),
+                options.policy_for(case, spent_s=time.perf_counter() - case_start_s),
+                setup=workload.setup,
             )
         if "memory" in options.metrics:
             memory = measure_memory(workload, model, [example], device)

@@ -107,6 +107,11 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
                 "notes": list(result.notes),
                 "memory": result.memory.detail() if result.memory else None,
                 "counting": _counting_record(result),
+                # issue 3: CUDA host wall per sample, the CI's confidence, flags as measured
+                "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
+                "latency_ci_confidence": lat.confidence if lat else None,
+                "latency_measure_s": lat.measure_s if lat else None,
+                "numerics_flags": dict(result.numerics_flags),
             }
         )
     record = {"suite_path": suite_path, "environment": environment, "cases": cases}

@@ -13,7 +13,8 @@ from typing import Any
 
 from bench.errors import FactoryError, SuiteError
 from bench.models import resolve_factory
-from bench.records import Case, ModelSpec, Suite
+from bench.records import Case, ModelSpec, Suite, TimingSettings
+from bench.timing import parse_duration
 from bench.workload import MODES
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -21,6 +22,7 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
+SUITE_KEYS |= {"budget", "precision", "threads"}  # issue 3: timing knobs
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes"}
 TOP_KEYS = {"suite", "models"}
 
@@ -58,6 +60,7 @@ def load_suite(path: str | Path) -> Suite:
         devices=tuple(devices),
         dtypes=tuple(dtypes),
         models=models,
+        timing=_timing_settings(path, header),
     )
 
 
@@ -72,6 +75,7 @@ def expand(suite: Suite) -> list[Case]:
             batch_size=batch_size,
             base_dir=suite.base_dir,
             mode=mode,
+            timing=suite.timing,
         )
         for model in suite.models
         for mode in model.modes
@@ -79,6 +83,38 @@ def expand(suite: Suite) -> list[Case]:
         for dtype in suite.dtypes
         for batch_size in model.batch_sizes
     ]
+
+
+def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
+    """`budget` ("2s", "500ms" or seconds), `precision` (0 < p < 1), `threads` (>= 1)."""
+    budget_s = precision = threads = None
+    if "budget" in header:
+        value = header["budget"]
+        try:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError
+            budget_s = parse_duration(str(value))
+        except ValueError:
+            raise SuiteError(
+                path,
+                "[suite] budget",
+                f'must be a duration like "2s", "500ms" or a number of seconds, got {value!r}',
+            ) from None
+    if "precision" in header:
+        value = header["precision"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise SuiteError(
+                path,
+                "[suite] precision",
+                f"must be a number between 0 and 1 (0.01 is +-1%), got {value!r}",
+            )
+        precision = float(value)
+    if "threads" in header:
+        value = header["threads"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SuiteError(path, "[suite] threads", f"must be a positive integer, got {value!r}")
+        threads = value
+    return TimingSettings(budget_s=budget_s, precision=precision, threads=threads)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

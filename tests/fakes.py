@@ -44,14 +44,30 @@ class FakeCudaBackend:
     can check exactly what the harness measured and in which order it synchronized.
     """
 
-    def __init__(self, kernel_ms: Iterable[float] = ()) -> None:
+    def __init__(
+        self,
+        kernel_ms: Iterable[float] = (),
+        repeat_ms: float | None = None,
+        device_names: tuple[str, ...] = ("Fake GPU",),
+    ) -> None:
         self.log: list[tuple[Any, ...]] = []
         self.device_time_ms = 0.0
         self.kernel_ms = list(kernel_ms)
+        self.repeat_ms = repeat_ms  # kernel time once `kernel_ms` is used up (None: error)
+        self.device_names = device_names
         self.allocated = 0
         self.peak = 0
         self.reserved = 0  # the caching allocator's pool: grows, never shrinks on free
         self.peak_reserved = 0
+
+    def is_available(self) -> bool:
+        return bool(self.device_names)
+
+    def device_count(self) -> int:
+        return len(self.device_names)
+
+    def get_device_name(self, index: int = 0) -> str:
+        return self.device_names[index]
 
     def current_stream(self, device: Any) -> str:
         return f"stream:{device}"
@@ -65,7 +81,10 @@ class FakeCudaBackend:
 
     def run_kernel(self) -> None:
         self.log.append(("kernel",))
-        self.device_time_ms += self.kernel_ms.pop(0)
+        if self.kernel_ms or self.repeat_ms is None:
+            self.device_time_ms += self.kernel_ms.pop(0)
+        else:
+            self.device_time_ms += self.repeat_ms
 
     def allocate(self, nbytes: int) -> None:
         self.allocated += nbytes

@@ -25,6 +25,12 @@ EXTENSIONS = {
         "fvcore_macs", "flops_counted_on", "buffers", "model_size_bytes",
         "achieved_gflops_per_s", "peak_fraction",
     ),
+    "issue 3": (
+        "latency_p99_ms", "latency_std_ms", "latency_ci_low_ms", "latency_ci_high_ms",
+        "precision_target", "precision_met", "first_call_ms", "warmup_iterations",
+        "iterations_per_sample", "wall_median_ms", "launch_bound", "threads", "interop_threads",
+        "noisy",
+    ),
 }  # fmt: skip
 
 

@@ -1,52 +1,182 @@
-"""The timing core under a fake clock and a fake CUDA device: exact, deterministic, no GPU."""
+"""The timing engine under a fake clock and a fake CUDA device: exact, deterministic, no GPU.
+
+Behaviour changed deliberately with issue 3: the first call is timed separately (first_call_ms),
+warmup runs until steady (bounded by time), blocks of calls are sized from the clock's cost, and
+sampling stops when the median's CI is tight enough or the budget is spent.
+"""
+
+from collections.abc import Callable, Iterable
 
 import pytest
 
-from bench.timing import CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.timing import (
+    QUICK_POLICY,
+    CpuTimer,
+    CudaTimer,
+    TimingPolicy,
+    choose_block_size,
+    is_steady,
+    measure_latency,
+    parse_duration,
+)
 from tests.fakes import FakeClock, FakeCudaBackend
+
+NO_WARMUP = {"warmup_min_iterations": 0, "warmup_max_s": 0.0}
+
+
+def scripted(clock: FakeClock, durations_ms: Iterable[float]) -> Callable[[], None]:
+    """A callable whose successive calls take the given times on the fake clock."""
+    durations = iter(durations_ms)
+
+    def fn() -> None:
+        clock.advance_ms(next(durations))
+
+    return fn
 
 
 def test_cpu_timer_reads_clock_around_the_call() -> None:
     clock = FakeClock()
     timer = CpuTimer(clock)
     assert timer.time_call(lambda: clock.advance_ms(2.5)) == 2.5
+    assert timer.time_block(lambda: clock.advance_ms(2.0), 3).elapsed_ms == 6.0
 
 
-def test_warmup_meets_iteration_and_time_minimums_then_samples_are_kept() -> None:
+def test_cpu_timer_overhead_is_the_cost_of_one_clock_read() -> None:
+    assert CpuTimer(FakeClock(step_ns=70)).overhead_ns() == 70.0
+    assert CpuTimer(FakeClock()).overhead_ns() == 0.0
+
+
+def test_is_steady_compares_the_last_window_with_the_one_before() -> None:
+    assert not is_steady([10.0] * 5, window=3, tolerance=0.05)  # too few calls to judge
+    assert not is_steady([30, 20, 10, 10, 10, 10], window=3, tolerance=0.05)  # 10 < 0.95 * 20
+    assert is_steady([20, 10, 10, 10, 10, 10], window=3, tolerance=0.05)  # medians 10 vs 10
+    assert is_steady([10, 10, 10, 11, 12, 11], window=3, tolerance=0.05)  # slower: not falling
+    assert is_steady([10, 10, 10, 9.6, 9.6, 9.6], window=3, tolerance=0.05)  # -4% is noise
+
+
+def test_first_call_is_separate_and_warmup_stops_when_steady() -> None:
     clock = FakeClock()
-    durations = iter([100.0, 50.0, 10.0, 10.0, 10.0] + [4.0] * 100)
-
-    def fn() -> None:
-        clock.advance_ms(next(durations))
-
+    warmup = [50, 30, 20, 10, 10, 10, 10, 10]
+    fn = scripted(clock, [100.0, *warmup] + [10.0] * 100)
     policy = TimingPolicy(
-        warmup_min_iterations=2, warmup_min_s=0.2, min_samples=3, min_time_s=0.0, max_samples=50
+        warmup_min_iterations=1, warmup_max_s=10.0, steady_window=3, min_samples=6, budget_s=100.0
     )
     stats = measure_latency(fn, CpuTimer(clock), policy, clock)
-    # 100 + 50 = 150 ms < 200 ms, so warmup runs a third call (160 ms), a fourth (170)...
-    # until 200 ms: 100+50+10+10+10+4+4+4+4+4 = 200 -> 10 warmup calls.
-    assert stats.warmup_iterations == 10
-    assert stats.samples_ms == (4.0, 4.0, 4.0)
-    assert stats.median_ms == 4.0
+    assert stats.first_call_ms == 100.0  # the cold call is not in the samples
+    # After 8 warmup calls the last three (10, 10, 10) match the three before (20, 10, 10).
+    assert stats.warmup_iterations == 8
+    assert stats.iterations_per_sample == 1  # a free clock needs no blocks
+    # Identical samples: the CI (from 6 samples on) has zero width, the target is met at once.
+    assert stats.samples_ms == (10.0,) * 6
+    assert stats.precision_met is True
 
 
-def test_sampling_runs_until_min_time() -> None:
+@pytest.mark.parametrize(
+    ("warmup_max_s", "budget_s"), [(0.5, 100.0), (10.0, 1.0)], ids=["warmup_max", "half_budget"]
+)
+def test_warmup_that_never_settles_is_bounded_by_time(warmup_max_s: float, budget_s: float) -> None:
     clock = FakeClock()
-    policy = TimingPolicy(
-        warmup_min_iterations=1, warmup_min_s=0.0, min_samples=2, min_time_s=0.1, max_samples=1000
-    )
-    stats = measure_latency(lambda: clock.advance_ms(10.0), CpuTimer(clock), policy, clock)
-    assert stats.warmup_iterations == 1
-    assert len(stats.samples_ms) == 10  # 10 x 10 ms reach the 0.1 s minimum
+    fn = scripted(clock, [200.0] + [100.0 - i for i in range(60)] + [1.0] * 1000)
+    policy = TimingPolicy(warmup_max_s=warmup_max_s, budget_s=budget_s, min_samples=6)
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock)
+    # 100 + 99 + 98 + 97 + 96 = 490 ms < 500 ms; the sixth call passes the 0.5 s limit.
+    assert stats.warmup_iterations == 6
+
+
+def test_warmup_minimums_come_first() -> None:
+    clock = FakeClock()
+    fn = scripted(clock, [5.0] * 100)
+    policy = TimingPolicy(warmup_min_iterations=12, warmup_max_s=0.0, min_samples=6)
+    assert measure_latency(fn, CpuTimer(clock), policy, clock).warmup_iterations == 12
+
+
+def test_choose_block_size_makes_the_clock_cost_negligible_within_the_budget() -> None:
+    policy = TimingPolicy(max_clock_overhead=1e-3, min_samples=10)
+    big = 1e12
+    assert choose_block_size(1_000, 100, policy, big) == 100  # 100 ns / 1e-3 = 100 us blocks
+    assert choose_block_size(30_000, 100, policy, big) == 4  # ceil(100 us / 30 us)
+    assert choose_block_size(5e6, 100, policy, big) == 1  # a 5 ms call is its own block
+    assert choose_block_size(1_000, 0, policy, big) == 1  # a free clock needs no blocks
+    # 10 blocks must fit the remaining 50 us: at most 5 calls of 1 us each
+    assert choose_block_size(1_000, 100, policy, 50_000) == 5
+    with_min_block = TimingPolicy(min_block_s=0.01)
+    assert choose_block_size(1e6, 0, with_min_block, big) == 10  # 10 ms blocks of 1 ms calls
+
+
+def test_blocks_are_sized_from_the_clock_cost_and_samples_are_per_call() -> None:
+    clock = FakeClock(step_ns=100)  # every clock read costs 100 ns
+    stats = measure_latency(lambda: clock.advance_ms(0.001), CpuTimer(clock), clock=clock)
+    # One call reads as 1.1 us; minus the 100 ns read, 1 us. The block must last 100 ns / 1e-3
+    # = 100 us: 100 calls. A calibration block of 100 (100.1 us) confirms the size.
+    assert stats.iterations_per_sample == 100
+    assert stats.samples_ms[0] == pytest.approx(100_100 / 100 / 1e6)
+    # 10 single warmup calls reach steadiness (window 5); the 100 calibration calls count too.
+    assert stats.warmup_iterations == 10 + 100
+    assert len(stats.samples_ms) == 10  # identical samples: the minimum suffices
+
+
+def test_precision_target_stops_sampling_as_soon_as_the_median_ci_is_tight() -> None:
+    clock = FakeClock()
+    # The first (cold) call takes the leading 10 ms; the samples hold three slow 20 ms outliers,
+    # then steady 10 ms calls. The 95% CI is [x_(l), x_(n-l+1)] with l from the binomial table
+    # (n=14: l=3, n=15: l=4): its upper end leaves the three outliers only at n = 15.
+    fn = scripted(clock, [10.0, 20.0, 10.0, 20.0, 10.0, 20.0] + [10.0] * 1000)
+    policy = TimingPolicy(**NO_WARMUP, min_samples=6, precision=0.05, budget_s=100.0)
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock)
+    assert len(stats.samples_ms) == 15
+    assert stats.precision_met is True
+
+
+def test_sampling_stops_at_the_budget_when_the_target_is_out_of_reach() -> None:
+    clock = FakeClock()
+    fn = scripted(clock, [1.0] + [3.0, 1.0] * 1000)
+    policy = TimingPolicy(**NO_WARMUP, min_samples=6, precision=0.01, budget_s=0.1)
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock)
+    # The budget counts from the first call: 1 + 25 * 3 + 24 * 1 = 100 ms after 49 samples.
+    assert len(stats.samples_ms) == 49
+    assert stats.precision_met is False
+    assert stats.precision_target == 0.01
+
+
+def test_min_samples_outlast_the_budget() -> None:
+    clock = FakeClock()
+    fn = scripted(clock, [1.0] + [50.0, 70.0] * 100)
+    policy = TimingPolicy(**NO_WARMUP, min_samples=7, budget_s=0.01)
+    assert len(measure_latency(fn, CpuTimer(clock), policy, clock).samples_ms) == 7
 
 
 def test_max_samples_caps_sampling() -> None:
     clock = FakeClock()
-    policy = TimingPolicy(
-        warmup_min_iterations=0, warmup_min_s=0.0, min_samples=1, min_time_s=60.0, max_samples=7
-    )
-    stats = measure_latency(lambda: clock.advance_ms(1.0), CpuTimer(clock), policy, clock)
-    assert len(stats.samples_ms) == 7
+    fn = scripted(clock, [1.0, 2.0] * 100)
+    policy = TimingPolicy(**NO_WARMUP, min_samples=1, budget_s=60.0, max_samples=7)
+    assert len(measure_latency(fn, CpuTimer(clock), policy, clock).samples_ms) == 7
+
+
+def test_quick_policy_is_small() -> None:
+    clock = FakeClock()
+    stats = measure_latency(lambda: clock.advance_ms(1), CpuTimer(clock), QUICK_POLICY, clock)
+    assert (stats.warmup_iterations, len(stats.samples_ms)) == (1, 3)
+    assert stats.median_ms == pytest.approx(1.0)
+    assert stats.precision_met is False  # three samples cannot give a 95% interval
+
+
+def test_setup_runs_before_every_call_outside_the_timed_region() -> None:
+    clock = FakeClock(step_ns=50)
+    calls: list[str] = []
+
+    def setup() -> None:
+        calls.append("setup")
+        clock.advance_ms(100.0)  # expensive preparation must not show in the samples
+
+    def fn() -> None:
+        calls.append("fn")
+        clock.advance_ms(0.001)
+
+    policy = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=2, max_samples=2)
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock, setup=setup)
+    assert calls == ["setup", "fn"] * 4  # first call, one warmup call, two samples
+    assert stats.iterations_per_sample == 1  # setup must precede every call: no blocks
+    assert stats.samples_ms == (0.00105, 0.00105)  # 1 us plus one 50 ns clock read
 
 
 def test_cuda_timer_synchronizes_the_case_device_around_events() -> None:
@@ -64,42 +194,118 @@ def test_cuda_timer_synchronizes_the_case_device_around_events() -> None:
     ]
 
 
-def test_cuda_latency_uses_device_time_not_host_time() -> None:
-    """Host clock sees nothing (async launch); the samples must come from the events."""
-    backend = FakeCudaBackend(kernel_ms=[9.0, 2.0, 2.0, 2.0])
-    clock = FakeClock(step_ns=1)
-    policy = TimingPolicy(
-        warmup_min_iterations=1, warmup_min_s=0.0, min_samples=3, min_time_s=0.0, max_samples=3
-    )
-    stats = measure_latency(backend.run_kernel, CudaTimer("cuda:0", backend), policy, clock)
-    assert stats.samples_ms == (2.0, 2.0, 2.0)
-    assert stats.warmup_iterations == 1
+def test_cuda_block_has_one_event_pair_and_one_synchronize_before_reading() -> None:
+    backend = FakeCudaBackend(kernel_ms=[1.0, 2.0, 3.0])
+    clock = FakeClock()
+
+    def launch() -> None:
+        clock.advance_ms(5.0)  # the host takes 5 ms to launch each 1-3 ms kernel
+        backend.run_kernel()
+
+    block = CudaTimer("cuda:0", backend, clock).time_block(launch, 3)
+    assert (block.elapsed_ms, block.wall_ms) == (6.0, 15.0)
+    stream = ("record", "stream:cuda:0")
+    assert backend.log == [
+        ("synchronize", "cuda:0"),
+        stream,
+        ("kernel",),
+        ("kernel",),
+        ("kernel",),
+        stream,
+        ("synchronize", "cuda:0"),
+        ("elapsed_time",),
+    ]
 
 
-def test_quick_policy_is_small() -> None:
-    from bench.timing import QUICK_POLICY
+def test_cuda_latency_is_device_time_with_wall_time_and_a_launch_bound_flag() -> None:
+    backend = FakeCudaBackend(kernel_ms=[9.0], repeat_ms=2.0)
+    clock = FakeClock()
 
+    def launch() -> None:
+        clock.advance_ms(5.0)
+        backend.run_kernel()
+
+    policy = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)
+    stats = measure_latency(launch, CudaTimer("cuda:0", backend, clock), policy, clock)
+    assert stats.samples_ms == (2.0, 2.0, 2.0)  # device time from the events
+    assert stats.first_call_ms == 5.0  # the cold call's synchronized host wall time
+    assert stats.wall_median_ms == 5.0
+    assert stats.launch_bound is True  # 5 ms wall for 2 ms of device work
+    # Every block: synchronize, record, kernels, record, synchronize, then read.
+    blocks = _split_blocks(backend.log)
+    assert len(blocks) == 1 + 1 + 5 + 3  # first call, warmup, overhead probe, samples
+    for block in blocks:
+        assert block[:2] == [("synchronize", "cuda:0"), ("record", "stream:cuda:0")]
+        assert block[-3:] == [
+            ("record", "stream:cuda:0"),
+            ("synchronize", "cuda:0"),
+            ("elapsed_time",),
+        ]
+
+
+def test_device_bound_cuda_case_is_not_launch_bound() -> None:
+    backend = FakeCudaBackend(repeat_ms=8.0)
+    clock = FakeClock()
+
+    def launch() -> None:
+        clock.advance_ms(0.1)
+        backend.run_kernel()
+        clock.advance_ms(7.9)  # the synchronize waits for the kernel
+
+    policy = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)
+    stats = measure_latency(launch, CudaTimer("cuda:0", backend, clock), policy, clock)
+    assert stats.median_ms == 8.0
+    assert stats.launch_bound is False
+
+
+def test_cpu_latency_has_no_wall_column() -> None:
     clock = FakeClock()
     stats = measure_latency(lambda: clock.advance_ms(1), CpuTimer(clock), QUICK_POLICY, clock)
-    assert (stats.warmup_iterations, len(stats.samples_ms)) == (1, 3)
-    assert stats.median_ms == pytest.approx(1.0)
+    assert stats.wall_median_ms is None and stats.launch_bound is None
 
 
-def test_setup_runs_before_every_call_outside_the_timed_region() -> None:
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("2s", 2.0), ("500ms", 0.5), ("0.25", 0.25), (" 3 s", 3.0)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "2m", "fast", "-1s", "1e3"])
+def test_parse_duration_refuses_other_forms(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_a_timer_with_only_time_call_still_works() -> None:
+    """Timers written against the earlier one-call protocol keep working, one call per block."""
     clock = FakeClock()
-    calls: list[str] = []
 
-    def setup() -> None:
-        calls.append("setup")
-        clock.advance_ms(100.0)  # expensive preparation must not show in the samples
+    class OneCall:
+        def time_call(self, fn: Callable[[], object]) -> float:
+            start = clock()
+            fn()
+            return (clock() - start) / 1e6
 
-    def fn() -> None:
-        calls.append("fn")
-        clock.advance_ms(1.0)
+    stats = measure_latency(lambda: clock.advance_ms(2.0), OneCall(), QUICK_POLICY, clock)
+    assert stats.samples_ms == (2.0, 2.0, 2.0)
+    assert stats.iterations_per_sample == 1
 
-    policy = TimingPolicy(
-        warmup_min_iterations=1, warmup_min_s=0.0, min_samples=2, min_time_s=0.0, max_samples=2
-    )
-    stats = measure_latency(fn, CpuTimer(clock), policy, clock, setup=setup)
-    assert calls == ["setup", "fn"] * 3
-    assert stats.samples_ms == (1.0, 1.0)
+
+def _split_blocks(log: list[tuple[object, ...]]) -> list[list[tuple[object, ...]]]:
+    blocks: list[list[tuple[object, ...]]] = [[]]
+    for entry in log:
+        blocks[-1].append(entry)
+        if entry == ("elapsed_time",):
+            blocks.append([])
+    return [b for b in blocks if b]
+
+
+@pytest.mark.cuda
+def test_real_cuda_latency_reports_device_and_wall_time() -> None:
+    import torch
+
+    a = torch.randn(512, 512, device="cuda")
+    stats = measure_latency(lambda: a @ a, CudaTimer(torch.device("cuda")), QUICK_POLICY)
+    assert stats.median_ms > 0
+    assert stats.wall_median_ms is not None and stats.wall_median_ms > 0

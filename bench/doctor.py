@@ -1,0 +1,268 @@
+"""`bench doctor`: can this machine be trusted for benchmarking, and what does the harness cost?
+
+Figures, each with the reason it matters:
+- clock: the declared and observed resolution of `perf_counter_ns` and the cost of one read (the
+  block sizing keeps that cost under 0.1% of a block);
+- overhead: the harness's per-iteration cost on a no-op against torch.utils.benchmark's;
+- agreement: the harness's median against `Timer.blocked_autorange` on resnet18 b1 and a small
+  MLP, interleaved, same threads (bench/timing_crosscheck.py);
+- noise: the spread of repeated short measurements of one fixed matmul: what a user can hope to
+  resolve between two runs here;
+- the CPU frequency governor where readable (`performance` is what a benchmark wants);
+- ceilings: achieved matmul GFLOP/s and copy GB/s on the CPU, and on each CUDA device where one
+  exists (through the same timer seam the tests fake), so reports can compare models to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.ceilings import Ceiling, CeilingWorkload, copy_workload, matmul_workload, measure_ceiling
+from bench.errors import BenchError
+from bench.threads import intra_op_threads, numerics_flags, thread_counts
+from bench.timing import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.timing_crosscheck import Agreement, Overhead, compare, model_callable, overhead
+
+GOVERNOR_GLOB = "cpu*/cpufreq/scaling_governor"
+CPU_ROOT = Path("/sys/devices/system/cpu")
+
+
+@dataclass(frozen=True)
+class DoctorSettings:
+    rounds: int
+    seconds_per_round: float
+    min_samples: int
+    noise_repeats: int
+    noise_budget_s: float
+    matmul_n: int
+    copy_bytes: int
+    ceiling_budget_s: float
+
+
+FULL = DoctorSettings(5, 1.0, 10, 10, 0.3, 1024, 64 << 20, 1.0)
+QUICK = DoctorSettings(1, 0.1, 3, 4, 0.05, 256, 8 << 20, 0.1)
+
+
+@dataclass(frozen=True)
+class Noise:
+    workload: str
+    medians_ms: tuple[float, ...]
+    cv: float
+    spread: float
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    quick: bool
+    threads: int
+    interop_threads: int
+    clock_declared_resolution_ns: float
+    clock_observed_resolution_ns: float
+    clock_read_ns: float
+    overhead: Overhead
+    agreement: tuple[Agreement, ...]
+    noise: Noise
+    cpu_governor: tuple[str, ...] | None
+    ceilings: tuple[Ceiling, ...]
+    cuda: tuple[dict[str, Any], ...]
+    numerics_flags: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def observed_resolution_ns(clock: Clock = time.perf_counter_ns, reads: int = 10_000) -> float:
+    """The smallest non-zero step between successive reads (0 if the clock never moved)."""
+    values = [clock() for _ in range(reads)]
+    steps = [b - a for a, b in itertools.pairwise(values) if b > a]
+    return float(min(steps)) if steps else 0.0
+
+
+def cpu_governors(root: Path = CPU_ROOT) -> tuple[str, ...] | None:
+    """The distinct scaling governors of the CPUs, or None where cpufreq is not exposed."""
+    found = set()
+    for path in sorted(root.glob(GOVERNOR_GLOB)):
+        try:
+            found.add(path.read_text().strip())
+        except OSError:
+            continue
+    return tuple(sorted(found)) or None
+
+
+def machine_noise(repeats: int, budget_s: float, n: int = 256) -> Noise:
+    """Repeated short measurements of one fixed 256x256 matmul: CV and spread of their medians."""
+    workload = matmul_workload("cpu", n)
+    policy = TimingPolicy(budget_s=budget_s, warmup_max_s=budget_s / 4)
+    medians = tuple(
+        measure_latency(workload.fn, CpuTimer(), policy).median_ms for _ in range(repeats)
+    )
+    center = statistics.median(medians)
+    cv = statistics.stdev(medians) / statistics.mean(medians) if len(medians) > 1 else 0.0
+    return Noise(workload.detail, medians, cv, (max(medians) - min(medians)) / center)
+
+
+def cuda_driver_version() -> str | None:
+    """The NVIDIA driver version from nvidia-smi (torch exposes only the runtime's)."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.split()
+    return lines[0] if done.returncode == 0 and lines else None
+
+
+WorkloadsFor = Callable[[str], list[CeilingWorkload]]
+
+
+def default_cuda_workloads(settings: DoctorSettings) -> WorkloadsFor:
+    def workloads(device: str) -> list[CeilingWorkload]:
+        n = settings.matmul_n * 4  # a GPU needs a larger problem to approach its peak
+        return [
+            matmul_workload(device, n),
+            matmul_workload(device, n, torch.float16),
+            copy_workload(device, settings.copy_bytes * 4),
+        ]
+
+    return workloads
+
+
+def cuda_figures(
+    backend: Any,
+    workloads_for: WorkloadsFor,
+    policy: TimingPolicy,
+    clock: Clock = time.perf_counter_ns,
+    driver: Callable[[], str | None] = cuda_driver_version,
+) -> tuple[dict[str, Any], ...]:
+    """Name, driver and ceilings of every CUDA device `backend` (torch.cuda) reports."""
+    if not backend.is_available():
+        return ()
+    figures = []
+    for index in range(backend.device_count()):
+        device = f"cuda:{index}"
+        timer = CudaTimer(device, backend, clock)
+        ceilings = [measure_ceiling(w, timer, device, policy, clock) for w in workloads_for(device)]
+        figures.append(
+            {
+                "device": device,
+                "name": backend.get_device_name(index),
+                "driver_version": driver(),
+                "cuda_runtime": torch.version.cuda,
+                "ceilings": [dataclasses.asdict(c) for c in ceilings],
+            }
+        )
+    return tuple(figures)
+
+
+def run_doctor(
+    quick: bool = False, threads: int | None = None, cuda_backend: Any = None
+) -> DoctorReport:
+    """Every figure of the module doc, under `threads` intra-op threads (None: torch's)."""
+    settings = QUICK if quick else FULL
+    backend = torch.cuda if cuda_backend is None else cuda_backend
+    ceiling_policy = TimingPolicy(
+        budget_s=settings.ceiling_budget_s, warmup_max_s=settings.ceiling_budget_s / 4
+    )
+    with intra_op_threads(threads):
+        intra, interop = thread_counts()
+        cpu_timer = CpuTimer()
+        rounds, seconds = settings.rounds, settings.seconds_per_round
+        agreement = tuple(
+            compare(name, model_callable(name), rounds, seconds, settings.min_samples)
+            for name in ("resnet18_b1", "mlp_b1")
+        )
+        cpu_ceilings = tuple(
+            measure_ceiling(w, cpu_timer, "cpu", ceiling_policy)
+            for w in (
+                matmul_workload("cpu", settings.matmul_n),
+                copy_workload("cpu", settings.copy_bytes),
+            )
+        )
+        return DoctorReport(
+            quick=quick,
+            threads=intra,
+            interop_threads=interop,
+            clock_declared_resolution_ns=time.get_clock_info("perf_counter").resolution * 1e9,
+            clock_observed_resolution_ns=observed_resolution_ns(),
+            clock_read_ns=cpu_timer.overhead_ns(),
+            overhead=overhead(rounds, seconds, settings.min_samples),
+            agreement=agreement,
+            noise=machine_noise(settings.noise_repeats, settings.noise_budget_s),
+            cpu_governor=cpu_governors(),
+            ceilings=cpu_ceilings,
+            cuda=cuda_figures(backend, default_cuda_workloads(settings), ceiling_policy),
+            numerics_flags=numerics_flags(),
+        )
+
+
+def write_doctor_json(report: DoctorReport, path: Path) -> None:
+    """The figures as JSON, so later reports can read the ceilings (`ceilings`, `cuda`)."""
+    try:
+        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _verdict(met: bool) -> str:
+    return "ok" if met else "NOT MET"
+
+
+def render_doctor(report: DoctorReport) -> str:
+    """Human-readable lines, each figure with its target where it has one."""
+    lines = [
+        f"bench doctor{' (quick: rough figures)' if report.quick else ''}",
+        f"threads: {report.threads} intra-op, {report.interop_threads} inter-op",
+        f"clock: perf_counter_ns declared resolution {report.clock_declared_resolution_ns:.0f} ns,"
+        f" observed step {report.clock_observed_resolution_ns:.0f} ns,"
+        f" one read {report.clock_read_ns:.0f} ns",
+        f"overhead on a no-op: harness {report.overhead.harness_ns:.1f} ns/iter,"
+        f" torch.utils.benchmark {report.overhead.torch_ns:.1f} ns/iter,"
+        f" difference {report.overhead.difference_ns:+.1f} ns"
+        f" (target <= +1000 ns: {_verdict(report.overhead.met)})",
+    ]
+    for a in report.agreement:
+        ratios = ", ".join(f"{r:.3f}" for r in a.ratios)
+        lines.append(
+            f"agreement {a.name} ({a.threads} threads): harness/torch median ratio"
+            f" {a.median_ratio:.3f} over rounds [{ratios}]; harness"
+            f" {statistics.median(a.harness_median_ms):.4f} ms, torch"
+            f" {statistics.median(a.torch_median_ms):.4f} ms (target +-3%: {_verdict(a.met)})"
+        )
+    noise = report.noise
+    lines.append(
+        f"machine noise: {len(noise.medians_ms)} short runs of a {noise.workload} matmul:"
+        f" CV {100 * noise.cv:.1f}%, spread (max-min)/median {100 * noise.spread:.1f}%"
+    )
+    governor = ", ".join(report.cpu_governor) if report.cpu_governor else "not readable"
+    lines.append(f"CPU frequency governor: {governor}")
+    for c in report.ceilings:
+        lines.append(f"ceiling {c.device} {c.name} ({c.detail}): {c.value:.1f} {c.unit}")
+    if not report.cuda:
+        lines.append("CUDA: no device")
+    for gpu in report.cuda:
+        lines.append(
+            f"CUDA {gpu['device']}: {gpu['name']}, driver {gpu['driver_version'] or 'unknown'},"
+            f" runtime {gpu['cuda_runtime']}"
+        )
+        for c in gpu["ceilings"]:
+            lines.append(
+                f"ceiling {c['device']} {c['name']} ({c['detail']}): {c['value']:.1f} {c['unit']}"
+            )
+    flags = ", ".join(f"{k}={v}" for k, v in report.numerics_flags.items())
+    lines.append(f"numerics flags (recorded, not changed): {flags}")
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""End to end (issue 3): the timing columns, --budget/--precision/--threads, run.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_SUITE
+from tests.test_cli import bench, read_rows
+
+
+def test_quick_run_fills_the_timing_columns(write_suite, tmp_path: Path) -> None:
+    done = bench(
+        "run", write_suite(TINY_SUITE), "--out", tmp_path, "--quick", "--threads", "1",
+        "--precision", "0.05", "--metrics", "latency",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip())
+    for row in read_rows(run_dir):
+        assert row["threads"] == "1"
+        assert int(row["interop_threads"]) >= 1
+        assert float(row["first_call_ms"]) > 0
+        assert row["warmup_iterations"] == "1"
+        assert int(row["iterations_per_sample"]) >= 1
+        assert row["precision_target"] == "0.05"
+        assert row["precision_met"] == "false"  # three samples give no 95% interval
+        assert row["latency_ci_low_ms"] == row["latency_ci_high_ms"] == ""
+        assert row["wall_median_ms"] == row["launch_bound"] == ""  # CPU: no device/wall split
+        assert row["noisy"] in ("true", "false")
+        assert float(row["latency_p99_ms"]) >= float(row["latency_median_ms"])
+    record = json.loads((run_dir / "run.json").read_text())
+    case = record["cases"][0]
+    assert case["latency_wall_samples_ms"] == []
+    assert case["numerics_flags"]["tf32_matmul"] in (True, False)
+
+
+def test_budgeted_run_samples_adaptively(write_suite, tmp_path: Path) -> None:
+    done = bench(
+        "run", write_suite(TINY_SUITE), "--out", tmp_path, "--budget", "300ms",
+        "--metrics", "latency", "--threads", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for row in read_rows(Path(done.stdout.strip())):
+        assert int(row["samples"]) >= 10
+        low, median, high = (
+            float(row[c]) for c in ("latency_ci_low_ms", "latency_median_ms", "latency_ci_high_ms")
+        )
+        assert low <= median <= high
+        assert row["precision_target"] == "0.01"
+        assert row["precision_met"] in ("true", "false")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--budget", "soon"), ("--precision", "2"), ("--threads", "0")]
+)
+def test_bad_timing_flags_are_one_line_exit_2(flag: str, value: str, tmp_path: Path) -> None:
+    done = bench("run", tmp_path / "x.toml", flag, value)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+
+
+@pytest.mark.cuda
+def test_cuda_rows_show_device_and_wall_time(write_suite, tmp_path: Path) -> None:
+    suite = write_suite(TINY_SUITE.replace('name = "tiny"', 'name = "tiny"\ndevices = ["cuda"]'))
+    done = bench("run", suite, "--out", tmp_path, "--quick", "--metrics", "latency")
+    assert done.returncode == 0, done.stderr
+    for row in read_rows(Path(done.stdout.strip())):
+        assert float(row["latency_median_ms"]) > 0  # device time from CUDA events
+        assert float(row["wall_median_ms"]) > 0  # synchronized host wall time
+        assert row["launch_bound"] in ("true", "false")

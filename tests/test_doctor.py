@@ -1,0 +1,86 @@
+"""`bench doctor`: its figures' arithmetic through fakes, and one quick end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.ceilings import CeilingWorkload, measure_ceiling
+from bench.doctor import cpu_governors, cuda_figures, observed_resolution_ns
+from bench.timing import CpuTimer, TimingPolicy
+from tests.fakes import FakeClock, FakeCudaBackend
+
+SMALL = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)
+
+
+def test_observed_clock_resolution_is_the_smallest_step() -> None:
+    assert observed_resolution_ns(FakeClock(step_ns=42), reads=10) == 42.0
+    assert observed_resolution_ns(FakeClock(), reads=10) == 0.0  # a clock that never moves
+
+
+def test_cpu_governors_are_read_where_exposed(tmp_path: Path) -> None:
+    for cpu, governor in (("cpu0", "performance"), ("cpu1", "powersave"), ("cpu2", "powersave")):
+        folder = tmp_path / cpu / "cpufreq"
+        folder.mkdir(parents=True)
+        (folder / "scaling_governor").write_text(governor + "\n")
+    assert cpu_governors(tmp_path) == ("performance", "powersave")
+    assert cpu_governors(tmp_path / "missing") is None
+
+
+def test_cpu_ceiling_is_work_over_median_time() -> None:
+    clock = FakeClock()
+    workload = CeilingWorkload("matmul", "GFLOP/s", 8e9, lambda: clock.advance_ms(4.0), "fake")
+    ceiling = measure_ceiling(workload, CpuTimer(clock), "cpu", SMALL, clock)
+    assert ceiling.median_ms == 4.0
+    assert ceiling.value == pytest.approx(2000.0)  # 8e9 FLOP in 4 ms
+
+
+def test_cuda_figures_time_ceilings_with_device_events() -> None:
+    backend = FakeCudaBackend(repeat_ms=10.0, device_names=("Fake H100",))
+
+    def workloads(device: str) -> list[CeilingWorkload]:
+        assert device == "cuda:0"
+        return [
+            CeilingWorkload("matmul", "GFLOP/s", 2e9, backend.run_kernel, "fake"),
+            CeilingWorkload("copy", "GB/s", 1e9, backend.run_kernel, "fake"),
+        ]
+
+    (gpu,) = cuda_figures(backend, workloads, SMALL, FakeClock(), driver=lambda: "555.42")
+    assert (gpu["device"], gpu["name"], gpu["driver_version"]) == ("cuda:0", "Fake H100", "555.42")
+    values = {c["name"]: c["value"] for c in gpu["ceilings"]}
+    assert values == {"matmul": pytest.approx(200.0), "copy": pytest.approx(100.0)}
+    # device time came from events read after a synchronize of the right device
+    synchronizes = [entry for entry in backend.log if entry[0] == "synchronize"]
+    assert synchronizes and all(entry == ("synchronize", "cuda:0") for entry in synchronizes)
+
+
+def test_no_cuda_device_means_no_cuda_figures() -> None:
+    backend = FakeCudaBackend(device_names=())
+    assert cuda_figures(backend, lambda device: [], SMALL, FakeClock()) == ()
+
+
+def test_doctor_quick_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "doctor.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "doctor", "--quick", "--threads", "1", "--json", out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    for needle in ("clock:", "overhead on a no-op:", "agreement resnet18_b1", "agreement mlp_b1"):
+        assert needle in done.stdout
+    assert "machine noise:" in done.stdout and "CPU frequency governor:" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["threads"] == 1
+    assert {a["name"] for a in report["agreement"]} == {"resnet18_b1", "mlp_b1"}
+    assert all(a["threads"] == 1 and a["median_ratio"] > 0 for a in report["agreement"])
+    ceilings = {c["name"]: c for c in report["ceilings"]}
+    assert ceilings["matmul"]["unit"] == "GFLOP/s" and ceilings["matmul"]["value"] > 0
+    assert ceilings["copy"]["unit"] == "GB/s" and ceilings["copy"]["value"] > 0
+    assert report["overhead"]["harness_ns"] > 0 and report["overhead"]["torch_ns"] > 0
