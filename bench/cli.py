@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.records import METRICS, Case, Result
-from bench.timing import DEFAULT_POLICY, QUICK_POLICY
+from bench.timing import QUICK_POLICY
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -66,9 +66,11 @@ def _run(args: argparse.Namespace) -> int:
     from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
     from bench.runner import RunOptions
 
-    options = RunOptions(
-        metrics=args.metrics, timing=QUICK_POLICY if args.quick else DEFAULT_POLICY
-    )
+    options = RunOptions(metrics=args.metrics)
+    if args.quick:
+        options = RunOptions(
+            metrics=args.metrics, timing=QUICK_POLICY, experiment_timing=QUICK_POLICY
+        )
     outcome = run_suite(
         args.suite,
         args.out,

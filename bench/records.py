@@ -36,9 +36,21 @@ COLUMNS: tuple[str, ...] = (
     "peak_memory_bytes",
     # Extensions beyond the DESIGN.md contract are appended, so the contract's order never moves.
     "mode",
+    # issue 5: tensor experiments and model-level in-place comparisons
+    "experiment",
+    "variant",
+    "numel",
+    "allocated_bytes",
+    "shares_storage",
+    "matches_reference",
+    "input_policy",
+    "backward_ok",
+    "backward_error",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
+# A model with `compare_inplace = true` is built twice: every `inplace` flag on, then off.
+INPLACE_VARIANTS = ("in_place", "out_of_place")
 METRICS = ("params", "flops", "latency", "memory")
 
 
@@ -52,6 +64,7 @@ class ModelSpec:
     batch_sizes: tuple[int, ...]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     modes: tuple[str, ...] = ("eval",)
+    compare_inplace: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,7 @@ class Suite:
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
     models: tuple[ModelSpec, ...]
+    experiments: tuple[Any, ...] = ()  # bench.experiments.records.ExperimentSpec
 
     @property
     def base_dir(self) -> Path:
@@ -79,6 +93,7 @@ class Case:
     batch_size: int
     base_dir: Path
     mode: str = "eval"
+    inplace_variant: str = ""  # "" builds the model as declared; else one of INPLACE_VARIANTS
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -88,6 +103,8 @@ class Case:
     @property
     def label(self) -> str:
         label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
+        if self.inplace_variant:
+            label = f"{label} {self.inplace_variant}"
         return label if self.mode == "eval" else f"{label} {self.mode}"
 
 
@@ -162,7 +179,7 @@ class Result:
     def row(self) -> dict[str, Any]:
         """The results.csv row, keyed by COLUMNS; None marks an empty cell."""
         lat = self.latency
-        return {
+        values = {
             "suite": self.case.suite,
             "model": self.case.model.name,
             "device": self.case.device,
@@ -184,4 +201,7 @@ class Result:
             "throughput_per_s": self.throughput_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "mode": self.case.mode,
+            "experiment": "model_inplace" if self.case.inplace_variant else None,
+            "variant": self.case.inplace_variant or None,
         }
+        return {column: values.get(column) for column in COLUMNS}

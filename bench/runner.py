@@ -16,7 +16,15 @@ from bench.counting import count_macs, count_params
 from bench.memory import cpu_peak_bytes, cuda_peak_bytes, resident_bytes
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, Result
-from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
+from bench.timing import (
+    DEFAULT_POLICY,
+    EXPERIMENT_POLICY,
+    CpuTimer,
+    CudaTimer,
+    Timer,
+    TimingPolicy,
+    measure_latency,
+)
 from bench.workload import make_workload
 
 
@@ -24,6 +32,7 @@ from bench.workload import make_workload
 class RunOptions:
     metrics: frozenset[str] = frozenset(METRICS)
     timing: TimingPolicy = DEFAULT_POLICY
+    experiment_timing: TimingPolicy = EXPERIMENT_POLICY
 
 
 def device_unavailable_reason(device: str) -> str | None:

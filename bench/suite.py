@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import FactoryError, SuiteError
+from bench.experiments.suite import load_experiments
 from bench.models import resolve_factory
-from bench.records import Case, ModelSpec, Suite
+from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite
 from bench.workload import MODES
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -21,8 +22,8 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
-MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes"}
-TOP_KEYS = {"suite", "models"}
+MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
+TOP_KEYS = {"suite", "models", "experiments"}
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -51,13 +52,15 @@ def load_suite(path: str | Path) -> Suite:
     _no_duplicates(path, "[suite] dtypes", dtypes)
     batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1])
     modes = _modes(path, "[suite]", header, ["eval"])
-    models = _models(path, data.get("models"), batch_sizes, modes)
+    experiments = load_experiments(path, data.get("experiments"))
+    models = _models(path, data.get("models"), batch_sizes, modes, required=not experiments)
     return Suite(
         name=name,
         path=path,
         devices=tuple(devices),
         dtypes=tuple(dtypes),
         models=models,
+        experiments=experiments,
     )
 
 
@@ -72,9 +75,11 @@ def expand(suite: Suite) -> list[Case]:
             batch_size=batch_size,
             base_dir=suite.base_dir,
             mode=mode,
+            inplace_variant=variant,
         )
         for model in suite.models
         for mode in model.modes
+        for variant in (INPLACE_VARIANTS if model.compare_inplace else ("",))
         for device in suite.devices
         for dtype in suite.dtypes
         for batch_size in model.batch_sizes
@@ -95,10 +100,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _models(
-    path: Path, entries: Any, default_batches: list[int], default_modes: list[str]
+    path: Path, entries: Any, default_batches: list[int], default_modes: list[str], required: bool
 ) -> tuple[ModelSpec, ...]:
+    if entries is None and not required:
+        return ()
     if not isinstance(entries, list) or not entries:
-        raise SuiteError(path, "[[models]]", "missing or empty; declare at least one [[models]]")
+        raise SuiteError(
+            path,
+            "[[models]]",
+            "missing or empty; declare at least one [[models]] or [[experiments]]",
+        )
     specs: list[ModelSpec] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -128,6 +139,9 @@ def _models(
         batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
         modes = _modes(path, where, entry, default_modes)
+        compare_inplace = entry.get("compare_inplace", False)
+        if not isinstance(compare_inplace, bool):
+            raise SuiteError(path, f"{where} compare_inplace", "must be true or false")
         specs.append(
             ModelSpec(
                 name=name,
@@ -136,6 +150,7 @@ def _models(
                 batch_sizes=tuple(batch_sizes),
                 kwargs=kwargs,
                 modes=tuple(modes),
+                compare_inplace=compare_inplace,
             )
         )
     return tuple(specs)

@@ -44,6 +44,12 @@ QUICK_POLICY = TimingPolicy(
 )
 
 
+# Tensor ops take microseconds: a short, fixed policy keeps a 5-size sweep to a few minutes.
+EXPERIMENT_POLICY = TimingPolicy(
+    warmup_min_iterations=3, warmup_min_s=0.05, min_samples=10, min_time_s=0.2, max_samples=2000
+)
+
+
 class Timer(Protocol):
     def time_call(self, fn: Callable[[], Any]) -> float:
         """Run fn once and return its duration in milliseconds."""

@@ -50,6 +50,7 @@ class FakeCudaBackend:
         self.kernel_ms = list(kernel_ms)
         self.allocated = 0
         self.peak = 0
+        self.allocated_total = 0  # cumulative, like "allocated_bytes.all.allocated"
 
     def current_stream(self, device: Any) -> str:
         return f"stream:{device}"
@@ -67,6 +68,7 @@ class FakeCudaBackend:
 
     def allocate(self, nbytes: int) -> None:
         self.allocated += nbytes
+        self.allocated_total += nbytes
         self.peak = max(self.peak, self.allocated)
 
     def free(self, nbytes: int) -> None:
@@ -75,6 +77,10 @@ class FakeCudaBackend:
     def reset_peak_memory_stats(self, device: Any = None) -> None:
         self.log.append(("reset_peak_memory_stats", device))
         self.peak = self.allocated
+
+    def memory_stats(self, device: Any = None) -> dict[str, int]:
+        self.log.append(("memory_stats", device))
+        return {"allocated_bytes.all.allocated": self.allocated_total}
 
     def max_memory_allocated(self, device: Any = None) -> int:
         self.log.append(("max_memory_allocated", device))
