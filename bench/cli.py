@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.records import METRICS, Case, Result
-from bench.timing import DEFAULT_POLICY, QUICK_POLICY, parse_duration
+from bench.timing import DEFAULT_POLICY, EXPERIMENT_POLICY, QUICK_POLICY, parse_duration
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -138,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(
         metrics=args.metrics,
         timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
+        experiment_timing=QUICK_POLICY if args.quick else EXPERIMENT_POLICY,
         crosscheck=args.crosscheck,
         matmul_peak_gflops=args.peak_gflops,
         budget_s=args.budget,

@@ -88,7 +88,22 @@ def build_model(case: Case) -> nn.Module:
     model = factory(**dict(case.model.kwargs))
     if not isinstance(model, nn.Module):
         raise TypeError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
+    if case.inplace_variant and set_inplace(model, case.inplace_variant == "in_place") == 0:
+        raise ValueError("compare_inplace: the model has no module with an `inplace` flag")
     return model.to(device=case.device, dtype=torch_dtype(case.dtype)).eval()
+
+
+def set_inplace(model: nn.Module, inplace: bool) -> int:
+    """Switch every module's boolean `inplace` flag (ReLU, ReLU6, Hardswish, Dropout, ...).
+
+    Returns how many modules were switched, so a comparison that changed nothing is caught.
+    """
+    switched = 0
+    for module in model.modules():
+        if isinstance(getattr(module, "inplace", None), bool):
+            module.inplace = inplace
+            switched += 1
+    return switched
 
 
 def make_input(case: Case) -> torch.Tensor:

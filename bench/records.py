@@ -68,6 +68,16 @@ COLUMNS: tuple[str, ...] = (
     "threads",
     "interop_threads",
     "noisy",
+    # issue 5: tensor experiments and model-level in-place comparisons
+    "experiment",
+    "variant",
+    "numel",
+    "allocated_bytes",
+    "shares_storage",
+    "matches_reference",
+    "input_policy",
+    "backward_ok",
+    "backward_error",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -75,6 +85,8 @@ NOISY_IQR_FRACTION = 0.10
 """IQR/median above this marks a row `noisy`: medians of such rows need care when compared."""
 LAUNCH_BOUND_RATIO = 1.5
 """CUDA host wall time over device time above this marks a row `launch_bound`."""
+# A model with `compare_inplace = true` is built twice: every `inplace` flag on, then off.
+INPLACE_VARIANTS = ("in_place", "out_of_place")
 METRICS = ("params", "flops", "latency", "memory")
 
 
@@ -88,6 +100,7 @@ class ModelSpec:
     batch_sizes: tuple[int, ...]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     modes: tuple[str, ...] = ("eval",)
+    compare_inplace: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,7 @@ class Suite:
     dtypes: tuple[str, ...]
     models: tuple[ModelSpec, ...]
     timing: TimingSettings = TimingSettings()
+    experiments: tuple[Any, ...] = ()  # bench.experiments.records.ExperimentSpec
 
     @property
     def base_dir(self) -> Path:
@@ -126,6 +140,7 @@ class Case:
     base_dir: Path
     mode: str = "eval"
     timing: TimingSettings = TimingSettings()
+    inplace_variant: str = ""  # "" builds the model as declared; else one of INPLACE_VARIANTS
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -135,6 +150,8 @@ class Case:
     @property
     def label(self) -> str:
         label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
+        if self.inplace_variant:
+            label = f"{label} {self.inplace_variant}"
         return label if self.mode == "eval" else f"{label} {self.mode}"
 
 
@@ -346,7 +363,7 @@ class Result:
         lat = self.latency
         mem = self.memory
         counting = self.counting
-        return {
+        values = {
             "suite": self.case.suite,
             "model": self.case.model.name,
             "device": self.case.device,
@@ -394,4 +411,7 @@ class Result:
             "threads": self.threads,
             "interop_threads": self.interop_threads,
             "noisy": lat.noisy if lat else None,
+            "experiment": "model_inplace" if self.case.inplace_variant else None,
+            "variant": self.case.inplace_variant or None,
         }
+        return {column: values.get(column) for column in COLUMNS}

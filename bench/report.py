@@ -100,8 +100,18 @@ measurement, compare medians with care). *Peak memory* is the most memory alloca
 steady-state step, weights and input included; the memory table breaks it down."""
 
 
-def render_report(results: Iterable[Result], environment: dict[str, Any], title: str) -> str:
-    results = list(results)
+def render_report(
+    results: Iterable[Any],
+    environment: dict[str, Any],
+    title: str,
+    plots: dict[tuple[str, str, str], str] | None = None,
+) -> str:
+    """Model results get a table per suite; experiment results a section per experiment."""
+    from bench.experiments.report import experiment_sections, model_inplace_section
+
+    everything = list(results)
+    results = [r for r in everything if isinstance(r, Result)]
+    experiments = [r for r in everything if not isinstance(r, Result)]
     lines = [f"# {title}", "", *_environment_section(environment)]
     for suite in sorted({r.case.suite for r in results}):
         rows = [r for r in results if r.case.suite == suite]
@@ -133,6 +143,8 @@ def render_report(results: Iterable[Result], environment: dict[str, Any], title:
             lines += [f"- `{r.case.label}`: {note}" for r in noted for note in r.notes]
             lines.append("")
         lines += counting_sections(rows)
+    lines += model_inplace_section(results)
+    lines += experiment_sections(experiments, plots or {})
     lines += [READING_GUIDE, ""]
     if any(r.memory is not None for r in results):
         lines += [MEMORY_GUIDE, ""]

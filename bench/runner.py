@@ -18,7 +18,15 @@ from bench.memory_pass import measure_memory
 from bench.models import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
 from bench.threads import intra_op_threads, numerics_flags, thread_counts
-from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
+from bench.timing import (
+    DEFAULT_POLICY,
+    EXPERIMENT_POLICY,
+    CpuTimer,
+    CudaTimer,
+    Timer,
+    TimingPolicy,
+    measure_latency,
+)
 from bench.workload import make_workload
 
 
@@ -48,6 +56,8 @@ class RunOptions:
 
     def threads_for(self, case: Case) -> int | None:
         return self.threads if self.threads is not None else case.timing.threads
+
+    experiment_timing: TimingPolicy = EXPERIMENT_POLICY
 
 
 def device_unavailable_reason(device: str) -> str | None:

@@ -60,7 +60,7 @@ class CsvWriter:
 
     def append(self, result: Result) -> None:
         row = result.row()
-        self._write([format_cell(row[column]) for column in COLUMNS])
+        self._write([format_cell(row.get(column)) for column in COLUMNS])
 
     def _write(self, cells: Any) -> None:
         self._writer.writerow(cells)
@@ -96,6 +96,9 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
     """run.json: the environment plus, per case, its row, raw samples and notes."""
     cases = []
     for result in results:
+        if hasattr(result, "record"):  # experiment rows describe themselves
+            cases.append(result.record())
+            continue
         lat = result.latency
         cases.append(
             {

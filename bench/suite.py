@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import FactoryError, SuiteError
+from bench.experiments.suite import load_experiments
 from bench.models import resolve_factory
-from bench.records import Case, ModelSpec, Suite, TimingSettings
+from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
 from bench.timing import parse_duration
 from bench.workload import MODES
 
@@ -23,8 +24,8 @@ DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
 SUITE_KEYS |= {"budget", "precision", "threads"}  # issue 3: timing knobs
-MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes"}
-TOP_KEYS = {"suite", "models"}
+MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
+TOP_KEYS = {"suite", "models", "experiments"}
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -53,7 +54,8 @@ def load_suite(path: str | Path) -> Suite:
     _no_duplicates(path, "[suite] dtypes", dtypes)
     batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1])
     modes = _modes(path, "[suite]", header, ["eval"])
-    models = _models(path, data.get("models"), batch_sizes, modes)
+    experiments = load_experiments(path, data.get("experiments"))
+    models = _models(path, data.get("models"), batch_sizes, modes, required=not experiments)
     return Suite(
         name=name,
         path=path,
@@ -61,6 +63,7 @@ def load_suite(path: str | Path) -> Suite:
         dtypes=tuple(dtypes),
         models=models,
         timing=_timing_settings(path, header),
+        experiments=experiments,
     )
 
 
@@ -76,9 +79,11 @@ def expand(suite: Suite) -> list[Case]:
             base_dir=suite.base_dir,
             mode=mode,
             timing=suite.timing,
+            inplace_variant=variant,
         )
         for model in suite.models
         for mode in model.modes
+        for variant in (INPLACE_VARIANTS if model.compare_inplace else ("",))
         for device in suite.devices
         for dtype in suite.dtypes
         for batch_size in model.batch_sizes
@@ -131,10 +136,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _models(
-    path: Path, entries: Any, default_batches: list[int], default_modes: list[str]
+    path: Path, entries: Any, default_batches: list[int], default_modes: list[str], required: bool
 ) -> tuple[ModelSpec, ...]:
+    if entries is None and not required:
+        return ()
     if not isinstance(entries, list) or not entries:
-        raise SuiteError(path, "[[models]]", "missing or empty; declare at least one [[models]]")
+        raise SuiteError(
+            path,
+            "[[models]]",
+            "missing or empty; declare at least one [[models]] or [[experiments]]",
+        )
     specs: list[ModelSpec] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -164,6 +175,9 @@ def _models(
         batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
         modes = _modes(path, where, entry, default_modes)
+        compare_inplace = entry.get("compare_inplace", False)
+        if not isinstance(compare_inplace, bool):
+            raise SuiteError(path, f"{where} compare_inplace", "must be true or false")
         specs.append(
             ModelSpec(
                 name=name,
@@ -172,6 +186,7 @@ def _models(
                 batch_sizes=tuple(batch_sizes),
                 kwargs=kwargs,
                 modes=tuple(modes),
+                compare_inplace=compare_inplace,
             )
         )
     return tuple(specs)

@@ -100,6 +100,11 @@ QUICK_POLICY = TimingPolicy(
     budget_s=0.0,
 )
 """A smoke test: one cold call, one warmup call, three samples. Not for numbers you quote."""
+EXPERIMENT_POLICY = TimingPolicy(
+    warmup_min_iterations=3, warmup_max_s=0.1, min_samples=10, budget_s=0.25, precision=0.02
+)
+"""Tensor experiments: ops take microseconds and a sweep has ~100 rows, so a short budget each.
+Every call gets a fresh input (a setup step), so blocks are one call each."""
 
 
 def is_steady(durations_ms: Sequence[float], window: int, tolerance: float) -> bool:

@@ -59,6 +59,7 @@ class FakeCudaBackend:
         self.peak = 0
         self.reserved = 0  # the caching allocator's pool: grows, never shrinks on free
         self.peak_reserved = 0
+        self.allocated_total = 0  # cumulative, like "allocated_bytes.all.allocated"
 
     def is_available(self) -> bool:
         return bool(self.device_names)
@@ -88,6 +89,7 @@ class FakeCudaBackend:
 
     def allocate(self, nbytes: int) -> None:
         self.allocated += nbytes
+        self.allocated_total += nbytes
         self.peak = max(self.peak, self.allocated)
         self.reserved = max(self.reserved, self.allocated)
         self.peak_reserved = max(self.peak_reserved, self.reserved)
@@ -107,6 +109,10 @@ class FakeCudaBackend:
     def max_memory_reserved(self, device: Any = None) -> int:
         self.log.append(("max_memory_reserved", device))
         return self.peak_reserved
+
+    def memory_stats(self, device: Any = None) -> dict[str, int]:
+        self.log.append(("memory_stats", device))
+        return {"allocated_bytes.all.allocated": self.allocated_total}
 
     def max_memory_allocated(self, device: Any = None) -> int:
         self.log.append(("max_memory_allocated", device))

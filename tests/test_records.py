@@ -31,6 +31,10 @@ EXTENSIONS = {
         "iterations_per_sample", "wall_median_ms", "launch_bound", "threads", "interop_threads",
         "noisy",
     ),
+    "issue 5": (
+        "experiment", "variant", "numel", "allocated_bytes", "shares_storage",
+        "matches_reference", "input_policy", "backward_ok", "backward_error",
+    ),
 }  # fmt: skip
 
 

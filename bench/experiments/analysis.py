@@ -1,0 +1,153 @@
+"""Conclusions computed from an experiment's rows: ratios at a reference size, and scaling fits.
+
+Everything here reads measured rows; nothing is asserted from the op's name. A view's latency
+should not grow with size and it should allocate nothing; a copy should grow linearly, at the
+machine's copy bandwidth. The fit says which each variant actually did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.experiments.records import ExperimentResult
+from bench.report import human_bytes
+
+REFERENCE_NUMEL = 1_000_000
+CONSTANT_SLOPE = 0.2  # latency ~ numel**slope: below this, size does not matter
+LINEAR_SLOPE = 0.7  # above this, cost grows (close to) linearly with size
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    variant: str
+    code: str
+    latency_slope: float | None  # d log(latency) / d log(numel)
+    bytes_per_element: float | None  # allocated bytes / numel, at the largest size
+    copy_bandwidth_gb_s: float | None  # (read + write) bytes / median time at the largest size
+
+    @property
+    def verdict(self) -> str:
+        if self.latency_slope is None:
+            return "not enough sizes to fit"
+        if self.latency_slope < CONSTANT_SLOPE:
+            return "constant in size"
+        if self.latency_slope > LINEAR_SLOPE:
+            return "grows linearly with size"
+        return "grows sub-linearly with size"
+
+
+def log_log_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Least-squares slope of log(y) on log(x); None with fewer than two distinct points."""
+    points = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+    if len({p[0] for p in points}) < 2:
+        return None
+    mean_x = sum(p[0] for p in points) / len(points)
+    mean_y = sum(p[1] for p in points) / len(points)
+    var_x = sum((p[0] - mean_x) ** 2 for p in points)
+    return sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / var_x
+
+
+def _ok(rows: Sequence[ExperimentResult]) -> list[ExperimentResult]:
+    return [r for r in rows if r.status == "ok" and r.measurement is not None]
+
+
+def reference_numel(rows: Sequence[ExperimentResult]) -> int | None:
+    """The measured size closest to one million elements (on a log scale)."""
+    sizes = sorted({r.case.numel for r in _ok(rows)})
+    if not sizes:
+        return None
+    return min(sizes, key=lambda n: abs(math.log(n / REFERENCE_NUMEL)))
+
+
+def inplace_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
+    """One sentence per non-baseline variant vs its family's out-of-place baseline."""
+    numel = reference_numel(rows)
+    at_size = {
+        (r.case.variant.family, r.case.variant.name): r for r in _ok(rows) if r.case.numel == numel
+    }
+    sentences = []
+    for (family, name), row in at_size.items():
+        baseline = at_size.get((family, "out_of_place"))
+        if name == "out_of_place" or baseline is None:
+            continue
+        m, b = row.measurement, baseline.measurement
+        assert m is not None and b is not None  # _ok filtered
+        speedup = b.latency.median_ms / m.latency.median_ms
+        faster = f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
+        sentences.append(
+            f"`{row.case.variant.code}` allocates {human_bytes(m.allocated_bytes)} vs "
+            f"{human_bytes(b.allocated_bytes)} for `{baseline.case.variant.code}` at {numel:,} "
+            f"{row.case.dtype} elements and is {faster} (median {m.latency.median_ms:.4f} vs "
+            f"{b.latency.median_ms:.4f} ms); shares storage: {_yes(m.shares_storage)}; same "
+            f"values: {_yes(m.matches_reference)}; backward: "
+            + ("works." if m.backward_ok else f"raises ({_short(m.backward_error)}).")
+        )
+    return sentences
+
+
+def scaling_fits(rows: Sequence[ExperimentResult]) -> list[ScalingFit]:
+    by_variant: dict[str, list[ExperimentResult]] = {}
+    for row in _ok(rows):
+        by_variant.setdefault(row.case.variant.key, []).append(row)
+    fits = []
+    for key, series in by_variant.items():
+        series.sort(key=lambda r: r.case.numel)
+        largest = series[-1]
+        m = largest.measurement
+        assert m is not None
+        element_size = _element_size(largest.case.dtype)
+        seconds = m.latency.median_ms / 1e3
+        copied = m.allocated_bytes > 0
+        fits.append(
+            ScalingFit(
+                variant=key,
+                code=largest.case.variant.code,
+                latency_slope=log_log_slope(
+                    [r.case.numel for r in series],
+                    [r.measurement.latency.median_ms for r in series if r.measurement],
+                ),
+                bytes_per_element=m.allocated_bytes / largest.case.numel,
+                copy_bandwidth_gb_s=(
+                    2 * largest.case.numel * element_size / seconds / 1e9
+                    if copied and seconds > 0
+                    else None
+                ),
+            )
+        )
+    return fits
+
+
+def view_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
+    sentences = []
+    for fit in scaling_fits(rows):
+        slope = "n/a" if fit.latency_slope is None else f"{fit.latency_slope:.2f}"
+        allocation = (
+            "allocates nothing"
+            if not fit.bytes_per_element
+            else f"allocates {fit.bytes_per_element:.2f} B per element"
+        )
+        bandwidth = (
+            f", {fit.copy_bandwidth_gb_s:.1f} GB/s effective copy bandwidth (read + write)"
+            if fit.copy_bandwidth_gb_s
+            else ""
+        )
+        sentences.append(
+            f"`{fit.code}`: {fit.verdict} (log-log slope {slope}), {allocation}{bandwidth}."
+        )
+    return sentences
+
+
+def _element_size(dtype: str) -> int:
+    import torch
+
+    return torch.empty((), dtype=getattr(torch, dtype)).element_size()
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 90 else message[:87] + "..."

@@ -1,0 +1,43 @@
+"""Log-log plots of an experiment: latency and allocated bytes against tensor size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.experiments.records import ExperimentResult
+
+
+def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) -> Path:
+    """Two panels, one line per variant; zero-byte allocations sit on the panel's floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[ExperimentResult]] = {}
+    for row in rows:
+        if row.status == "ok" and row.measurement is not None:
+            series.setdefault(row.case.variant.key, []).append(row)
+    figure, (latency_axes, bytes_axes) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: a sweep has up to 14 variants
+    for color, (key, points) in zip(colors * 2, sorted(series.items()), strict=False):
+        points.sort(key=lambda r: r.case.numel)
+        sizes = [r.case.numel for r in points]
+        medians = [r.latency.median_ms for r in points]
+        latency_axes.plot(sizes, medians, marker="o", color=color, label=key)
+        allocated = [max(r.measurement.allocated_bytes, 1) for r in points if r.measurement]
+        bytes_axes.plot(sizes, allocated, marker="o", color=color, label=key)
+    latency_axes.set(xscale="log", yscale="log", xlabel="elements", ylabel="median latency (ms)")
+    bytes_axes.set(
+        xscale="log", yscale="log", xlabel="elements", ylabel="bytes allocated (0 B drawn at 1)"
+    )
+    for axes in (latency_axes, bytes_axes):
+        axes.grid(True, which="both", alpha=0.3)
+    bytes_axes.legend(fontsize=7, loc="upper left", ncol=2)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

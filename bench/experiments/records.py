@@ -1,0 +1,90 @@
+"""Records for tensor experiments: the declared experiment, one case, its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.experiments.catalog import Variant
+from bench.experiments.measure import VariantMeasurement, shape_for
+
+DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One `[[experiments]]` entry of a suite, validated."""
+
+    name: str
+    kind: str  # a key of catalog.CATALOG: "inplace" or "view"
+    families: tuple[str, ...]
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+
+
+@dataclass(frozen=True)
+class ExperimentCase:
+    suite: str
+    experiment: str
+    variant: Variant
+    numel: int
+    device: str
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.experiment} {self.variant.key} n={self.numel} {self.device} {self.dtype}"
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    case: ExperimentCase
+    status: str
+    error: str = ""
+    measurement: VariantMeasurement | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def latency(self) -> Any:
+        return None if self.measurement is None else self.measurement.latency
+
+    def row(self) -> dict[str, Any]:
+        """A results.csv row: model-only columns stay empty; `model` holds the op family."""
+        from bench.records import COLUMNS
+
+        case, m = self.case, self.measurement
+        lat = self.latency
+        values: dict[str, Any] = {
+            "suite": case.suite,
+            "model": case.variant.family,
+            "device": case.device,
+            "dtype": case.dtype,
+            "input_shape": "x".join(str(d) for d in shape_for(case.numel)),
+            "status": self.status,
+            "error": self.error,
+            "latency_median_ms": lat.median_ms if lat else None,
+            "latency_iqr_ms": lat.iqr_ms if lat else None,
+            "latency_p90_ms": lat.p90_ms if lat else None,
+            "latency_min_ms": lat.min_ms if lat else None,
+            "latency_mean_ms": lat.mean_ms if lat else None,
+            "samples": len(lat.samples_ms) if lat else None,
+            "experiment": case.experiment,
+            "variant": case.variant.name,
+            "numel": case.numel,
+            "allocated_bytes": m.allocated_bytes if m else None,
+            "shares_storage": m.shares_storage if m else None,
+            "matches_reference": m.matches_reference if m else None,
+            "input_policy": m.input_policy if m else None,
+            "backward_ok": m.backward_ok if m else None,
+            "backward_error": m.backward_error if m else None,
+        }
+        return {column: values.get(column) for column in COLUMNS}
+
+    def record(self) -> dict[str, Any]:
+        """The run.json entry: the row plus the expression and raw samples."""
+        lat = self.latency
+        return {
+            **self.row(),
+            "code": self.case.variant.code,
+            "latency_samples_ms": list(lat.samples_ms) if lat else [],
+            "notes": list(self.notes),
+        }
