@@ -36,6 +36,9 @@ COLUMNS: tuple[str, ...] = (
     "peak_memory_bytes",
     # Extensions beyond the DESIGN.md contract are appended, so the contract's order never moves.
     "mode",
+    # issue 7: the original batch size on an --oom-backoff row (empty on ordinary rows), so a row
+    # at a smaller batch than the suite asked for is never mistaken for the requested case.
+    "backoff_from",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -52,6 +55,10 @@ class ModelSpec:
     batch_sizes: tuple[int, ...]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     modes: tuple[str, ...] = ("eval",)
+    # issue 7: a state_dict file (resolved path) loaded into the factory's model, and whether a
+    # pickled object may be unpickled (that runs code from the file, so it is opt-in).
+    checkpoint: Path | None = None
+    trust_checkpoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,13 @@ class Case:
     batch_size: int
     base_dir: Path
     mode: str = "eval"
+    # issue 7: set on an --oom-backoff case: the batch size that ran out of memory.
+    backoff_from: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, int]:
+        """What identifies a requested case across runs (used by --resume)."""
+        return (self.suite, self.model.name, self.mode, self.device, self.dtype, self.batch_size)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -88,7 +102,11 @@ class Case:
     @property
     def label(self) -> str:
         label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
-        return label if self.mode == "eval" else f"{label} {self.mode}"
+        if self.mode != "eval":
+            label = f"{label} {self.mode}"
+        if self.backoff_from is not None:
+            label = f"{label} (oom backoff from b{self.backoff_from})"
+        return label
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -143,6 +161,8 @@ class Result:
     latency: LatencyStats | None = None
     peak_memory_bytes: int | None = None
     notes: tuple[str, ...] = ()
+    # issue 7: the full traceback of an error row, for the run's log file (never a CSV cell).
+    detail: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -184,4 +204,5 @@ class Result:
             "throughput_per_s": self.throughput_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "mode": self.case.mode,
+            "backoff_from": self.case.backoff_from,
         }

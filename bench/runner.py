@@ -7,6 +7,7 @@ case runs become that case's notes instead of noise on the terminal.
 from __future__ import annotations
 
 import gc
+import traceback
 import warnings
 from dataclasses import dataclass, replace
 
@@ -15,6 +16,7 @@ import torch
 from bench.counting import count_macs, count_params
 from bench.memory import cpu_peak_bytes, cuda_peak_bytes, resident_bytes
 from bench.models import build_model, make_input
+from bench.outputs import NonFiniteOutputError, check_output
 from bench.records import METRICS, Case, LatencyStats, Result
 from bench.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, Timer, TimingPolicy, measure_latency
 from bench.workload import make_workload
@@ -24,6 +26,10 @@ from bench.workload import make_workload
 class RunOptions:
     metrics: frozenset[str] = frozenset(METRICS)
     timing: TimingPolicy = DEFAULT_POLICY
+    # issue 7: after an oom row, add separately labelled rows at halved batch sizes
+    oom_backoff: bool = False
+    # issue 7: measure each case in a fresh spawned process (bench.isolation)
+    isolate: bool = False
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -48,10 +54,17 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         try:
             result = _measure(case, options)
         except torch.cuda.OutOfMemoryError as exc:
-            result = Result(case=case, status="oom", error=_one_line(exc))
-        except Exception as exc:  # a failing model must not stop the run; its row says why
             result = Result(
-                case=case, status="error", error=f"{type(exc).__name__}: {_one_line(exc)}"
+                case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc()
+            )
+        except Exception as exc:  # a failing model must not stop the run; its row says why
+            if isinstance(exc, NonFiniteOutputError):
+                warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+            result = Result(
+                case=case,
+                status="error",
+                error=f"{type(exc).__name__}: {_one_line(exc)}",
+                detail=traceback.format_exc(),
             )
         finally:
             gc.collect()
@@ -66,6 +79,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
     example = make_input(case)
     device = torch.device(case.device)
     workload = make_workload(model, example, case.mode)
+    with torch.no_grad():  # one checked forward before anything is measured (issue 7)
+        check_output(model(example))
 
     def prepared_run() -> None:
         if workload.setup is not None:

@@ -18,10 +18,11 @@ from bench.workload import MODES
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
-DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
+DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes"}
+MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # issue 7: load weights into the factory's model
 TOP_KEYS = {"suite", "models"}
 
 
@@ -37,7 +38,7 @@ def load_suite(path: str | Path) -> Suite:
     name = _string(path, "[suite]", header, "name")
     devices = _string_list(path, "[suite]", header, "devices", ["cpu"])
     for device in devices:
-        if not DEVICE_PATTERN.match(device):
+        if not DEVICE_PATTERN.match(device) or len(device) > len("cuda:") + 4:
             raise SuiteError(
                 path, "[suite] devices", f"unknown device {device!r}; allowed: {DEVICES_ALLOWED}"
             )
@@ -128,6 +129,7 @@ def _models(
         batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
         modes = _modes(path, where, entry, default_modes)
+        checkpoint, trust = _checkpoint(path, where, entry)
         specs.append(
             ModelSpec(
                 name=name,
@@ -136,9 +138,31 @@ def _models(
                 batch_sizes=tuple(batch_sizes),
                 kwargs=kwargs,
                 modes=tuple(modes),
+                checkpoint=checkpoint,
+                trust_checkpoint=trust,
             )
         )
     return tuple(specs)
+
+
+def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | None, bool]:
+    """The checkpoint file must exist now: finding out after an hour of other cases is too late."""
+    trust = entry.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise SuiteError(path, f"{where} trust_checkpoint", f"must be true or false, got {trust!r}")
+    if "checkpoint" not in entry:
+        if "trust_checkpoint" in entry:
+            raise SuiteError(path, f"{where} trust_checkpoint", "given without a 'checkpoint'")
+        return None, False
+    name = _string(path, where, entry, "checkpoint")
+    file = (path.parent / name).resolve()
+    if not file.is_file():
+        raise SuiteError(
+            path,
+            f"{where} checkpoint",
+            f"file {str(file)!r} not found (paths are relative to the suite file)",
+        )
+    return file, trust
 
 
 def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: set[str]) -> None:
