@@ -54,7 +54,7 @@ def _read(path: Path, trust: bool) -> Mapping[str, Any]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
-        if trust or "WeightsUnpickler" not in str(exc):
+        if trust or "Unsupported global" not in str(exc):
             reason = " ".join(str(exc).split())[:200]
             raise CheckpointError(f"checkpoint {path.name} cannot be unpickled: {reason}") from None
         raise CheckpointError(
