@@ -35,7 +35,7 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(header, dict):
         raise SuiteError(path, "[suite]", "missing table; a suite needs [suite] with a name")
     _check_keys(path, "[suite]", header, SUITE_KEYS)
-    name = _string(path, "[suite]", header, "name")
+    name = _name(path, "[suite]", header)
     devices = _string_list(path, "[suite]", header, "devices", ["cpu"])
     for device in devices:
         if not DEVICE_PATTERN.match(device) or len(device) > len("cuda:") + 4:
@@ -109,7 +109,7 @@ def _models(
         if isinstance(entry.get("name"), str):
             where = f"models[{index}] ({entry['name']})"
         _check_keys(path, where, entry, MODEL_KEYS)
-        name = _string(path, where, entry, "name")
+        name = _name(path, where, entry)
         if name in seen:
             raise SuiteError(path, where, f"duplicate model name {name!r}; names must be unique")
         seen.add(name)
@@ -180,6 +180,17 @@ def _string(path: Path, where: str, table: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SuiteError(path, f"{where} {key}", f"must be a non-empty string, got {value!r}")
     return value
+
+
+def _name(path: Path, where: str, table: dict[str, Any]) -> str:
+    """Names go into CSV cells, markdown tables, progress lines and directory names: a control
+    character (newline, tab, escape...) would split a CSV record over lines or break a table."""
+    name = _string(path, where, table, "name")
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in name):
+        raise SuiteError(
+            path, f"{where} name", f"{name!r} contains a control character; use printable text"
+        )
+    return name
 
 
 def _string_list(

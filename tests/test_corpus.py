@@ -59,7 +59,8 @@ MORE: dict[str, tuple[str | bytes, dict[str, str], str, str]] = {
     "modes empty": (HEADER + MODEL + "modes = []\n", {}, "models[0] (m) modes", "non-empty"),
     "kwargs a list": (HEADER + MODEL + "kwargs = [1]\n", {}, "models[0] (m) kwargs", "table"),
     "name with newline": (HEADER + MODEL.replace('"m"', '"a\\nb"') + "extra = 1\n", {}, "models[0] (a\\nb)", "unknown key 'extra'"),
-    "duplicate newline names": (HEADER + (MODEL.replace('"m"', '"x\\ny"')) * 2, {}, "models[1] (x\\ny)", "duplicate"),
+    "model name newline": (HEADER + (MODEL.replace('"m"', '"x\\ny"')) * 2, {}, "models[0] (x\\ny) name", "'x\\ny' contains a control character"),
+    "suite name tab": ('[suite]\nname = "a\\tb"\n' + MODEL, {}, "[suite] name", "control character"),
     "factory empty": (factory_model(""), {}, "models[0] (m) factory", "non-empty string"),
     "factory colon only": (factory_model(":"), {}, "models[0] (m) factory", "not of the form"),
     "factory no attr": (factory_model("torch.nn:"), {}, "models[0] (m) factory", "not of the form"),
@@ -94,7 +95,7 @@ def write_case(tmp_path: Path, name: str) -> tuple[Path, str, str]:
 
 
 def test_corpus_size() -> None:
-    assert (len(BROKEN), len(MORE), len(CORPUS)) == (27, 50, 77)
+    assert (len(BROKEN), len(MORE), len(CORPUS)) == (27, 51, 78)
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
