@@ -199,3 +199,13 @@ def test_backoff_stops_after_batch_one(write_suite, tmp_path: Path, capsys) -> N
     assert code == 1
     rows = read_rows(run_dir)
     assert [(r["batch_size"], r["status"]) for r in rows] == [("3", "oom"), ("1", "oom")]
+
+
+def test_a_pipe_in_a_model_name_does_not_split_the_report_table(write_suite, tmp_path, capsys):
+    suite = write_suite(suite_text(LINEAR.replace('name = "linear"', 'name = "a|b"')))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--metrics", "params")
+    assert code == 0
+    (line,) = [x for x in (run_dir / "report.md").read_text().splitlines() if "cpu" in x]
+    assert line.startswith("| a\\|b ")
+    assert line.replace("\\|", "").count("|") == 14  # 13 columns
+    assert read_rows(run_dir)[0]["model"] == "a|b"
