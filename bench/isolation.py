@@ -28,8 +28,9 @@ def measure_isolated(case: Case, options: RunOptions) -> Result:
     )
     worker.start()
     sender.close()  # the worker holds the only writer, so its death ends recv() with EOFError
+    result: Result | None = None
     try:
-        result: Result | None = receiver.recv()
+        result = receiver.recv()
     except EOFError:
         result = None
     finally:

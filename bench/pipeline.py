@@ -109,6 +109,8 @@ def run_suite(
         extra["complete"] = complete
         write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
         title = f"bench run: {suite.name}"
+        if not complete:  # say so at the top: the tables below hold only the finished cases
+            title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
         write_atomic(run_dir / REPORT_MD, render_report(results, environment, title))
         log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
         log.close()

@@ -51,14 +51,19 @@ def sleeper_suite(write_suite, tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize(
-    ("signum", "code", "word"),
-    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ("signum", "code", "word", "flags"),
+    [
+        (signal.SIGINT, 130, "interrupted", ()),
+        (signal.SIGTERM, 143, "terminated", ()),
+        (signal.SIGINT, 130, "interrupted", ("--isolate",)),
+    ],
+    ids=["sigint", "sigterm", "sigint-isolate"],
 )
 def test_signal_keeps_finished_rows_and_writes_the_report(
-    write_suite, tmp_path: Path, signum: int, code: int, word: str
+    write_suite, tmp_path: Path, signum: int, code: int, word: str, flags: tuple[str, ...]
 ) -> None:
     suite, marker = sleeper_suite(write_suite, tmp_path)
-    process = bench_popen("run", suite, "--out", tmp_path / "r", "--quick")
+    process = bench_popen("run", suite, "--out", tmp_path / "r", "--quick", *flags)
     wait_for(marker, process)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
@@ -72,6 +77,9 @@ def test_signal_keeps_finished_rows_and_writes_the_report(
         ("linear", "2", "ok"),
     ]
     report = (run_dir / "report.md").read_text()
+    assert report.startswith(
+        f"# bench run: robust (interrupted: 2 rows; finish it with --resume {run_dir})"
+    )
     assert "2 cases: 2 ok, 0 not ok." in report
     record = json.loads((run_dir / "run.json").read_text())
     assert record["complete"] is False
