@@ -1,7 +1,8 @@
 """The `bench` command line: parses arguments, calls the pipeline, maps outcomes to exit codes.
 
 Exit codes: 0 every case ok (or skipped for a missing device), 1 some case failed (its row says
-why), 2 bad usage or an invalid suite (one `error:` line on stderr), 130 interrupted.
+why), 2 bad usage or an invalid suite (one `error:` line on stderr), 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM); both keep the finished rows and write the report.
 """
 
 from __future__ import annotations

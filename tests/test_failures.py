@@ -209,3 +209,30 @@ def test_a_pipe_in_a_model_name_does_not_split_the_report_table(write_suite, tmp
     assert line.startswith("| a\\|b ")
     assert line.replace("\\|", "").count("|") == 14  # 13 columns
     assert read_rows(run_dir)[0]["model"] == "a|b"
+
+
+def test_oom_on_a_cuda_case_empties_the_cache(monkeypatch) -> None:
+    """The CUDA branch of measure_case on a CPU machine: device check and measurement faked."""
+    from bench import runner
+    from bench.records import Case, ModelSpec
+    from bench.runner import RunOptions, measure_case
+
+    spec = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(4,), batch_sizes=(8,))
+    case = Case(
+        suite="s", model=spec, device="cuda", dtype="float32", batch_size=8, base_dir=Path()
+    )
+    emptied: list[bool] = []
+
+    def out_of_memory(case: Case, options: RunOptions) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(runner, "device_unavailable_reason", lambda device: None)
+    monkeypatch.setattr(runner, "_measure", out_of_memory)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    result = measure_case(case, RunOptions())
+    assert (result.status, result.error) == (
+        "oom",
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+    )
+    assert emptied == [True]
+    assert "OutOfMemoryError" in result.detail
