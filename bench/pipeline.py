@@ -93,10 +93,10 @@ def run_suite(
             if progress is not None:
                 progress(index, len(todo), case, None)
             for result in execute(case, options):
-                results.append(result)
-                record = run_record(results, environment, str(suite_path), extra)
+                record = run_record([*results, result], environment, str(suite_path), extra)
                 write_atomic(run_dir / RUN_JSON, record)
                 writer.append(result)
+                results.append(result)  # only now: an interruption above leaves it out everywhere
                 log.case(index, len(todo), result)
                 if progress is not None:
                     progress(index, len(todo), result.case, result)

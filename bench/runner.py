@@ -57,7 +57,8 @@ def measure_case(case: Case, options: RunOptions) -> Result:
             result = Result(
                 case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc()
             )
-        except Exception as exc:  # a failing model must not stop the run; its row says why
+        except (Exception, SystemExit) as exc:  # a failing model must not stop the run
+            # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
             if isinstance(exc, NonFiniteOutputError):
                 warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
             result = Result(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ def empty_output() -> nn.Module:
 
 def nested_output() -> nn.Module:
     return _Returns(lambda y: {"logits": y, "state": (y.sum(1), [y.argmax(1)])})
+
+
+def exits() -> nn.Module:
+    return _Returns(lambda y: sys.exit(3))
 
 
 def build_fails() -> nn.Module:

@@ -74,6 +74,7 @@ def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
             model_entry("nested", ":nested_output"),
             model_entry("build", ":build_fails"),
             model_entry("string", ":not_a_module"),
+            model_entry("exits", ":exits"),
             model_entry(
                 "shape", "torch.nn:Linear", "[7]", kwargs="{ in_features = 5, out_features = 2 }"
             ),
@@ -94,6 +95,7 @@ def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
         "build": "error",
         "string": "error",
         "shape": "error",
+        "exits": "error",
         "last": "ok",
     }
     assert rows["nan"]["error"].startswith("NonFiniteOutputError: output has non-finite values")
@@ -102,10 +104,11 @@ def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
     assert rows["none"]["error"].startswith("OutputError: forward returned NoneType")
     assert rows["build"]["error"] == "ValueError: this factory always fails"
     assert rows["string"]["error"] == "TypeError: factory returned str, not a torch.nn.Module"
+    assert rows["exits"]["error"] == "SystemExit: 3"
     assert rows["shape"]["error"].startswith("RuntimeError: mat1 and mat2 shapes cannot be")
     assert all("\n" not in r["error"] for r in rows.values())
-    # stderr: one line per case (11), no traceback
-    assert len(err) == 11 and not any("Traceback" in line for line in err)
+    # stderr: one line per case (12), no traceback
+    assert len(err) == 12 and not any("Traceback" in line for line in err)
     # the NaN/Inf warning is in the row's notes (run.json, report) and in run.log
     record = json.loads((run_dir / "run.json").read_text())
     notes = {c["model"]: c["notes"] for c in record["cases"]}
@@ -113,7 +116,7 @@ def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
     assert any(n.startswith("RuntimeWarning: NaN/Inf output:") for n in notes["inf"])
     assert notes["linear"] == []
     log = (run_dir / "run.log").read_text()
-    assert log.count("Traceback (most recent call last):") == 8
+    assert log.count("Traceback (most recent call last):") == 9
     assert 'raise ValueError("this factory always fails")' in log
     assert "NaN/Inf output" in (run_dir / "report.md").read_text()
 
