@@ -72,10 +72,18 @@ def run_suite(
         suite_path = _suite_of(resume)
     suite = load_suite(suite_path)
     cases = expand(suite)
-    prior = load_prior_run(resume, suite.name, cases) if resume is not None else None
+    prior: PriorRun | None = None
+    if resume is not None:
+        writer = _lock_for_resume(resume)  # before reading it: no second writer can interleave
+        try:
+            prior = load_prior_run(resume, suite.name, cases)
+        except BaseException:
+            writer.close()
+            raise
     environment = capture_environment()
-    run_dir = resume if resume is not None else new_run_dir(out, suite.name)
-    writer = CsvWriter(run_dir / RESULTS_CSV, resume=resume is not None)
+    if resume is None:
+        writer = CsvWriter(new_run_dir(out, suite.name) / RESULTS_CSV)
+    run_dir = writer.path.parent
     if on_run_dir is not None:
         on_run_dir(run_dir)
     results: list[Result] = list(prior.results) if prior else []
@@ -115,6 +123,14 @@ def run_suite(
         log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
         log.close()
     return RunOutcome(run_dir=run_dir, results=tuple(results))
+
+
+def _lock_for_resume(run_dir: Path) -> CsvWriter:
+    """Open (and lock) an existing run's results.csv for appending; create nothing elsewhere."""
+    read_run_record(run_dir)  # says clearly when run_dir is not a run directory
+    if not (run_dir / RESULTS_CSV).is_file():
+        raise ResumeError(f"{run_dir / RESULTS_CSV}: not found; cannot resume")
+    return CsvWriter(run_dir / RESULTS_CSV, resume=True)
 
 
 def _suite_of(run_dir: Path) -> Path:
