@@ -284,3 +284,31 @@ def test_isolate_records_abort_and_segfault_as_that_case_error(write_suite, tmp_
     log = (run_dir / "run.log").read_text()
     assert "exited with code -11" in log and "exited with code -6" in log
     assert "Traceback (most recent call last):" in log and "RuntimeWarning: NaN/Inf" in log
+
+
+def test_resume_keeps_backoff_rows_and_their_labels(write_suite, tmp_path: Path, capsys) -> None:
+    suite = write_suite(
+        suite_text(
+            model_entry("big", ":oom_above", kwargs="{ limit = 1 }", batch_sizes="[4]"),
+            LINEAR,
+        )
+    )
+    args = ["--quick", "--oom-backoff", "--metrics", "params"]
+    assert main(["run", str(suite), "--out", str(tmp_path / "r"), *args]) == 1
+    run_dir = Path(capsys.readouterr().out.strip())
+    rows = read_rows(run_dir)
+    # drop the last row (linear), as if the run had died before it
+    lines = (run_dir / "results.csv").read_text().splitlines(keepends=True)
+    (run_dir / "results.csv").write_text("".join(lines[:-1]))
+    assert main(["run", "--resume", str(run_dir), *args]) == 1  # the b4 oom row still stands
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["[1/1] linear cpu float32 b1: ok"]
+    assert read_rows(run_dir) == rows
+    assert [(r["batch_size"], r["status"], r["backoff_from"]) for r in rows] == [
+        ("4", "oom", ""),
+        ("2", "oom", "4"),
+        ("1", "ok", "4"),
+        ("1", "ok", ""),
+    ]
+    report = (run_dir / "report.md").read_text()
+    assert "big cpu float32 b2 (oom backoff from b4)" in report
