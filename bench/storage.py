@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import fcntl
 import io
 import json
 import os
@@ -18,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+
+try:  # POSIX; elsewhere runs are not locked against a concurrent --resume
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 from bench.records import COLUMNS, Result
 
 RESULTS_CSV = "results.csv"
@@ -65,7 +69,8 @@ class CsvWriter:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if resume else os.O_TRUNC)
         self._fd: int | None = os.open(path, flags, 0o644)
         try:  # two processes appending to one run (e.g. two --resume of it) would interleave
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.close()
             raise BenchError(f"{path}: another bench process is writing this run") from None
