@@ -1,6 +1,12 @@
 """The one error family for user mistakes; the CLI turns these into `error: ...` and exit 2."""
 
 
+def one_line(text: str) -> str:
+    """Escape line breaks so a message built from user text (a model name, an exception from a
+    user's module) is always one line on stderr: the CLI's contract is one `error:` line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class BenchError(Exception):
     """A mistake the user can fix (bad suite, bad arguments). Never a bug in bench itself."""
 
@@ -10,10 +16,21 @@ class SuiteError(BenchError):
 
     def __init__(self, path: object, entry: str, problem: str) -> None:
         self.path = str(path)
-        self.entry = entry
-        self.problem = problem
-        super().__init__(f"{self.path}: {entry}: {problem}")
+        self.entry = one_line(entry)
+        self.problem = one_line(problem)
+        super().__init__(f"{self.path}: {self.entry}: {self.problem}")
 
 
 class FactoryError(BenchError):
     """A model factory string that does not name an importable callable."""
+
+
+class ResumeError(BenchError):
+    """`--resume` named a directory that is not an unfinished run of this suite."""
+
+
+class TerminatedError(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so a terminated run writes its report like Ctrl-C.
+
+    A KeyboardInterrupt subclass on purpose: the per-case `except Exception` must not swallow it.
+    """

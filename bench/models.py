@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.checkpoints import load_checkpoint
 from bench.errors import FactoryError
 from bench.records import Case
 
@@ -49,7 +50,7 @@ def _load_module(module_part: str, base_dir: Path, text: str) -> ModuleType:
         return _load_file_module(file, text)
     try:
         return importlib.import_module(module_part)
-    except Exception as exc:  # any import-time failure is the user's module's problem
+    except (Exception, SystemExit) as exc:  # any import-time failure is the user's module's problem
         raise FactoryError(
             f"{text!r}: cannot import {module_part!r} ({type(exc).__name__}: {exc})"
         ) from None
@@ -67,7 +68,7 @@ def _load_file_module(file: Path, text: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() at import must not end the run
         del sys.modules[name]
         raise FactoryError(
             f"{text!r}: importing {file.name} failed ({type(exc).__name__}: {exc})"
@@ -90,6 +91,8 @@ def build_model(case: Case) -> nn.Module:
         raise TypeError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
     if case.inplace_variant and set_inplace(model, case.inplace_variant == "in_place") == 0:
         raise ValueError("compare_inplace: the model has no module with an `inplace` flag")
+    if case.model.checkpoint is not None:
+        load_checkpoint(model, case.model.checkpoint, case.model.trust_checkpoint)
     return model.to(device=case.device, dtype=torch_dtype(case.dtype)).eval()
 
 

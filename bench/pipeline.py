@@ -1,18 +1,29 @@
-"""load -> expand -> measure -> write -> render, for one suite file."""
+"""load -> expand -> measure -> write -> render, for one suite file.
+
+Durability order, per finished case: run.json is rewritten (atomically) with the case, then its
+row is appended to results.csv (one write, fsynced). So every row in results.csv has its raw
+samples in run.json even if the process is killed between the two, and `--resume` can trust the
+CSV as the list of finished cases.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.environment import capture_environment
+from bench.errors import ResumeError
+from bench.execution import execute
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.experiments.report import write_plots
 from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.records import Case, Result
 from bench.report import render_report
-from bench.runner import RunOptions, measure_case
+from bench.resume import PriorRun, load_prior_run, read_run_record
+from bench.runlog import RUN_LOG, RunLog
+from bench.runner import RunOptions
 from bench.storage import (
     REPORT_MD,
     RESULTS_CSV,
@@ -24,64 +35,144 @@ from bench.storage import (
 )
 from bench.suite import expand, load_suite
 
-ProgressCallback = Callable[
-    [int, int, Case | ExperimentCase, Result | ExperimentResult | None], None
-]
+AnyCase = Case | ExperimentCase
+AnyResult = Result | ExperimentResult
+ProgressCallback = Callable[[int, int, AnyCase, AnyResult | None], None]
 """Called with (index, total, case, None) before a case and (index, total, case, result) after."""
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
-    results: tuple[Result | ExperimentResult, ...]
+    results: tuple[AnyResult, ...]
 
     @property
     def all_ok(self) -> bool:
-        """Skipped cases (e.g. no GPU here) are not failures; errors and OOMs are."""
+        """Skipped cases (e.g. no GPU here) are not failures; errors and OOMs are.
+
+        An OOM row followed by a successful backoff row still counts as a failure: the batch the
+        suite asked for did not run.
+        """
         return all(r.status in ("ok", "skipped") for r in self.results)
 
 
 def run_suite(
-    suite_path: Path,
+    suite_path: Path | None,
     out: Path,
     options: RunOptions,
     progress: ProgressCallback | None = None,
     on_run_dir: Callable[[Path], None] | None = None,
+    resume: Path | None = None,
 ) -> RunOutcome:
     """Validate the whole suite before creating anything; then measure and write as we go.
 
-    If the run is interrupted, the finished rows are already on disk and the report and run.json
-    are still written for them before the interruption propagates.
+    With `resume`, continue that run directory instead of creating one: its finished cases are
+    kept (and re-reported), the others run. If the run is interrupted, the finished rows are
+    already on disk and the report and run.json are still written for them before the
+    interruption propagates.
     """
+    if suite_path is None:
+        if resume is None:
+            raise ResumeError("give a suite file, or --resume RUN_DIR")
+        suite_path = _suite_of(resume)
     suite = load_suite(suite_path)
-    cases: list[Case | ExperimentCase] = [
+    cases: list[AnyCase] = [
         *expand(suite),
         *expand_experiments(suite.name, suite.experiments, suite.devices, suite.dtypes),
     ]
+    prior: PriorRun | None = None
+    if resume is not None:
+        if suite.experiments:
+            raise ResumeError(
+                f"{suite_path}: --resume does not cover [[experiments]] yet; start a new run"
+            )
+        writer = _lock_for_resume(resume)  # before reading it: no second writer can interleave
+        try:
+            prior = load_prior_run(resume, suite.name, [c for c in cases if isinstance(c, Case)])
+        except BaseException:
+            writer.close()
+            raise
     environment = capture_environment()
-    run_dir = new_run_dir(out, suite.name)
+    if resume is None:
+        writer = CsvWriter(new_run_dir(out, suite.name) / RESULTS_CSV)
+    run_dir = writer.path.parent
     if on_run_dir is not None:
         on_run_dir(run_dir)
-    results: list[Result | ExperimentResult] = []
-    writer = CsvWriter(run_dir / RESULTS_CSV)
+    results: list[AnyResult] = list(prior.results) if prior else []
+    extra = _record_extra(suite.name, suite_path, prior, environment)
+    log = RunLog(run_dir / RUN_LOG)
+    todo = [
+        c for c in cases if prior is None or (isinstance(c, Case) and c.key not in prior.finished)
+    ]
+    log.write(
+        f"{'resumed' if prior else 'started'}: suite {suite.name!r} from {suite_path}; "
+        f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
+    )
+    complete = False
     try:
-        for index, case in enumerate(cases, start=1):
+        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
+        for index, case in enumerate(todo, start=1):
             if progress is not None:
-                progress(index, len(cases), case, None)
-            result = (
-                measure_case(case, options)
+                progress(index, len(todo), case, None)
+            outcomes = (
+                execute(case, options)
                 if isinstance(case, Case)
-                else measure_experiment_case(case, options.experiment_timing)
+                else [measure_experiment_case(case, options.experiment_timing)]
             )
-            writer.append(result)
-            results.append(result)
-            if progress is not None:
-                progress(index, len(cases), case, result)
+            for result in outcomes:
+                record = run_record([*results, result], environment, str(suite_path), extra)
+                write_atomic(run_dir / RUN_JSON, record)
+                writer.append(result)
+                results.append(result)  # only now: an interruption above leaves it out everywhere
+                log.case(index, len(todo), result)
+                if progress is not None:
+                    progress(index, len(todo), result.case, result)
+        complete = True
+    except BaseException as exc:
+        log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
+        raise
     finally:
         writer.close()
+        extra["complete"] = complete
+        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
         title = f"bench run: {suite.name}"
-        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path)))
-        experiment_results = [r for r in results if isinstance(r, ExperimentResult)]
-        plots = write_plots(experiment_results, run_dir)
+        if not complete:  # say so at the top: the tables below hold only the finished cases
+            title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
+        plots = write_plots([r for r in results if isinstance(r, ExperimentResult)], run_dir)
         write_atomic(run_dir / REPORT_MD, render_report(results, environment, title, plots))
+        log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
+        log.close()
     return RunOutcome(run_dir=run_dir, results=tuple(results))
+
+
+def _lock_for_resume(run_dir: Path) -> CsvWriter:
+    """Open (and lock) an existing run's results.csv for appending; create nothing elsewhere."""
+    read_run_record(run_dir)  # says clearly when run_dir is not a run directory
+    if not (run_dir / RESULTS_CSV).is_file():
+        raise ResumeError(f"{run_dir / RESULTS_CSV}: not found; cannot resume")
+    return CsvWriter(run_dir / RESULTS_CSV, resume=True)
+
+
+def _suite_of(run_dir: Path) -> Path:
+    record = read_run_record(run_dir)
+    suite_file = record.get("suite_file")
+    if not isinstance(suite_file, str) or not Path(suite_file).is_file():
+        raise ResumeError(
+            f"{run_dir}: its suite file {suite_file!r} is gone; give it: bench run SUITE --resume"
+        )
+    return Path(suite_file)
+
+
+def _record_extra(
+    suite_name: str, suite_path: Path, prior: PriorRun | None, environment: dict[str, Any]
+) -> dict[str, Any]:
+    """run.json's bookkeeping: which suite (for --resume) and the environment of each session."""
+    earlier = list(prior.record.get("earlier_environments") or []) if prior else []
+    if prior is not None and isinstance(prior.record.get("environment"), dict):
+        earlier.append(prior.record["environment"])
+    return {
+        "suite_name": suite_name,
+        "suite_file": str(suite_path.resolve()),
+        "complete": False,
+        "earlier_environments": earlier,
+    }

@@ -78,6 +78,9 @@ COLUMNS: tuple[str, ...] = (
     "input_policy",
     "backward_ok",
     "backward_error",
+    # issue 7: the original batch size on an --oom-backoff row (empty on ordinary rows), so a row
+    # at a smaller batch than the suite asked for is never mistaken for the requested case.
+    "backoff_from",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -101,6 +104,10 @@ class ModelSpec:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     modes: tuple[str, ...] = ("eval",)
     compare_inplace: bool = False
+    # issue 7: a state_dict file (resolved path) loaded into the factory's model, and whether a
+    # pickled object may be unpickled (that runs code from the file, so it is opt-in).
+    checkpoint: Path | None = None
+    trust_checkpoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,21 @@ class Case:
     mode: str = "eval"
     timing: TimingSettings = TimingSettings()
     inplace_variant: str = ""  # "" builds the model as declared; else one of INPLACE_VARIANTS
+    # issue 7: set on an --oom-backoff case: the batch size that ran out of memory.
+    backoff_from: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, int, str]:
+        """What identifies a requested case across runs (used by --resume)."""
+        return (
+            self.suite,
+            self.model.name,
+            self.mode,
+            self.device,
+            self.dtype,
+            self.batch_size,
+            self.inplace_variant,
+        )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -152,7 +174,11 @@ class Case:
         label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
         if self.inplace_variant:
             label = f"{label} {self.inplace_variant}"
-        return label if self.mode == "eval" else f"{label} {self.mode}"
+        if self.mode != "eval":
+            label = f"{label} {self.mode}"
+        if self.backoff_from is not None:
+            label = f"{label} (oom backoff from b{self.backoff_from})"
+        return label
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -327,6 +353,8 @@ class Result:
     threads: int | None = None
     interop_threads: int | None = None
     numerics_flags: Mapping[str, Any] = field(default_factory=dict)
+    # issue 7: the full traceback of an error row, for the run's log file (never a CSV cell).
+    detail: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -413,5 +441,6 @@ class Result:
             "noisy": lat.noisy if lat else None,
             "experiment": "model_inplace" if self.case.inplace_variant else None,
             "variant": self.case.inplace_variant or None,
+            "backoff_from": self.case.backoff_from,
         }
         return {column: values.get(column) for column in COLUMNS}

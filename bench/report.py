@@ -59,7 +59,7 @@ def _iqr_percent(result: Result) -> str:
 def _result_row(result: Result) -> list[str]:
     lat = result.latency
     return [
-        result.case.model.name,
+        result.case.model.name.replace("|", "\\|"),  # a bare | would split the markdown cell
         result.case.device,
         result.case.dtype,
         str(result.case.batch_size),

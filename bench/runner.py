@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,7 @@ import torch
 from bench.count_probe import count_case
 from bench.memory_pass import measure_memory
 from bench.models import build_model, make_input
+from bench.outputs import NonFiniteOutputError, check_output
 from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
 from bench.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.timing import (
@@ -58,6 +60,10 @@ class RunOptions:
         return self.threads if self.threads is not None else case.timing.threads
 
     experiment_timing: TimingPolicy = EXPERIMENT_POLICY
+    # issue 7: after an oom row, add separately labelled rows at halved batch sizes
+    oom_backoff: bool = False
+    # issue 7: measure each case in a fresh spawned process (bench.isolation)
+    isolate: bool = False
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -87,10 +93,18 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         try:
             result = _measure(case, options)
         except torch.cuda.OutOfMemoryError as exc:
-            result = Result(case=case, status="oom", error=_one_line(exc))
-        except Exception as exc:  # a failing model must not stop the run; its row says why
             result = Result(
-                case=case, status="error", error=f"{type(exc).__name__}: {_one_line(exc)}"
+                case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc()
+            )
+        except (Exception, SystemExit) as exc:  # a failing model must not stop the run
+            # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
+            if isinstance(exc, NonFiniteOutputError):
+                warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+            result = Result(
+                case=case,
+                status="error",
+                error=f"{type(exc).__name__}: {_one_line(exc)}",
+                detail=traceback.format_exc(),
             )
         finally:
             gc.collect()
@@ -117,6 +131,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
         # case's mode again.
         counts = count_case(case, model, example, options.metrics, options.crosscheck)
     workload = make_workload(model, example, case.mode)
+    with torch.no_grad():  # one checked forward before anything is measured (issue 7)
+        check_output(model(example))
 
     peak = None
     latency: LatencyStats | None = None

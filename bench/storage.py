@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 import os
 import re
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from bench.errors import BenchError
+
+try:  # POSIX; elsewhere runs are not locked against a concurrent --resume
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 from bench.records import COLUMNS, Result
 
 RESULTS_CSV = "results.csv"
@@ -50,25 +57,45 @@ def format_cell(value: Any) -> str:
 
 
 class CsvWriter:
-    """Appends one complete, flushed line per finished case to results.csv."""
+    """Appends one complete, flushed line per finished case to results.csv.
 
-    def __init__(self, path: Path) -> None:
+    Each line goes to the file in a single `os.write` on an O_APPEND descriptor and is fsynced, so
+    a process killed at any moment (SIGKILL included) leaves only complete lines behind. With
+    `resume=True` the existing file is kept and written after (see bench.resume).
+    """
+
+    def __init__(self, path: Path, resume: bool = False) -> None:
         self.path = path
-        self._file: IO[str] = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file, lineterminator="\n")
-        self._write(COLUMNS)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if resume else os.O_TRUNC)
+        self._fd: int | None = os.open(path, flags, 0o644)
+        try:  # two processes appending to one run (e.g. two --resume of it) would interleave
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise BenchError(f"{path}: another bench process is writing this run") from None
+        if not resume:
+            self._write(COLUMNS)
 
     def append(self, result: Result) -> None:
         row = result.row()
         self._write([format_cell(row.get(column)) for column in COLUMNS])
 
     def _write(self, cells: Any) -> None:
-        self._writer.writerow(cells)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        if self._fd is None:
+            raise ValueError(f"{self.path} is closed")
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        data = buffer.getvalue().encode("utf-8")
+        written = os.write(self._fd, data)
+        if written != len(data):  # regular files write whole; say so loudly if one did not
+            raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
+        os.fsync(self._fd)
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -92,8 +119,16 @@ def _counting_record(result: Result) -> dict[str, Any] | None:
     }
 
 
-def run_record(results: list[Result], environment: dict[str, Any], suite_path: str) -> str:
-    """run.json: the environment plus, per case, its row, raw samples and notes."""
+def run_record(
+    results: list[Any],
+    environment: dict[str, Any],
+    suite_path: str,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """run.json: the environment plus, per case, its row, raw samples and notes.
+
+    `extra` (issue 7) adds top-level keys such as `complete` and `sessions` for --resume.
+    """
     cases = []
     for result in results:
         if hasattr(result, "record"):  # experiment rows describe themselves
@@ -117,5 +152,5 @@ def run_record(results: list[Result], environment: dict[str, Any], suite_path: s
                 "numerics_flags": dict(result.numerics_flags),
             }
         )
-    record = {"suite_path": suite_path, "environment": environment, "cases": cases}
+    record = {"suite_path": suite_path, "environment": environment, **(extra or {}), "cases": cases}
     return json.dumps(record, indent=2, default=str) + "\n"

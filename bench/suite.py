@@ -20,11 +20,12 @@ from bench.workload import MODES
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
-DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N'"
+DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
 SUITE_KEYS |= {"budget", "precision", "threads"}  # issue 3: timing knobs
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
+MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # issue 7: load weights into the factory's model
 TOP_KEYS = {"suite", "models", "experiments"}
 
 
@@ -37,10 +38,10 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(header, dict):
         raise SuiteError(path, "[suite]", "missing table; a suite needs [suite] with a name")
     _check_keys(path, "[suite]", header, SUITE_KEYS)
-    name = _string(path, "[suite]", header, "name")
+    name = _name(path, "[suite]", header)
     devices = _string_list(path, "[suite]", header, "devices", ["cpu"])
     for device in devices:
-        if not DEVICE_PATTERN.match(device):
+        if not DEVICE_PATTERN.match(device) or len(device) > len("cuda:") + 4:
             raise SuiteError(
                 path, "[suite] devices", f"unknown device {device!r}; allowed: {DEVICES_ALLOWED}"
             )
@@ -155,7 +156,7 @@ def _models(
         if isinstance(entry.get("name"), str):
             where = f"models[{index}] ({entry['name']})"
         _check_keys(path, where, entry, MODEL_KEYS)
-        name = _string(path, where, entry, "name")
+        name = _name(path, where, entry)
         if name in seen:
             raise SuiteError(path, where, f"duplicate model name {name!r}; names must be unique")
         seen.add(name)
@@ -178,6 +179,7 @@ def _models(
         compare_inplace = entry.get("compare_inplace", False)
         if not isinstance(compare_inplace, bool):
             raise SuiteError(path, f"{where} compare_inplace", "must be true or false")
+        checkpoint, trust = _checkpoint(path, where, entry)
         specs.append(
             ModelSpec(
                 name=name,
@@ -187,9 +189,31 @@ def _models(
                 kwargs=kwargs,
                 modes=tuple(modes),
                 compare_inplace=compare_inplace,
+                checkpoint=checkpoint,
+                trust_checkpoint=trust,
             )
         )
     return tuple(specs)
+
+
+def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | None, bool]:
+    """The checkpoint file must exist now: finding out after an hour of other cases is too late."""
+    trust = entry.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise SuiteError(path, f"{where} trust_checkpoint", f"must be true or false, got {trust!r}")
+    if "checkpoint" not in entry:
+        if "trust_checkpoint" in entry:
+            raise SuiteError(path, f"{where} trust_checkpoint", "given without a 'checkpoint'")
+        return None, False
+    name = _string(path, where, entry, "checkpoint")
+    file = (path.parent / name).resolve()
+    if not file.is_file():
+        raise SuiteError(
+            path,
+            f"{where} checkpoint",
+            f"file {str(file)!r} not found (paths are relative to the suite file)",
+        )
+    return file, trust
 
 
 def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: set[str]) -> None:
@@ -207,6 +231,17 @@ def _string(path: Path, where: str, table: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SuiteError(path, f"{where} {key}", f"must be a non-empty string, got {value!r}")
     return value
+
+
+def _name(path: Path, where: str, table: dict[str, Any]) -> str:
+    """Names go into CSV cells, markdown tables, progress lines and directory names: a control
+    character (newline, tab, escape...) would split a CSV record over lines or break a table."""
+    name = _string(path, where, table, "name")
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in name):
+        raise SuiteError(
+            path, f"{where} name", f"{name!r} contains a control character; use printable text"
+        )
+    return name
 
 
 def _string_list(

@@ -35,6 +35,7 @@ EXTENSIONS = {
         "experiment", "variant", "numel", "allocated_bytes", "shares_storage",
         "matches_reference", "input_policy", "backward_ok", "backward_error",
     ),
+    "issue 7": ("backoff_from",),
 }  # fmt: skip
 
 

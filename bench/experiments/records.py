@@ -42,6 +42,7 @@ class ExperimentResult:
     error: str = ""
     measurement: VariantMeasurement | None = None
     notes: tuple[str, ...] = ()
+    detail: str = ""  # the traceback of an error row, for run.log (never a CSV cell)
 
     @property
     def latency(self) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 import torch
 
 from bench.experiments.catalog import CATALOG
@@ -38,6 +40,8 @@ def measure_experiment_case(
         return ExperimentResult(case=case, status="oom", error=" ".join(str(exc).split())[:300])
     except Exception as exc:  # one variant failing must not stop the sweep
         message = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-        return ExperimentResult(case=case, status="error", error=message)
+        return ExperimentResult(
+            case=case, status="error", error=message, detail=traceback.format_exc()
+        )
     notes = () if measurement.matches_reference else ("result differs from the reference",)
     return ExperimentResult(case=case, status="ok", measurement=measurement, notes=notes)

@@ -1,0 +1,122 @@
+"""Models that fail in the ways issue 7 must contain. Used as `/abs/path/failing_models.py:fn`
+factories, so subprocess runs and spawned --isolate workers import them by file."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class _Returns(nn.Module):
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.make = make
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.make(self.linear(x))
+
+
+def nan_output() -> nn.Module:
+    return _Returns(lambda y: y * float("nan"))
+
+
+def inf_output() -> nn.Module:
+    return _Returns(lambda y: y.masked_fill(torch.ones_like(y, dtype=torch.bool), float("inf")))
+
+
+def none_output() -> nn.Module:
+    return _Returns(lambda y: None)
+
+
+def int_output() -> nn.Module:
+    return _Returns(lambda y: 3)
+
+
+def empty_output() -> nn.Module:
+    return _Returns(lambda y: ())
+
+
+def nested_output() -> nn.Module:
+    return _Returns(lambda y: {"logits": y, "state": (y.sum(1), [y.argmax(1)])})
+
+
+def exits() -> nn.Module:
+    return _Returns(lambda y: sys.exit(3))
+
+
+def build_fails() -> nn.Module:
+    raise ValueError("this factory always fails")
+
+
+def not_a_module() -> str:
+    return "a string"
+
+
+class OomAbove(nn.Module):
+    """Raises CUDA's out-of-memory error for batches above `limit`: the OOM path, without a GPU."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.limit = limit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.limit:
+            raise torch.cuda.OutOfMemoryError(
+                f"CUDA out of memory. Tried to allocate {x.shape[0]} GiB (fake, batch {x.shape[0]})"
+            )
+        return self.linear(x)
+
+
+def oom_above(limit: int) -> nn.Module:
+    return OomAbove(limit)
+
+
+class _Crash(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.how == "abort":
+            os.abort()
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+        return x
+
+
+def aborts() -> nn.Module:
+    return _Crash("abort")
+
+
+def segfaults() -> nn.Module:
+    return _Crash("segfault")
+
+
+class SleepOnce(nn.Module):
+    """The first time anywhere (marker file absent): create the marker, then sleep. Afterwards it
+    is a plain Linear. Lets a test interrupt a run mid-case, then resume it to completion."""
+
+    def __init__(self, marker: str, seconds: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.marker = Path(marker)
+        self.seconds = seconds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.marker.exists():
+            self.marker.write_text("sleeping")
+            time.sleep(self.seconds)
+        return self.linear(x)
+
+
+def sleep_once(marker: str, seconds: float = 120.0) -> nn.Module:
+    return SleepOnce(marker, seconds)

@@ -1,0 +1,241 @@
+"""Failing models stay contained: their rows say why, other cases run, run.log has the detail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cli import main
+from bench.outputs import NonFiniteOutputError, OutputError, check_output
+from tests.robust_helpers import LINEAR, bench, model_entry, read_rows, suite_text
+
+
+def run_main(capsys, *args: str | Path) -> tuple[int, Path | None, list[str]]:
+    code = main(["run", *map(str, args)])
+    captured = capsys.readouterr()
+    out = captured.out.strip()
+    return code, Path(out) if out else None, captured.err.splitlines()
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        torch.ones(2),
+        (torch.ones(2), torch.zeros(1, dtype=torch.int64)),
+        [torch.ones(1)],
+        {"a": torch.ones(1), "b": (torch.ones(1), [torch.ones(1)])},
+    ],
+    ids=["tensor", "tuple", "list", "nested-dict"],
+)
+def test_tensor_outputs_are_accepted(output) -> None:
+    check_output(output)
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (None, "forward returned NoneType at output, not a tensor"),
+        (3, "forward returned int at output"),
+        ((), "empty tuple"),
+        ({"a": torch.ones(1), "b": "text"}, "str at output['b']"),
+        ([torch.ones(1), None], "NoneType at output[1]"),
+    ],
+)
+def test_non_tensor_outputs_are_refused(output, message: str) -> None:
+    with pytest.raises(OutputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check_output(output)
+
+
+def test_nan_and_inf_are_counted() -> None:
+    values = torch.tensor([1.0, float("nan"), float("inf"), -float("inf"), float("nan")])
+    with pytest.raises(
+        NonFiniteOutputError,
+        match=r"output\[1\] has non-finite values "
+        r"\(2 NaN, 2 Inf of 5\)",
+    ):
+        check_output((torch.ones(1), values))
+    check_output(torch.tensor([1, 2]))  # integer tensors cannot hold NaN
+
+
+def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    suite = write_suite(
+        suite_text(
+            LINEAR,
+            model_entry("nan", ":nan_output"),
+            model_entry("inf", ":inf_output"),
+            model_entry("none", ":none_output"),
+            model_entry("int", ":int_output"),
+            model_entry("empty", ":empty_output"),
+            model_entry("nested", ":nested_output"),
+            model_entry("build", ":build_fails"),
+            model_entry("string", ":not_a_module"),
+            model_entry("exits", ":exits"),
+            model_entry(
+                "shape", "torch.nn:Linear", "[7]", kwargs="{ in_features = 5, out_features = 2 }"
+            ),
+            model_entry("last", "torch.nn:Linear", kwargs="{ in_features = 4, out_features = 2 }"),
+        )
+    )
+    code, run_dir, err = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 1
+    rows = {r["model"]: r for r in read_rows(run_dir)}
+    assert {m: r["status"] for m, r in rows.items()} == {
+        "linear": "ok",
+        "nan": "error",
+        "inf": "error",
+        "none": "error",
+        "int": "error",
+        "empty": "error",
+        "nested": "ok",
+        "build": "error",
+        "string": "error",
+        "shape": "error",
+        "exits": "error",
+        "last": "ok",
+    }
+    assert rows["nan"]["error"].startswith("NonFiniteOutputError: output has non-finite values")
+    assert "(4 NaN, 0 Inf of 4)" in rows["nan"]["error"]
+    assert "(0 NaN, 4 Inf of 4)" in rows["inf"]["error"]
+    assert rows["none"]["error"].startswith("OutputError: forward returned NoneType")
+    assert rows["build"]["error"] == "ValueError: this factory always fails"
+    assert rows["string"]["error"] == "TypeError: factory returned str, not a torch.nn.Module"
+    assert rows["exits"]["error"] == "SystemExit: 3"
+    assert rows["shape"]["error"].startswith("RuntimeError: mat1 and mat2 shapes cannot be")
+    assert all("\n" not in r["error"] for r in rows.values())
+    # stderr: one line per case (12), no traceback
+    assert len(err) == 12 and not any("Traceback" in line for line in err)
+    # the NaN/Inf warning is in the row's notes (run.json, report) and in run.log
+    record = json.loads((run_dir / "run.json").read_text())
+    notes = {c["model"]: c["notes"] for c in record["cases"]}
+    assert any(n.startswith("RuntimeWarning: NaN/Inf output:") for n in notes["nan"])
+    assert any(n.startswith("RuntimeWarning: NaN/Inf output:") for n in notes["inf"])
+    assert notes["linear"] == []
+    log = (run_dir / "run.log").read_text()
+    assert log.count("Traceback (most recent call last):") == 9
+    assert 'raise ValueError("this factory always fails")' in log
+    assert "NaN/Inf output" in (run_dir / "report.md").read_text()
+
+
+def test_cli_subprocess_stderr_is_one_line_per_case_and_log_has_traceback(
+    write_suite, tmp_path: Path
+) -> None:
+    suite = write_suite(suite_text(model_entry("build", ":build_fails"), LINEAR))
+    done = bench("run", suite, "--out", tmp_path / "r", "--quick", "--metrics", "params")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "[1/2] build cpu float32 b1: error ValueError: this factory always fails",
+        "[2/2] linear cpu float32 b1: ok",
+    ]
+    log = (Path(done.stdout.strip()) / "run.log").read_text()
+    assert "Traceback (most recent call last):" in log and "in build_fails" in log
+
+
+def test_fake_cuda_oom_is_an_oom_row_and_the_run_goes_on(write_suite, tmp_path, capsys) -> None:
+    suite = write_suite(
+        suite_text(
+            model_entry("big", ":oom_above", kwargs="{ limit = 2 }", batch_sizes="[2, 8]"), LINEAR
+        )
+    )
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 1
+    rows = read_rows(run_dir)
+    assert [(r["model"], r["batch_size"], r["status"], r["backoff_from"]) for r in rows] == [
+        ("big", "2", "ok", ""),
+        ("big", "8", "oom", ""),
+        ("linear", "1", "ok", ""),
+    ]
+    assert rows[1]["error"].startswith("CUDA out of memory. Tried to allocate 8 GiB")
+    assert rows[1]["params"] == ""
+
+
+def test_oom_backoff_adds_labelled_rows_at_real_smaller_batches(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    suite = write_suite(
+        suite_text(
+            model_entry("big", ":oom_above", kwargs="{ limit = 3 }", batch_sizes="[16]"), LINEAR
+        )
+    )
+    code, run_dir, err = run_main(
+        capsys, suite, "--out", tmp_path / "r", "--quick", "--oom-backoff"
+    )
+    assert code == 1  # the requested batch did not run: still a failure
+    rows = read_rows(run_dir)
+    assert [
+        (r["model"], r["batch_size"], r["input_shape"], r["status"], r["backoff_from"])
+        for r in rows
+    ] == [
+        ("big", "16", "16x4", "oom", ""),
+        ("big", "8", "8x4", "oom", "16"),
+        ("big", "4", "4x4", "oom", "16"),
+        ("big", "2", "2x4", "ok", "16"),
+        ("linear", "1", "1x4", "ok", ""),
+    ]
+    # throughput uses the batch the row really ran (2), not the requested 16 (cells are 6 digits)
+    assert float(rows[3]["throughput_per_s"]) == pytest.approx(
+        2 * 1000 / float(rows[3]["latency_median_ms"]), rel=1e-5
+    )
+    assert "big cpu float32 b2 (oom backoff from b16): ok" in "\n".join(err)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["cases"][3]["notes"][0].startswith("oom backoff: batch 16 ran out of memory")
+
+
+def test_without_backoff_flag_the_batch_never_changes(write_suite, tmp_path, capsys) -> None:
+    suite = write_suite(
+        suite_text(model_entry("big", ":oom_above", kwargs="{ limit = 1 }", batch_sizes="[4]"))
+    )
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 1
+    assert [r["batch_size"] for r in read_rows(run_dir)] == ["4"]
+
+
+def test_backoff_stops_after_batch_one(write_suite, tmp_path: Path, capsys) -> None:
+    suite = write_suite(
+        suite_text(model_entry("big", ":oom_above", kwargs="{ limit = 0 }", batch_sizes="[3]"))
+    )
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick", "--oom-backoff")
+    assert code == 1
+    rows = read_rows(run_dir)
+    assert [(r["batch_size"], r["status"]) for r in rows] == [("3", "oom"), ("1", "oom")]
+
+
+def test_a_pipe_in_a_model_name_does_not_split_the_report_table(write_suite, tmp_path, capsys):
+    suite = write_suite(suite_text(LINEAR.replace('name = "linear"', 'name = "a|b"')))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--metrics", "params")
+    assert code == 0
+    (line,) = [x for x in (run_dir / "report.md").read_text().splitlines() if "cpu" in x]
+    assert line.startswith("| a\\|b ")
+    assert line.replace("\\|", "").count("|") == 14  # 13 columns
+    assert read_rows(run_dir)[0]["model"] == "a|b"
+
+
+def test_oom_on_a_cuda_case_empties_the_cache(monkeypatch) -> None:
+    """The CUDA branch of measure_case on a CPU machine: device check and measurement faked."""
+    from bench import runner
+    from bench.records import Case, ModelSpec
+    from bench.runner import RunOptions, measure_case
+
+    spec = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(4,), batch_sizes=(8,))
+    case = Case(
+        suite="s", model=spec, device="cuda", dtype="float32", batch_size=8, base_dir=Path()
+    )
+    emptied: list[bool] = []
+
+    def out_of_memory(case: Case, options: RunOptions) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(runner, "device_unavailable_reason", lambda device: None)
+    monkeypatch.setattr(runner, "_measure", out_of_memory)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    result = measure_case(case, RunOptions())
+    assert (result.status, result.error) == (
+        "oom",
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+    )
+    assert emptied == [True]
+    assert "OutOfMemoryError" in result.detail
