@@ -14,15 +14,20 @@ a preemption. Agreement is a figure for a quiet machine; `machine noise` says wh
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils import benchmark as torch_benchmark
 
-from bench.timing import CpuTimer, TimingPolicy, measure_latency
+# torch.utils.benchmark imports cpp_extension, which logs "No CUDA runtime is found" on a machine
+# without a GPU; bench's stderr carries only bench's own messages.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+from torch.utils import benchmark as torch_benchmark  # noqa: E402
+
+from bench.timing import CpuTimer, TimingPolicy, measure_latency  # noqa: E402
 
 AGREEMENT_TOLERANCE = 0.03
 """Target: the harness's median within +-3% of torch.utils.benchmark's."""
