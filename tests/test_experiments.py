@@ -199,7 +199,7 @@ def test_bench_run_writes_experiment_rows_report_section_and_plot(write_suite, t
         "true",
         "true",
     )
-    assert view["input_policy"] == "fresh_copy_per_call"
+    assert view["input_policy"] == "same_input_checked_unmodified"
     clone = next(r for r in view_rows if r["variant"] == "clone" and r["numel"] == "10000")
     assert (clone["allocated_bytes"], clone["shares_storage"]) == ("40000", "false")
     model_rows = [r for r in rows if r["experiment"] == "model_inplace"]

@@ -27,6 +27,7 @@ class Variant:
     run: Callable[[Inputs], torch.Tensor]
     primary: str = "x"
     expected: Oracle | None = None
+    fresh_input: bool = True  # a fresh copy of the input before every timed call (see measure)
 
     @property
     def key(self) -> str:
@@ -77,7 +78,7 @@ INPLACE_VARIANTS: tuple[Variant, ...] = (
 def _v(
     family: str, name: str, code: str, run: Callable[[Inputs], torch.Tensor], expected: Oracle
 ) -> Variant:
-    return Variant(family, name, code, run, expected=expected)
+    return Variant(family, name, code, run, expected=expected, fresh_input=False)
 
 
 VIEW_VARIANTS: tuple[Variant, ...] = (

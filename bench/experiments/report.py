@@ -92,8 +92,11 @@ def experiment_sections(
         if key in plots:
             lines += [f"![{experiment}: latency and bytes vs size]({plots[key]})", ""]
         lines += [
-            "Every timed call got a fresh copy of the input, made outside the timed region "
-            "(`input_policy = fresh_copy_per_call`). *Allocated* counts every byte the call "
+            "Input policy: in-place families (and their out-of-place baselines) got a fresh copy "
+            "of the input before every timed call, made outside the timed region "
+            "(`fresh_copy_per_call`); views and copies, which do not write, reused one input, "
+            "checked unmodified afterwards (`same_input_checked_unmodified`), so no refresh copy "
+            "evicts the caches before a microsecond view. *Allocated* counts every byte the call "
             "allocated, temporaries included; *Shares storage* compares untyped-storage data "
             "pointers of output and input; *Backward ok* applies the variant to a tensor autograd "
             "saved (`exp`'s output) and calls `backward()`.",
