@@ -56,10 +56,17 @@ def _iqr_percent(result: Result) -> str:
     return f"{100 * fraction:.1f}%{flag}"
 
 
+def _mode(result: Result) -> str:
+    """eval/train, plus which build of a compare_inplace model (in_place / out_of_place)."""
+    variant = result.case.inplace_variant
+    return f"{result.case.mode} ({variant})" if variant else result.case.mode
+
+
 def _result_row(result: Result) -> list[str]:
     lat = result.latency
     return [
         result.case.model.name.replace("|", "\\|"),  # a bare | would split the markdown cell
+        _mode(result),
         result.case.device,
         result.case.dtype,
         str(result.case.batch_size),
@@ -77,6 +84,7 @@ def _result_row(result: Result) -> list[str]:
 
 HEADERS = [
     "Model",
+    "Mode",
     "Device",
     "Dtype",
     "Batch",
@@ -126,7 +134,7 @@ def render_report(
                 headers=HEADERS,
                 tablefmt="pipe",
                 disable_numparse=True,
-                colalign=("left",) * 6 + ("right",) * 7,
+                colalign=("left",) * 7 + ("right",) * 7,
             ),
             "",
         ]

@@ -71,3 +71,15 @@ def test_report_breaks_memory_down_in_human_units() -> None:
     ]
     assert "*Activation peak* = Peak allocated - Resident" in text
     assert "Activation peak" not in render_report([result], ENV, "t")  # no memory, no section
+
+
+def test_main_table_tells_modes_and_inplace_builds_apart() -> None:
+    train = Result(case=replace(CASE, mode="train"), status="ok")
+    built = Result(case=replace(CASE, inplace_variant="out_of_place"), status="ok")
+    text = render_report([Result(case=CASE, status="ok"), train, built], ENV, "t")
+    rows = [line for line in text.splitlines() if line.startswith("| net ")]
+    assert [row.split("|")[2].strip() for row in rows[:3]] == [
+        "eval",
+        "train",
+        "eval (out_of_place)",
+    ]
