@@ -334,6 +334,32 @@ class MemoryStats:
         }
 
 
+def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
+    """The results.csv cells that come from a latency measurement (empty without one)."""
+    if lat is None:
+        return {}
+    return {
+        "latency_median_ms": lat.median_ms,
+        "latency_iqr_ms": lat.iqr_ms,
+        "latency_p90_ms": lat.p90_ms,
+        "latency_min_ms": lat.min_ms,
+        "latency_mean_ms": lat.mean_ms,
+        "samples": len(lat.samples_ms),
+        "latency_p99_ms": lat.p99_ms,
+        "latency_std_ms": lat.std_ms,
+        "latency_ci_low_ms": lat.ci_low_ms,
+        "latency_ci_high_ms": lat.ci_high_ms,
+        "precision_target": lat.precision_target,
+        "precision_met": lat.precision_met,
+        "first_call_ms": lat.first_call_ms,
+        "warmup_iterations": lat.warmup_iterations,
+        "iterations_per_sample": lat.iterations_per_sample,
+        "wall_median_ms": lat.wall_median_ms,
+        "launch_bound": lat.launch_bound,
+        "noisy": lat.noisy,
+    }
+
+
 @dataclass(frozen=True)
 class Result:
     """Everything measured for one case. Missing values are None, never 0."""
@@ -404,13 +430,8 @@ class Result:
             "trainable_params": self.trainable_params,
             "flops": self.flops,
             "macs": self.macs,
-            "latency_median_ms": lat.median_ms if lat else None,
-            "latency_iqr_ms": lat.iqr_ms if lat else None,
-            "latency_p90_ms": lat.p90_ms if lat else None,
-            "latency_min_ms": lat.min_ms if lat else None,
-            "latency_mean_ms": lat.mean_ms if lat else None,
-            "samples": len(lat.samples_ms) if lat else None,
             "throughput_per_s": self.throughput_per_s,
+            **latency_cells(lat),
             "peak_memory_bytes": self.peak_memory_bytes,
             "mode": self.case.mode,
             "peak_reserved_bytes": mem.peak_reserved_bytes if mem else None,
@@ -425,20 +446,8 @@ class Result:
             "model_size_bytes": counting.model_size_bytes if counting else None,
             "achieved_gflops_per_s": self.achieved_gflops_per_s,
             "peak_fraction": self.peak_fraction,
-            "latency_p99_ms": lat.p99_ms if lat else None,
-            "latency_std_ms": lat.std_ms if lat else None,
-            "latency_ci_low_ms": lat.ci_low_ms if lat else None,
-            "latency_ci_high_ms": lat.ci_high_ms if lat else None,
-            "precision_target": lat.precision_target if lat else None,
-            "precision_met": lat.precision_met if lat else None,
-            "first_call_ms": lat.first_call_ms if lat else None,
-            "warmup_iterations": lat.warmup_iterations if lat else None,
-            "iterations_per_sample": lat.iterations_per_sample if lat else None,
-            "wall_median_ms": lat.wall_median_ms if lat else None,
-            "launch_bound": lat.launch_bound if lat else None,
             "threads": self.threads,
             "interop_threads": self.interop_threads,
-            "noisy": lat.noisy if lat else None,
             "experiment": "model_inplace" if self.case.inplace_variant else None,
             "variant": self.case.inplace_variant or None,
             "backoff_from": self.case.backoff_from,

@@ -50,7 +50,7 @@ class ExperimentResult:
 
     def row(self) -> dict[str, Any]:
         """A results.csv row: model-only columns stay empty; `model` holds the op family."""
-        from bench.records import COLUMNS
+        from bench.records import COLUMNS, latency_cells
 
         case, m = self.case, self.measurement
         lat = self.latency
@@ -62,12 +62,7 @@ class ExperimentResult:
             "input_shape": "x".join(str(d) for d in shape_for(case.numel)),
             "status": self.status,
             "error": self.error,
-            "latency_median_ms": lat.median_ms if lat else None,
-            "latency_iqr_ms": lat.iqr_ms if lat else None,
-            "latency_p90_ms": lat.p90_ms if lat else None,
-            "latency_min_ms": lat.min_ms if lat else None,
-            "latency_mean_ms": lat.mean_ms if lat else None,
-            "samples": len(lat.samples_ms) if lat else None,
+            **latency_cells(lat),
             "experiment": case.experiment,
             "variant": case.variant.name,
             "numel": case.numel,
