@@ -6,14 +6,17 @@ stage can recompute them differently.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.count_records import CountDetails
-from bench.stats import DEFAULT_CONFIDENCE, median_ci, relative_half_width, sample_std
+from bench.latency_stats import (
+    LatencyStats,
+    latency_cells,
+)
+from bench.memory_stats import MemoryStats
 
 # The results.csv contract (DESIGN.md section 2): exact names, fixed order, never inferred.
 COLUMNS: tuple[str, ...] = (
@@ -84,10 +87,6 @@ COLUMNS: tuple[str, ...] = (
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
-NOISY_IQR_FRACTION = 0.10
-"""IQR/median above this marks a row `noisy`: medians of such rows need care when compared."""
-LAUNCH_BOUND_RATIO = 1.5
-"""CUDA host wall time over device time above this marks a row `launch_bound`."""
 # A model with `compare_inplace = true` is built twice: every `inplace` flag on, then off.
 INPLACE_VARIANTS = ("in_place", "out_of_place")
 METRICS = ("params", "flops", "latency", "memory")
@@ -179,185 +178,6 @@ class Case:
         if self.backoff_from is not None:
             label = f"{label} (oom backoff from b{self.backoff_from})"
         return label
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    position = (len(sorted_values) - 1) * q / 100.0
-    lower = math.floor(position)
-    upper = min(lower + 1, len(sorted_values) - 1)
-    fraction = position - lower
-    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * fraction
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Robust summary of per-iteration latencies (milliseconds), computed from the raw samples.
-
-    Each raw sample is one timed block divided by `iterations_per_sample` (blocks make the clock's
-    own cost negligible for fast calls). On CUDA the samples are device time from CUDA events and
-    `wall_samples_ms` the synchronized host wall time of the same blocks. The median's interval is
-    distribution-free (see bench/stats.py); `precision_met` says whether its relative half-width
-    reached `precision_target`.
-    """
-
-    samples_ms: tuple[float, ...]
-    median_ms: float
-    iqr_ms: float
-    p90_ms: float
-    min_ms: float
-    mean_ms: float
-    warmup_iterations: int = 0
-    p99_ms: float | None = None
-    std_ms: float | None = None
-    ci_low_ms: float | None = None
-    ci_high_ms: float | None = None
-    confidence: float = DEFAULT_CONFIDENCE
-    iterations_per_sample: int = 1
-    first_call_ms: float | None = None
-    precision_target: float | None = None
-    wall_samples_ms: tuple[float, ...] = ()
-    wall_median_ms: float | None = None
-    measure_s: float | None = None  # host time the whole measurement took, first call included
-
-    @classmethod
-    def from_samples(
-        cls,
-        samples_ms: Sequence[float],
-        warmup_iterations: int = 0,
-        *,
-        iterations_per_sample: int = 1,
-        first_call_ms: float | None = None,
-        precision_target: float | None = None,
-        wall_samples_ms: Sequence[float] = (),
-        confidence: float = DEFAULT_CONFIDENCE,
-        measure_s: float | None = None,
-    ) -> LatencyStats:
-        if not samples_ms:
-            raise ValueError("no latency samples")
-        ordered = sorted(samples_ms)
-        interval = median_ci(ordered, confidence)
-        walls = sorted(wall_samples_ms)
-        return cls(
-            samples_ms=tuple(samples_ms),
-            median_ms=percentile(ordered, 50),
-            iqr_ms=percentile(ordered, 75) - percentile(ordered, 25),
-            p90_ms=percentile(ordered, 90),
-            min_ms=ordered[0],
-            mean_ms=math.fsum(ordered) / len(ordered),
-            warmup_iterations=warmup_iterations,
-            p99_ms=percentile(ordered, 99),
-            std_ms=sample_std(ordered),
-            ci_low_ms=None if interval is None else interval[0],
-            ci_high_ms=None if interval is None else interval[1],
-            confidence=confidence,
-            iterations_per_sample=iterations_per_sample,
-            first_call_ms=first_call_ms,
-            precision_target=precision_target,
-            wall_samples_ms=tuple(wall_samples_ms),
-            wall_median_ms=percentile(walls, 50) if walls else None,
-            measure_s=measure_s,
-        )
-
-    @property
-    def relative_half_width(self) -> float:
-        """Half the median's interval width over the median (inf without an interval)."""
-        if self.ci_low_ms is None or self.ci_high_ms is None:
-            return relative_half_width(None, self.median_ms)
-        return relative_half_width((self.ci_low_ms, self.ci_high_ms), self.median_ms)
-
-    @property
-    def precision_met(self) -> bool | None:
-        """Whether the median's interval is as tight as asked; None when nothing was asked."""
-        if self.precision_target is None:
-            return None
-        return self.relative_half_width <= self.precision_target
-
-    @property
-    def noisy(self) -> bool:
-        return self.median_ms > 0 and self.iqr_ms / self.median_ms > NOISY_IQR_FRACTION
-
-    @property
-    def launch_bound(self) -> bool | None:
-        """CUDA only: the host needs much longer than the device, so launches are the limit."""
-        if self.wall_median_ms is None or self.median_ms <= 0:
-            return None
-        return self.wall_median_ms > LAUNCH_BOUND_RATIO * self.median_ms
-
-
-@dataclass(frozen=True)
-class MemoryStats:
-    """One memory pass: a warm step, then the measured step's peak and what it consists of.
-
-    `resident_bytes` is what was live before the measured step (weights, buffers, input and, in
-    train mode, optimizer state and any gradients), so `peak_allocated_bytes - resident_bytes`
-    is what the step itself needs on top: activations, workspaces and, in training, gradients.
-    """
-
-    peak_allocated_bytes: int
-    resident_bytes: int
-    source: str  # "profiler" (CPU allocation events) or "cuda-allocator"
-    peak_reserved_bytes: int | None = None  # CUDA caching allocator's pool; None on CPU
-    param_bytes_by_dtype: Mapping[str, int] = field(default_factory=dict)
-    buffer_bytes_by_dtype: Mapping[str, int] = field(default_factory=dict)
-    resident_by_kind: Mapping[str, int] = field(default_factory=dict)
-    rss_peak_bytes: int | None = None  # process RSS high-water over an unprofiled step
-    pass_s: float | None = None  # wall time of the whole memory pass
-
-    @property
-    def activation_peak_bytes(self) -> int:
-        return self.peak_allocated_bytes - self.resident_bytes
-
-    @property
-    def param_bytes(self) -> int:
-        return sum(self.param_bytes_by_dtype.values())
-
-    @property
-    def buffer_bytes(self) -> int:
-        return sum(self.buffer_bytes_by_dtype.values())
-
-    def detail(self) -> dict[str, Any]:
-        """The run.json record: every figure, by dtype and by kind of resident state."""
-        return {
-            "source": self.source,
-            "peak_allocated_bytes": self.peak_allocated_bytes,
-            "peak_reserved_bytes": self.peak_reserved_bytes,
-            "resident_bytes": self.resident_bytes,
-            "activation_peak_bytes": self.activation_peak_bytes,
-            "param_bytes_by_dtype": dict(self.param_bytes_by_dtype),
-            "buffer_bytes_by_dtype": dict(self.buffer_bytes_by_dtype),
-            "resident_by_kind": dict(self.resident_by_kind),
-            "rss_peak_bytes": self.rss_peak_bytes,
-            "pass_s": self.pass_s,
-        }
-
-
-def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
-    """The results.csv cells that come from a latency measurement (empty without one)."""
-    if lat is None:
-        return {}
-    return {
-        "latency_median_ms": lat.median_ms,
-        "latency_iqr_ms": lat.iqr_ms,
-        "latency_p90_ms": lat.p90_ms,
-        "latency_min_ms": lat.min_ms,
-        "latency_mean_ms": lat.mean_ms,
-        "samples": len(lat.samples_ms),
-        "latency_p99_ms": lat.p99_ms,
-        "latency_std_ms": lat.std_ms,
-        "latency_ci_low_ms": lat.ci_low_ms,
-        "latency_ci_high_ms": lat.ci_high_ms,
-        "precision_target": lat.precision_target,
-        "precision_met": lat.precision_met,
-        "first_call_ms": lat.first_call_ms,
-        "warmup_iterations": lat.warmup_iterations,
-        "iterations_per_sample": lat.iterations_per_sample,
-        "wall_median_ms": lat.wall_median_ms,
-        "launch_bound": lat.launch_bound,
-        "noisy": lat.noisy,
-    }
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench.records import LatencyStats, percentile
+from bench.latency_stats import LatencyStats, percentile
 from bench.stats import median_ci, relative_half_width
 from bench.timers import BlockTiming, Clock, CpuTimer, CudaTimer, Timer
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.records import COLUMNS, Case, LatencyStats, MemoryStats, ModelSpec, Result, percentile
+from bench.latency_stats import percentile
+from bench.records import COLUMNS, Case, LatencyStats, MemoryStats, ModelSpec, Result
 
 SPEC = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(3, 4), batch_sizes=(2,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=2, base_dir=Path())
