@@ -9,13 +9,16 @@ CUDA ceiling is device time from CUDA events through the same seam the tests fak
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench.errors import BenchError
 from bench.timing import Clock, Timer, TimingPolicy, measure_latency
 
 
@@ -75,3 +78,36 @@ def measure_ceiling(
     stats = measure_latency(workload.fn, timer, policy, clock)
     value = workload.work / (stats.median_ms / 1e3) / 1e9 if stats.median_ms > 0 else 0.0
     return Ceiling(workload.name, device, workload.unit, value, stats.median_ms, workload.detail)
+
+
+def read_matmul_ceilings(path: Path) -> dict[str, float]:
+    """Matmul GFLOP/s by device ("cpu", "cuda:0", ...) from `bench doctor --json FILE`.
+
+    Reports divide a case's achieved GFLOP/s by its own device's ceiling (`peak_fraction`).
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchError(
+            f"{path}: cannot read a bench doctor JSON ({type(exc).__name__})"
+        ) from None
+    entries = list(record.get("ceilings") or []) if isinstance(record, dict) else []
+    for gpu in (record.get("cuda") or []) if isinstance(record, dict) else []:
+        entries += list(gpu.get("ceilings") or []) if isinstance(gpu, dict) else []
+    ceilings = {
+        str(c["device"]): float(c["value"])
+        for c in entries
+        if isinstance(c, dict) and c.get("name") == "matmul" and _positive_number(c.get("value"))
+    }
+    if not ceilings:
+        raise BenchError(f"{path}: no matmul ceiling in it; write one with `bench doctor --json`")
+    return ceilings
+
+
+def ceiling_for(ceilings: dict[str, float], device: str) -> float | None:
+    """The ceiling of a case's device; a bare "cuda" is device 0, as torch reads it."""
+    return ceilings.get("cuda:0" if device == "cuda" else device)
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0

@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GFLOPS",
         help="the machine's matmul GFLOP/s (from `bench doctor`); fills peak_fraction",
     )
+    run.add_argument(
+        "--ceilings",
+        type=Path,
+        default=None,
+        metavar="DOCTOR_JSON",
+        help="read each device's matmul GFLOP/s from `bench doctor --json` output (peak_fraction)",
+    )
     # issue 7: robustness
     run.add_argument(
         "--resume",
@@ -155,6 +162,7 @@ def _print_progress(index: int, total: int, case: Case, result: Result | None) -
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bench.ceilings import read_matmul_ceilings
     from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
     from bench.runner import RunOptions
 
@@ -166,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         experiment_timing=QUICK_POLICY if args.quick else EXPERIMENT_POLICY,
         crosscheck=args.crosscheck,
         matmul_peak_gflops=args.peak_gflops,
+        ceilings=read_matmul_ceilings(args.ceilings) if args.ceilings else {},
         budget_s=args.budget,
         precision=args.precision,
         threads=args.threads,

@@ -10,10 +10,12 @@ import gc
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import torch
 
+from bench.ceilings import ceiling_for
 from bench.count_probe import count_case
 from bench.memory_pass import measure_memory
 from bench.models import build_model, make_input
@@ -38,6 +40,15 @@ class RunOptions:
     timing: TimingPolicy = DEFAULT_POLICY
     crosscheck: bool = True  # issue 6: fvcore's count beside ours (costs one traced forward)
     matmul_peak_gflops: float | None = None  # issue 6: the machine's ceiling, for peak_fraction
+    # matmul GFLOP/s by device, read from `bench doctor --json` (used where no number is given)
+    ceilings: Mapping[str, float] = field(default_factory=dict)
+
+    def peak_gflops_for(self, device: str) -> float | None:
+        """The ceiling peak_fraction divides by: the number given, else the device's from doctor."""
+        if self.matmul_peak_gflops is not None:
+            return self.matmul_peak_gflops
+        return ceiling_for(dict(self.ceilings), device)
+
     # issue 3: command-line overrides of the suite's timing knobs (None: the suite's, else default)
     budget_s: float | None = None
     precision: float | None = None
@@ -159,7 +170,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
         memory=memory,
         notes=counts.notes if counts else (),
         counting=counts.details if counts else None,
-        matmul_peak_gflops=options.matmul_peak_gflops,
+        matmul_peak_gflops=options.peak_gflops_for(case.device),
     )
 
 
