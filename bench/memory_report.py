@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tabulate import tabulate
-
+from bench.markdown import markdown_table
 from bench.records import MemoryStats, Result
 
 HEADERS = [
@@ -64,13 +63,7 @@ def memory_section(results: Iterable[Result]) -> list[str]:
     ]
     if not rows:
         return []
-    table = tabulate(
-        rows,
-        headers=HEADERS,
-        tablefmt="pipe",
-        disable_numparse=True,
-        colalign=("left",) + ("right",) * 7,
-    )
+    table = markdown_table(rows, HEADERS, "l" + "r" * 7)
     return ["**Memory:**", "", table, ""]
 
 

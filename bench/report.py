@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tabulate import tabulate
-
 from bench.memory_report import GUIDE as MEMORY_GUIDE
 from bench.memory_report import human_bytes, memory_section
 from bench.records import Result
 from bench.report_counting import counting_sections
 
 __all__ = ["human_bytes", "render_report"]
+from bench.markdown import markdown_table
 from bench.timing_report import timing_section
 
 IQR_WARNING_FRACTION = 0.10
@@ -44,7 +43,7 @@ def _environment_section(env: dict[str, Any]) -> list[str]:
         ),
         ("Platform", env.get("platform")),
     ]
-    return ["## Environment", "", tabulate(rows, headers=["", ""], tablefmt="pipe"), ""]
+    return ["## Environment", "", markdown_table(rows, ["", ""]), ""]
 
 
 def _iqr_percent(result: Result) -> str:
@@ -129,13 +128,7 @@ def render_report(
             "",
             f"{len(rows)} cases: {ok} ok, {len(rows) - ok} not ok.",
             "",
-            tabulate(
-                [_result_row(r) for r in rows],
-                headers=HEADERS,
-                tablefmt="pipe",
-                disable_numparse=True,
-                colalign=("left",) * 7 + ("right",) * 7,
-            ),
+            markdown_table([_result_row(r) for r in rows], HEADERS, "l" * 7 + "r" * 7),
             "",
         ]
         lines += memory_section(rows)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tabulate import tabulate
-
 from bench.count_records import CROSSCHECK_TOLERANCE, crosscheck_disagreement
+from bench.markdown import markdown_table
 from bench.records import Result
 
 COUNT_HEADERS = [
@@ -77,13 +76,8 @@ def _layer_section(result: Result) -> list[str]:
     if not layers:
         return []
     rows = [[row.layer, row.output_shape, f"{row.params:,}", row.trainable] for row in layers]
-    table = tabulate(
-        rows,
-        headers=["Layer", "Output shape", "Params (with sublayers)", "Trainable"],
-        tablefmt="pipe",
-        disable_numparse=True,
-        colalign=("left", "left", "right", "left"),
-    )
+    headers = ["Layer", "Output shape", "Params (with sublayers)", "Trainable"]
+    table = markdown_table(rows, headers, "llrl")
     summary = f"Layers of <code>{result.case.model.name}</code> at {result.row()['input_shape']}"
     return ["<details>", f"<summary>{summary}</summary>", "", table, "", "</details>", ""]
 
@@ -96,13 +90,7 @@ def counting_sections(results: Sequence[Result]) -> list[str]:
     lines = [
         "### Counts and efficiency",
         "",
-        tabulate(
-            [_count_row(r) for r in counted],
-            headers=COUNT_HEADERS,
-            tablefmt="pipe",
-            disable_numparse=True,
-            colalign=("left", "left") + ("right",) * 3 + ("left",) + ("right",) * 6,
-        ),
+        markdown_table([_count_row(r) for r in counted], COUNT_HEADERS, "llrrrlrrrrrr"),
         "",
         COUNT_GUIDE,
         "",

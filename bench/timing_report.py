@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tabulate import tabulate
-
+from bench.markdown import markdown_table
 from bench.records import Result
 
 HEADERS = [
@@ -71,12 +70,6 @@ def timing_section(results: Sequence[Result]) -> list[str]:
         "median's distribution-free 95% CI; threads are intra-op/inter-op; Wall is CUDA's "
         "synchronized host time per iteration.",
         "",
-        tabulate(
-            [_row(r) for r in timed],
-            headers=HEADERS,
-            tablefmt="pipe",
-            disable_numparse=True,
-            colalign=("left",) + ("right",) * (len(HEADERS) - 1),
-        ),
+        markdown_table([_row(r) for r in timed], HEADERS, "l" + "r" * (len(HEADERS) - 1)),
         "",
     ]

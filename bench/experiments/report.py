@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from bench.experiments.analysis import inplace_conclusions, view_conclusions
 from bench.experiments.catalog import INPLACE_VARIANTS
 from bench.experiments.plots import plot_experiment
 from bench.experiments.records import ExperimentResult
+from bench.markdown import markdown_table
 from bench.report import human_bytes
 
 GroupKey = tuple[str, str, str]  # experiment, device, dtype
@@ -74,7 +73,7 @@ def _table(rows: Sequence[ExperimentResult]) -> str:
         "Same values",
         "Backward ok",
     ]
-    return tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)
+    return markdown_table(body, headers)
 
 
 def experiment_sections(
