@@ -15,6 +15,7 @@ from bench.errors import FactoryError, SuiteError
 from bench.experiments.suite import load_experiments
 from bench.models import resolve_factory
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
+from bench.suite_fields import check_keys, entries_of, entry_name, string_field
 from bench.timing import parse_duration
 from bench.workload import MODES
 
@@ -33,12 +34,12 @@ def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite; raise SuiteError naming the file and entry on any problem."""
     path = Path(path)
     data = _read_toml(path)
-    _check_keys(path, "top level", data, TOP_KEYS)
+    check_keys(path, "top level", data, TOP_KEYS)
     header = data.get("suite")
     if not isinstance(header, dict):
         raise SuiteError(path, "[suite]", "missing table; a suite needs [suite] with a name")
-    _check_keys(path, "[suite]", header, SUITE_KEYS)
-    name = _name(path, "[suite]", header)
+    check_keys(path, "[suite]", header, SUITE_KEYS)
+    name = entry_name(path, "[suite]", header)
     devices = _string_list(path, "[suite]", header, "devices", ["cpu"])
     for device in devices:
         if not DEVICE_PATTERN.match(device) or len(device) > len("cuda:") + 4:
@@ -149,18 +150,13 @@ def _models(
         )
     specs: list[ModelSpec] = []
     seen: set[str] = set()
-    for index, entry in enumerate(entries):
-        where = f"models[{index}]"
-        if not isinstance(entry, dict):
-            raise SuiteError(path, where, "must be a table ([[models]])")
-        if isinstance(entry.get("name"), str):
-            where = f"models[{index}] ({entry['name']})"
-        _check_keys(path, where, entry, MODEL_KEYS)
-        name = _name(path, where, entry)
+    for where, entry in entries_of(path, entries, "models"):
+        check_keys(path, where, entry, MODEL_KEYS)
+        name = entry_name(path, where, entry)
         if name in seen:
             raise SuiteError(path, where, f"duplicate model name {name!r}; names must be unique")
         seen.add(name)
-        factory = _string(path, where, entry, "factory")
+        factory = string_field(path, where, entry, "factory")
         try:
             resolve_factory(factory, path.parent)
         except FactoryError as exc:
@@ -205,7 +201,7 @@ def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | N
         if "trust_checkpoint" in entry:
             raise SuiteError(path, f"{where} trust_checkpoint", "given without a 'checkpoint'")
         return None, False
-    name = _string(path, where, entry, "checkpoint")
+    name = string_field(path, where, entry, "checkpoint")
     file = (path.parent / name).resolve()
     if not file.is_file():
         raise SuiteError(
@@ -214,34 +210,6 @@ def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | N
             f"file {str(file)!r} not found (paths are relative to the suite file)",
         )
     return file, trust
-
-
-def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise SuiteError(
-            path, where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
-def _string(path: Path, where: str, table: dict[str, Any], key: str) -> str:
-    value = table.get(key)
-    if value is None:
-        raise SuiteError(path, where, f"missing {key!r}; it is required (a non-empty string)")
-    if not isinstance(value, str) or not value.strip():
-        raise SuiteError(path, f"{where} {key}", f"must be a non-empty string, got {value!r}")
-    return value
-
-
-def _name(path: Path, where: str, table: dict[str, Any]) -> str:
-    """Names go into CSV cells, markdown tables, progress lines and directory names: a control
-    character (newline, tab, escape...) would split a CSV record over lines or break a table."""
-    name = _string(path, where, table, "name")
-    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in name):
-        raise SuiteError(
-            path, f"{where} name", f"{name!r} contains a control character; use printable text"
-        )
-    return name
 
 
 def _string_list(

@@ -214,3 +214,9 @@ def test_bench_run_writes_experiment_rows_report_section_and_plot(write_suite, t
     assert "## Model-level in-place comparison" in report
     assert "`x.view(-1)`: " in report and "allocates nothing" in report
     assert (run_dir / "plots" / "views-cpu-float32.png").stat().st_size > 1000
+
+
+def test_experiment_names_are_checked_like_model_names(write_suite) -> None:
+    path = write_suite('[suite]\nname = "s"\n[[experiments]]\nname = "a\\tb"\nkind = "view"\n')
+    with pytest.raises(SuiteError, match="control character"):
+        load_suite(path)

@@ -8,6 +8,7 @@ from typing import Any
 from bench.errors import SuiteError
 from bench.experiments.catalog import CATALOG, ROWS_REQUIRED, families
 from bench.experiments.records import DEFAULT_SIZES, ExperimentSpec
+from bench.suite_fields import check_keys, entries_of, entry_name
 
 EXPERIMENT_KEYS = {"name", "kind", "families", "sizes"}
 
@@ -18,22 +19,9 @@ def load_experiments(path: Path, entries: Any) -> tuple[ExperimentSpec, ...]:
     if not isinstance(entries, list) or not entries:
         raise SuiteError(path, "[[experiments]]", "must be a non-empty array of tables")
     specs: list[ExperimentSpec] = []
-    for index, entry in enumerate(entries):
-        where = f"experiments[{index}]"
-        if not isinstance(entry, dict):
-            raise SuiteError(path, where, "must be a table ([[experiments]])")
-        if isinstance(entry.get("name"), str):
-            where = f"experiments[{index}] ({entry['name']})"
-        unknown = sorted(set(entry) - EXPERIMENT_KEYS)
-        if unknown:
-            raise SuiteError(
-                path,
-                where,
-                f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(EXPERIMENT_KEYS))}",
-            )
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise SuiteError(path, where, "missing or empty 'name'; it is required (a string)")
+    for where, entry in entries_of(path, entries, "experiments"):
+        check_keys(path, where, entry, EXPERIMENT_KEYS)
+        name = entry_name(path, where, entry)
         if name in {s.name for s in specs}:
             raise SuiteError(
                 path, where, f"duplicate experiment name {name!r}; names must be unique"

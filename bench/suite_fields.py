@@ -1,0 +1,54 @@
+"""Field checks shared by every table of a suite file ([suite], [[models]], [[experiments]]).
+
+Each raises SuiteError naming the file, the entry and what is allowed, so every table reports
+mistakes the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.errors import SuiteError
+
+
+def entries_of(
+    path: Path, entries: list[Any], section: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, table) for each entry of an array of tables; `where` names it by index and name."""
+    for index, entry in enumerate(entries):
+        where = f"{section}[{index}]"
+        if not isinstance(entry, dict):
+            raise SuiteError(path, where, f"must be a table ([[{section}]])")
+        if isinstance(entry.get("name"), str):
+            where = f"{section}[{index}] ({entry['name']})"
+        yield where, entry
+
+
+def check_keys(path: Path, where: str, table: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SuiteError(
+            path, where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def string_field(path: Path, where: str, table: dict[str, Any], key: str) -> str:
+    value = table.get(key)
+    if value is None:
+        raise SuiteError(path, where, f"missing {key!r}; it is required (a non-empty string)")
+    if not isinstance(value, str) or not value.strip():
+        raise SuiteError(path, f"{where} {key}", f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def entry_name(path: Path, where: str, table: dict[str, Any]) -> str:
+    """Names go into CSV cells, markdown tables, progress lines and directory names: a control
+    character (newline, tab, escape...) would split a CSV record over lines or break a table."""
+    name = string_field(path, where, table, "name")
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in name):
+        raise SuiteError(
+            path, f"{where} name", f"{name!r} contains a control character; use printable text"
+        )
+    return name
