@@ -14,6 +14,7 @@ samples no pair of order statistics reaches 95% coverage, and the interval is No
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -24,8 +25,13 @@ EXACT_LIMIT = 1000
 
 
 @lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def median_ci_rank(n: int, confidence: float = DEFAULT_CONFIDENCE) -> int | None:
-    """The 1-based lower rank l of the median's interval [x_(l), x_(n-l+1)], or None if none."""
+    """The 1-based lower rank l of the median's interval [x_(l), x_(n-l+1)], or None if none.
+
+    Cached: the sampling loop asks after every sample, and the exact binomial sum costs ~0.3 ms
+    at n = 1000, several times a small model's forward pass, taken out of the case's budget.
+    """
     if n < 1 or not 0.0 < confidence < 1.0:
         raise ValueError(f"need n >= 1 and 0 < confidence < 1, got n={n}, confidence={confidence}")
     alpha = 1.0 - confidence
