@@ -1,7 +1,10 @@
-"""Sessions: tests, bench (CPU default suite), bench-gpu (CUDA; skips cleanly without one), lint.
+"""Sessions: tests, bench (CPU default suite), bench-gpu (CUDA; skips cleanly without one), lint,
+and tests-torch (the test suite on the oldest and the newest supported torch).
 
-Every session installs the project into its own virtualenv; pip takes torch and torchvision from
-this machine's local wheels. `session.posargs` pass through (e.g. `nox -s tests -- -k suite`).
+nox's uv backend makes every session after the first install in seconds: uv hard-links packages
+from its cache, so all sessions share one copy of torch on disk. Where uv is missing, nox falls
+back to virtualenv (and pip), which costs one full torch install per session.
+`session.posargs` pass through (e.g. `nox -s tests -- -k suite`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,23 @@ import nox
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "uv|virtualenv"
+
+# The supported range (pyproject's `torch>=2.14,<2.16`) at both ends, each with the torchvision
+# release built against it. `nox -s tests` takes whatever the resolver picks (the newest).
+TORCH_RELEASES = {"2.14.1": "0.29.1", "2.15.0": "0.29.2"}
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-torch")
+@nox.parametrize("torch", list(TORCH_RELEASES))
+def tests_torch(session: nox.Session, torch: str) -> None:
+    session.install("-e", ".[test]", f"torch=={torch}", f"torchvision=={TORCH_RELEASES[torch]}")
     session.run("pytest", *session.posargs)
 
 

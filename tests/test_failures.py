@@ -106,7 +106,8 @@ def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
     assert rows["build"]["error"] == "ValueError: this factory always fails"
     assert rows["string"]["error"] == "TypeError: factory returned str, not a torch.nn.Module"
     assert rows["exits"]["error"] == "SystemExit: 3"
-    assert rows["shape"]["error"].startswith("RuntimeError: mat1 and mat2 shapes cannot be")
+    # torch's own wording changes between releases: only the exception type is asserted
+    assert rows["shape"]["error"].startswith("RuntimeError: ")
     assert all("\n" not in r["error"] for r in rows.values())
     # stderr: one line per case (12), no traceback
     assert len(err) == 12 and not any("Traceback" in line for line in err)
