@@ -14,8 +14,13 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError, TerminatedError, one_line
+from bench.measure.timing.engine import (
+    DEFAULT_POLICY,
+    EXPERIMENT_POLICY,
+    QUICK_POLICY,
+    parse_duration,
+)
 from bench.records import METRICS, Case, Result
-from bench.timing import DEFAULT_POLICY, EXPERIMENT_POLICY, QUICK_POLICY, parse_duration
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
@@ -91,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quick", action="store_true", help="smoke-test timing: 1 warmup call, 3 samples"
     )
-    # issue 3: timing knobs; they override the suite's `budget`, `precision` and `threads`
+    # timing knobs; they override the suite's `budget`, `precision` and `threads`
     run.add_argument(
         "--budget",
         type=_duration,
@@ -128,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DOCTOR_JSON",
         help="read each device's matmul GFLOP/s from `bench doctor --json` output (peak_fraction)",
     )
-    # issue 7: robustness
+    # robustness: failures, isolation, out-of-memory, resume
     run.add_argument(
         "--resume",
         type=Path,
@@ -162,9 +167,9 @@ def _print_progress(index: int, total: int, case: Case, result: Result | None) -
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench.ceilings import read_matmul_ceilings
+    from bench.measure.case import RunOptions
+    from bench.measure.ceilings import read_matmul_ceilings
     from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
-    from bench.runner import RunOptions
 
     if args.suite is None and args.resume is None:
         raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")

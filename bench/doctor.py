@@ -28,11 +28,17 @@ from typing import Any
 
 import torch
 
-from bench.ceilings import Ceiling, CeilingWorkload, copy_workload, matmul_workload, measure_ceiling
 from bench.errors import BenchError
-from bench.threads import intra_op_threads, numerics_flags, thread_counts
-from bench.timing import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
-from bench.timing_crosscheck import Agreement, Overhead, compare, model_callable, overhead
+from bench.measure.ceilings import (
+    Ceiling,
+    CeilingWorkload,
+    copy_workload,
+    matmul_workload,
+    measure_ceiling,
+)
+from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
+from bench.measure.timing.agreement import Agreement, Overhead, compare, model_callable, overhead
+from bench.measure.timing.engine import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 
 GOVERNOR_GLOB = "cpu*/cpufreq/scaling_governor"
 CPU_ROOT = Path("/sys/devices/system/cpu")

@@ -15,16 +15,15 @@ from typing import Any
 
 from bench.environment import capture_environment
 from bench.errors import ResumeError
-from bench.execution import execute
 from bench.experiments.records import ExperimentCase, ExperimentResult
-from bench.experiments.report import write_plots
 from bench.experiments.run import expand_experiments, measure_experiment_case
+from bench.measure.case import RunOptions
+from bench.measure.execution import execute
 from bench.records import Case, Result
-from bench.report import render_report
-from bench.resume import PriorRun, load_prior_run, read_run_record
-from bench.runlog import RUN_LOG, RunLog
-from bench.runner import RunOptions
-from bench.storage import (
+from bench.report.document import render_report
+from bench.report.experiments import write_plots
+from bench.store.resume import PriorRun, load_prior_run, read_run_record
+from bench.store.rundir import (
     REPORT_MD,
     RESULTS_CSV,
     RUN_JSON,
@@ -33,7 +32,8 @@ from bench.storage import (
     run_record,
     write_atomic,
 )
-from bench.suite import expand, load_suite
+from bench.store.runlog import RUN_LOG, RunLog
+from bench.suite.load import expand, load_suite
 
 AnyCase = Case | ExperimentCase
 AnyResult = Result | ExperimentResult

@@ -18,11 +18,16 @@ from functools import partial
 import torch
 from torchvision.models import get_model_builder
 
-from bench.count_records import CROSSCHECK_TOLERANCE
-from bench.counting import count_ops
-from bench.crosscheck import fvcore_macs
-from bench.meta_build import META, build_on_meta
-from bench.tv_oracle import builder_arguments, crop_size, default_weights, oracle_models
+from bench.measure.counting.fvcore_check import fvcore_macs
+from bench.measure.counting.meta import META, build_on_meta
+from bench.measure.counting.ops import count_ops
+from bench.measure.counting.oracle import (
+    builder_arguments,
+    crop_size,
+    default_weights,
+    oracle_models,
+)
+from bench.records.counts import CROSSCHECK_TOLERANCE
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Figures for issue 4: the memory checks and how long the memory pass adds to a case.
+"""Figures for the memory pass: the memory checks and how long the memory pass adds to a case.
 
     PYTHONPATH=. python benchmarks/memory_pass.py [SUITE]   (default: suites/default.toml)
 
@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.memory_pass import measure_memory
-from bench.memory_report import human_bytes
+from bench.measure.case import RunOptions, measure_case
+from bench.measure.memory.step import measure_memory
+from bench.measure.timing.engine import QUICK_POLICY
+from bench.model.workload import make_workload
 from bench.records import MemoryStats
-from bench.runner import RunOptions, measure_case
-from bench.suite import expand, load_suite
-from bench.timing import QUICK_POLICY
-from bench.workload import make_workload
+from bench.report.memory import human_bytes
+from bench.suite.load import expand, load_suite
 from bench.zoo import cifar10_net, mnist_cnn
 
 MIB = 1024 * 1024
@@ -115,7 +115,7 @@ def profiler_overhead() -> None:
 
     import torchvision
 
-    from bench.memory import cpu_allocation_peak
+    from bench.measure.memory.probes import cpu_allocation_peak
 
     print("\n== profiler overhead on the measured step (median of 7, interleaved)")
     for name, build, shape, mode in [

@@ -1,4 +1,4 @@
-"""Issue 3's timing targets, measured and printed (not asserted: they need a quiet machine).
+"""The timing targets, measured and printed (not asserted: they need a quiet machine).
 
     PYTHONPATH=. python benchmarks/timing_targets.py            # the real figures (~5-8 min)
     PYTHONPATH=. python benchmarks/timing_targets.py --short    # a quick check that it works
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from bench.timing import DEFAULT_POLICY
-from bench.timing_crosscheck import compare, model_callable, overhead
+from bench.measure.timing.agreement import compare, model_callable, overhead
+from bench.measure.timing.engine import DEFAULT_POLICY
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET18_SUITE = """\

@@ -1,4 +1,4 @@
-"""Models that fail in the ways issue 7 must contain. Used as `/abs/path/failing_models.py:fn`
+"""Models that fail in the ways a run must contain. Used as `/abs/path/failing_models.py:fn`
 factories, so subprocess runs and spawned --isolate workers import them by file."""
 
 from __future__ import annotations

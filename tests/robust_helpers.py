@@ -1,4 +1,4 @@
-"""Helpers for issue 7's tests: suites over tests/failing_models.py and reading run dirs."""
+"""Helpers for the robustness tests: suites over tests/failing_models.py and reading run dirs."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.ceilings import ceiling_for, read_matmul_ceilings
 from bench.cli import main
 from bench.errors import BenchError
+from bench.measure.ceilings import ceiling_for, read_matmul_ceilings
 from tests.conftest import TINY_SUITE
 
 DOCTOR = {

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from bench.checkpoints import CheckpointError, load_checkpoint
 from bench.cli import main
 from bench.errors import SuiteError
-from bench.models import build_model
-from bench.suite import expand, load_suite
+from bench.model.checkpoints import CheckpointError, load_checkpoint
+from bench.model.factory import build_model
+from bench.suite.load import expand, load_suite
 from tests.robust_helpers import model_entry, read_rows, suite_text
 
 

@@ -61,7 +61,7 @@ def test_run_writes_new_run_dir_with_csv_report_and_json(write_suite, tmp_path: 
         assert float(row["latency_median_ms"]) > 0
         assert float(row["throughput_per_s"]) > 0
         assert int(row["peak_memory_bytes"]) >= (16 * 4 + 4 + batch * 16) * 4
-        # issue 4: resident = weights + input exactly; the breakdown adds up; no pool on CPU
+        # resident = weights + input exactly; the breakdown adds up; no pool on CPU
         assert int(row["param_bytes"]) == (16 * 4 + 4) * 4
         assert row["buffer_bytes"] == "0"
         assert int(row["resident_bytes"]) == (16 * 4 + 4 + batch * 16) * 4

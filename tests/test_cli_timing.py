@@ -1,4 +1,4 @@
-"""End to end (issue 3): the timing columns, --budget/--precision/--threads, run.json."""
+"""End to end: the timing columns, --budget/--precision/--threads, run.json."""
 
 from __future__ import annotations
 

@@ -15,17 +15,17 @@ import torchvision
 from torch import nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-from bench.count_probe import _count_workload, count_case
-from bench.count_records import CountDetails, LayerRow, crosscheck_disagreement
-from bench.counting import count_ops, count_params
-from bench.crosscheck import fvcore_macs
-from bench.layers import layer_table
-from bench.meta_build import build_on_meta
-from bench.models import build_model, make_input
+from bench.measure.case import RunOptions, measure_case
+from bench.measure.counting.fvcore_check import fvcore_macs
+from bench.measure.counting.layers import layer_table
+from bench.measure.counting.meta import build_on_meta
+from bench.measure.counting.ops import count_ops, count_params
+from bench.measure.counting.probe import _count_workload, count_case
+from bench.measure.timing.engine import QUICK_POLICY
+from bench.model.factory import build_model, make_input
 from bench.records import METRICS, Case, LatencyStats, ModelSpec, Result
-from bench.report import render_report
-from bench.runner import RunOptions, measure_case
-from bench.timing import QUICK_POLICY
+from bench.records.counts import CountDetails, LayerRow, crosscheck_disagreement
+from bench.report.document import render_report
 from tests.conftest import TINY_SUITE
 
 
@@ -168,7 +168,7 @@ def test_importing_fvcore_through_bench_is_quiet() -> None:
     """fvcore.nn's import warns that torch.jit.script is deprecated; we silence exactly that."""
     done = subprocess.run(
         [sys.executable, "-W", "error::FutureWarning", "-c",
-         "from bench.crosscheck import _import_fvcore; _import_fvcore()"],
+         "from bench.measure.counting.fvcore_check import _import_fvcore; _import_fvcore()"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -238,7 +238,7 @@ def _bench(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
-def test_run_fills_the_issue6_columns_and_run_json(write_suite, tmp_path: Path) -> None:
+def test_run_fills_the_counting_columns_and_run_json(write_suite, tmp_path: Path) -> None:
     suite = write_suite(TINY_SUITE)
     done = _bench("run", suite, "--out", tmp_path, "--quick", "--quiet", "--peak-gflops", "50")
     assert done.returncode == 0, done.stderr

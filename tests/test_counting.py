@@ -7,7 +7,13 @@ import torchvision
 from torch import nn
 
 from bench import zoo
-from bench.counting import count_buffers, count_macs, count_ops, count_params, model_size_bytes
+from bench.measure.counting.ops import (
+    count_buffers,
+    count_macs,
+    count_ops,
+    count_params,
+    model_size_bytes,
+)
 
 
 def forward(model: nn.Module, example: torch.Tensor) -> int:
@@ -72,7 +78,7 @@ def test_counts_match_torchvision_metadata(builder: str, weights: str, kwargs: d
     assert round(macs / 1e9, 3) == meta["_ops"]
 
 
-def test_resnet18_is_exactly_the_issue_figure() -> None:
+def test_resnet18_is_exactly_torchvisions_figure() -> None:
     model = torchvision.models.resnet18(weights=None).eval()
     assert count_params(model) == (11_689_512, 11_689_512)
     assert round(forward(model, torch.randn(1, 3, 224, 224)) / 1e9, 3) == 1.814
@@ -92,7 +98,7 @@ def test_training_step_counts_forward_and_backward() -> None:
     assert count_macs(lambda: layer(x).sum().backward()) == 3 * 8 * 10 * 5
 
 
-# --- issue 6: attention whatever path runs, fused transformer paths, grouped conv backward ---
+# --- attention whatever path runs, fused transformer paths, grouped conv backward ---
 
 B, H, L, S, D = 2, 3, 5, 7, 4  # batch, heads, query length, key length, head dim
 

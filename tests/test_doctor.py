@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.ceilings import CeilingWorkload, measure_ceiling
 from bench.doctor import cpu_governors, cuda_figures, observed_resolution_ns
-from bench.timing import CpuTimer, TimingPolicy
+from bench.measure.ceilings import CeilingWorkload, measure_ceiling
+from bench.measure.timing.engine import CpuTimer, TimingPolicy
 from tests.fakes import FakeClock, FakeCudaBackend
 
 SMALL = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)

@@ -14,9 +14,9 @@ from bench.errors import SuiteError
 from bench.experiments.analysis import log_log_slope
 from bench.experiments.catalog import CATALOG, CATALOG_BY_KEY, Variant
 from bench.experiments.measure import cuda_allocated_bytes, measure_variant
-from bench.models import set_inplace
-from bench.suite import expand, load_suite
-from bench.timing import QUICK_POLICY
+from bench.measure.timing.engine import QUICK_POLICY
+from bench.model.factory import set_inplace
+from bench.suite.load import expand, load_suite
 from bench.zoo import cifar10_net
 from tests.fakes import FakeCudaBackend
 

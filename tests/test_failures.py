@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.outputs import NonFiniteOutputError, OutputError, check_output
-from bench.report import HEADERS
+from bench.model.outputs import NonFiniteOutputError, OutputError, check_output
+from bench.report.document import HEADERS
 from tests.robust_helpers import LINEAR, bench, model_entry, read_rows, suite_text
 
 
@@ -218,9 +218,9 @@ def test_a_pipe_in_a_model_name_does_not_split_the_report_table(write_suite, tmp
 
 def test_oom_on_a_cuda_case_empties_the_cache(monkeypatch) -> None:
     """The CUDA branch of measure_case on a CPU machine: device check and measurement faked."""
-    from bench import runner
+    from bench.measure import case as runner
+    from bench.measure.case import RunOptions, measure_case
     from bench.records import Case, ModelSpec
-    from bench.runner import RunOptions, measure_case
 
     spec = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(4,), batch_sizes=(8,))
     case = Case(

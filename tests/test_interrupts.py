@@ -13,7 +13,7 @@ import pytest
 
 from bench.cli import main
 from bench.records import COLUMNS
-from bench.storage import new_run_dir
+from bench.store.rundir import new_run_dir
 from tests.robust_helpers import (
     LINEAR,
     bench,
@@ -244,7 +244,7 @@ def test_run_dirs_are_unique_within_one_second_across_threads(tmp_path: Path) ->
 
 def test_a_run_being_written_cannot_be_resumed_at_the_same_time(write_suite, tmp_path) -> None:
     from bench.errors import BenchError
-    from bench.storage import CsvWriter
+    from bench.store.rundir import CsvWriter
 
     first = CsvWriter(tmp_path / "results.csv")
     try:

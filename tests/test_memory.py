@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.memory import (
+from bench.measure.memory.probes import (
     cpu_allocation_peak,
     cpu_peak_bytes,
     cuda_peaks,

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.memory_pass import bytes_by_dtype, measure_memory
+from bench.measure.memory.step import bytes_by_dtype, measure_memory
+from bench.model.workload import Workload, make_workload
 from bench.records import MemoryStats
-from bench.workload import Workload, make_workload
 from bench.zoo import mnist_cnn
 from tests.fakes import FakeCudaBackend
 
@@ -237,9 +237,9 @@ def test_cuda_train_peak_includes_gradients_on_a_real_device() -> None:
 def test_runner_memory_figures_are_the_same_with_or_without_latency_first() -> None:
     from pathlib import Path
 
+    from bench.measure.case import RunOptions, measure_case
+    from bench.measure.timing.engine import QUICK_POLICY
     from bench.records import Case, ModelSpec
-    from bench.runner import RunOptions, measure_case
-    from bench.timing import QUICK_POLICY
 
     spec = ModelSpec(
         name="cnn", factory="bench.zoo:mnist_cnn", input_shape=(1, 28, 28), batch_sizes=(4,)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from bench.errors import FactoryError
-from bench.models import build_model, make_input, resolve_factory
+from bench.model.factory import build_model, make_input, resolve_factory
 from bench.records import Case, ModelSpec
 
 USER_MODEL = """\

@@ -13,9 +13,14 @@ import pytest
 import torch
 from torchvision.models import get_model_builder
 
-from bench.counting import count_ops, count_params
-from bench.meta_build import META, build_on_meta
-from bench.tv_oracle import builder_arguments, crop_size, default_weights, oracle_models
+from bench.measure.counting.meta import META, build_on_meta
+from bench.measure.counting.ops import count_ops, count_params
+from bench.measure.counting.oracle import (
+    builder_arguments,
+    crop_size,
+    default_weights,
+    oracle_models,
+)
 
 # Models that genuinely cannot match, with the reason. None in torchvision 0.29.1.
 CANNOT_MATCH: dict[str, str] = {}

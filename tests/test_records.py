@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.latency_stats import percentile
 from bench.records import COLUMNS, Case, LatencyStats, MemoryStats, ModelSpec, Result
+from bench.stats import percentile
 
 SPEC = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(3, 4), batch_sizes=(2,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=2, base_dir=Path())
@@ -18,25 +18,25 @@ CONTRACT = (
 
 EXTENSIONS = {
     "mode": ("mode",),
-    "issue 4": (
+    "memory": (
         "peak_reserved_bytes", "resident_bytes", "activation_peak_bytes", "param_bytes",
         "buffer_bytes", "rss_peak_bytes",
     ),
-    "issue 6": (
+    "counting": (
         "fvcore_macs", "flops_counted_on", "buffers", "model_size_bytes",
         "achieved_gflops_per_s", "peak_fraction",
     ),
-    "issue 3": (
+    "timing": (
         "latency_p99_ms", "latency_std_ms", "latency_ci_low_ms", "latency_ci_high_ms",
         "precision_target", "precision_met", "first_call_ms", "warmup_iterations",
         "iterations_per_sample", "wall_median_ms", "launch_bound", "threads", "interop_threads",
         "noisy",
     ),
-    "issue 5": (
+    "experiments": (
         "experiment", "variant", "numel", "allocated_bytes", "shares_storage",
         "matches_reference", "input_policy", "backward_ok", "backward_error",
     ),
-    "issue 7": ("backoff_from",),
+    "oom backoff": ("backoff_from",),
 }  # fmt: skip
 
 

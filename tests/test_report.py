@@ -2,7 +2,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.records import Case, LatencyStats, ModelSpec, Result
-from bench.report import human_bytes, render_report
+from bench.report.document import human_bytes, render_report
 
 SPEC = ModelSpec(name="net", factory="torch.nn:Identity", input_shape=(3,), batch_sizes=(1,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=4, base_dir=Path())

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.records import LatencyStats
-from bench.stats import EXACT_LIMIT, median_ci, median_ci_rank, relative_half_width, sample_std
+from bench.stats import median_ci, median_ci_rank, relative_half_width, sample_std
 
 
 @pytest.mark.parametrize(
@@ -20,8 +20,8 @@ def test_median_ci_rank_matches_the_binomial_table(n: int, rank: int | None) -> 
     assert median_ci_rank(n) == rank
 
 
-def test_large_n_normal_approximation_agrees_with_the_exact_rank() -> None:
-    for n in (EXACT_LIMIT + 1, 2000, 4999):
+def test_large_n_rank_is_the_exact_binomial_rank() -> None:
+    for n in (1001, 2000, 4999):
         # exact, in integers: 2 * cum / 2^n <= 1/20  <=>  40 * cum <= 2^n
         cumulative, exact = 0, 0
         for k in range(n // 2 + 1):
@@ -29,7 +29,7 @@ def test_large_n_normal_approximation_agrees_with_the_exact_rank() -> None:
             if 40 * cumulative > 2**n:
                 break
             exact = k + 1
-        assert abs(median_ci_rank(n) - exact) <= 1
+        assert median_ci_rank(n) == exact
 
 
 def test_median_ci_picks_order_statistics() -> None:

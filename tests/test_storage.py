@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from bench.records import COLUMNS, Case, LatencyStats, ModelSpec, Result
-from bench.storage import CsvWriter, format_cell, new_run_dir, run_record, write_atomic
+from bench.store.rundir import CsvWriter, format_cell, new_run_dir, run_record, write_atomic
 
 SPEC = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(3,), batch_sizes=(1,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=1, base_dir=Path())

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import SuiteError
-from bench.suite import expand, load_suite
+from bench.suite.load import expand, load_suite
 from tests.conftest import TINY_SUITE
 
 HEADER = '[suite]\nname = "s"\n'

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from bench.cli import main
 from bench.errors import SuiteError
+from bench.model.workload import MODES
 from bench.records import COLUMNS, STATUSES
-from bench.suite import DTYPES, expand, load_suite
-from bench.workload import MODES
+from bench.suite.load import DTYPES, expand, load_suite
 
 SETTINGS = settings(
     max_examples=200,

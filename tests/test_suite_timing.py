@@ -1,14 +1,14 @@
-"""Suite timing keys (issue 3): budget, precision and threads, validated strictly."""
+"""Suite timing keys: budget, precision and threads, validated strictly."""
 
 from __future__ import annotations
 
 import pytest
 
 from bench.errors import SuiteError
+from bench.measure.case import RunOptions
+from bench.measure.timing.engine import DEFAULT_POLICY, QUICK_POLICY
 from bench.records import TimingSettings
-from bench.runner import RunOptions
-from bench.suite import expand, load_suite
-from bench.timing import DEFAULT_POLICY, QUICK_POLICY
+from bench.suite.load import expand, load_suite
 from tests.conftest import TINY_SUITE
 
 

@@ -1,15 +1,15 @@
 """The timing engine under a fake clock and a fake CUDA device: exact, deterministic, no GPU.
 
-Behaviour changed deliberately with issue 3: the first call is timed separately (first_call_ms),
-warmup runs until steady (bounded by time), blocks of calls are sized from the clock's cost, and
-sampling stops when the median's CI is tight enough or the budget is spent.
+The first call is timed separately (first_call_ms), warmup runs until steady (bounded by time),
+blocks of calls are sized from the clock's cost, and sampling stops when the median's CI is tight
+enough or the budget is spent.
 """
 
 from collections.abc import Callable, Iterable
 
 import pytest
 
-from bench.timing import (
+from bench.measure.timing.engine import (
     QUICK_POLICY,
     CpuTimer,
     CudaTimer,

@@ -1,9 +1,9 @@
-"""report.md's timing section (issue 3): CI, precision, first call, threads, CUDA wall time."""
+"""report.md's timing section: CI, precision, first call, threads, CUDA wall time."""
 
 from pathlib import Path
 
 from bench.records import Case, LatencyStats, ModelSpec, Result
-from bench.timing_report import timing_section
+from bench.report.timing import timing_section
 
 SPEC = ModelSpec(name="net", factory="torch.nn:Identity", input_shape=(3,), batch_sizes=(1,))
 CPU = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=1, base_dir=Path())

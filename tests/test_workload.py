@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.workload import make_workload, scalar_loss
+from bench.model.workload import make_workload, scalar_loss
 
 
 def test_eval_workload_runs_forward_without_autograd() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.experiments.records import ExperimentResult
-from bench.report import human_bytes
+from bench.units import human_bytes
 
 REFERENCE_NUMEL = 1_000_000
 CONSTANT_SLOPE = 0.2  # latency ~ numel**slope: below this, size does not matter

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 
 from bench.experiments.catalog import ROWS_REQUIRED, Inputs, Variant, matches, reference
-from bench.memory import _native_stderr_filtered
-from bench.models import torch_dtype
+from bench.measure.memory.probes import native_stderr_filtered
+from bench.measure.timing.engine import CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.model.factory import torch_dtype
 from bench.records import LatencyStats
-from bench.timing import CpuTimer, CudaTimer, TimingPolicy, measure_latency
 
 FRESH_COPY = "fresh_copy_per_call"
 SAME_INPUT = "same_input_checked_unmodified"
@@ -123,7 +123,7 @@ def cpu_allocated_bytes(fn: Callable[[], Any]) -> int:
     """Sum of every allocation during fn (frees not subtracted), from the profiler's events."""
     from torch.profiler import ProfilerActivity, profile
 
-    with _native_stderr_filtered():
+    with native_stderr_filtered():
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             fn()
         return sum(e.self_cpu_memory_usage for e in prof.events() if e.self_cpu_memory_usage > 0)

@@ -9,8 +9,8 @@ import torch
 from bench.experiments.catalog import CATALOG
 from bench.experiments.measure import measure_variant
 from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
-from bench.runner import device_unavailable_reason
-from bench.timing import EXPERIMENT_POLICY, TimingPolicy
+from bench.measure.case import device_unavailable_reason
+from bench.measure.timing.engine import EXPERIMENT_POLICY, TimingPolicy
 
 
 def expand_experiments(

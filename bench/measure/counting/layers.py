@@ -1,0 +1,53 @@
+"""The per-layer table (torchinfo): layer, output shape, parameters, trainable.
+
+torchinfo's parameter counts are exact (shared modules once, frozen ones reflected); its
+mult-add estimates are not (Linear on 3-D input, transposed convs), so the table carries no MACs.
+Built on the meta model when there is one, so the forward pass it needs costs nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bench.records.counts import LayerRow
+
+LAYER_DEPTH = 3  # torchinfo's default: deep enough to see blocks, short enough to read
+
+
+def layer_table(model: nn.Module, example: torch.Tensor) -> tuple[LayerRow, ...]:
+    """One row per module down to LAYER_DEPTH; raises if torchinfo cannot run the model."""
+    import torchinfo
+
+    stats = torchinfo.summary(
+        model,
+        input_data=[example],
+        depth=LAYER_DEPTH,
+        device=example.device,
+        verbose=0,
+        col_names=("output_size", "num_params", "trainable"),
+    )
+    rows = []
+    for info in stats.summary_list:
+        if info.depth > LAYER_DEPTH:
+            continue
+        shape = _shape_text(info.output_size)
+        rows.append(
+            LayerRow(
+                depth=info.depth,
+                layer=info.get_layer_name(show_var_name=True, show_depth=True),
+                output_shape=shape,
+                params=int(info.num_params),
+                trainable=str(info.trainable),
+            )
+        )
+    return tuple(rows)
+
+
+def _shape_text(size: object) -> str:
+    """`1x64x56x56`; a module with several outputs gets them comma-separated."""
+    if not isinstance(size, (list, tuple)) or not size:
+        return ""
+    if all(isinstance(d, int) for d in size):
+        return "x".join(str(d) for d in size)
+    return ", ".join(_shape_text(part) for part in size)

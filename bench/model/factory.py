@@ -1,0 +1,116 @@
+"""Model factories, model building and seeded inputs.
+
+A factory is `pkg.module:callable` or `path/to/file.py:callable` (relative to the suite file).
+Models are built in code with their kwargs only: nothing is downloaded, weights stay random.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.errors import FactoryError
+from bench.model.checkpoints import load_checkpoint
+from bench.records import Case
+
+FACTORY_FORM = "'pkg.module:callable' or 'path/to/file.py:callable'"
+INPUT_SEED = 0
+
+
+def resolve_factory(text: str, base_dir: Path) -> Callable[..., Any]:
+    """Import the callable a factory string names; SuiteError says what went wrong."""
+    module_part, sep, attr = text.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise FactoryError(f"{text!r} is not of the form {FACTORY_FORM}")
+    module = _load_module(module_part, base_dir, text)
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise FactoryError(f"{text!r}: {module_part!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise FactoryError(f"{text!r} names {type(target).__name__}, not a callable")
+    return target
+
+
+def _load_module(module_part: str, base_dir: Path, text: str) -> ModuleType:
+    if module_part.endswith(".py"):
+        file = (base_dir / module_part).resolve()
+        if not file.is_file():
+            raise FactoryError(f"{text!r}: file {str(file)!r} not found")
+        return _load_file_module(file, text)
+    try:
+        return importlib.import_module(module_part)
+    except (Exception, SystemExit) as exc:  # any import-time failure is the user's module's problem
+        raise FactoryError(
+            f"{text!r}: cannot import {module_part!r} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _load_file_module(file: Path, text: str) -> ModuleType:
+    """Import a file once per process under a name derived from its path (no sys.path edits)."""
+    name = "bench_user_" + hashlib.sha1(str(file).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise FactoryError(f"{text!r}: cannot load {str(file)!r} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # sys.exit() at import must not end the run
+        del sys.modules[name]
+        raise FactoryError(
+            f"{text!r}: importing {file.name} failed ({type(exc).__name__}: {exc})"
+        ) from None
+    return module
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    dtype = getattr(torch, name)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"{name!r} is not a torch dtype")
+    return dtype
+
+
+def build_model(case: Case) -> nn.Module:
+    """Build the case's model on its device and dtype, in eval mode, with random weights."""
+    factory = resolve_factory(case.model.factory, case.base_dir)
+    model = factory(**dict(case.model.kwargs))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
+    if case.inplace_variant and set_inplace(model, case.inplace_variant == "in_place") == 0:
+        raise ValueError("compare_inplace: the model has no module with an `inplace` flag")
+    if case.model.checkpoint is not None:
+        load_checkpoint(model, case.model.checkpoint, case.model.trust_checkpoint)
+    return model.to(device=case.device, dtype=torch_dtype(case.dtype)).eval()
+
+
+def set_inplace(model: nn.Module, inplace: bool) -> int:
+    """Switch every module's boolean `inplace` flag (ReLU, ReLU6, Hardswish, Dropout, ...).
+
+    Returns how many modules were switched, so a comparison that changed nothing is caught.
+    """
+    switched = 0
+    for module in model.modules():
+        if isinstance(getattr(module, "inplace", None), bool):
+            module.inplace = inplace
+            switched += 1
+    return switched
+
+
+def make_input(case: Case) -> torch.Tensor:
+    """A seeded standard-normal input of the case's full shape, the same on every run."""
+    generator = torch.Generator().manual_seed(INPUT_SEED)
+    sample = torch.randn(case.input_shape, generator=generator, dtype=torch.float32)
+    return sample.to(device=case.device, dtype=torch_dtype(case.dtype))

@@ -1,0 +1,275 @@
+"""Frozen records passed between the pipeline's stages: Suite -> Case -> Result.
+
+Statistics are computed once, from the raw samples, when a `LatencyStats` is built, so no later
+stage can recompute them differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.records.counts import CountDetails
+from bench.records.latency import (
+    LatencyStats,
+    latency_cells,
+)
+from bench.records.memory import MemoryStats
+
+# The results.csv contract (DESIGN.md section 2): exact names, fixed order, never inferred.
+COLUMNS: tuple[str, ...] = (
+    "suite",
+    "model",
+    "device",
+    "dtype",
+    "batch_size",
+    "input_shape",
+    "status",
+    "error",
+    "params",
+    "trainable_params",
+    "flops",
+    "macs",
+    "latency_median_ms",
+    "latency_iqr_ms",
+    "latency_p90_ms",
+    "latency_min_ms",
+    "latency_mean_ms",
+    "samples",
+    "throughput_per_s",
+    "peak_memory_bytes",
+    # Extensions beyond the DESIGN.md contract are appended, so the contract's order never moves.
+    "mode",
+    # memory breakdown; peak_memory_bytes above stays the peak of allocated memory
+    "peak_reserved_bytes",
+    "resident_bytes",
+    "activation_peak_bytes",
+    "param_bytes",
+    "buffer_bytes",
+    "rss_peak_bytes",
+    # counting you can trust (cross-check, where FLOPs were counted, sizes, efficiency)
+    "fvcore_macs",
+    "flops_counted_on",
+    "buffers",
+    "model_size_bytes",
+    "achieved_gflops_per_s",
+    "peak_fraction",
+    # the timing engine's statistics, cost, precision and context
+    "latency_p99_ms",
+    "latency_std_ms",
+    "latency_ci_low_ms",
+    "latency_ci_high_ms",
+    "precision_target",
+    "precision_met",
+    "first_call_ms",
+    "warmup_iterations",
+    "iterations_per_sample",
+    "wall_median_ms",
+    "launch_bound",
+    "threads",
+    "interop_threads",
+    "noisy",
+    # tensor experiments and model-level in-place comparisons
+    "experiment",
+    "variant",
+    "numel",
+    "allocated_bytes",
+    "shares_storage",
+    "matches_reference",
+    "input_policy",
+    "backward_ok",
+    "backward_error",
+    # the original batch size on an --oom-backoff row (empty on ordinary rows), so a row
+    # at a smaller batch than the suite asked for is never mistaken for the requested case.
+    "backoff_from",
+)
+
+STATUSES = ("ok", "error", "oom", "skipped")
+# A model with `compare_inplace = true` is built twice: every `inplace` flag on, then off.
+INPLACE_VARIANTS = ("in_place", "out_of_place")
+METRICS = ("params", "flops", "latency", "memory")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One `[[models]]` entry of a suite, validated."""
+
+    name: str
+    factory: str
+    input_shape: tuple[int, ...]
+    batch_sizes: tuple[int, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    modes: tuple[str, ...] = ("eval",)
+    compare_inplace: bool = False
+    # a state_dict file (resolved path) loaded into the factory's model, and whether a
+    # pickled object may be unpickled (that runs code from the file, so it is opt-in).
+    checkpoint: Path | None = None
+    trust_checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """Per-suite timing knobs (None: the run's default). The command line overrides them."""
+
+    budget_s: float | None = None
+    precision: float | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    timing: TimingSettings = TimingSettings()
+    experiments: tuple[Any, ...] = ()  # bench.experiments.records.ExperimentSpec
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative factory paths resolve against the suite file's folder."""
+        return self.path.parent
+
+
+@dataclass(frozen=True)
+class Case:
+    """What to measure: one model at one device, dtype and batch size."""
+
+    suite: str
+    model: ModelSpec
+    device: str
+    dtype: str
+    batch_size: int
+    base_dir: Path
+    mode: str = "eval"
+    timing: TimingSettings = TimingSettings()
+    inplace_variant: str = ""  # "" builds the model as declared; else one of INPLACE_VARIANTS
+    # set on an --oom-backoff case: the batch size that ran out of memory.
+    backoff_from: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, int, str]:
+        """What identifies a requested case across runs (used by --resume)."""
+        return (
+            self.suite,
+            self.model.name,
+            self.mode,
+            self.device,
+            self.dtype,
+            self.batch_size,
+            self.inplace_variant,
+        )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The full input shape, batch dimension first."""
+        return (self.batch_size, *self.model.input_shape)
+
+    @property
+    def label(self) -> str:
+        label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
+        if self.inplace_variant:
+            label = f"{label} {self.inplace_variant}"
+        if self.mode != "eval":
+            label = f"{label} {self.mode}"
+        if self.backoff_from is not None:
+            label = f"{label} (oom backoff from b{self.backoff_from})"
+        return label
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything measured for one case. Missing values are None, never 0."""
+
+    case: Case
+    status: str
+    error: str = ""
+    params: int | None = None
+    trainable_params: int | None = None
+    macs: int | None = None
+    latency: LatencyStats | None = None
+    peak_memory_bytes: int | None = None
+    notes: tuple[str, ...] = ()
+    memory: MemoryStats | None = None  # the breakdown behind peak_memory_bytes
+    counting: CountDetails | None = None
+    matmul_peak_gflops: float | None = None  # the machine's ceiling (bench doctor), if known
+    threads: int | None = None
+    interop_threads: int | None = None
+    numerics_flags: Mapping[str, Any] = field(default_factory=dict)
+    # the full traceback of an error row, for the run's log file (never a CSV cell).
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+
+    @property
+    def flops(self) -> int | None:
+        """One multiply-accumulate is two floating-point operations."""
+        return None if self.macs is None else 2 * self.macs
+
+    @property
+    def throughput_per_s(self) -> float | None:
+        if self.latency is None or self.latency.median_ms <= 0:
+            return None
+        return self.case.batch_size * 1000.0 / self.latency.median_ms
+
+    @property
+    def achieved_gflops_per_s(self) -> float | None:
+        """FLOPs of the timed work (forward, or training step) over its median latency."""
+        if self.flops is None or self.latency is None or self.latency.median_ms <= 0:
+            return None
+        return self.flops / (self.latency.median_ms * 1e6)
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """Achieved GFLOP/s as a fraction of the machine's measured matmul GFLOP/s."""
+        achieved = self.achieved_gflops_per_s
+        if achieved is None or not self.matmul_peak_gflops or self.matmul_peak_gflops <= 0:
+            return None
+        return achieved / self.matmul_peak_gflops
+
+    def row(self) -> dict[str, Any]:
+        """The results.csv row, keyed by COLUMNS; None marks an empty cell."""
+        lat = self.latency
+        mem = self.memory
+        counting = self.counting
+        values = {
+            "suite": self.case.suite,
+            "model": self.case.model.name,
+            "device": self.case.device,
+            "dtype": self.case.dtype,
+            "batch_size": self.case.batch_size,
+            "input_shape": "x".join(str(d) for d in self.case.input_shape),
+            "status": self.status,
+            "error": self.error,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "flops": self.flops,
+            "macs": self.macs,
+            "throughput_per_s": self.throughput_per_s,
+            **latency_cells(lat),
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "mode": self.case.mode,
+            "peak_reserved_bytes": mem.peak_reserved_bytes if mem else None,
+            "resident_bytes": mem.resident_bytes if mem else None,
+            "activation_peak_bytes": mem.activation_peak_bytes if mem else None,
+            "param_bytes": mem.param_bytes if mem else None,
+            "buffer_bytes": mem.buffer_bytes if mem else None,
+            "rss_peak_bytes": mem.rss_peak_bytes if mem else None,
+            "fvcore_macs": counting.fvcore_macs if counting else None,
+            "flops_counted_on": counting.counted_on if counting else None,
+            "buffers": counting.buffers if counting else None,
+            "model_size_bytes": counting.model_size_bytes if counting else None,
+            "achieved_gflops_per_s": self.achieved_gflops_per_s,
+            "peak_fraction": self.peak_fraction,
+            "threads": self.threads,
+            "interop_threads": self.interop_threads,
+            "experiment": "model_inplace" if self.case.inplace_variant else None,
+            "variant": self.case.inplace_variant or None,
+            "backoff_from": self.case.backoff_from,
+        }
+        return {column: values.get(column) for column in COLUMNS}

@@ -1,0 +1,147 @@
+"""Markdown sections for experiments: a table, a plot and computed conclusions per experiment.
+
+Also the model-level in-place comparison: the same model with every `inplace` flag on vs off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.experiments.analysis import inplace_conclusions, view_conclusions
+from bench.experiments.catalog import INPLACE_VARIANTS
+from bench.experiments.records import ExperimentResult
+from bench.report.experiment_plots import plot_experiment
+from bench.report.tables import markdown_table
+from bench.units import human_bytes
+
+GroupKey = tuple[str, str, str]  # experiment, device, dtype
+
+
+def group_rows(results: Sequence[ExperimentResult]) -> dict[GroupKey, list[ExperimentResult]]:
+    groups: dict[GroupKey, list[ExperimentResult]] = {}
+    for result in results:
+        key = (result.case.experiment, result.case.device, result.case.dtype)
+        groups.setdefault(key, []).append(result)
+    return groups
+
+
+def write_plots(results: Sequence[ExperimentResult], run_dir: Path) -> dict[GroupKey, str]:
+    """One PNG per experiment x device x dtype; returns paths relative to the run directory."""
+    paths = {}
+    for key, rows in group_rows(results).items():
+        if not any(r.status == "ok" for r in rows):
+            continue
+        name = "-".join(key).replace("/", "_") + ".png"
+        plot_experiment(rows, run_dir / "plots" / name, " / ".join(key))
+        paths[key] = f"plots/{name}"
+    return paths
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def _table(rows: Sequence[ExperimentResult]) -> str:
+    body = []
+    for r in sorted(rows, key=lambda r: (r.case.variant.family, r.case.variant.name, r.case.numel)):
+        m = r.measurement
+        body.append(
+            [
+                r.case.variant.family,
+                r.case.variant.name,
+                f"`{r.case.variant.code}`",
+                f"{r.case.numel:,}",
+                r.status if r.status != "ok" else "",
+                "" if m is None else f"{m.latency.median_ms:.4f}",
+                "" if m is None else human_bytes(m.allocated_bytes),
+                _flag(None if m is None else m.shares_storage),
+                _flag(None if m is None else m.matches_reference),
+                _flag(None if m is None else m.backward_ok),
+            ]
+        )
+    headers = [
+        "Family",
+        "Variant",
+        "Code",
+        "Elements",
+        "Status",
+        "Median (ms)",
+        "Allocated",
+        "Shares storage",
+        "Same values",
+        "Backward ok",
+    ]
+    return markdown_table(body, headers)
+
+
+def experiment_sections(
+    results: Sequence[ExperimentResult], plots: dict[GroupKey, str]
+) -> list[str]:
+    lines: list[str] = []
+    for key, rows in group_rows(results).items():
+        experiment, device, dtype = key
+        is_inplace = rows[0].case.variant in INPLACE_VARIANTS
+        conclusions = inplace_conclusions(rows) if is_inplace else view_conclusions(rows)
+        lines += [f"## Experiment `{experiment}` ({device}, {dtype})", ""]
+        lines += ["**Conclusions** (computed from the rows below):", ""]
+        lines += [f"- {sentence}" for sentence in conclusions] or ["- no successful rows"]
+        lines.append("")
+        if key in plots:
+            lines += [f"![{experiment}: latency and bytes vs size]({plots[key]})", ""]
+        lines += [
+            "Input policy: in-place families (and their out-of-place baselines) got a fresh copy "
+            "of the input before every timed call, made outside the timed region "
+            "(`fresh_copy_per_call`); views and copies, which do not write, reused one input, "
+            "checked unmodified afterwards (`same_input_checked_unmodified`), so no refresh copy "
+            "evicts the caches before a microsecond view. *Allocated* counts every byte the call "
+            "allocated, temporaries included; *Shares storage* compares untyped-storage data "
+            "pointers of output and input; *Backward ok* applies the variant to a tensor autograd "
+            "saved (`exp`'s output) and calls `backward()`.",
+            "",
+            "<details><summary>All rows</summary>",
+            "",
+            _table(rows),
+            "",
+            "</details>",
+            "",
+        ]
+    return lines
+
+
+def model_inplace_section(results: Sequence[Any]) -> list[str]:
+    """Pairs of model rows built with every `inplace` flag on vs off."""
+    pairs: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in results:
+        variant = getattr(r.case, "inplace_variant", "")
+        if variant and r.status == "ok":
+            c = r.case
+            key = (c.model.name, c.mode, c.device, c.dtype, c.batch_size)
+            pairs.setdefault(key, {})[variant] = r
+    lines: list[str] = []
+    for (name, mode, device, dtype, batch), pair in pairs.items():
+        on, off = pair.get("in_place"), pair.get("out_of_place")
+        if on is None or off is None:
+            continue
+        parts = [
+            f"`{name}` {mode} ({device}, {dtype}, batch {batch}), in-place activations on vs off:"
+        ]
+        if on.peak_memory_bytes is not None and off.peak_memory_bytes is not None:
+            saved = off.peak_memory_bytes - on.peak_memory_bytes
+            share = 100 * saved / off.peak_memory_bytes if off.peak_memory_bytes else 0.0
+            parts.append(
+                f"peak memory {human_bytes(on.peak_memory_bytes)} vs "
+                f"{human_bytes(off.peak_memory_bytes)} ({'saves' if saved >= 0 else 'costs'} "
+                f"{human_bytes(abs(saved))}, {abs(share):.1f}%)"
+            )
+        if on.latency is not None and off.latency is not None:
+            ratio = off.latency.median_ms / on.latency.median_ms
+            parts.append(
+                f"median latency {on.latency.median_ms:.3f} vs {off.latency.median_ms:.3f} ms "
+                f"({ratio:.2f}x)"
+            )
+        lines.append("- " + "; ".join(parts[:1]) + " " + "; ".join(parts[1:]) + ".")
+    if not lines:
+        return []
+    return ["## Model-level in-place comparison", "", *lines, ""]

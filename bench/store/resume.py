@@ -1,0 +1,151 @@
+"""`bench run --resume RUN_DIR`: read what an interrupted run finished, so only the rest runs.
+
+results.csv is the truth about which cases finished: a requested case (suite, model, mode,
+device, dtype, batch size) with a row there is done, whatever its status (an error row is a
+finished result; delete the row, or start a new run, to retry it). run.json supplies each row's
+raw samples and notes; the pipeline rewrites it before appending each row, so every row has them.
+
+The run directory must belong to the suite being resumed: same suite name, every row a case of
+the suite as it is now, and each finished model still built by the same factory and kwargs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ResumeError
+from bench.records import COLUMNS, Case, LatencyStats, Result
+from bench.store.rundir import RESULTS_CSV, RUN_JSON
+
+CaseKey = tuple[str, str, str, str, str, int, str]
+
+
+@dataclass(frozen=True)
+class PriorRun:
+    """The finished part of an interrupted run."""
+
+    results: tuple[Result, ...]
+    finished: frozenset[CaseKey]
+    record: dict[str, Any]
+
+
+def read_run_record(run_dir: Path) -> dict[str, Any]:
+    """run.json of a run directory, or ResumeError saying why it is not one."""
+    if not run_dir.is_dir():
+        raise ResumeError(f"{run_dir}: not a directory; give a run directory to --resume")
+    path = run_dir / RUN_JSON
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResumeError(f"{path}: not found; {run_dir} is not a bench run directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResumeError(f"{path}: unreadable ({type(exc).__name__}); cannot resume") from None
+    if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
+        raise ResumeError(f"{path}: not a bench run record; cannot resume")
+    return record
+
+
+def load_prior_run(run_dir: Path, suite_name: str, cases: list[Case]) -> PriorRun:
+    record = read_run_record(run_dir)
+    if record.get("suite_name") not in (None, suite_name):
+        raise ResumeError(
+            f"{run_dir}: a run of suite {record['suite_name']!r}, not {suite_name!r}; "
+            "resume it with its own suite file"
+        )
+    by_key = {case.key: case for case in cases}
+    entries = {_entry_key(entry): entry for entry in record["cases"] if isinstance(entry, dict)}
+    results: list[Result] = []
+    for number, row in enumerate(_read_rows(run_dir / RESULTS_CSV), start=2):
+        where = f"{run_dir / RESULTS_CSV}: line {number}"
+        if row["suite"] != suite_name:
+            raise ResumeError(f"{where}: suite {row['suite']!r}, not {suite_name!r}")
+        key, backoff_from = _row_key(row, where)
+        case = by_key.get(key)
+        if case is None:
+            raise ResumeError(
+                f"{where}: {row['model']} {row['device']} {row['dtype']} b{row['batch_size']} "
+                f"{row['mode']} is not a case of the suite now; start a new run"
+            )
+        entry = entries.get((key, backoff_from))
+        if entry is None:
+            raise ResumeError(f"{where}: no matching case in run.json; cannot resume")
+        if entry.get("factory") != case.model.factory or entry.get("kwargs") != dict(
+            case.model.kwargs
+        ):
+            raise ResumeError(
+                f"{where}: model {case.model.name!r} changed since the run (factory or kwargs); "
+                "start a new run"
+            )
+        if backoff_from is not None:
+            case = replace(case, batch_size=int(row["batch_size"]), backoff_from=backoff_from)
+        try:
+            results.append(_result(case, entry))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ResumeError(f"{where}: its run.json entry is malformed ({exc})") from None
+    finished = frozenset(r.case.key for r in results if r.case.backoff_from is None)
+    return PriorRun(results=tuple(results), finished=finished, record=record)
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of results.csv; a torn last line (no newline) is cut off, as that case never ended."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ResumeError(f"{path}: not found; cannot resume") from None
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        path.write_bytes(data)
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    header = next(csv.reader(lines[:1]), [])
+    if tuple(header) != COLUMNS:
+        raise ResumeError(
+            f"{path}: its columns differ from this version of bench's; start a new run"
+        )
+    rows = list(csv.DictReader(lines))
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(value is None for value in row.values()):
+            raise ResumeError(f"{path}: line {number} does not have {len(COLUMNS)} cells")
+    return rows
+
+
+def _row_key(row: dict[str, str], where: str) -> tuple[CaseKey, int | None]:
+    try:
+        batch = int(row["batch_size"])
+        backoff_from = int(row["backoff_from"]) if row["backoff_from"] else None
+    except ValueError:
+        raise ResumeError(f"{where}: batch_size/backoff_from are not integers") from None
+    requested = backoff_from if backoff_from is not None else batch
+    variant = row["variant"] if row["experiment"] == "model_inplace" else ""
+    key = (row["suite"], row["model"], row["mode"], row["device"], row["dtype"], requested, variant)
+    return key, backoff_from
+
+
+def _entry_key(entry: dict[str, Any]) -> tuple[CaseKey, int | None]:
+    backoff_from = entry.get("backoff_from")
+    requested = backoff_from if backoff_from is not None else entry.get("batch_size")
+    fields = ("suite", "model", "mode", "device", "dtype")
+    variant = entry.get("variant") if entry.get("experiment") == "model_inplace" else ""
+    key = (*(entry.get(name) for name in fields), requested, variant or "")
+    return key, backoff_from  # type: ignore[return-value]
+
+
+def _result(case: Case, entry: dict[str, Any]) -> Result:
+    samples = entry.get("latency_samples_ms") or []
+    latency = (
+        LatencyStats.from_samples(samples, entry.get("warmup_iterations") or 0) if samples else None
+    )
+    return Result(
+        case=case,
+        status=entry["status"],
+        error=entry.get("error") or "",
+        params=entry.get("params"),
+        trainable_params=entry.get("trainable_params"),
+        macs=entry.get("macs"),
+        latency=latency,
+        peak_memory_bytes=entry.get("peak_memory_bytes"),
+        notes=tuple(entry.get("notes") or ()),
+    )

@@ -1,0 +1,258 @@
+"""Load a suite file, validate it strictly, and expand it into cases.
+
+Validation happens before anything runs, so a typo costs the user one line on stderr, not a
+half-finished run. Every message names the file, the entry and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bench.errors import FactoryError, SuiteError
+from bench.measure.timing.engine import parse_duration
+from bench.model.factory import resolve_factory
+from bench.model.workload import MODES
+from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
+from bench.suite.experiments import load_experiments
+from bench.suite.fields import check_keys, entries_of, entry_name, string_field
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
+
+SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
+SUITE_KEYS |= {"budget", "precision", "threads"}  # timing knobs
+MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
+MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # load weights into the factory's model
+TOP_KEYS = {"suite", "models", "experiments"}
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite; raise SuiteError naming the file and entry on any problem."""
+    path = Path(path)
+    data = _read_toml(path)
+    check_keys(path, "top level", data, TOP_KEYS)
+    header = data.get("suite")
+    if not isinstance(header, dict):
+        raise SuiteError(path, "[suite]", "missing table; a suite needs [suite] with a name")
+    check_keys(path, "[suite]", header, SUITE_KEYS)
+    name = entry_name(path, "[suite]", header)
+    devices = _string_list(path, "[suite]", header, "devices", ["cpu"])
+    for device in devices:
+        if not DEVICE_PATTERN.match(device) or len(device) > len("cuda:") + 4:
+            raise SuiteError(
+                path, "[suite] devices", f"unknown device {device!r}; allowed: {DEVICES_ALLOWED}"
+            )
+    dtypes = _string_list(path, "[suite]", header, "dtypes", ["float32"])
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            raise SuiteError(
+                path, "[suite] dtypes", f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}"
+            )
+    _no_duplicates(path, "[suite] devices", devices)
+    _no_duplicates(path, "[suite] dtypes", dtypes)
+    batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1])
+    modes = _modes(path, "[suite]", header, ["eval"])
+    experiments = load_experiments(path, data.get("experiments"))
+    models = _models(path, data.get("models"), batch_sizes, modes, required=not experiments)
+    return Suite(
+        name=name,
+        path=path,
+        devices=tuple(devices),
+        dtypes=tuple(dtypes),
+        models=models,
+        timing=_timing_settings(path, header),
+        experiments=experiments,
+    )
+
+
+def expand(suite: Suite) -> list[Case]:
+    """Every model x mode x device x dtype x batch size, in the suite's declared order."""
+    return [
+        Case(
+            suite=suite.name,
+            model=model,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            base_dir=suite.base_dir,
+            mode=mode,
+            timing=suite.timing,
+            inplace_variant=variant,
+        )
+        for model in suite.models
+        for mode in model.modes
+        for variant in (INPLACE_VARIANTS if model.compare_inplace else ("",))
+        for device in suite.devices
+        for dtype in suite.dtypes
+        for batch_size in model.batch_sizes
+    ]
+
+
+def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
+    """`budget` ("2s", "500ms" or seconds), `precision` (0 < p < 1), `threads` (>= 1)."""
+    budget_s = precision = threads = None
+    if "budget" in header:
+        value = header["budget"]
+        try:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError
+            budget_s = parse_duration(str(value))
+        except ValueError:
+            raise SuiteError(
+                path,
+                "[suite] budget",
+                f'must be a duration like "2s", "500ms" or a number of seconds, got {value!r}',
+            ) from None
+    if "precision" in header:
+        value = header["precision"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise SuiteError(
+                path,
+                "[suite] precision",
+                f"must be a number between 0 and 1 (0.01 is +-1%), got {value!r}",
+            )
+        precision = float(value)
+    if "threads" in header:
+        value = header["threads"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SuiteError(path, "[suite] threads", f"must be a positive integer, got {value!r}")
+        threads = value
+    return TimingSettings(budget_s=budget_s, precision=precision, threads=threads)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SuiteError(path, "file", "not found; give the path of a .toml suite file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SuiteError(path, "file", "not UTF-8 text; a suite is a TOML file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(path, "file", f"invalid TOML ({exc})") from None
+
+
+def _models(
+    path: Path, entries: Any, default_batches: list[int], default_modes: list[str], required: bool
+) -> tuple[ModelSpec, ...]:
+    if entries is None and not required:
+        return ()
+    if not isinstance(entries, list) or not entries:
+        raise SuiteError(
+            path,
+            "[[models]]",
+            "missing or empty; declare at least one [[models]] or [[experiments]]",
+        )
+    specs: list[ModelSpec] = []
+    seen: set[str] = set()
+    for where, entry in entries_of(path, entries, "models"):
+        check_keys(path, where, entry, MODEL_KEYS)
+        name = entry_name(path, where, entry)
+        if name in seen:
+            raise SuiteError(path, where, f"duplicate model name {name!r}; names must be unique")
+        seen.add(name)
+        factory = string_field(path, where, entry, "factory")
+        try:
+            resolve_factory(factory, path.parent)
+        except FactoryError as exc:
+            raise SuiteError(path, f"{where} factory", str(exc)) from None
+        kwargs = entry.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise SuiteError(path, f"{where} kwargs", "must be a table, e.g. { num_classes = 10 }")
+        if "input_shape" not in entry:
+            raise SuiteError(
+                path, where, "missing 'input_shape'; give the per-sample shape, e.g. [3, 224, 224]"
+            )
+        input_shape = _positive_ints(path, where, entry, "input_shape", None)
+        batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
+        _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
+        modes = _modes(path, where, entry, default_modes)
+        compare_inplace = entry.get("compare_inplace", False)
+        if not isinstance(compare_inplace, bool):
+            raise SuiteError(path, f"{where} compare_inplace", "must be true or false")
+        checkpoint, trust = _checkpoint(path, where, entry)
+        specs.append(
+            ModelSpec(
+                name=name,
+                factory=factory,
+                input_shape=tuple(input_shape),
+                batch_sizes=tuple(batch_sizes),
+                kwargs=kwargs,
+                modes=tuple(modes),
+                compare_inplace=compare_inplace,
+                checkpoint=checkpoint,
+                trust_checkpoint=trust,
+            )
+        )
+    return tuple(specs)
+
+
+def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | None, bool]:
+    """The checkpoint file must exist now: finding out after an hour of other cases is too late."""
+    trust = entry.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise SuiteError(path, f"{where} trust_checkpoint", f"must be true or false, got {trust!r}")
+    if "checkpoint" not in entry:
+        if "trust_checkpoint" in entry:
+            raise SuiteError(path, f"{where} trust_checkpoint", "given without a 'checkpoint'")
+        return None, False
+    name = string_field(path, where, entry, "checkpoint")
+    file = (path.parent / name).resolve()
+    if not file.is_file():
+        raise SuiteError(
+            path,
+            f"{where} checkpoint",
+            f"file {str(file)!r} not found (paths are relative to the suite file)",
+        )
+    return file, trust
+
+
+def _string_list(
+    path: Path, where: str, table: dict[str, Any], key: str, default: list[str]
+) -> list[str]:
+    if key not in table:
+        return list(default)
+    value = table[key]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise SuiteError(
+            path, f"{where} {key}", f"must be a non-empty list of strings, got {value!r}"
+        )
+    return value
+
+
+def _positive_ints(
+    path: Path, where: str, table: dict[str, Any], key: str, default: list[int] | None
+) -> list[int]:
+    if key not in table and default is not None:
+        return list(default)
+    value = table.get(key)
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise SuiteError(
+            path, f"{where} {key}", f"must be a non-empty list of positive integers, got {value!r}"
+        )
+    return value
+
+
+def _modes(path: Path, where: str, table: dict[str, Any], default: list[str]) -> list[str]:
+    modes = _string_list(path, where, table, "modes", default)
+    for mode in modes:
+        if mode not in MODES:
+            raise SuiteError(
+                path, f"{where} modes", f"unknown mode {mode!r}; allowed: {', '.join(MODES)}"
+            )
+    _no_duplicates(path, f"{where} modes", modes)
+    return modes
+
+
+def _no_duplicates(path: Path, where: str, values: list[Any]) -> None:
+    if len(set(values)) != len(values):
+        raise SuiteError(path, where, f"repeats a value in {values!r}; list each once")
