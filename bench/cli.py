@@ -22,6 +22,8 @@ from bench.measure.timing.engine import (
 )
 from bench.records import METRICS, Case, Result
 
+MODES = ("eval", "train")  # bench.model.MODES, without importing torch for `bench --help`
+
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
@@ -150,14 +152,48 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after an out-of-memory row, add rows at halved batch sizes (labelled backoff_from)",
     )
+    run.add_argument(
+        "--profile", action="store_true", help="after the run, profile each ok case (see profile)"
+    )
+    profile = verbs.add_parser("profile", help="where each case's time and memory go (traces)")
+    profile.add_argument("suite", type=Path, help="path to a suite .toml file")
+    profile.add_argument("--model", help="profile only this model of the suite")
+    profile.add_argument("--mode", choices=MODES, help="profile this mode (default: the suite's)")
+    profile.add_argument("--steps", type=_steps, default=5, help="profiled steps (default 5)")
+    profile.add_argument("--out", type=Path, default=Path("results"), help="parent of the run dir")
+    profile.add_argument("--quick", action="store_true", help="short unprofiled timing first")
+    profile.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
     return parser
+
+
+def _steps(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"steps must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from bench.measure.case import RunOptions
+    from bench.profile import ProfileSettings, profile_suite  # imports torch
+
+    outcome = profile_suite(
+        args.suite,
+        args.out,
+        ProfileSettings(steps=args.steps),
+        RunOptions(timing=QUICK_POLICY if args.quick else DEFAULT_POLICY, threads=args.threads),
+        model=args.model,
+        mode=args.mode,
+        progress=_print_progress,
+        on_run_dir=lambda run_dir: print(run_dir, flush=True),
+    )
+    return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 
 def _print_progress(index: int, total: int, case: Case, result: Result | None) -> None:
     if result is None:
         return
     detail = result.error if result.status != "ok" else ""
-    if result.latency is not None:
+    if getattr(result, "latency", None) is not None:  # a CaseProfile has none
         lat = result.latency
         spread = f" +-{100 * lat.relative_half_width:.1f}%" if lat.ci_low_ms is not None else ""
         missed = " (precision target not met)" if lat.precision_met is False else ""
@@ -170,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     from bench.measure.case import RunOptions
     from bench.measure.ceilings import read_matmul_ceilings
     from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
+    from bench.profile import ProfileSettings
 
     if args.suite is None and args.resume is None:
         raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
@@ -193,6 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _print_progress,
         on_run_dir=lambda run_dir: print(run_dir, flush=True),
         resume=args.resume,
+        profile=ProfileSettings() if args.profile else None,
     )
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
@@ -219,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread (e.g. called from a test thread): leave it be
         previous = None
     try:
+        if args.verb == "profile":
+            return _profile(args)
         return _doctor(args) if args.verb == "doctor" else _run(args)
     except BenchError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

@@ -19,6 +19,7 @@ from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.measure.case import RunOptions
 from bench.measure.execution import execute
+from bench.profile import CaseProfile, ProfileSettings, profile_cases, profile_section
 from bench.records import Case, Result
 from bench.report.document import render_report
 from bench.report.experiments import write_plots
@@ -63,13 +64,15 @@ def run_suite(
     progress: ProgressCallback | None = None,
     on_run_dir: Callable[[Path], None] | None = None,
     resume: Path | None = None,
+    profile: ProfileSettings | None = None,
 ) -> RunOutcome:
     """Validate the whole suite before creating anything; then measure and write as we go.
 
     With `resume`, continue that run directory instead of creating one: its finished cases are
     kept (and re-reported), the others run. If the run is interrupted, the finished rows are
     already on disk and the report and run.json are still written for them before the
-    interruption propagates.
+    interruption propagates. With `profile`, every ok case is then profiled (bench.profile):
+    after all rows are written, so no profiler runs while a row is being measured.
     """
     if suite_path is None:
         if resume is None:
@@ -109,6 +112,7 @@ def run_suite(
         f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
     )
     complete = False
+    profiles: list[CaseProfile] = []
     try:
         write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
         for index, case in enumerate(todo, start=1):
@@ -128,6 +132,9 @@ def run_suite(
                 if progress is not None:
                     progress(index, len(todo), result.case, result)
         complete = True
+        if profile is not None:
+            ok_cases = [r.case for r in results if isinstance(r, Result) and r.status == "ok"]
+            profiles = profile_cases(ok_cases, run_dir, profile, options)
     except BaseException as exc:
         log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
         raise
@@ -139,7 +146,10 @@ def run_suite(
         if not complete:  # say so at the top: the tables below hold only the finished cases
             title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
         plots = write_plots([r for r in results if isinstance(r, ExperimentResult)], run_dir)
-        write_atomic(run_dir / REPORT_MD, render_report(results, environment, title, plots))
+        report = render_report(results, environment, title, plots)
+        if profiles:
+            report += "\n" + "\n".join(profile_section(profiles, run_dir)) + "\n"
+        write_atomic(run_dir / REPORT_MD, report)
         log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
         log.close()
     return RunOutcome(run_dir=run_dir, results=tuple(results))

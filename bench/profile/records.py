@@ -1,0 +1,104 @@
+"""What a profile of one case holds: frozen rows, so renderers and tests never touch the profiler.
+
+Times are per profiled step (the session's total divided by its active steps), in milliseconds.
+`device` times are CUDA kernel time and exist only where CUDA ran; on the CPU they are None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_STEPS = 5
+DEFAULT_TOP = 15
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """The profiler's schedule and how much of it to show.
+
+    `wait` steps run unprofiled, `warmup` steps run with the profiler on but discarded (its own
+    start-up cost lands there), then `steps` active steps are recorded. report.md shows the
+    `top` operators; the CSVs hold every one.
+    """
+
+    steps: int = DEFAULT_STEPS
+    wait: int = 1
+    warmup: int = 1
+    top: int = DEFAULT_TOP
+    group_by_shape: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.wait < 0 or self.warmup < 0 or self.top < 1:
+            raise ValueError("steps and top must be >= 1, wait and warmup >= 0")
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One operator (and input shapes, where grouped by them), from `key_averages()`."""
+
+    name: str
+    input_shapes: str
+    calls_per_step: float
+    self_cpu_ms: float
+    total_cpu_ms: float
+    self_device_ms: float | None
+    total_device_ms: float | None
+    percent_of_step: float  # self time (device where CUDA ran) over the step's time
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """One module, timed by the `record_function` range its forward hooks open and close."""
+
+    name: str  # qualified name as in named_modules(); the root is its class name
+    depth: int  # 0 for the model itself
+    calls_per_step: float
+    cpu_ms: float
+    device_ms: float | None
+    percent_of_step: float
+    flops: int | None  # forward FLOPs counted by FlopCounterMode in this module (children in)
+
+    @property
+    def gflops_per_s(self) -> float | None:
+        """Achieved GFLOP/s of the module's forward: its FLOPs over its (profiled) time."""
+        time_ms = self.device_ms if self.device_ms is not None else self.cpu_ms
+        if not self.flops or time_ms <= 0:
+            return None
+        return self.flops / (time_ms * 1e6)
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """An operator's net bytes allocated by itself per step (CPU profiler memory events)."""
+
+    name: str
+    self_allocated_bytes: float
+    calls_per_step: float
+
+
+@dataclass(frozen=True)
+class CaseProfile:
+    """The profile of one case, or why there is none (`error`)."""
+
+    label: str
+    mode: str
+    device: str
+    status: str  # "ok" or "error"
+    error: str = ""
+    steps: int = 0
+    bench_median_ms: float | None = None  # bench's median of unprofiled steps, same process
+    profiled_step_ms: float | None = None  # median wall time of a profiled step
+    ops: tuple[OpRow, ...] = ()
+    modules: tuple[ModuleRow, ...] = ()
+    memory: tuple[MemoryRow, ...] = ()
+    trace: Path | None = None
+    memory_snapshot: Path | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def overhead(self) -> float | None:
+        """How much slower a profiled step was than bench's median (0.25 = 25% slower)."""
+        if not self.bench_median_ms or self.profiled_step_ms is None:
+            return None
+        return self.profiled_step_ms / self.bench_median_ms - 1.0

@@ -1,0 +1,108 @@
+"""`bench profile SUITE` and `bench run --profile`: profile the chosen cases into a run directory.
+
+`bench profile` makes its own run directory (report.md, the profile CSVs, one folder of traces
+per case); `bench run --profile` adds the same files to a run's directory after every case has
+its latency row, so the rows are written before any profiler starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench.environment import capture_environment
+from bench.errors import BenchError
+from bench.measure.case import RunOptions
+from bench.model import MODES
+from bench.profile.records import CaseProfile, ProfileSettings
+from bench.profile.render import profile_section, write_profile_csvs
+from bench.profile.session import profile_case
+from bench.records import Case
+from bench.report.document import render_report
+from bench.store.rundir import REPORT_MD, new_run_dir, write_atomic
+from bench.suite.load import expand, load_suite
+
+PROFILE_DIR = "profile"
+ProfileProgress = Callable[[int, int, Case, CaseProfile | None], None]
+
+
+@dataclass(frozen=True)
+class ProfileOutcome:
+    run_dir: Path
+    profiles: tuple[CaseProfile, ...]
+
+    @property
+    def all_ok(self) -> bool:
+        return all(p.status in ("ok", "skipped") for p in self.profiles)
+
+
+def select_cases(
+    suite_path: Path, cases: Sequence[Case], model: str | None, mode: str | None
+) -> list[Case]:
+    """The suite's cases for one model (if named), in one mode (if given; it may be a mode the
+    suite does not list: profiling a training step of an eval-only suite is a fair question)."""
+    if model is not None:
+        names = sorted({c.model.name for c in cases})
+        cases = [c for c in cases if c.model.name == model]
+        if not cases:
+            raise BenchError(f"{suite_path}: --model {model!r}: no such model; allowed: {names}")
+    if mode is not None:
+        if mode not in MODES:
+            raise BenchError(f"--mode {mode!r}: allowed: {', '.join(MODES)}")
+        chosen: dict[tuple[object, ...], Case] = {}
+        for case in cases:
+            moved = replace(case, mode=mode)
+            chosen.setdefault(moved.key, moved)
+        cases = list(chosen.values())
+    return list(cases)
+
+
+def profile_cases(
+    cases: Sequence[Case],
+    run_dir: Path,
+    settings: ProfileSettings,
+    options: RunOptions,
+    progress: ProfileProgress | None = None,
+) -> list[CaseProfile]:
+    """Profile each case in turn (traces under run_dir/profile/) and write the profile CSVs."""
+    profiles = []
+    for index, case in enumerate(cases, start=1):
+        if progress is not None:
+            progress(index, len(cases), case, None)
+        profile = profile_case(
+            case,
+            settings,
+            run_dir / PROFILE_DIR,
+            policy=options.policy_for(case),
+            threads=options.threads_for(case),
+        )
+        profiles.append(profile)
+        if progress is not None:
+            progress(index, len(cases), case, profile)
+    write_profile_csvs(profiles, run_dir)
+    return profiles
+
+
+def profile_suite(
+    suite_path: Path,
+    out: Path,
+    settings: ProfileSettings,
+    options: RunOptions,
+    model: str | None = None,
+    mode: str | None = None,
+    progress: ProfileProgress | None = None,
+    on_run_dir: Callable[[Path], None] | None = None,
+) -> ProfileOutcome:
+    """Validate the suite and the selection before creating anything; then profile and write."""
+    suite = load_suite(suite_path)
+    cases = select_cases(suite_path, expand(suite), model, mode)
+    environment = capture_environment()
+    run_dir = new_run_dir(out, f"{suite.name}-profile")
+    if on_run_dir is not None:
+        on_run_dir(run_dir)
+    profiles = profile_cases(cases, run_dir, settings, options, progress)
+    report = render_report([], environment, f"bench profile: {suite.name}")
+    report += "\n" + "\n".join(profile_section(profiles, run_dir, settings.top)) + "\n"
+    write_atomic(run_dir / REPORT_MD, report)
+    return ProfileOutcome(run_dir=run_dir, profiles=tuple(profiles))

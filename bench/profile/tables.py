@@ -1,0 +1,128 @@
+"""From the profiler's own aggregates to rows: per operator, per module, per allocating operator.
+
+Operators come from `key_averages()` (grouped by input shape where asked), never a hand-written
+aggregation. Only host-side operators are rows: where CUDA ran, their device time is the time
+of the kernels they launched, so the kernels themselves would count twice. Module rows come from
+the `module::` ranges in the event list, which covers only the active steps. Every figure is
+divided by the number of active steps, so it reads "per step".
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bench.profile.modules import RANGE_PREFIX
+from bench.profile.records import MemoryRow, ModuleRow, OpRow
+
+STEP_PREFIX = "ProfilerStep"
+_US_PER_MS = 1000.0
+
+
+def is_operator(name: str) -> bool:
+    """False for the schedule's step ranges, bench's module ranges and memory markers."""
+    return not (name.startswith(STEP_PREFIX) or name.startswith(RANGE_PREFIX) or name == "[memory]")
+
+
+def _is_host(event: Any) -> bool:
+    return str(getattr(event, "device_type", "DeviceType.CPU")).endswith("CPU")
+
+
+def step_times_ms(events: Iterable[Any]) -> list[float]:
+    """Wall time of each profiled step (the schedule's `ProfilerStep#N` ranges), in order."""
+    steps = [e for e in events if e.name.startswith(STEP_PREFIX) and _is_host(e)]
+    steps.sort(key=lambda e: e.time_range.start)
+    return [e.time_range.elapsed_us() / _US_PER_MS for e in steps]
+
+
+def op_rows(
+    averages: Iterable[Any], steps: int, step_ms: float, on_device: bool
+) -> tuple[OpRow, ...]:
+    """Every operator, most self time first (device time where CUDA ran), per step."""
+    rows = []
+    for avg in averages:
+        if not is_operator(avg.key) or not _is_host(avg):
+            continue
+        self_device = avg.self_device_time_total / _US_PER_MS / steps if on_device else None
+        self_cpu = avg.self_cpu_time_total / _US_PER_MS / steps
+        rank_ms = self_device if self_device is not None else self_cpu
+        rows.append(
+            OpRow(
+                name=avg.key,
+                input_shapes=_shapes(avg),
+                calls_per_step=avg.count / steps,
+                self_cpu_ms=self_cpu,
+                total_cpu_ms=avg.cpu_time_total / _US_PER_MS / steps,
+                self_device_ms=self_device,
+                total_device_ms=avg.device_time_total / _US_PER_MS / steps if on_device else None,
+                percent_of_step=100.0 * rank_ms / step_ms if step_ms > 0 else 0.0,
+            )
+        )
+    rows.sort(key=lambda r: (-(r.self_device_ms or r.self_cpu_ms), r.name, r.input_shapes))
+    return tuple(rows)
+
+
+def _shapes(avg: Any) -> str:
+    shapes = getattr(avg, "input_shapes", None)
+    if not shapes or not any(shapes):
+        return ""
+    return str([list(s) for s in shapes])
+
+
+def module_rows(
+    events: Iterable[Any],
+    depths: Mapping[str, int],
+    flops: Mapping[str, int],
+    steps: int,
+    step_ms: float,
+    on_device: bool,
+) -> tuple[ModuleRow, ...]:
+    """One row per module that ran, in the model's own order (named_modules)."""
+    cpu_us: dict[str, float] = {}
+    device_us: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for event in events:
+        if not event.name.startswith(RANGE_PREFIX) or not _is_host(event):
+            continue
+        name = event.name.removeprefix(RANGE_PREFIX)
+        cpu_us[name] = cpu_us.get(name, 0.0) + event.time_range.elapsed_us()
+        device_us[name] = device_us.get(name, 0.0) + event.device_time_total
+        calls[name] = calls.get(name, 0) + 1
+    rows = []
+    for name, depth in depths.items():
+        if name not in calls:
+            continue  # declared but never called in forward (e.g. an unused head)
+        cpu_ms = cpu_us[name] / _US_PER_MS / steps
+        device_ms = device_us[name] / _US_PER_MS / steps if on_device else None
+        shown_ms = device_ms if device_ms is not None else cpu_ms
+        rows.append(
+            ModuleRow(
+                name=name,
+                depth=depth,
+                calls_per_step=calls[name] / steps,
+                cpu_ms=cpu_ms,
+                device_ms=device_ms,
+                percent_of_step=100.0 * shown_ms / step_ms if step_ms > 0 else 0.0,
+                flops=flops.get(name),
+            )
+        )
+    return tuple(rows)
+
+
+def memory_rows(averages: Iterable[Any], steps: int, on_device: bool) -> tuple[MemoryRow, ...]:
+    """Operators by the bytes they allocate themselves per step (frees inside them netted)."""
+    rows = []
+    for avg in averages:
+        if not is_operator(avg.key) or not _is_host(avg):
+            continue
+        allocated = avg.self_device_memory_usage if on_device else avg.self_cpu_memory_usage
+        if allocated <= 0:
+            continue
+        rows.append(MemoryRow(avg.key, allocated / steps, avg.count / steps))
+    rows.sort(key=lambda r: (-r.self_allocated_bytes, r.name))
+    return tuple(rows)
+
+
+def median_step_ms(step_ms: list[float]) -> float | None:
+    return statistics.median(step_ms) if step_ms else None
