@@ -117,3 +117,36 @@ class FakeCudaBackend:
     def max_memory_allocated(self, device: Any = None) -> int:
         self.log.append(("max_memory_allocated", device))
         return self.peak
+
+
+class FakeCudaMemory:
+    """Mimics `torch.cuda.memory`'s history recorder: logs calls, writes a stand-in snapshot."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[Any, ...]] = []
+
+    def _record_memory_history(self, enabled: Any = "all", **kwargs: Any) -> None:
+        self.log.append(("record_memory_history", enabled, kwargs))
+
+    def _dump_snapshot(self, filename: str) -> None:
+        self.log.append(("dump_snapshot", filename))
+        with open(filename, "wb") as handle:
+            handle.write(b"fake snapshot")
+
+
+class FixedCallTimer:
+    """A CPU timer that really calls fn but reports `call_ms` per call and no clock cost, so
+    whatever runs around the timing, the latency it measures is exact and blocks are 1 call."""
+
+    def __init__(self, call_ms: float = 0.005) -> None:
+        self.call_ms = call_ms
+
+    def time_block(self, fn: Any, iterations: int) -> Any:
+        from bench.measure.timing import BlockTiming
+
+        for _ in range(iterations):
+            fn()
+        return BlockTiming(elapsed_ms=self.call_ms * iterations)
+
+    def overhead_ns(self) -> float:
+        return 0.0
