@@ -196,10 +196,16 @@ def test_nested_modules_add_up_and_a_shared_layer_counts_each_call(
 
 
 def test_memory_table_has_the_exact_bytes_each_op_allocates(mlp: CaseProfile) -> None:
-    allocated = {row.name: row.self_allocated_bytes for row in mlp.memory}
+    allocated = {row.name: row.allocated_bytes for row in mlp.memory}
     float_bytes = 4
-    assert allocated["aten::clamp_min"] == BATCH * HIDDEN * float_bytes  # relu's output
-    assert allocated["aten::addmm"] == (BATCH * HIDDEN + BATCH * OUT) * float_bytes
+    assert allocated == {
+        "aten::relu": BATCH * HIDDEN * float_bytes,
+        "aten::linear": (BATCH * HIDDEN + BATCH * OUT) * float_bytes,
+    }
+    assert {row.name: row.calls_per_step for row in mlp.memory} == {
+        "aten::relu": 1,
+        "aten::linear": 2,
+    }
 
 
 def test_trace_is_valid_json_with_the_ops_and_module_ranges(mlp: CaseProfile) -> None:

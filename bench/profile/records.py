@@ -70,10 +70,11 @@ class ModuleRow:
 
 @dataclass(frozen=True)
 class MemoryRow:
-    """An operator's net bytes allocated by itself per step (CPU profiler memory events)."""
+    """Net bytes allocated per step by an operator the model called (its callees included),
+    from the profiler's memory events (CPU; CUDA's device memory events where CUDA ran)."""
 
     name: str
-    self_allocated_bytes: float
+    allocated_bytes: float
     calls_per_step: float
 
 

@@ -30,7 +30,7 @@ MODULES_COLUMNS = (
     "case", "module", "depth", "calls_per_step", "cpu_ms", "device_ms", "percent_of_step",
     "flops", "gflops_per_s",
 )  # fmt: skip
-MEMORY_COLUMNS = ("case", "operator", "self_allocated_bytes_per_step", "calls_per_step")
+MEMORY_COLUMNS = ("case", "operator", "allocated_bytes_per_step", "calls_per_step")
 
 HOW_TO_OPEN = (
     "Open a trace at https://ui.perfetto.dev (Open trace file) or in Chrome at chrome://tracing "
@@ -67,7 +67,12 @@ def _overhead_line(profile: CaseProfile) -> str:
     return (
         f"A profiled step took {profile.profiled_step_ms:.3f} ms (median of {profile.steps}) "
         f"against bench's median of {profile.bench_median_ms:.3f} ms for unprofiled steps: "
-        f"profiler overhead {100 * profile.overhead:+.1f}% on this case."
+        f"profiler overhead {100 * profile.overhead:+.1f}% on this case"
+        + (
+            " (negative: this machine's run-to-run noise is larger than the profiler's cost)."
+            if profile.overhead < 0
+            else "."
+        )
     )
 
 
@@ -148,10 +153,10 @@ def profile_section(
         ]
         if profile.memory:
             where = "CUDA" if on_device else "CPU"
-            lines += [f"Operators allocating the most {where} memory (their own allocations, "
-                      "frees inside them netted), per step:", ""]  # fmt: skip
+            lines += [f"Operators allocating the most {where} memory per step (each operator the "
+                      "model called, with what it calls; frees inside it netted):", ""]  # fmt: skip
             cells = [
-                [f"`{m.name}`", human_bytes(round(m.self_allocated_bytes)),
+                [f"`{m.name}`", human_bytes(round(m.allocated_bytes)),
                  _calls(m.calls_per_step)]
                 for m in profile.memory[:top]
             ]  # fmt: skip
@@ -187,9 +192,7 @@ def write_profile_csvs(profiles: Sequence[CaseProfile], run_dir: Path) -> None:
          r.flops, r.gflops_per_s)
         for p in ok for r in p.modules
     ]  # fmt: skip
-    memory = [
-        (p.label, r.name, r.self_allocated_bytes, r.calls_per_step) for p in ok for r in p.memory
-    ]
+    memory = [(p.label, r.name, r.allocated_bytes, r.calls_per_step) for p in ok for r in p.memory]
     (run_dir / OPS_CSV).write_text(_csv_text(OPS_COLUMNS, ops), encoding="utf-8")
     (run_dir / MODULES_CSV).write_text(_csv_text(MODULES_COLUMNS, modules), encoding="utf-8")
     (run_dir / MEMORY_CSV).write_text(_csv_text(MEMORY_COLUMNS, memory), encoding="utf-8")

@@ -112,7 +112,7 @@ def _profile(
         modules=module_rows(
             captured["events"], module_names(model), flops, steps, mean_step_ms, on_device
         ),
-        memory=memory_rows(captured["by_op"], steps, on_device),
+        memory=memory_rows(captured["events"], steps, on_device),
         trace=trace,
         memory_snapshot=snapshot,
         notes=hta_notes(trace) if on_device else (),
@@ -145,7 +145,6 @@ def _session(
     def on_trace_ready(prof: profile) -> None:
         prof.export_chrome_trace(str(trace))
         captured["events"] = prof.events()
-        captured["by_op"] = prof.key_averages()
         captured["by_shape"] = prof.key_averages(group_by_input_shape=settings.group_by_shape)
 
     plan = schedule(wait=settings.wait, warmup=settings.warmup, active=settings.steps, repeat=1)

@@ -110,17 +110,31 @@ def module_rows(
     return tuple(rows)
 
 
-def memory_rows(averages: Iterable[Any], steps: int, on_device: bool) -> tuple[MemoryRow, ...]:
-    """Operators by the bytes they allocate themselves per step (frees inside them netted)."""
-    rows = []
-    for avg in averages:
-        if not is_operator(avg.key) or not _is_host(avg):
+def memory_rows(events: Iterable[Any], steps: int, on_device: bool) -> tuple[MemoryRow, ...]:
+    """Bytes each operator the model called allocates per step, what it calls inside included.
+
+    The allocation itself is recorded on a leaf (`aten::empty` carries most of it), which says
+    nothing about which layer's operator needed it; so each outermost operator (one whose parent
+    is a module range, a step or nothing) is charged its whole subtree's net allocation (the
+    profiler's inclusive memory usage: allocations minus frees inside it).
+    """
+    allocated: dict[str, int] = {}
+    calls: dict[str, int] = {}
+    for event in events:
+        if not is_operator(event.name) or not _is_host(event):
             continue
-        allocated = avg.self_device_memory_usage if on_device else avg.self_cpu_memory_usage
-        if allocated <= 0:
-            continue
-        rows.append(MemoryRow(avg.key, allocated / steps, avg.count / steps))
-    rows.sort(key=lambda r: (-r.self_allocated_bytes, r.name))
+        parent = event.cpu_parent
+        if parent is not None and is_operator(parent.name):
+            continue  # charged to its outermost operator
+        nbytes = event.device_memory_usage if on_device else event.cpu_memory_usage
+        allocated[event.name] = allocated.get(event.name, 0) + nbytes
+        calls[event.name] = calls.get(event.name, 0) + 1
+    rows = [
+        MemoryRow(name, nbytes / steps, calls[name] / steps)
+        for name, nbytes in allocated.items()
+        if nbytes > 0
+    ]
+    rows.sort(key=lambda r: (-r.allocated_bytes, r.name))
     return tuple(rows)
 
 
