@@ -77,6 +77,8 @@ def test_profiling_does_not_change_the_latency_rows(
         rows[flag] = (run_dir / "results.csv").read_text(encoding="utf-8")
         profiled = (run_dir / "profile_modules.csv").exists()
         assert profiled == bool(flag)
+        report = (run_dir / "report.md").read_text(encoding="utf-8")
+        assert ("## Profiles" in report) == bool(flag)
     assert rows[()] == rows[("--profile",)]
     mlp = next(r for r in csv.DictReader(rows[()].splitlines()) if r["model"] == "mlp")
     assert mlp["latency_median_ms"] == "0.005"  # the fake timer's: timing was exact

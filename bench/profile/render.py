@@ -51,7 +51,7 @@ def _gflop(value: int | None) -> str:
 
 
 def _rate(value: float | None) -> str:
-    return "" if value is None else f"{value:.3g}"
+    return "" if value is None else f"{value:#.3g}"
 
 
 def _link(path: Path | None, run_dir: Path) -> str:

@@ -96,6 +96,7 @@ def _profile(
                 lambda: _step(workload, device),
                 case_dir / (case_slug(case) + SNAPSHOT_SUFFIX),
                 cuda_memory,
+                device,
             )
     steps_ms = step_times_ms(captured["events"])
     mean_step_ms = sum(steps_ms) / len(steps_ms) if steps_ms else 0.0
@@ -167,17 +168,17 @@ def _session(
     return captured
 
 
-def cuda_memory_snapshot(step: Any, path: Path, memory: Any = None) -> Path:
+def cuda_memory_snapshot(step: Any, path: Path, memory: Any = None, device: Any = None) -> Path:
     """Record the CUDA caching allocator's history over one step and dump it for the visualizer
     (https://pytorch.org/memory_viz). `memory` is `torch.cuda.memory` or a test's fake."""
     if memory is None:
         memory = torch.cuda.memory
-    memory._record_memory_history(max_entries=SNAPSHOT_MAX_ENTRIES)
+    memory._record_memory_history(max_entries=SNAPSHOT_MAX_ENTRIES, device=device)
     try:
         step()
         memory._dump_snapshot(str(path))
     finally:
-        memory._record_memory_history(enabled=None)
+        memory._record_memory_history(enabled=None, device=device)
     return path
 
 
