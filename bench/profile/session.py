@@ -121,8 +121,9 @@ def _profile(
 
 
 def _step(workload: Workload, device: torch.device) -> None:
-    """One step as bench times it; on CUDA it ends synchronized, so the step's profiler range
-    covers its kernels."""
+    """One step: the workload's setup (train: `zero_grad(set_to_none=True)`, microseconds, which
+    bench's timing leaves out) and its timed work; on CUDA it ends synchronized, so the step's
+    profiler range covers its kernels."""
     if workload.setup is not None:
         workload.setup()
     workload.run()
