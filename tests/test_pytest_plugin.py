@@ -488,3 +488,11 @@ def test_hardware_differences_name_both_sides() -> None:
     info = {"cpu": {"hz_actual": [1, 0], "hz_actual_friendly": "1 GHz", "brand_raw": "EPYC"}}
     drop_volatile(info)
     assert info == {"cpu": {"brand_raw": "EPYC"}}
+
+
+def test_with_benchmarks_disabled_each_case_runs_once_as_a_plain_test(
+    pytester: pytest.Pytester,
+) -> None:
+    write(pytester, "suite.toml", LINEAR_SUITE.replace('"cpu", "cuda"', '"cpu"'))
+    result = run(pytester, "--bench-suite", "suite.toml", "--benchmark-disable")
+    result.assert_outcomes(passed=5)
