@@ -177,15 +177,27 @@ def test_extra_info_machine_info_and_groups_in_the_saved_json(pytester: pytest.P
     assert train["extra_info"]["macs"] == 2 * 16 * 4
 
 
-def test_the_suite_turns_on_raw_samples_in_the_autosaved_run(pytester: pytest.Pytester) -> None:
+def test_a_suite_run_saves_raw_samples_and_at_least_six_rounds(pytester: pytest.Pytester) -> None:
     write(pytester, "suite.toml", LINEAR_SUITE.replace('"cpu", "cuda"', '"cpu"'))
-    result = run(
-        pytester, "--bench-suite", "suite.toml", "-k", "b1-16-eval", "--benchmark-autosave", *QUICK
-    )
+    args = ("--bench-suite", "suite.toml", "-k", "b1-16-train", "--benchmark-max-time=0.0001")
+    result = run(pytester, *args, "--bench-warmup-max=0.01", "--benchmark-autosave")
     result.assert_outcomes(passed=1)
     (path,) = saved_runs(pytester)
     (bench,) = json.loads(path.read_text())["benchmarks"]
-    assert len(bench["stats"]["data"]) == bench["stats"]["rounds"]
+    assert bench["options"]["min_rounds"] == 6  # pytest-benchmark's default of 5 is raised
+    assert len(bench["stats"]["data"]) == bench["stats"]["rounds"] == 6
+    assert bench["extra_info"]["bench_median_ci_low_ms"] is not None
+
+    asked = run(
+        pytester,
+        *args,
+        "--bench-warmup-max=0.01",
+        "--benchmark-min-rounds=2",
+        "--benchmark-json=out.json",
+    )
+    asked.assert_outcomes(passed=1)
+    (bench,) = json.loads((pytester.path / "out.json").read_text())["benchmarks"]
+    assert bench["options"]["min_rounds"] == 2 and bench["stats"]["rounds"] == 2  # as asked
 
 
 FAKE_CUDA_TESTS = """\

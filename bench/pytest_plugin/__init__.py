@@ -23,6 +23,7 @@ from bench.pytest_plugin.hooks import (
     pytest_benchmark_update_machine_info,
     pytest_collect_file,
     pytest_configure,
+    use_bench_defaults,
 )
 
 
@@ -45,4 +46,5 @@ __all__ = [
     "pytest_collect_file",
     "pytest_configure",
     "suite_params",
+    "use_bench_defaults",
 ]

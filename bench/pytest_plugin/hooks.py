@@ -45,9 +45,27 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     given = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else []
     config.args = [*given, *(str(path) for path in suites)]
-    # raw samples in the saved JSON, so `bench compare` and later statistics can read them
-    # (pytest-benchmark's session reads this option after this hook: it configures last)
+    use_bench_defaults(config)
+
+
+# The median's distribution-free 95% interval needs 6 samples; pytest-benchmark's default is 5
+# rounds, which is what a slow model gets.
+MIN_ROUNDS_FOR_INTERVAL = 6
+
+
+def use_bench_defaults(config: pytest.Config) -> None:
+    """pytest-benchmark options for bench's benchmarks, where the user did not set them: raw
+    samples saved (`--benchmark-save-data`, so `bench compare` and later statistics can read
+    every round) and at least 6 rounds (so every median gets its 95% interval).
+
+    Call from a `pytest_configure` hook: pytest-benchmark's session reads these options after
+    it, since it configures last.
+    """
     config.option.benchmark_save_data = True
+    given = config.invocation_params.args
+    if not any(str(arg).startswith("--benchmark-min-rounds") for arg in given):
+        rounds = config.getoption("benchmark_min_rounds")
+        config.option.benchmark_min_rounds = max(rounds, MIN_ROUNDS_FOR_INTERVAL)
 
 
 def _checked_suite(text: str) -> Path:
