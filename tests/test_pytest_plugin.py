@@ -508,3 +508,46 @@ def test_with_benchmarks_disabled_each_case_runs_once_as_a_plain_test(
     write(pytester, "suite.toml", LINEAR_SUITE.replace('"cpu", "cuda"', '"cpu"'))
     result = run(pytester, "--bench-suite", "suite.toml", "--benchmark-disable")
     result.assert_outcomes(passed=5)
+
+
+CUDA_SUITE = """\
+[suite]
+name = "gpu"
+devices = ["cuda"]
+batch_sizes = [8192]
+
+[[models]]
+name = "wide"
+factory = "torch.nn:Linear"
+kwargs = { in_features = 8192, out_features = 8192 }
+input_shape = [8192]
+"""
+
+
+@pytest.mark.cuda
+def test_on_a_real_gpu_a_sample_is_the_finished_work(pytester: pytest.Pytester) -> None:
+    """A forward that takes milliseconds on the GPU returns in microseconds: without the
+    synchronize, pytest-benchmark's median would be the launch. It must be at least about the
+    device time CUDA events measure for the same forward."""
+    write(pytester, "suite.toml", CUDA_SUITE)
+    result = run(pytester, "--bench-suite", "suite.toml", "--benchmark-json=out.json", *QUICK)
+    result.assert_outcomes(passed=1)
+    (bench,) = json.loads((pytester.path / "out.json").read_text())["benchmarks"]
+    extra = bench["extra_info"]
+    assert extra["device"] == "cuda" and extra["device_name"] == torch.cuda.get_device_name(0)
+    assert extra["peak_reserved_bytes"] >= extra["peak_memory_bytes"] > 0
+
+    model = torch.nn.Linear(8192, 8192, device="cuda")
+    x = torch.randn(8192, 8192, device="cuda")
+    with torch.inference_mode():
+        for _ in range(3):
+            model(x)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        start.record()
+        for _ in range(10):
+            model(x)
+        end.record()
+        torch.cuda.synchronize()
+    device_ms = start.elapsed_time(end) / 10
+    assert bench["stats"]["median"] * 1000 >= 0.5 * device_ms
