@@ -1,5 +1,6 @@
 """Sessions: tests, bench (CPU default suite), bench-gpu (CUDA; skips cleanly without one), lint,
-and tests-torch (the test suite on the oldest and the newest supported torch).
+tests-torch (the test suite on the oldest and the newest supported torch), and bench-compare
+(tests/benchmarks through pytest-benchmark: a baseline per machine, then a regression gate).
 
 nox's uv backend makes every session after the first install in seconds: uv hard-links packages
 from its cache, so all sessions share one copy of torch on disk. Where uv is missing, nox falls
@@ -9,7 +10,10 @@ back to virtualenv (and pip), which costs one full torch install per session.
 
 from __future__ import annotations
 
+import os
+import platform
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -54,6 +58,26 @@ def bench_gpu(session: nox.Session) -> None:
         session.skip("no CUDA device: bench-gpu skipped")
     args = session.posargs or ["suites/gpu.toml"]
     session.run("bench", "run", *args)
+
+
+@nox.session(name="bench-compare")
+def bench_compare(session: nox.Session) -> None:
+    """The regression gate on tests/benchmarks, with one baseline folder per machine.
+
+    The first run on a machine saves a baseline under .benchmarks/<machine>/ (BENCH_MACHINE, else
+    the host name); every later run compares against the newest one there and fails when a
+    median is more than 10% slower. `-- --benchmark-autosave` also saves the run as the new
+    baseline; other pytest arguments pass through too.
+    """
+    session.install("-e", ".[test]")
+    storage = Path(".benchmarks") / os.environ.get("BENCH_MACHINE", platform.node() or "local")
+    command = ["pytest", "tests/benchmarks", f"--benchmark-storage={storage}"]
+    if not any(storage.rglob("*.json")):
+        session.log(f"no baseline in {storage}: saving this run as the baseline")
+        session.run(*command, "--benchmark-autosave", *session.posargs)
+        return
+    gate = ["--benchmark-compare", "--benchmark-compare-fail=median:10%"]
+    session.run(*command, *gate, *session.posargs)
 
 
 @nox.session

@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+# The pytest-benchmark suite runs only when asked for by path (`pytest tests/benchmarks ...`):
+# benchmarks are not unit tests, and plain `pytest` (nox -s tests) must not spend minutes timing.
+# pytest never ignores a path given on its command line, so naming the folder runs it.
+collect_ignore = ["benchmarks"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():

@@ -10,8 +10,10 @@ from bench.measure.timing.engine import (
     EXPERIMENT_POLICY,
     QUICK_POLICY,
     TimingPolicy,
+    Warmup,
     measure_latency,
     parse_duration,
+    warm_up,
 )
 from bench.measure.timing.timers import BlockTiming, Clock, CpuTimer, CudaTimer, Timer
 
@@ -25,6 +27,8 @@ __all__ = [
     "CudaTimer",
     "Timer",
     "TimingPolicy",
+    "Warmup",
     "measure_latency",
     "parse_duration",
+    "warm_up",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "is_steady",
     "measure_latency",
     "parse_duration",
+    "warm_up",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
@@ -194,6 +195,55 @@ def measure_latency(
         confidence=policy.confidence,
         measure_s=(clock() - start_ns) / 1e9,
     )
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """What `warm_up` ran: the cold first call and each warmup call, in milliseconds."""
+
+    first_call_ms: float
+    durations_ms: tuple[float, ...]
+    steady_window: int
+
+    @property
+    def iterations(self) -> int:
+        return len(self.durations_ms)
+
+    @property
+    def steady_ms(self) -> float:
+        """The median of the last window of calls: the steady per-call time going forward."""
+        recent = self.durations_ms[-self.steady_window :] or (self.first_call_ms,)
+        return statistics.median(recent)
+
+
+def warm_up(
+    fn: Callable[[], Any],
+    timer: Timer,
+    policy: TimingPolicy = DEFAULT_POLICY,
+    clock: Clock = time.perf_counter_ns,
+    setup: Callable[[], Any] | None = None,
+) -> Warmup:
+    """Steps 1 and 2 of `measure_latency` on their own: the cold first call, then warmup until
+    steady, with the same rules and bounds; no sampling.
+
+    For callers whose own loop takes the samples (the pytest plugin hands a steady function to
+    pytest-benchmark, whose warmup is off by default on CPython). `setup` runs before every call,
+    outside the timed region; the timer's own synchronization ends every call on CUDA.
+    """
+    if not hasattr(timer, "time_block"):
+        timer = _SingleCallTimer(timer)
+
+    def timed_ms() -> float:
+        if setup is not None:
+            setup()
+        return timer.time_block(fn, 1).elapsed_ms
+
+    if setup is not None:
+        setup()
+    first = timer.time_block(fn, 1)
+    first_call_ms = first.wall_ms if first.wall_ms is not None else first.elapsed_ms
+    durations_ms = _warm_up(timed_ms, policy, clock)
+    return Warmup(first_call_ms, tuple(durations_ms), policy.steady_window)
 
 
 class _SingleCallTimer:

@@ -1,0 +1,85 @@
+"""Suite cases as pytest parameters, and one case built into something to measure.
+
+A case's id names everything that makes it a different measurement (model, device, dtype, batch,
+per-sample shape, mode, and the in-place variant of a `compare_inplace` model), so pytest-benchmark
+can match it with the same case of a saved baseline by its test name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from bench.measure import device_unavailable_reason
+from bench.measure.counting import count_case
+from bench.model import build_model, check_output, make_input, make_workload
+from bench.pytest_plugin.measure import Counts, Subject
+from bench.records import Case
+from bench.suite import expand, load_suite
+
+COUNT_METRICS = frozenset({"params", "flops"})
+
+
+def case_id(case: Case) -> str:
+    """`resnet18-cpu-float32-b8-3x224x224-eval` (plus `-in_place`/`-out_of_place`)."""
+    shape = "x".join(str(d) for d in case.model.input_shape)
+    parts = [case.model.name, case.device, case.dtype, f"b{case.batch_size}", shape, case.mode]
+    if case.inplace_variant:
+        parts.append(case.inplace_variant)
+    return "-".join(parts)
+
+
+def suite_cases(path: str | Path) -> list[Case]:
+    """The suite's model cases, in its declared order (experiment tables are not model cases)."""
+    return expand(load_suite(path))
+
+
+def suite_params(path: str | Path) -> list[Any]:
+    """`pytest.param`s for `@pytest.mark.parametrize("case", suite_params(FILE))`, one per case."""
+    return [pytest.param(case, id=case_id(case)) for case in suite_cases(path)]
+
+
+def case_labels(case: Case) -> dict[str, Any]:
+    return {
+        "suite": case.suite,
+        "model": case.model.name,
+        "factory": case.model.factory,
+        "batch_size": case.batch_size,
+        "inplace_variant": case.inplace_variant or None,
+    }
+
+
+def subject_for_case(case: Case) -> Subject:
+    """Build the case's model and input as `bench run` does, count it, check one forward.
+
+    A device this machine lacks skips the test (pytest.skip), as `bench run` marks it skipped.
+    """
+    reason = device_unavailable_reason(case.device)
+    if reason is not None:
+        pytest.skip(f"{case_id(case)}: {reason}")
+    model = build_model(case)
+    example = make_input(case)
+    outcome = count_case(case, model, example, COUNT_METRICS, crosscheck=False)
+    counts = Counts(
+        params=outcome.params,
+        trainable_params=outcome.trainable_params,
+        macs=outcome.macs,
+        counted_on=outcome.details.counted_on,
+        notes=outcome.notes,
+    )
+    workload = make_workload(model, example, case.mode)  # after counting: it sets the mode
+    with torch.no_grad():  # one checked forward before anything is timed
+        check_output(model(example))
+    return Subject(
+        model=model,
+        inputs=(example,),
+        workload=workload,
+        device=torch.device(case.device),
+        dtype=case.dtype,
+        counts=counts,
+        labels=case_labels(case),
+        threads=case.timing.threads,
+    )
