@@ -16,9 +16,10 @@ import pytest
 from bench import cli
 from bench.errors import BenchError
 from bench.measure.case import RunOptions
+from bench.measure.timing.engine import QUICK_POLICY
 from bench.pipeline import run_suite
 from bench.records import COLUMNS
-from bench.shard import Shard, plan_merge
+from bench.shard import Shard, merge_runs, plan_merge
 from bench.shard.rebuild import result_from_entry
 from bench.shard.submit import (
     LocalExecutor,
@@ -350,3 +351,51 @@ def test_an_empty_shard_runs_and_merges(tmp_path: Path, write_suite) -> None:
     dirs = [run_suite(suite, tmp_path, OPTIONS, shard=Shard(k, 4)).run_dir for k in (1, 2, 3, 4)]
     assert [len(rows(d)) for d in dirs] == [1, 1, 1, 0]
     assert len(plan_merge(dirs).missing_cases) == 0
+
+
+EXPERIMENT_SUITE = """\
+[suite]
+name = "with-experiment"
+
+[[models]]
+name = "lin"
+factory = "torch.nn:Linear"
+kwargs = { in_features = 16, out_features = 4 }
+input_shape = [16]
+
+[[experiments]]
+name = "relu-only"
+kind = "inplace"
+families = ["relu"]
+sizes = [1000]
+"""
+
+
+def test_experiment_rows_shard_and_merge_like_model_rows(tmp_path: Path, write_suite) -> None:
+    suite = write_suite(EXPERIMENT_SUITE)
+    options = RunOptions(
+        metrics=frozenset({"params", "latency"}),
+        timing=QUICK_POLICY,
+        experiment_timing=QUICK_POLICY,
+        crosscheck=False,
+    )
+    dirs = [run_suite(suite, tmp_path, options, shard=Shard(k, 2)).run_dir for k in (1, 2)]
+    # an experiment is one group: both of its variants land on one shard, the model on the other
+    assert sorted(len(rows(d)) for d in dirs) == [1, 2]
+    for run_dir in dirs:
+        for entry in json.loads((run_dir / "run.json").read_text())["cases"]:
+            assert result_from_entry(entry).row() == {c: entry[c] for c in COLUMNS}
+    outcome = merge_runs(dirs, tmp_path / "merged")
+    assert outcome.all_ok
+    merged = rows(outcome.run_dir)
+    assert [(r[1], r[COLUMNS.index("variant")]) for r in merged] == [
+        ("lin", ""),
+        ("relu", "out_of_place"),
+        ("relu", "in_place"),
+    ]
+    assert (outcome.run_dir / "plots" / "relu-only-cpu-float32.png").is_file()
+
+
+def test_a_directory_that_is_no_run_is_refused(runs, tmp_path: Path, capsys) -> None:
+    err = assert_refused(capsys, tmp_path / "m", runs["s1"], tmp_path / "nowhere")
+    assert "is not a bench run directory" in err
