@@ -286,6 +286,12 @@ def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
         raise BenchError("bench submit: --resume and --shard are for bench run; give --shards N")
     suite = load_suite(args.suite)  # a bad suite is refused before any job exists
     if args.executor == "local":
+        given = [
+            k for k, v in vars(args).items() if k.startswith("slurm_") and v not in (None, False)
+        ]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise BenchError(f"bench submit: {flag} is for --executor slurm, not local")
         executor = LocalExecutor()
     else:
         try:

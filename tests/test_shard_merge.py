@@ -259,6 +259,7 @@ def test_submit_passes_on_run_options_and_refuses_bad_ones(runs, tmp_path: Path,
         (["--metrics", "nonsense"], "unknown metric"),
         (["--resume", "results/x"], "--resume and --shard are for bench run"),
         (["--shards", "0"], "expected a positive integer"),
+        (["--slurm-partition", "gpu"], "--slurm-partition is for --executor slurm"),
     ]:
         assert exit_code([*base, *extra]) == 2
         err = capsys.readouterr().err
