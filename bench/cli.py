@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError, TerminatedError, one_line
 from bench.measure.timing.engine import (
@@ -23,6 +25,9 @@ from bench.measure.timing.engine import (
 from bench.records import METRICS, Case, Result
 
 MODES = ("eval", "train")  # bench.model.MODES, without importing torch for `bench --help`
+
+if TYPE_CHECKING:
+    from bench.measure.case import RunOptions
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
@@ -78,6 +83,12 @@ def _precision(text: str) -> float:
 def _threads(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"threads must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
 
 
@@ -155,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--profile", action="store_true", help="after the run, profile each ok case (see profile)"
     )
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the K-th of N disjoint parts of the suite (1-based); `auto` reads it "
+        "from Slurm, Kubernetes or CI variables (see README)",
+    )
     profile = verbs.add_parser("profile", help="where each case's time and memory go (traces)")
     profile.add_argument("suite", type=Path, help="path to a suite .toml file")
     profile.add_argument("--model", help="profile only this model of the suite")
@@ -163,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--out", type=Path, default=Path("results"), help="parent of the run dir")
     profile.add_argument("--quick", action="store_true", help="short unprofiled timing first")
     profile.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
+    _add_shard_verbs(verbs)
     return parser
 
 
@@ -189,6 +207,34 @@ def _profile(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 
+def _add_shard_verbs(verbs: argparse._SubParsersAction) -> None:
+    merge = verbs.add_parser("merge", help="join the shards of one suite into one run")
+    merge.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="shard runs")
+    merge.add_argument("--out", type=Path, default=Path("results"), help="parent of the new run")
+    merge.add_argument("--force", action="store_true", help="merge despite environment differences")
+    submit = verbs.add_parser(
+        "submit",
+        help="run a suite's shards as Slurm array tasks (or here, one by one); merge",
+        epilog="Any other option (--metrics, --quick, --budget, ...) is passed to each shard's "
+        "`bench run`.",
+    )
+    submit.add_argument("suite", type=Path, help="path to a suite .toml file")
+    submit.add_argument("--shards", type=_count, required=True, metavar="N", help="shards")
+    submit.add_argument("--executor", choices=("slurm", "local"), required=True)
+    submit.add_argument("--out", type=Path, default=Path("results"), help="parent of the runs")
+    submit.add_argument("--force", action="store_true", help="merge despite differences")
+    submit.add_argument("--slurm-partition", metavar="P")
+    submit.add_argument("--slurm-gpus-per-task", type=_count, metavar="G")
+    submit.add_argument("--slurm-cpus-per-task", type=_count, metavar="C")
+    submit.add_argument("--slurm-time", metavar="TIME", help="per task: minutes or H:MM:SS")
+    submit.add_argument("--slurm-array-parallelism", type=_count, metavar="K")
+    submit.add_argument(
+        "--slurm-shared-node",
+        action="store_true",
+        help="let tasks share a node (default: --exclusive, so shards never perturb each other)",
+    )
+
+
 def _print_progress(index: int, total: int, case: Case, result: Result | None) -> None:
     if result is None:
         return
@@ -202,15 +248,11 @@ def _print_progress(index: int, total: int, case: Case, result: Result | None) -
     print(line, file=sys.stderr)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run_options(args: argparse.Namespace) -> RunOptions:
     from bench.measure.case import RunOptions
     from bench.measure.ceilings import read_matmul_ceilings
-    from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
-    from bench.profile import ProfileSettings
 
-    if args.suite is None and args.resume is None:
-        raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
-    options = RunOptions(
+    return RunOptions(
         metrics=args.metrics,
         timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
         experiment_timing=QUICK_POLICY if args.quick else EXPERIMENT_POLICY,
@@ -223,6 +265,20 @@ def _run(args: argparse.Namespace) -> int:
         oom_backoff=args.oom_backoff,
         isolate=args.isolate,
     )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
+    from bench.profile import ProfileSettings
+    from bench.shard import parse_shard, shard_from_environment
+
+    if args.suite is None and args.resume is None:
+        raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
+    shard = None
+    if args.shard is not None:
+        auto = args.shard.strip() == "auto"
+        shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
+    options = _run_options(args)
     outcome = run_suite(
         args.suite,
         args.out,
@@ -231,7 +287,78 @@ def _run(args: argparse.Namespace) -> int:
         on_run_dir=lambda run_dir: print(run_dir, flush=True),
         resume=args.resume,
         profile=ProfileSettings() if args.profile else None,
+        shard=shard,
     )
+    return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from bench.shard import merge_runs, missing_lines
+
+    outcome = merge_runs(args.run_dirs, args.out, force=args.force)
+    print(outcome.run_dir, flush=True)
+    for line in missing_lines(outcome.plan):
+        print(line, file=sys.stderr)
+    return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
+
+
+def _print_submitted(jobs: list[object]) -> None:
+    ids = ", ".join(str(getattr(job, "job_id", "done here")) for job in jobs)
+    print(f"{len(jobs)} shards submitted: {ids}", file=sys.stderr)
+
+
+def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
+    """Options `bench submit` does not know are `bench run` options for every shard."""
+    from bench.shard import missing_lines
+    from bench.shard.submit import (
+        LocalExecutor,
+        SlurmSettings,
+        parse_slurm_time,
+        slurm_executor,
+        submit_shards,
+    )
+    from bench.suite.load import load_suite
+
+    run_args = build_parser().parse_args(["run", str(args.suite), *run_argv])
+    if run_args.resume is not None or run_args.shard is not None:
+        raise BenchError("bench submit: --resume and --shard are for bench run; give --shards N")
+    suite = load_suite(args.suite)  # a bad suite is refused before any job exists
+    if args.executor == "local":
+        given = [
+            k for k, v in vars(args).items() if k.startswith("slurm_") and v not in (None, False)
+        ]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise BenchError(f"bench submit: {flag} is for --executor slurm, not local")
+        executor = LocalExecutor()
+    else:
+        try:
+            minutes = parse_slurm_time(args.slurm_time) if args.slurm_time else None
+        except ValueError as exc:
+            raise BenchError(str(exc)) from None
+        settings = SlurmSettings(
+            partition=args.slurm_partition,
+            gpus_per_task=args.slurm_gpus_per_task,
+            time_min=minutes,
+            cpus_per_task=args.slurm_cpus_per_task,
+            array_parallelism=args.slurm_array_parallelism,
+            exclusive=not args.slurm_shared_node,
+        )
+        folder = args.out.resolve() / "slurm"
+        executor = slurm_executor(folder, settings, f"bench-{suite.name}", args.shards)
+    outcome = submit_shards(
+        executor,
+        args.suite,
+        args.shards,
+        args.out,
+        _run_options(run_args),
+        force=args.force,
+        progress=None if run_args.quiet else _print_progress,
+        on_submitted=_print_submitted,
+    )
+    print(outcome.merge.run_dir, flush=True)
+    for line in [*outcome.failures, *missing_lines(outcome.merge.plan)]:
+        print(line, file=sys.stderr)
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 
@@ -250,7 +377,10 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.verb != "submit":  # only submit passes options on (to bench run)
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, _terminate)  # SIGTERM writes the report too, like Ctrl-C
@@ -259,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "profile":
             return _profile(args)
+        if args.verb == "merge":
+            return _merge(args)
+        if args.verb == "submit":
+            return _submit(args, unknown)
         return _doctor(args) if args.verb == "doctor" else _run(args)
     except BenchError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

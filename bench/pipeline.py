@@ -23,6 +23,7 @@ from bench.profile import CaseProfile, ProfileSettings, profile_cases, profile_s
 from bench.records import Case, Result
 from bench.report.document import render_report
 from bench.report.experiments import write_plots
+from bench.shard.partition import Shard, select, shard_record, shard_to_run
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
 from bench.store.rundir import (
     REPORT_MD,
@@ -65,6 +66,7 @@ def run_suite(
     on_run_dir: Callable[[Path], None] | None = None,
     resume: Path | None = None,
     profile: ProfileSettings | None = None,
+    shard: Shard | None = None,
 ) -> RunOutcome:
     """Validate the whole suite before creating anything; then measure and write as we go.
 
@@ -72,7 +74,9 @@ def run_suite(
     kept (and re-reported), the others run. If the run is interrupted, the finished rows are
     already on disk and the report and run.json are still written for them before the
     interruption propagates. With `profile`, every ok case is then profiled (bench.profile):
-    after all rows are written, so no profiler runs while a row is being measured.
+    after all rows are written, so no profiler runs while a row is being measured. With `shard`,
+    only that part of the case list runs (see bench.shard); run.json records the shard and the
+    whole suite's case list for `bench merge`.
     """
     if suite_path is None:
         if resume is None:
@@ -92,9 +96,13 @@ def run_suite(
         writer = _lock_for_resume(resume)  # before reading it: no second writer can interleave
         try:
             prior = load_prior_run(resume, suite.name, [c for c in cases if isinstance(c, Case)])
+            shard = shard_to_run(shard, prior.record)  # a resumed shard keeps its split
         except BaseException:
             writer.close()
             raise
+    suite_cases = cases
+    if shard is not None:
+        cases = select(suite_cases, shard)
     environment = capture_environment()
     if resume is None:
         writer = CsvWriter(new_run_dir(out, suite.name) / RESULTS_CSV)
@@ -103,6 +111,8 @@ def run_suite(
         on_run_dir(run_dir)
     results: list[AnyResult] = list(prior.results) if prior else []
     extra = _record_extra(suite.name, suite_path, prior, environment)
+    if shard is not None:
+        extra.update(shard_record(shard, suite_path, suite_cases, cases))
     log = RunLog(run_dir / RUN_LOG)
     todo = [
         c for c in cases if prior is None or (isinstance(c, Case) and c.key not in prior.finished)

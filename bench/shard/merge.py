@@ -1,0 +1,442 @@
+"""`bench merge RUN_DIR...`: join the shards of one suite into one run directory.
+
+A merged run must mean what an unsharded run means: every case of the suite once, measured under
+conditions that make the rows comparable. So before anything is written the merge checks that
+the shards belong to one suite (same name, same case list, same suite file), that no case was
+measured twice (a shard given twice, or overlapping splits), and that the environments agree on
+what changes numbers across machines: GPU model, torch, CUDA and cuDNN versions, and the thread
+counts the rows ran with. `--force` lets an environment or suite-file difference through (it is
+recorded in run.json and the report); a second suite or an overlap is always refused, since no
+choice of rows would then be "every case once".
+
+results.csv is the shards' rows, verbatim, in the suite's case order; run.json holds their
+run.json entries and every shard's environment; report.md is rendered from the rebuilt records
+(see `rebuild`), with a table of the machines each shard ran on. Missing shards and cases are
+listed, not fatal: the merge of the shards that finished is still worth reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, one_line
+from bench.records import COLUMNS, Result
+from bench.report import markdown_table, render_report, write_plots
+from bench.shard.partition import CaseKey, Shard, shard_from_record
+from bench.shard.rebuild import entry_key, result_from_entry
+from bench.store import REPORT_MD, RESULTS_CSV, RUN_JSON, new_run_dir, write_atomic
+
+
+class MergeError(BenchError):
+    """Shards that cannot be merged; nothing has been written."""
+
+
+@dataclass(frozen=True)
+class ShardRun:
+    """One shard's run directory as read back: its rows verbatim and their run.json entries."""
+
+    run_dir: Path
+    shard: Shard
+    record: dict[str, Any]
+    rows: tuple[tuple[str, ...], ...]
+    entries: tuple[dict[str, Any], ...]  # one per row, same order
+    keys: tuple[CaseKey, ...]  # the requested case of each row
+
+    @property
+    def suite_cases(self) -> tuple[CaseKey, ...]:
+        return tuple(tuple(k) for k in self.record.get("suite_cases") or ())
+
+    @property
+    def shard_cases(self) -> frozenset[CaseKey]:
+        return frozenset(tuple(k) for k in self.record.get("shard_cases") or ())
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        env = self.record.get("environment")
+        return env if isinstance(env, dict) else {}
+
+    @property
+    def complete(self) -> bool:
+        return self.record.get("complete") is True
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What a merge will write, decided before anything is written."""
+
+    shards: tuple[ShardRun, ...]
+    suite_name: str
+    suite_cases: tuple[CaseKey, ...]
+    missing_shards: tuple[int, ...]  # 1-based indices of the count every shard shares
+    missing_cases: tuple[CaseKey, ...]
+    forced: tuple[str, ...]  # the differences --force let through
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    run_dir: Path
+    plan: MergePlan
+    results: tuple[Any, ...]
+
+    @property
+    def all_ok(self) -> bool:
+        """Every case of the suite is here and ok (or skipped for a missing device)."""
+        statuses_ok = all(r.status in ("ok", "skipped") for r in self.results)
+        return statuses_ok and not self.plan.missing_cases
+
+
+def case_label(key: CaseKey) -> str:
+    """A human name for a case key, as progress lines and report.md name cases."""
+    if key[0] == "experiment":
+        _, experiment, family, variant, device, dtype, numel = key
+        return f"{experiment} {family}/{variant} n={numel} {device} {dtype}"
+    _, model, mode, device, dtype, batch, variant = key
+    label = f"{model} {device} {dtype} b{batch}"
+    if variant:
+        label += f" {variant}"
+    return label if mode == "eval" else f"{label} {mode}"
+
+
+def read_shard(run_dir: Path) -> ShardRun:
+    """A shard's run directory, or MergeError saying why it is not one."""
+    path = run_dir / RUN_JSON
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MergeError(f"{path}: not found; {run_dir} is not a bench run directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MergeError(f"{path}: unreadable ({type(exc).__name__}); cannot merge it") from None
+    if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
+        raise MergeError(f"{path}: not a bench run record; cannot merge it")
+    try:
+        shard = shard_from_record(record)
+    except ValueError as exc:
+        raise MergeError(f"{path}: {exc}; cannot merge it") from None
+    if shard is None or not isinstance(record.get("suite_cases"), list):
+        raise MergeError(
+            f"{run_dir}: not a shard (run.json records no shard); "
+            "merge runs made with `bench run SUITE --shard K/N`"
+        )
+    entries = {}
+    for entry in record["cases"]:
+        if isinstance(entry, dict):
+            key, backoff_from = entry_key(entry)
+            entries[(key, backoff_from)] = entry
+    rows, matched, keys = [], [], []
+    for number, row in _read_csv(run_dir / RESULTS_CSV):
+        cells = dict(zip(COLUMNS, row, strict=True))
+        key, backoff_from = entry_key(_typed(cells))
+        entry = entries.get((key, backoff_from))
+        if entry is None:
+            where = f"{run_dir / RESULTS_CSV}: line {number}"
+            raise MergeError(f"{where}: no matching case in run.json; cannot merge it")
+        rows.append(row)
+        matched.append(entry)
+        keys.append(key)
+    return ShardRun(run_dir, shard, record, tuple(rows), tuple(matched), tuple(keys))
+
+
+def _typed(cells: dict[str, str]) -> dict[str, Any]:
+    """The CSV cells entry_key reads, typed as run.json has them (empty cells are None)."""
+    typed: dict[str, Any] = {k: (v if v != "" else None) for k, v in cells.items()}
+    for name in ("batch_size", "backoff_from", "numel"):
+        if typed[name] is not None:
+            try:
+                typed[name] = int(typed[name])
+            except ValueError:
+                raise MergeError(f"a results.csv row has {name}={typed[name]!r}") from None
+    return typed
+
+
+def _read_csv(path: Path) -> list[tuple[int, tuple[str, ...]]]:
+    """(line number, cells) of each complete row; a torn last line (no newline) is skipped, as
+    that case never finished. The shard's files are only read, never changed."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MergeError(f"{path}: not found; cannot merge it") from None
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+    lines = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"))))
+    if not lines or tuple(lines[0]) != COLUMNS:
+        raise MergeError(f"{path}: its columns differ from this version of bench's")
+    rows = []
+    for number, cells in enumerate(lines[1:], start=2):
+        if len(cells) != len(COLUMNS):
+            raise MergeError(f"{path}: line {number} does not have {len(COLUMNS)} cells")
+        rows.append((number, tuple(cells)))
+    return rows
+
+
+def _thread_counts(shard: ShardRun) -> list[list[Any]]:
+    """The (intra-op, inter-op) counts the rows ran with; the environment's without any."""
+    pairs = sorted(
+        {(e["threads"], e.get("interop_threads")) for e in shard.entries if e.get("threads")}
+    )
+    if not pairs:
+        env = shard.environment
+        pairs = [(env.get("torch_num_threads"), env.get("torch_num_interop_threads"))]
+    return [list(p) for p in pairs]
+
+
+def comparable(shard: ShardRun) -> dict[str, Any]:
+    """What must agree between shards for their rows to be compared as one run."""
+    env = shard.environment
+    return {
+        "GPU model": [d.get("name") for d in env.get("cuda_devices") or []],
+        "torch version": env.get("torch"),
+        "CUDA version": env.get("cuda_version"),
+        "cuDNN version": env.get("cudnn_version"),
+        "threads (intra-op, inter-op)": _thread_counts(shard),
+    }
+
+
+def _check_one_suite(shards: Sequence[ShardRun]) -> None:
+    first = shards[0]
+    for other in shards[1:]:
+        name_a, name_b = first.record.get("suite_name"), other.record.get("suite_name")
+        if name_a != name_b:
+            raise MergeError(
+                f"{first.run_dir} is suite {name_a!r} but {other.run_dir} is suite {name_b!r}; "
+                "merge shards of one suite"
+            )
+        if first.suite_cases != other.suite_cases:
+            raise MergeError(
+                f"{first.run_dir} and {other.run_dir} list different cases for suite {name_a!r} "
+                "(the suite changed between them); rerun the shards from one suite file"
+            )
+
+
+def _check_disjoint(shards: Sequence[ShardRun]) -> None:
+    seen: dict[Path, ShardRun] = {}
+    for shard in shards:
+        resolved = shard.run_dir.resolve()
+        if resolved in seen:
+            raise MergeError(f"{shard.run_dir} is given twice; each shard counts once")
+        seen[resolved] = shard
+    for i, a in enumerate(shards):
+        for b in shards[i + 1 :]:
+            both = a.shard_cases & b.shard_cases
+            if both:
+                example = case_label(sorted(both, key=repr)[0])
+                raise MergeError(
+                    f"shards {a.shard.label} ({a.run_dir}) and {b.shard.label} ({b.run_dir}) "
+                    f"overlap: {len(both)} cases in both, e.g. {example}; merge disjoint shards"
+                )
+
+
+def _differences(shards: Sequence[ShardRun]) -> list[str]:
+    """Environment and suite-file differences from the first shard, one sentence each."""
+    first = shards[0]
+    reasons = []
+    for other in shards[1:]:
+        ours, theirs = comparable(first), comparable(other)
+        for what, value in ours.items():
+            if theirs[what] != value:
+                reasons.append(
+                    f"{first.run_dir} and {other.run_dir} differ in {what}: "
+                    f"{value} vs {theirs[what]}"
+                )
+        sha_a, sha_b = first.record.get("suite_sha256"), other.record.get("suite_sha256")
+        if sha_a != sha_b:
+            reasons.append(
+                f"{first.run_dir} and {other.run_dir} ran different suite files "
+                f"(sha256 {str(sha_a)[:12]} vs {str(sha_b)[:12]}): budgets or models may differ"
+            )
+    return reasons
+
+
+def plan_merge(run_dirs: Sequence[Path], force: bool = False) -> MergePlan:
+    """Read and check every shard; raise MergeError (nothing written) if they cannot merge."""
+    if not run_dirs:
+        raise MergeError("give at least one shard run directory")
+    shards = [read_shard(Path(d)) for d in run_dirs]
+    _check_one_suite(shards)
+    _check_disjoint(shards)
+    for shard in shards:
+        allowed = shard.shard_cases
+        for key in shard.keys:
+            if key not in allowed:
+                raise MergeError(
+                    f"{shard.run_dir}: holds a row for {case_label(key)}, which is not one of "
+                    f"shard {shard.shard.label}'s cases; cannot merge it"
+                )
+    differences = _differences(shards)
+    if differences and not force:
+        raise MergeError(
+            f"{differences[0]}; their numbers are not comparable (--force merges anyway)"
+        )
+    suite_cases = shards[0].suite_cases
+    finished = {key for shard in shards for key in shard.keys}
+    counts = {shard.shard.count for shard in shards}
+    given = {shard.shard.index for shard in shards}
+    missing_shards = (
+        tuple(i for i in range(1, counts.pop() + 1) if i not in given) if len(counts) == 1 else ()
+    )
+    return MergePlan(
+        shards=tuple(sorted(shards, key=lambda s: (s.shard.count, s.shard.index))),
+        suite_name=str(shards[0].record.get("suite_name")),
+        suite_cases=suite_cases,
+        missing_shards=missing_shards,
+        missing_cases=tuple(k for k in suite_cases if k not in finished),
+        forced=tuple(differences),
+    )
+
+
+def _ordered_rows(plan: MergePlan) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Rows in the suite's case order; an --oom-backoff row stays right after its case's row."""
+    position = {key: i for i, key in enumerate(plan.suite_cases)}
+    tagged = [
+        (position[key], shard_number, row_number, row, entry)
+        for shard_number, shard in enumerate(plan.shards)
+        for row_number, (row, entry, key) in enumerate(
+            zip(shard.rows, shard.entries, shard.keys, strict=True)
+        )
+    ]
+    tagged.sort(key=lambda t: t[:3])
+    return [(row, entry) for *_, row, entry in tagged]
+
+
+def _csv_text(rows: Sequence[tuple[str, ...]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # as bench.store's CsvWriter writes
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _machines_section(plan: MergePlan) -> list[str]:
+    rows = []
+    for shard in plan.shards:
+        env = shard.environment
+        gpus = ", ".join(d.get("name", "?") for d in env.get("cuda_devices") or []) or "none"
+        threads = "; ".join(f"{a} / {b}" for a, b in _thread_counts(shard))
+        rows.append(
+            [
+                shard.shard.label,
+                str(shard.run_dir),
+                str(env.get("hostname")),
+                f"{env.get('cpu_model')} ({env.get('cpu_count')} cores)",
+                gpus,
+                f"{env.get('torch')} / {env.get('cuda_version')}",
+                threads,
+                str(env.get("date")),
+                str(env.get("git_commit")),
+                str(len(shard.rows)),
+                "yes" if shard.complete else "no",
+            ]
+        )
+    headers = [
+        "Shard",
+        "Run directory",
+        "Host",
+        "CPU",
+        "GPUs",
+        "torch / CUDA",
+        "Threads (intra / inter)",
+        "Date (UTC)",
+        "Git commit",
+        "Rows",
+        "Finished",
+    ]
+    lines = ["### Shards and their machines", "", markdown_table(rows, headers), ""]
+    if len({s.environment.get("cpu_model") for s in plan.shards}) > 1:
+        lines += [
+            "**The shards ran on different CPU models:** CPU latencies of different shards "
+            "are not comparable with each other.",
+            "",
+        ]
+    if plan.forced:
+        lines += ["**Merged with --force despite:**", ""]
+        lines += [f"- {reason}" for reason in plan.forced] + [""]
+    if plan.missing_shards or plan.missing_cases:
+        count = plan.shards[0].shard.count
+        lines += [
+            f"**Missing:** {len(plan.missing_cases)} of {len(plan.suite_cases)} cases"
+            + (
+                f"; shards {', '.join(f'{i}/{count}' for i in plan.missing_shards)} were not given"
+                if plan.missing_shards
+                else ""
+            ),
+            "",
+        ]
+        lines += [f"- `{case_label(k)}`" for k in plan.missing_cases] + [""]
+    lines.append(
+        "Per-layer tables and failing cases' tracebacks are in each shard's report.md and run.log."
+    )
+    return [*lines, ""]
+
+
+def _with_machines(report: str, section: list[str]) -> str:
+    """Put the shard table at the end of the report's environment section."""
+    start = report.find("## Environment")
+    end = report.find("\n## ", start + 1) if start >= 0 else -1
+    if end < 0:
+        return report + "\n" + "\n".join(section)
+    return report[: end + 1] + "\n".join(section) + report[end:]
+
+
+def write_merge(plan: MergePlan, out: Path) -> MergeOutcome:
+    """Create a new run directory under `out` with the merged results.csv, run.json, report.md."""
+    ordered = _ordered_rows(plan)
+    try:
+        results = [result_from_entry(entry) for _, entry in ordered]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise MergeError(f"a shard's run.json entry is malformed ({exc!r})") from None
+    run_dir = new_run_dir(out, f"{plan.suite_name}-merged")
+    write_atomic(run_dir / RESULTS_CSV, _csv_text([row for row, _ in ordered]))
+    first = plan.shards[0]
+    record = {
+        "suite_path": first.record.get("suite_path"),
+        "environment": first.environment,
+        "suite_name": plan.suite_name,
+        "suite_file": first.record.get("suite_file"),
+        "suite_sha256": first.record.get("suite_sha256"),
+        "complete": not plan.missing_cases and all(s.complete for s in plan.shards),
+        "merged_from": [
+            {
+                "run_dir": str(s.run_dir),
+                "shard": s.record.get("shard"),
+                "complete": s.complete,
+                "rows": len(s.rows),
+                "environment": s.environment,
+            }
+            for s in plan.shards
+        ],
+        "missing_shards": list(plan.missing_shards),
+        "missing_cases": [list(k) for k in plan.missing_cases],
+        "forced": list(plan.forced),
+        "suite_cases": [list(k) for k in plan.suite_cases],
+        "cases": [entry for _, entry in ordered],
+    }
+    write_atomic(run_dir / RUN_JSON, json.dumps(record, indent=2, default=str) + "\n")
+    experiments = [r for r in results if not isinstance(r, Result)]
+    plots = write_plots(experiments, run_dir)
+    title = f"bench merge: {plan.suite_name} ({len(plan.shards)} shards)"
+    report = render_report(results, first.environment, title, plots)
+    write_atomic(run_dir / REPORT_MD, _with_machines(report, _machines_section(plan)))
+    return MergeOutcome(run_dir=run_dir, plan=plan, results=tuple(results))
+
+
+def merge_runs(run_dirs: Sequence[Path], out: Path, force: bool = False) -> MergeOutcome:
+    return write_merge(plan_merge(run_dirs, force), out)
+
+
+def missing_lines(plan: MergePlan, limit: int = 20) -> list[str]:
+    """What is missing, for stderr: the shards not given, then the cases, at most `limit`."""
+    lines = []
+    if plan.missing_shards:
+        count = plan.shards[0].shard.count
+        shards = ", ".join(f"{i}/{count}" for i in plan.missing_shards)
+        lines.append(f"missing shards: {shards}")
+    for key in plan.missing_cases[:limit]:
+        lines.append(one_line(f"missing case: {case_label(key)}"))
+    if len(plan.missing_cases) > limit:
+        lines.append(f"... and {len(plan.missing_cases) - limit} more missing cases (report.md)")
+    return lines
