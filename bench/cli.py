@@ -79,6 +79,47 @@ def _threads(text: str) -> int:
     return int(text)
 
 
+def _percent(text: str) -> float:
+    """`10`, `10%` or `2.5%`: a percentage, returned as a fraction."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 10 or 10%, got {text!r}")
+    return value / 100
+
+
+def _add_compare(verbs: argparse._SubParsersAction) -> None:
+    compare = verbs.add_parser(
+        "compare",
+        help="what changed between two runs: faster, slower, same or inconclusive per case",
+        description="Compare two runs case by case from their raw samples. BASE and NEW are run "
+        "directories (or pytest-benchmark JSON files saved with --benchmark-save-data). Prints "
+        "markdown; exit 1 with --fail-on-regression when a case is confidently slower.",
+    )
+    compare.add_argument("base", type=Path, metavar="BASE", help="the earlier run")
+    compare.add_argument("new", type=Path, metavar="NEW", help="the run to judge against BASE")
+    compare.add_argument(
+        "--threshold",
+        type=_percent,
+        default=0.10,
+        metavar="PCT",
+        help="smallest change called faster/slower, in percent (default 10)",
+    )
+    compare.add_argument(
+        "--fail-on-regression",
+        type=_percent,
+        default=None,
+        metavar="PCT",
+        help="exit 1 if any case is confidently slower by more than PCT percent",
+    )
+    compare.add_argument("--out", type=Path, help="also write the markdown to this file")
+    compare.add_argument(
+        "--force", action="store_true", help="compare even if the runs used different hardware"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -108,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="target relative half-width of the median's 95%% CI (default 0.01 = +-1%%)",
     )
     run.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
+    _add_compare(verbs)
     doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
     doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -207,6 +249,39 @@ def _doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from bench.compare import (
+        CompareError,
+        compare_runs,
+        device_mismatch,
+        load_side,
+        regressions_beyond,
+        render_comparison,
+    )
+
+    base, new = load_side(args.base), load_side(args.new)
+    mismatch = device_mismatch(base, new)
+    if mismatch and not args.force:
+        raise CompareError(
+            f"{args.base} vs {args.new}: different hardware ({mismatch}); "
+            "timings are not comparable; pass --force to compare anyway"
+        )
+    comparison = compare_runs(base, new, args.threshold)
+    text = render_comparison(comparison, mismatch)
+    sys.stdout.write(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    if args.fail_on_regression is not None and regressions_beyond(
+        comparison, args.fail_on_regression
+    ):
+        return EXIT_CASE_FAILED
+    return EXIT_OK
+
+
+VERBS = {"compare": _compare, "doctor": _doctor}
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise TerminatedError()
 
@@ -219,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread (e.g. called from a test thread): leave it be
         previous = None
     try:
-        return _doctor(args) if args.verb == "doctor" else _run(args)
+        return VERBS.get(args.verb, _run)(args)
     except BenchError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
