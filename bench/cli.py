@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
     _add_compare(verbs)
+    report = verbs.add_parser(
+        "report",
+        help="rebuild a run's report.md and plots from its run.json",
+        description="Rewrite report.md and the PNG plots of RUN_DIR from its run.json alone "
+        "(the same run.json gives byte-identical files), and refresh index.md in its folder.",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
     doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
     doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -279,7 +286,16 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-VERBS = {"compare": _compare, "doctor": _doctor}
+def _report(args: argparse.Namespace) -> int:
+    from bench.report.index import update_index
+    from bench.report.rebuild import write_report
+
+    print(write_report(args.run_dir))
+    update_index(args.run_dir.parent)
+    return EXIT_OK
+
+
+VERBS = {"compare": _compare, "doctor": _doctor, "report": _report}
 
 
 def _terminate(signum: int, frame: object) -> None:

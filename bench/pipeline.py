@@ -20,11 +20,10 @@ from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.measure.case import RunOptions
 from bench.measure.execution import execute
 from bench.records import Case, Result
-from bench.report.document import render_report
-from bench.report.experiments import write_plots
+from bench.report.index import update_index
+from bench.report.rebuild import write_report
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
 from bench.store.rundir import (
-    REPORT_MD,
     RESULTS_CSV,
     RUN_JSON,
     CsvWriter,
@@ -135,11 +134,8 @@ def run_suite(
         writer.close()
         extra["complete"] = complete
         write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
-        title = f"bench run: {suite.name}"
-        if not complete:  # say so at the top: the tables below hold only the finished cases
-            title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
-        plots = write_plots([r for r in results if isinstance(r, ExperimentResult)], run_dir)
-        write_atomic(run_dir / REPORT_MD, render_report(results, environment, title, plots))
+        write_report(run_dir)  # from run.json alone, exactly as `bench report` rebuilds it
+        update_index(run_dir.parent)
         log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
         log.close()
     return RunOutcome(run_dir=run_dir, results=tuple(results))

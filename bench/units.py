@@ -1,4 +1,5 @@
-"""Human units shared by every renderer: binary byte sizes (KiB, MiB, GiB)."""
+"""Human units shared by every renderer: binary byte sizes (KiB, MiB, GiB), 3-4 significant
+figures, decimal scales (k, M, G) for counts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def human_bytes(value: int | None) -> str:
     size = float(value)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{size:.0f} {unit}" if unit == "B" else f"{significant(size)} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
 
