@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="rebuild a run's report.md and plots from its run.json",
         description="Rewrite report.md and the PNG plots of RUN_DIR from its run.json alone "
-        "(the same run.json gives byte-identical files), and refresh index.md in its folder.",
+        "(the same run.json gives byte-identical files).",
     )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
     doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
@@ -287,11 +287,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from bench.report.index import update_index
     from bench.report.rebuild import write_report
 
     print(write_report(args.run_dir))
-    update_index(args.run_dir.parent)
     return EXIT_OK
 
 

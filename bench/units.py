@@ -27,6 +27,8 @@ def significant(value: float | None, digits: int = 4) -> str:
         return ""
     if value == 0:
         return "0"
+    if not math.isfinite(value):
+        return str(value)  # "inf", "nan": never a made-up number
     magnitude = math.floor(math.log10(abs(value)))
     decimals = max(digits - 1 - magnitude, 0)
     rounded = round(value, decimals)

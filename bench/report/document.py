@@ -8,6 +8,7 @@ per-layer tables, notes and the full reading guide. Fixed formats, so identical 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -99,7 +100,7 @@ def render_report(
             "",
             summary_table(rows),
             "",
-            SUMMARY_GUIDE,
+            textwrap.fill(SUMMARY_GUIDE, 100, break_on_hyphens=False),
             "",
         ]
     if model_plots:

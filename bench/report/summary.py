@@ -60,6 +60,13 @@ def _spread(result: Result) -> str:
     return f"{significant(100 * lat.relative_half_width, 2)}"
 
 
+def _interval_words(result: Result) -> str:
+    lat = result.latency
+    if lat is None or lat.ci_low_ms is None:
+        return "too few samples for an interval"
+    return f"+-{significant(100 * lat.relative_half_width, 2)}%"
+
+
 def summary_table(results: Sequence[Result]) -> str:
     """The main table of a suite: identity, counts, latency, memory, flags."""
     params_prefix, params_factor = scale_of([r.params for r in results])
@@ -99,7 +106,7 @@ def summary_table(results: Sequence[Result]) -> str:
         "Peak memory (MiB)",
         "Flags",
     ]
-    return compact_table(rows, headers, "lllllrrrrrrrl")
+    return compact_table(rows, headers, "llllllrrrrrrl")
 
 
 SUMMARY_GUIDE = (
@@ -138,10 +145,7 @@ def warnings(results: Sequence[Result]) -> list[str]:
         )
     unmet = [r for r in timed if r.latency.precision_met is False]
     if unmet:
-        cases = ", ".join(
-            f"`{r.case.label}` (+-{significant(100 * r.latency.relative_half_width, 2)}%)"
-            for r in unmet
-        )
+        cases = ", ".join(f"`{r.case.label}` ({_interval_words(r)})" for r in unmet)
         lines.append(
             f"precision target not met in {len(unmet)} of {len(timed)} timed cases: {cases}"
         )
@@ -157,7 +161,7 @@ def warnings(results: Sequence[Result]) -> list[str]:
     )
     if uncounted:
         lines.append(
-            f"ops without a FLOP formula ran in {len(uncounted)} models (norms, activations, "
+            f"ops without a FLOP formula ran in {len(uncounted)} model(s) (norms, activations, "
             "pooling, elementwise; not in MACs): see *Counting coverage* below"
         )
     disagree = [r for r in results if crosscheck_disagreement(r.macs, r.counting)]
@@ -168,5 +172,5 @@ def warnings(results: Sequence[Result]) -> list[str]:
         )
     noted = [r for r in results if r.notes]
     if noted:
-        lines.append(f"{len(noted)} cases raised warnings: see *Notes* below")
+        lines.append(f"{len(noted)} case(s) raised warnings: see *Notes* below")
     return lines
