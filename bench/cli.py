@@ -14,13 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError, TerminatedError, one_line
-from bench.measure.timing.engine import (
-    DEFAULT_POLICY,
-    EXPERIMENT_POLICY,
-    QUICK_POLICY,
-    parse_duration,
-)
-from bench.records import METRICS, Case, Result
+from bench.records import METRICS
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
@@ -31,6 +25,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"error: {message} (see `bench --help`)\n")
+
+
+def _version() -> str:
+    import bench
+
+    return bench.__version__
 
 
 def _metrics(text: str) -> frozenset[str]:
@@ -54,6 +54,8 @@ def _positive_float(text: str) -> float:
 
 
 def _duration(text: str) -> float:
+    from bench.measure.timing.engine import parse_duration  # imports torch: only for `run`
+
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
@@ -121,13 +123,32 @@ def _add_compare(verbs: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="bench",
+        description="Numbers you can trust about PyTorch models: parameters, FLOPs/MACs, CPU and "
+        "CUDA latency with confidence intervals, peak memory. `bench run SUITE` measures; "
+        "`bench compare BASE NEW` says what changed; `bench report RUN_DIR` rebuilds a report.",
+        epilog="Exit codes: 0 ok, 1 a case failed (or --fail-on-regression tripped), 2 bad usage "
+        "or input, 130 interrupted, 143 terminated. More: README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"bench {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    run = verbs.add_parser("run", help="measure every case of a suite file")
+    run = verbs.add_parser(
+        "run",
+        help="measure every case of a suite file",
+        description="Measure every case (model x mode x device x dtype x batch) of a suite file "
+        "into a new run directory: results.csv, report.md, plots/, run.json (raw samples), "
+        "run.log. Prints the directory; progress goes to stderr.",
+    )
     run.add_argument(
         "suite", type=Path, nargs="?", help="path to a suite .toml file (optional with --resume)"
     )
-    run.add_argument("--out", type=Path, default=Path("results"), help="parent of the new run dir")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        help="folder that receives the new run directory and index.md (default: results)",
+    )
     run.add_argument(
         "--metrics",
         type=_metrics,
@@ -161,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     doctor.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
-    run.add_argument("--quiet", action="store_true", help="no per-case progress on stderr")
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress display and no summary on stderr"
+    )
     run.add_argument(
         "--no-crosscheck",
         dest="crosscheck",
@@ -202,22 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_progress(index: int, total: int, case: Case, result: Result | None) -> None:
-    if result is None:
-        return
-    detail = result.error if result.status != "ok" else ""
-    if result.latency is not None:
-        lat = result.latency
-        spread = f" +-{100 * lat.relative_half_width:.1f}%" if lat.ci_low_ms is not None else ""
-        missed = " (precision target not met)" if lat.precision_met is False else ""
-        detail = f"median {lat.median_ms:.3f} ms{spread}{missed}"
-    line = one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
-    print(line, file=sys.stderr)
-
-
 def _run(args: argparse.Namespace) -> int:
     from bench.measure.case import RunOptions
     from bench.measure.ceilings import read_matmul_ceilings
+    from bench.measure.timing.engine import DEFAULT_POLICY, EXPERIMENT_POLICY, QUICK_POLICY
     from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
 
     if args.suite is None and args.resume is None:
@@ -235,14 +246,26 @@ def _run(args: argparse.Namespace) -> int:
         oom_backoff=args.oom_backoff,
         isolate=args.isolate,
     )
-    outcome = run_suite(
-        args.suite,
-        args.out,
-        options,
-        progress=None if args.quiet else _print_progress,
-        on_run_dir=lambda run_dir: print(run_dir, flush=True),
-        resume=args.resume,
-    )
+    from bench.console import ProgressDisplay, summary_lines
+
+    display = None if args.quiet else ProgressDisplay()
+    try:
+        outcome = run_suite(
+            args.suite,
+            args.out,
+            options,
+            progress=display,
+            on_run_dir=lambda run_dir: print(run_dir, flush=True),
+            resume=args.resume,
+        )
+    finally:
+        if display is not None:
+            display.close()
+    if display is not None and sys.stderr.isatty():  # logs already hold one line per case
+        print(
+            "\n".join([*summary_lines(outcome.results), f"report: {outcome.run_dir}/report.md"]),
+            file=sys.stderr,
+        )
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 
