@@ -11,6 +11,7 @@ import time
 from typing import Any, TextIO
 
 from bench.errors import one_line
+from bench.units import significant
 
 
 def case_line(index: int, total: int, case: Any, result: Any) -> str:
@@ -18,9 +19,9 @@ def case_line(index: int, total: int, case: Any, result: Any) -> str:
     detail = result.error if result.status != "ok" else ""
     lat = result.latency
     if lat is not None:
-        detail = f"median {lat.median_ms:.4g} ms"
+        detail = f"median {significant(lat.median_ms)} ms"
         if lat.ci_low_ms is not None:
-            detail += f" (95% CI +-{100 * lat.relative_half_width:.2g}%)"
+            detail += f" (95% CI +-{significant(100 * lat.relative_half_width, 2)}%)"
         if lat.precision_met is False:
             detail += ", precision target not met"
     return one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
