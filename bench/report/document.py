@@ -45,13 +45,20 @@ def _environment_rows(env: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
-def _machine_line(env: dict[str, Any]) -> str:
+def _machine_line(env: dict[str, Any], results: list[Result]) -> str:
+    """The threads the cases ran with (`--threads` may differ from torch's default at start)."""
     gpus = ", ".join(d["name"] for d in env.get("cuda_devices", [])) or "no GPU"
     commit = (env.get("git_commit") or "no git")[:12]
+    used = sorted({(r.threads, r.interop_threads) for r in results if r.threads is not None})
+    threads = (
+        ", ".join(f"{intra}/{inter}" for intra, inter in used)
+        if used
+        else f"{env.get('torch_num_threads')}/{env.get('torch_num_interop_threads')}"
+    )
     return (
         f"{env.get('cpu_model')} ({env.get('cpu_count')} logical cores), {gpus} · "
-        f"torch {env.get('torch')} · threads {env.get('torch_num_threads')}/"
-        f"{env.get('torch_num_interop_threads')} · {env.get('date')} · commit {commit}"
+        f"torch {env.get('torch')} · threads (intra/inter-op) {threads} · {env.get('date')} · "
+        f"commit {commit}"
     )
 
 
@@ -81,7 +88,7 @@ def render_report(
     everything = list(results)
     results = [r for r in everything if isinstance(r, Result)]
     experiments = [r for r in everything if not isinstance(r, Result)]
-    lines = [f"# {title}", "", _machine_line(environment), ""]
+    lines = [f"# {title}", "", _machine_line(environment, results), ""]
     problems = warnings(results)
     problems += [
         f"**{r.status}** `{r.case.label}`: {r.error}" for r in experiments if r.status != "ok"

@@ -7,11 +7,13 @@ line and two runs finishing together cannot interleave their lines.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.report.tables import markdown_table
-from bench.store.rundir import REPORT_MD, RUN_JSON, write_atomic
+from bench.store.rundir import REPORT_MD, RUN_JSON
 
 INDEX_MD = "index.md"
 
@@ -53,6 +55,12 @@ def render_index(out_dir: Path) -> str:
 
 
 def update_index(out_dir: Path) -> Path:
+    """Rewrite index.md through a temporary file of this process's own (runs finishing at once
+    each rename a whole file into place; the last one lists them all)."""
     path = out_dir / INDEX_MD
-    write_atomic(path, render_index(out_dir))
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=out_dir, prefix=".index.", suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(render_index(out_dir))
+    os.replace(handle.name, path)
     return path
