@@ -219,7 +219,7 @@ def test_markdown_puts_regressions_first_and_warns_about_environment(tmp_path: P
     base = write_run(tmp_path / "a", [entry("a", samples(1.0, 1)), entry("b", samples(2.0, 2))])
     new = write_run(
         tmp_path / "b",
-        [entry("a", samples(1.0, 3)), entry("b", samples(6.0, 4))],
+        [entry("a", samples(1.0, 3), threads=1, interop_threads=2), entry("b", samples(6.0, 4))],
         torch="2.14.1",
         torch_num_threads=1,
     )
@@ -227,6 +227,7 @@ def test_markdown_puts_regressions_first_and_warns_about_environment(tmp_path: P
     assert text.index("## Warnings") < text.index("## Latency")
     assert "torch differs: 2.15.0 (BASE) vs 2.14.1 (NEW)" in text
     assert "threads (intra-op / inter-op) differs: 2 / 2 (BASE) vs 1 / 2 (NEW)" in text
+    assert "ran with: ? (BASE) vs 1/2 (NEW) in 1 of 2 cases: `a cpu float32 b1`" in text
     assert text.index("`b cpu float32 b1`") < text.index("`a cpu float32 b1`")
     assert (
         "**1 cases matched" not in text and "**2 cases matched: 1 slower, 0 faster, 1 same" in text

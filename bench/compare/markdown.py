@@ -89,6 +89,17 @@ def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
         f"{n} differs: {old} (BASE) vs {new} (NEW)"
         for n, old, new in comparison.environment_differences()
     ]
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for c in comparison.cases:
+        if c.base.threads != c.new.threads:
+            pairs.setdefault((c.base.threads, c.new.threads), []).append(c.base.label)
+    for (old, new), labels in pairs.items():
+        shown = ", ".join(f"`{label}`" for label in labels[:3])
+        more = f" and {len(labels) - 3} more" if len(labels) > 3 else ""
+        warnings.append(
+            f"threads (intra/inter-op) the cases ran with: {old or '?'} (BASE) vs {new or '?'} "
+            f"(NEW) in {len(labels)} of {len(comparison.cases)} cases: {shown}{more}"
+        )
     for side, run in (("BASE", comparison.base), ("NEW", comparison.new)):
         warnings += [
             f"{side} repeats case `{label}`: only its first row is used" for label in run.duplicates

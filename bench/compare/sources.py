@@ -39,6 +39,7 @@ class SideCase:
     macs: int | None = None
     peak_memory_bytes: int | None = None
     error: str = ""
+    threads: str = ""  # "intra/inter" the case ran with ("" when the source does not say)
 
     @property
     def label(self) -> str:
@@ -140,6 +141,9 @@ def _run_case(entry: dict[str, Any]) -> SideCase:
         macs=_int_or_none(entry.get("macs")),
         peak_memory_bytes=_int_or_none(entry.get("peak_memory_bytes")),
         error=str(entry.get("error") or ""),
+        threads=(
+            f"{entry['threads']}/{entry.get('interop_threads')}" if entry.get("threads") else ""
+        ),
     )
 
 
