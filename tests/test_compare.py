@@ -228,7 +228,8 @@ def test_markdown_puts_regressions_first_and_warns_about_environment(tmp_path: P
     assert "torch differs: 2.15.0 (BASE) vs 2.14.1 (NEW)" in text
     assert "threads (intra-op / inter-op) differs: 2 / 2 (BASE) vs 1 / 2 (NEW)" in text
     assert "ran with: ? (BASE) vs 1/2 (NEW) in 1 of 2 cases: `a cpu float32 b1`" in text
-    assert text.index("`b cpu float32 b1`") < text.index("`a cpu float32 b1`")
+    latency = text.split("## Latency")[1]
+    assert latency.index("`b cpu float32 b1`") < latency.index("`a cpu float32 b1`")
     assert (
         "**1 cases matched" not in text and "**2 cases matched: 1 slower, 0 faster, 1 same" in text
     )
