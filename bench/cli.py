@@ -16,13 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.errors import BenchError, TerminatedError, one_line
-from bench.measure.timing.engine import (
-    DEFAULT_POLICY,
-    EXPERIMENT_POLICY,
-    QUICK_POLICY,
-    parse_duration,
-)
-from bench.records import METRICS, Case, Result
+from bench.records import METRICS
 
 MODES = ("eval", "train")  # bench.model.MODES, without importing torch for `bench --help`
 
@@ -38,6 +32,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"error: {message} (see `bench --help`)\n")
+
+
+def _version() -> str:
+    import bench
+
+    return bench.__version__
 
 
 def _metrics(text: str) -> frozenset[str]:
@@ -61,6 +61,8 @@ def _positive_float(text: str) -> float:
 
 
 def _duration(text: str) -> float:
+    from bench.measure.timing.engine import parse_duration  # imports torch: only for `run`
+
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
@@ -92,14 +94,74 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _percent(text: str) -> float:
+    """`10`, `10%` or `2.5%`: a percentage, returned as a fraction."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 10 or 10%, got {text!r}")
+    return value / 100
+
+
+def _add_compare(verbs: argparse._SubParsersAction) -> None:
+    compare = verbs.add_parser(
+        "compare",
+        help="what changed between two runs: faster, slower, same or inconclusive per case",
+        description="Compare two runs case by case from their raw samples. BASE and NEW are run "
+        "directories (or pytest-benchmark JSON files saved with --benchmark-save-data). Prints "
+        "markdown; exit 1 with --fail-on-regression when a case is confidently slower.",
+    )
+    compare.add_argument("base", type=Path, metavar="BASE", help="the earlier run")
+    compare.add_argument("new", type=Path, metavar="NEW", help="the run to judge against BASE")
+    compare.add_argument(
+        "--threshold",
+        type=_percent,
+        default=0.10,
+        metavar="PCT",
+        help="smallest change called faster/slower, in percent (default 10)",
+    )
+    compare.add_argument(
+        "--fail-on-regression",
+        type=_percent,
+        default=None,
+        metavar="PCT",
+        help="exit 1 if any case is confidently slower by more than PCT percent",
+    )
+    compare.add_argument("--out", type=Path, help="also write the markdown to this file")
+    compare.add_argument(
+        "--force", action="store_true", help="compare even if the runs used different hardware"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="bench",
+        description="Numbers you can trust about PyTorch models: parameters, FLOPs/MACs, CPU and "
+        "CUDA latency with confidence intervals, peak memory. `bench run SUITE` measures; "
+        "`bench compare BASE NEW` says what changed; `bench report RUN_DIR` rebuilds a report.",
+        epilog="Exit codes: 0 ok, 1 a case failed (or --fail-on-regression tripped), 2 bad usage "
+        "or input, 130 interrupted, 143 terminated. More: README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"bench {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    run = verbs.add_parser("run", help="measure every case of a suite file")
+    run = verbs.add_parser(
+        "run",
+        help="measure every case of a suite file",
+        description="Measure every case (model x mode x device x dtype x batch) of a suite file "
+        "into a new run directory: results.csv, report.md, plots/, run.json (raw samples), "
+        "run.log. Prints the directory; progress goes to stderr.",
+    )
     run.add_argument(
         "suite", type=Path, nargs="?", help="path to a suite .toml file (optional with --resume)"
     )
-    run.add_argument("--out", type=Path, default=Path("results"), help="parent of the new run dir")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        help="folder that receives the new run directory and index.md (default: results)",
+    )
     run.add_argument(
         "--metrics",
         type=_metrics,
@@ -121,11 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="target relative half-width of the median's 95%% CI (default 0.01 = +-1%%)",
     )
     run.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
+    _add_compare(verbs)
+    report = verbs.add_parser(
+        "report",
+        help="rebuild a run's report.md and plots from its run.json",
+        description="Rewrite report.md and the PNG plots of RUN_DIR from its run.json alone "
+        "(the same run.json gives byte-identical files).",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
     doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
     doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     doctor.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
-    run.add_argument("--quiet", action="store_true", help="no per-case progress on stderr")
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress display and no summary on stderr"
+    )
     run.add_argument(
         "--no-crosscheck",
         dest="crosscheck",
@@ -184,6 +256,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    from bench.measure.case import RunOptions
+    from bench.measure.ceilings import read_matmul_ceilings
+    from bench.measure.timing.engine import DEFAULT_POLICY, EXPERIMENT_POLICY, QUICK_POLICY
+
+    return RunOptions(
+        metrics=args.metrics,
+        timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
+        experiment_timing=QUICK_POLICY if args.quick else EXPERIMENT_POLICY,
+        crosscheck=args.crosscheck,
+        matmul_peak_gflops=args.peak_gflops,
+        ceilings=read_matmul_ceilings(args.ceilings) if args.ceilings else {},
+        budget_s=args.budget,
+        precision=args.precision,
+        threads=args.threads,
+        oom_backoff=args.oom_backoff,
+        isolate=args.isolate,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bench.console import ProgressDisplay, summary_lines
+    from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
+    from bench.profile import ProfileSettings
+    from bench.shard import parse_shard, shard_from_environment
+
+    if args.suite is None and args.resume is None:
+        raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
+    shard = None
+    if args.shard is not None:
+        auto = args.shard.strip() == "auto"
+        shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
+    options = _run_options(args)
+    display = None if args.quiet else ProgressDisplay()
+    try:
+        outcome = run_suite(
+            args.suite,
+            args.out,
+            options,
+            progress=display,
+            on_run_dir=lambda run_dir: print(run_dir, flush=True),
+            resume=args.resume,
+            profile=ProfileSettings() if args.profile else None,
+            shard=shard,
+        )
+    finally:
+        if display is not None:
+            display.close()
+    if display is not None and sys.stderr.isatty():  # logs already hold one line per case
+        print(
+            "\n".join([*summary_lines(outcome.results), f"report: {outcome.run_dir}/report.md"]),
+            file=sys.stderr,
+        )
+    return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
+
+
 def _steps(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"steps must be a positive integer, got {text!r}")
@@ -191,19 +319,25 @@ def _steps(text: str) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
+    from bench.console import ProgressDisplay
     from bench.measure.case import RunOptions
+    from bench.measure.timing.engine import DEFAULT_POLICY, QUICK_POLICY
     from bench.profile import ProfileSettings, profile_suite  # imports torch
 
-    outcome = profile_suite(
-        args.suite,
-        args.out,
-        ProfileSettings(steps=args.steps),
-        RunOptions(timing=QUICK_POLICY if args.quick else DEFAULT_POLICY, threads=args.threads),
-        model=args.model,
-        mode=args.mode,
-        progress=_print_progress,
-        on_run_dir=lambda run_dir: print(run_dir, flush=True),
-    )
+    display = ProgressDisplay()
+    try:
+        outcome = profile_suite(
+            args.suite,
+            args.out,
+            ProfileSettings(steps=args.steps),
+            RunOptions(timing=QUICK_POLICY if args.quick else DEFAULT_POLICY, threads=args.threads),
+            model=args.model,
+            mode=args.mode,
+            progress=display,
+            on_run_dir=lambda run_dir: print(run_dir, flush=True),
+        )
+    finally:
+        display.close()
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 
@@ -235,63 +369,6 @@ def _add_shard_verbs(verbs: argparse._SubParsersAction) -> None:
     )
 
 
-def _print_progress(index: int, total: int, case: Case, result: Result | None) -> None:
-    if result is None:
-        return
-    detail = result.error if result.status != "ok" else ""
-    if getattr(result, "latency", None) is not None:  # a CaseProfile has none
-        lat = result.latency
-        spread = f" +-{100 * lat.relative_half_width:.1f}%" if lat.ci_low_ms is not None else ""
-        missed = " (precision target not met)" if lat.precision_met is False else ""
-        detail = f"median {lat.median_ms:.3f} ms{spread}{missed}"
-    line = one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
-    print(line, file=sys.stderr)
-
-
-def _run_options(args: argparse.Namespace) -> RunOptions:
-    from bench.measure.case import RunOptions
-    from bench.measure.ceilings import read_matmul_ceilings
-
-    return RunOptions(
-        metrics=args.metrics,
-        timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
-        experiment_timing=QUICK_POLICY if args.quick else EXPERIMENT_POLICY,
-        crosscheck=args.crosscheck,
-        matmul_peak_gflops=args.peak_gflops,
-        ceilings=read_matmul_ceilings(args.ceilings) if args.ceilings else {},
-        budget_s=args.budget,
-        precision=args.precision,
-        threads=args.threads,
-        oom_backoff=args.oom_backoff,
-        isolate=args.isolate,
-    )
-
-
-def _run(args: argparse.Namespace) -> int:
-    from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
-    from bench.profile import ProfileSettings
-    from bench.shard import parse_shard, shard_from_environment
-
-    if args.suite is None and args.resume is None:
-        raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
-    shard = None
-    if args.shard is not None:
-        auto = args.shard.strip() == "auto"
-        shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
-    options = _run_options(args)
-    outcome = run_suite(
-        args.suite,
-        args.out,
-        options,
-        progress=None if args.quiet else _print_progress,
-        on_run_dir=lambda run_dir: print(run_dir, flush=True),
-        resume=args.resume,
-        profile=ProfileSettings() if args.profile else None,
-        shard=shard,
-    )
-    return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
-
-
 def _merge(args: argparse.Namespace) -> int:
     from bench.shard import merge_runs, missing_lines
 
@@ -309,6 +386,7 @@ def _print_submitted(jobs: list[object]) -> None:
 
 def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
     """Options `bench submit` does not know are `bench run` options for every shard."""
+    from bench.console import ProgressDisplay
     from bench.shard import missing_lines
     from bench.shard.submit import (
         LocalExecutor,
@@ -346,16 +424,21 @@ def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
         )
         folder = args.out.resolve() / "slurm"
         executor = slurm_executor(folder, settings, f"bench-{suite.name}", args.shards)
-    outcome = submit_shards(
-        executor,
-        args.suite,
-        args.shards,
-        args.out,
-        _run_options(run_args),
-        force=args.force,
-        progress=None if run_args.quiet else _print_progress,
-        on_submitted=_print_submitted,
-    )
+    display = None if run_args.quiet else ProgressDisplay()
+    try:
+        outcome = submit_shards(
+            executor,
+            args.suite,
+            args.shards,
+            args.out,
+            _run_options(run_args),
+            force=args.force,
+            progress=display,
+            on_submitted=_print_submitted,
+        )
+    finally:
+        if display is not None:
+            display.close()
     print(outcome.merge.run_dir, flush=True)
     for line in [*outcome.failures, *missing_lines(outcome.merge.plan)]:
         print(line, file=sys.stderr)
@@ -370,6 +453,52 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_doctor_json(report, args.json)
     return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from bench.compare import (
+        CompareError,
+        compare_runs,
+        device_mismatch,
+        load_side,
+        regressions_beyond,
+        render_comparison,
+    )
+
+    base, new = load_side(args.base), load_side(args.new)
+    mismatch = device_mismatch(base, new)
+    if mismatch and not args.force:
+        raise CompareError(
+            f"{args.base} vs {args.new}: different hardware ({mismatch}); "
+            "timings are not comparable; pass --force to compare anyway"
+        )
+    comparison = compare_runs(base, new, args.threshold)
+    text = render_comparison(comparison, mismatch)
+    sys.stdout.write(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    if args.fail_on_regression is not None and regressions_beyond(
+        comparison, args.fail_on_regression
+    ):
+        return EXIT_CASE_FAILED
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bench.report.rebuild import write_report
+
+    print(write_report(args.run_dir))
+    return EXIT_OK
+
+
+VERBS = {
+    "compare": _compare,
+    "doctor": _doctor,
+    "merge": _merge,
+    "profile": _profile,
+    "report": _report,
+}
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -387,13 +516,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread (e.g. called from a test thread): leave it be
         previous = None
     try:
-        if args.verb == "profile":
-            return _profile(args)
-        if args.verb == "merge":
-            return _merge(args)
         if args.verb == "submit":
             return _submit(args, unknown)
-        return _doctor(args) if args.verb == "doctor" else _run(args)
+        return VERBS.get(args.verb, _run)(args)
     except BenchError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -21,8 +21,8 @@ from bench.measure.case import RunOptions
 from bench.measure.execution import execute
 from bench.profile import CaseProfile, ProfileSettings, profile_cases, profile_section
 from bench.records import Case, Result
-from bench.report.document import render_report
-from bench.report.experiments import write_plots
+from bench.report.index import update_index
+from bench.report.rebuild import write_report
 from bench.shard.partition import Shard, select, shard_record, shard_to_run
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
 from bench.store.rundir import (
@@ -152,14 +152,12 @@ def run_suite(
         writer.close()
         extra["complete"] = complete
         write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
-        title = f"bench run: {suite.name}"
-        if not complete:  # say so at the top: the tables below hold only the finished cases
-            title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
-        plots = write_plots([r for r in results if isinstance(r, ExperimentResult)], run_dir)
-        report = render_report(results, environment, title, plots)
-        if profiles:
-            report += "\n" + "\n".join(profile_section(profiles, run_dir)) + "\n"
-        write_atomic(run_dir / REPORT_MD, report)
+        write_report(run_dir)  # from run.json alone, exactly as `bench report` rebuilds it
+        if profiles:  # profiles are not in run.json: `bench report` leaves this section out
+            report = (run_dir / REPORT_MD).read_text(encoding="utf-8")
+            section = "\n".join(profile_section(profiles, run_dir))
+            write_atomic(run_dir / REPORT_MD, f"{report}\n{section}\n")
+        update_index(run_dir.parent)
         log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
         log.close()
     return RunOutcome(run_dir=run_dir, results=tuple(results))

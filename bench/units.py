@@ -1,6 +1,9 @@
-"""Human units shared by every renderer: binary byte sizes (KiB, MiB, GiB)."""
+"""Human units shared by every renderer: binary byte sizes (KiB, MiB, GiB), 3-4 significant
+figures, decimal scales (k, M, G) for counts."""
 
 from __future__ import annotations
+
+import math
 
 
 def human_bytes(value: int | None) -> str:
@@ -9,6 +12,32 @@ def human_bytes(value: int | None) -> str:
     size = float(value)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{size:.0f} {unit}" if unit == "B" else f"{significant(size)} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def significant(value: float | None, digits: int = 4) -> str:
+    """A number with `digits` significant figures, no exponent, thousands separated.
+
+    Reports quote 3-4 figures: more would claim a precision no timing has, fewer would hide a
+    real difference between two rows. `0.0002662` becomes `0.0002662`, `17837.6` `17,838`.
+    """
+    if value is None:
+        return ""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return str(value)  # "inf", "nan": never a made-up number
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(digits - 1 - magnitude, 0)
+    rounded = round(value, decimals)
+    if rounded != 0 and math.floor(math.log10(abs(rounded))) > magnitude:  # 9.9996 -> 10.00
+        decimals = max(decimals - 1, 0)
+    return f"{value:,.{decimals}f}"
+
+
+def scaled(value: float | None, unit: str, digits: int = 4) -> str:
+    """`value` divided by the decimal `unit` (k, M, G, T), 3-4 significant figures."""
+    factors = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    return "" if value is None else significant(value / factors[unit], digits)

@@ -71,7 +71,7 @@ def test_run_writes_new_run_dir_with_csv_report_and_json(write_suite, tmp_path: 
         assert row["peak_reserved_bytes"] == ""
         assert row["error"] == ""
     report = (run_dir / "report.md").read_text()
-    assert "## Environment" in report and "| linear " in report
+    assert "<summary>Environment</summary>" in report and "| linear " in report
     record = json.loads((run_dir / "run.json").read_text())
     assert record["environment"]["torch"] == torch.__version__
     assert len(record["cases"][0]["latency_samples_ms"]) == 3

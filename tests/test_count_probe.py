@@ -225,8 +225,19 @@ def test_report_shows_counts_coverage_disagreement_and_collapsed_layers() -> Non
     text = render_report([result], {}, "t")
     count_rows = [line for line in text.splitlines() if line.startswith("| mnist_cnn ")]
     cells = [cell.strip() for cell in count_rows[-1].strip("|").split("|")]
-    assert cells == ["mnist_cnn", "eval", "2", "1e-06", "6.5e-07", "meta", "1,000", "1,000",
-                     "0", "0.0", "", ""]  # fmt: skip
+    assert cells == [
+        "mnist_cnn",
+        "eval",
+        "2",
+        "1.000",
+        "0.6500",
+        "meta",
+        "1,000",
+        "1,000",
+        "0",
+        "0.003815",
+    ]  # fmt: skip  (kMACs; GFLOP/s and % of peak: empty, left out)
+    assert "|   kMACs |   fvcore kMACs |" in text
     assert "- `mnist_cnn` eval: `aten.relu` x3, `aten.add` x1" in text
     assert "(-35.0%): fvcore does not count attention" in text
     assert "<details>\n<summary>Layers of <code>mnist_cnn</code> at 2x1x28x28</summary>" in text

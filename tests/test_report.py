@@ -12,9 +12,18 @@ ENV = {"date": "2026-01-01T00:00:00+00:00", "torch": "2.14.1", "torch_num_thread
 def test_human_bytes() -> None:
     assert human_bytes(None) == ""
     assert human_bytes(512) == "512 B"
-    assert human_bytes(1536) == "1.5 KiB"
-    assert human_bytes(44_600_000) == "42.5 MiB"
-    assert human_bytes(3 * 1024**3) == "3.0 GiB"
+    assert human_bytes(1536) == "1.500 KiB"  # 4 significant figures throughout
+    assert human_bytes(44_600_000) == "42.53 MiB"
+    assert human_bytes(1023 * 1024) == "1,023 KiB"
+    assert human_bytes(3 * 1024**3) == "3.000 GiB"
+
+
+def _main_table(text: str) -> list[list[str]]:
+    """The first table after the suite heading, as cells."""
+    lines = text.split("## Suite `s`")[1].splitlines()
+    table = [line for line in lines[4:] if line.startswith("|")]
+    end = next((i for i, line in enumerate(lines[4:]) if not line.startswith("|")), len(lines))
+    return [[c.strip() for c in row.strip("|").split("|")] for row in table[:end]]
 
 
 def test_report_has_environment_table_units_and_failures() -> None:
@@ -31,10 +40,17 @@ def test_report_has_environment_table_units_and_failures() -> None:
     assert text.startswith("# bench run: s\n")
     assert "| torch / torchvision" in text
     assert "2 cases: 1 ok, 1 not ok." in text
-    assert "| net " in text and "1.500" in text and "| 2 " in text  # params (M), GMACs
-    assert "10.000" in text and "400.0" in text  # median ms, 4 samples / 10 ms
-    assert "2.0 MiB" in text
-    assert "`net cpu float32 b4`: error: RuntimeError: bad shape" in text
+    header, _, ok_row, failed_row = _main_table(text)
+    cells = dict(zip(header, ok_row, strict=True))
+    assert (cells["Params (M)"], cells["GMACs"], cells["Peak memory (MiB)"]) == (
+        "1.500",
+        "2.000",
+        "2.000",
+    )
+    assert (cells["Median (ms)"], cells["Throughput (samples/s)"]) == ("10.00", "400.0")
+    assert dict(zip(header, failed_row, strict=True))["Status"] == "error"
+    assert text.index("## Warnings") < text.index("## Suite `s`")
+    assert "- **error** `net cpu float32 b4`: RuntimeError: bad shape" in text
 
 
 def test_report_is_deterministic() -> None:
@@ -61,13 +77,12 @@ def test_report_breaks_memory_down_in_human_units() -> None:
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells == [
         "`net cpu float32 b4`",
-        "float32 44.6 MiB, int64 8 B",
-        "44.6 MiB",
-        "67.7 MiB",
-        "23.1 MiB",
-        "80.0 MiB",
-        "",
-        "0.25",
+        "float32 44.60 MiB, int64 8 B",
+        "44.60 MiB",
+        "67.70 MiB",
+        "23.10 MiB",
+        "80.00 MiB",
+        "0.25",  # RSS high-water, empty in every row, is left out
     ]
     assert "*Activation peak* = Peak allocated - Resident" in text
     assert "Activation peak" not in render_report([result], ENV, "t")  # no memory, no section
@@ -77,8 +92,8 @@ def test_main_table_tells_modes_and_inplace_builds_apart() -> None:
     train = Result(case=replace(CASE, mode="train"), status="ok")
     built = Result(case=replace(CASE, inplace_variant="out_of_place"), status="ok")
     text = render_report([Result(case=CASE, status="ok"), train, built], ENV, "t")
-    rows = [line for line in text.splitlines() if line.startswith("| net ")]
-    assert [row.split("|")[2].strip() for row in rows[:3]] == [
+    header, _, *rows = _main_table(text)
+    assert [row[header.index("Mode")] for row in rows] == [
         "eval",
         "train",
         "eval (out_of_place)",

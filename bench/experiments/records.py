@@ -83,4 +83,6 @@ class ExperimentResult:
             "code": self.case.variant.code,
             "latency_samples_ms": list(lat.samples_ms) if lat else [],
             "notes": list(self.notes),
+            "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
+            "latency_ci_confidence": lat.confidence if lat else None,
         }

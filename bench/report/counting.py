@@ -10,27 +10,30 @@ from collections.abc import Sequence
 
 from bench.records import Result
 from bench.records.counts import CROSSCHECK_TOLERANCE, crosscheck_disagreement
-from bench.report.tables import markdown_table
+from bench.report.summary import scale_of
+from bench.report.tables import compact_table, markdown_table
+from bench.units import significant
 
 COUNT_HEADERS = [
     "Model",
     "Mode",
     "Batch",
-    "GMACs",
-    "fvcore GMACs",
+    "{}MACs",
+    "fvcore {}MACs",
     "Counted on",
     "Params",
     "Trainable",
     "Buffers",
-    "Size (MB)",
+    "Size (MiB)",
     "GFLOP/s",
     "% of matmul peak",
 ]
 
 COUNT_GUIDE = (
-    "*GMACs*: FlopCounterMode with bench's formulas (the forward, or the whole training step). "
-    "*fvcore GMACs*: a second counter, forward only. *Counted on*: `meta` is a shape-only copy "
-    "of the model, `real` the model itself. *GFLOP/s*: FLOPs over the median latency; "
+    "*MACs*: FlopCounterMode with bench's formulas (the forward for `eval`, the whole training "
+    "step for `train`). *fvcore MACs*: a second counter, forward only. *Counted on*: `meta` "
+    "is a shape-only copy of the model, `real` the model itself. *GFLOP/s*: FLOPs over the "
+    "median latency; "
     "*% of matmul peak* needs `--peak-gflops`."
 )
 
@@ -41,7 +44,7 @@ def _number(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
-def _count_row(result: Result) -> list[str]:
+def _count_row(result: Result, macs_factor: float) -> list[str]:
     details = result.counting
     fvcore = details.fvcore_macs if details else None
     size = details.model_size_bytes if details else None
@@ -50,15 +53,15 @@ def _count_row(result: Result) -> list[str]:
         result.case.model.name,
         result.case.mode,
         str(result.case.batch_size),
-        _number(None if result.macs is None else result.macs / 1e9, ".4g"),
-        _number(None if fvcore is None else fvcore / 1e9, ".4g"),
+        "" if result.macs is None else significant(result.macs / macs_factor),
+        "" if fvcore is None else significant(fvcore / macs_factor),
         (details.counted_on or "") if details else "",
         _number(result.params, ","),
         _number(result.trainable_params, ","),
         _number(details.buffers if details else None, ","),
-        _number(None if size is None else size / 1e6, ",.1f"),
-        _number(result.achieved_gflops_per_s, ",.2f"),
-        _number(None if fraction is None else 100 * fraction, ".1f"),
+        "" if size is None else significant(size / 2**20),
+        significant(result.achieved_gflops_per_s),
+        "" if fraction is None else significant(100 * fraction, 3),
     ]
 
 
@@ -87,10 +90,15 @@ def counting_sections(results: Sequence[Result]) -> list[str]:
     counted = [r for r in results if r.counting is not None]
     if not counted:
         return []
+    prefix, factor = scale_of([r.macs for r in counted])
     lines = [
         "### Counts and efficiency",
         "",
-        markdown_table([_count_row(r) for r in counted], COUNT_HEADERS, "llrrrlrrrrrr"),
+        compact_table(
+            [_count_row(r, factor) for r in counted],
+            [h.format(prefix) for h in COUNT_HEADERS],
+            "llrrrlrrrrrr",
+        ),
         "",
         COUNT_GUIDE,
         "",
@@ -104,7 +112,7 @@ def counting_sections(results: Sequence[Result]) -> list[str]:
     per_model = _first_per_model(counted)
     coverage = [r for r in per_model if r.counting and r.counting.uncounted_ops]
     if coverage:
-        lines += ["**Ops that ran without a FLOP formula (not in GMACs), with call counts:**", ""]
+        lines += ["**Ops that ran without a FLOP formula (not in MACs), with call counts:**", ""]
         for result in coverage:
             ops = sorted(result.counting.uncounted_ops.items(), key=lambda kv: (-kv[1], kv[0]))
             shown = ", ".join(f"`{op}` x{n}" for op, n in ops[:UNCOUNTED_SHOWN])

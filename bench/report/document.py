@@ -1,33 +1,32 @@
 """report.md: a pure renderer over results and the environment record.
 
-Numbers are shown in fixed formats and human units so two runs of the same code diff cleanly.
+Layout, for a reader at a glance: the machine in one line, warnings, one row per case (how big,
+how much work, how fast, how much memory), plots; then the details, each collapsed in a
+`<details>` section: environment, timing precision, memory breakdown, counting coverage,
+per-layer tables, notes and the full reading guide. Fixed formats, so identical runs diff clean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench.records import Result
 from bench.report.counting import counting_sections
 from bench.report.memory import GUIDE as MEMORY_GUIDE
 from bench.report.memory import memory_section
-from bench.units import human_bytes
-
-__all__ = ["render_report"]
+from bench.report.summary import SUMMARY_GUIDE, summary_table, warnings
 from bench.report.tables import markdown_table
 from bench.report.timing import timing_section
+from bench.units import human_bytes
 
-IQR_WARNING_FRACTION = 0.10
-
-
-def _fixed(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
+__all__ = ["human_bytes", "render_report"]
 
 
-def _environment_section(env: dict[str, Any]) -> list[str]:
+def _environment_rows(env: dict[str, Any]) -> list[tuple[str, Any]]:
     gpus = ", ".join(d["name"] for d in env.get("cuda_devices", [])) or "none"
-    rows = [
+    return [
         ("Date (UTC)", env.get("date")),
         ("Git commit", env.get("git_commit") or "not a git checkout"),
         ("torch / torchvision", f"{env.get('torch')} / {env.get('torchvision')}"),
@@ -44,68 +43,36 @@ def _environment_section(env: dict[str, Any]) -> list[str]:
         ),
         ("Platform", env.get("platform")),
     ]
-    return ["## Environment", "", markdown_table(rows, ["", ""]), ""]
 
 
-def _iqr_percent(result: Result) -> str:
-    lat = result.latency
-    if lat is None or lat.median_ms <= 0:
-        return ""
-    fraction = lat.iqr_ms / lat.median_ms
-    flag = " ⚠" if fraction > IQR_WARNING_FRACTION else ""
-    return f"{100 * fraction:.1f}%{flag}"
+def _machine_line(env: dict[str, Any], results: list[Result]) -> str:
+    """The threads the cases ran with (`--threads` may differ from torch's default at start)."""
+    gpus = ", ".join(d["name"] for d in env.get("cuda_devices", [])) or "no GPU"
+    commit = (env.get("git_commit") or "no git")[:12]
+    used = sorted({(r.threads, r.interop_threads) for r in results if r.threads is not None})
+    threads = (
+        ", ".join(f"{intra}/{inter}" for intra, inter in used)
+        if used
+        else f"{env.get('torch_num_threads')}/{env.get('torch_num_interop_threads')}"
+    )
+    return (
+        f"{env.get('cpu_model')} ({env.get('cpu_count')} logical cores), {gpus} · "
+        f"torch {env.get('torch')} · threads (intra/inter-op) {threads} · {env.get('date')} · "
+        f"commit {commit}"
+    )
 
 
-def _mode(result: Result) -> str:
-    """eval/train, plus which build of a compare_inplace model (in_place / out_of_place)."""
-    variant = result.case.inplace_variant
-    return f"{result.case.mode} ({variant})" if variant else result.case.mode
+def _collapsed(summary: str, body: list[str]) -> list[str]:
+    if not body:
+        return []
+    return ["<details>", f"<summary>{summary}</summary>", "", *body, "</details>", ""]
 
 
-def _result_row(result: Result) -> list[str]:
-    lat = result.latency
-    return [
-        result.case.model.name.replace("|", "\\|"),  # a bare | would split the markdown cell
-        _mode(result),
-        result.case.device,
-        result.case.dtype,
-        str(result.case.batch_size),
-        result.row()["input_shape"],
-        result.status,
-        _fixed(None if result.params is None else result.params / 1e6, 3),
-        "" if result.macs is None else f"{result.macs / 1e9:.4g}",
-        _fixed(lat.median_ms if lat else None, 3),
-        _iqr_percent(result),
-        _fixed(lat.p90_ms if lat else None, 3),
-        _fixed(result.throughput_per_s, 1),
-        human_bytes(result.peak_memory_bytes),
-    ]
-
-
-HEADERS = [
-    "Model",
-    "Mode",
-    "Device",
-    "Dtype",
-    "Batch",
-    "Input",
-    "Status",
-    "Params (M)",
-    "GMACs",
-    "Median (ms)",
-    "IQR/median",
-    "p90 (ms)",
-    "Throughput (samples/s)",
-    "Peak memory",
-]
-
-READING_GUIDE = """\
-How to read: *GMACs* are billions of multiply-accumulates of one forward pass over the whole
-batch (torchvision's convention; FLOPs = 2 x MACs). Latency is the wall time of one forward pass
-after warmup (CPU: `perf_counter_ns`; CUDA: CUDA events between device synchronizes); *Median* and
-*p90* are over the timed iterations, *IQR/median* is their spread (⚠ above 10%: a noisy
-measurement, compare medians with care). *Peak memory* is the most memory allocated during one
-steady-state step, weights and input included; the memory table breaks it down."""
+def _strip_heading(lines: list[str]) -> list[str]:
+    """Sections render their own bold title; inside <details> the summary line says it."""
+    if lines and lines[0].startswith("**") and lines[0].endswith(":**"):
+        return lines[2:]
+    return lines
 
 
 def render_report(
@@ -113,6 +80,7 @@ def render_report(
     environment: dict[str, Any],
     title: str,
     plots: dict[tuple[str, str, str], str] | None = None,
+    model_plots: Mapping[str, str] | None = None,
 ) -> str:
     """Model results get a table per suite; experiment results a section per experiment."""
     from bench.report.experiments import experiment_sections, model_inplace_section
@@ -120,8 +88,16 @@ def render_report(
     everything = list(results)
     results = [r for r in everything if isinstance(r, Result)]
     experiments = [r for r in everything if not isinstance(r, Result)]
-    lines = [f"# {title}", "", *_environment_section(environment)]
-    for suite in sorted({r.case.suite for r in results}):
+    lines = [f"# {title}", "", _machine_line(environment, results), ""]
+    problems = warnings(results)
+    problems += [
+        f"**{r.status}** `{r.case.label}`: {r.error}" for r in experiments if r.status != "ok"
+    ]
+    lines += ["## Warnings", ""]
+    lines += [f"- {p}" for p in problems] if problems else ["None."]
+    lines.append("")
+    suites = sorted({r.case.suite for r in results})
+    for suite in suites:
         rows = [r for r in results if r.case.suite == suite]
         ok = sum(r.status == "ok" for r in rows)
         lines += [
@@ -129,25 +105,33 @@ def render_report(
             "",
             f"{len(rows)} cases: {ok} ok, {len(rows) - ok} not ok.",
             "",
-            markdown_table([_result_row(r) for r in rows], HEADERS, "l" * 7 + "r" * 7),
+            summary_table(rows),
+            "",
+            textwrap.fill(SUMMARY_GUIDE, 100, break_on_hyphens=False),
             "",
         ]
-        lines += memory_section(rows)
-        lines += timing_section(rows)
-        problems = [r for r in rows if r.status != "ok"]
-        if problems:
-            lines += ["**Cases that did not run:**", ""]
-            lines += [f"- `{r.case.label}`: {r.status}: {r.error}" for r in problems]
-            lines.append("")
-        noted = [r for r in rows if r.notes]
-        if noted:
-            lines += ["**Notes:**", ""]
-            lines += [f"- `{r.case.label}`: {note}" for r in noted for note in r.notes]
-            lines.append("")
-        lines += counting_sections(rows)
+    if model_plots:
+        lines += ["## Plots", ""]
+        for caption, path in model_plots.items():
+            lines += [f"[![{caption}]({path})]({path})", ""]
     lines += model_inplace_section(results)
     lines += experiment_sections(experiments, plots or {})
-    lines += [READING_GUIDE, ""]
-    if any(r.memory is not None for r in results):
-        lines += [MEMORY_GUIDE, ""]
-    return "\n".join(lines)
+    lines += ["## Details", ""]
+    lines += _collapsed(
+        "Environment", [markdown_table(_environment_rows(environment), ["", ""]), ""]
+    )
+    for suite in suites:
+        rows = [r for r in results if r.case.suite == suite]
+        prefix = f"`{suite}`: " if len(suites) > 1 else ""
+        lines += _collapsed(f"{prefix}Timing precision", _strip_heading(timing_section(rows)))
+        memory = _strip_heading(memory_section(rows))
+        if memory:
+            memory += [MEMORY_GUIDE, ""]
+        lines += _collapsed(f"{prefix}Memory breakdown", memory)
+        counting = counting_sections(rows)
+        layers_at = next((i for i, x in enumerate(counting) if x == "<details>"), len(counting))
+        lines += _collapsed(f"{prefix}Counting coverage", counting[2:layers_at])
+        lines += counting[layers_at:]  # per-layer tables, each collapsed already
+        noted = [f"- `{r.case.label}`: {note}" for r in rows for note in r.notes]
+        lines += _collapsed(f"{prefix}Notes", [*noted, ""] if noted else [])
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -19,22 +19,28 @@ def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) ->
     for row in rows:
         if row.status == "ok" and row.measurement is not None:
             series.setdefault(row.case.variant.key, []).append(row)
-    figure, (latency_axes, bytes_axes) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (latency_axes, bytes_axes) = plt.subplots(1, 2, figsize=(13, 4.8))
     colors = plt.get_cmap("tab20").colors  # 20 distinct colours: a sweep has up to 14 variants
-    for color, (key, points) in zip(colors * 2, sorted(series.items()), strict=False):
+    # colour, line style and marker all change from line to line, so lines that share an axis
+    # (and colours that print alike) stay apart; the legend sits outside the panels.
+    styles = ("-", "--", ":", "-.")
+    markers = "os^Dvx*P"
+    for index, (key, points) in enumerate(sorted(series.items())):
+        color = colors[index % len(colors)]
+        look = {"linestyle": styles[index % 4], "marker": markers[index % len(markers)]}
         points.sort(key=lambda r: r.case.numel)
         sizes = [r.case.numel for r in points]
         medians = [r.latency.median_ms for r in points]
-        latency_axes.plot(sizes, medians, marker="o", color=color, label=key)
+        latency_axes.plot(sizes, medians, color=color, label=key, **look)
         allocated = [max(r.measurement.allocated_bytes, 1) for r in points if r.measurement]
-        bytes_axes.plot(sizes, allocated, marker="o", color=color, label=key)
+        bytes_axes.plot(sizes, allocated, color=color, label=key, **look)
     latency_axes.set(xscale="log", yscale="log", xlabel="elements", ylabel="median latency (ms)")
     bytes_axes.set(
         xscale="log", yscale="log", xlabel="elements", ylabel="bytes allocated (0 B drawn at 1)"
     )
     for axes in (latency_axes, bytes_axes):
         axes.grid(True, which="both", alpha=0.3)
-    bytes_axes.legend(fontsize=7, loc="upper left", ncol=2)
+    bytes_axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     figure.suptitle(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bench.records import MemoryStats, Result
-from bench.report.tables import markdown_table
+from bench.report.tables import compact_table
 from bench.units import human_bytes
 
 HEADERS = [
@@ -64,5 +64,5 @@ def memory_section(results: Iterable[Result]) -> list[str]:
     ]
     if not rows:
         return []
-    table = markdown_table(rows, HEADERS, "l" + "r" * 7)
+    table = compact_table(rows, HEADERS, "l" + "r" * 7)
     return ["**Memory:**", "", table, ""]

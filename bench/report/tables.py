@@ -23,3 +23,19 @@ def markdown_table(
     return tabulate(
         rows, headers=list(headers), tablefmt="pipe", disable_numparse=True, colalign=colalign
     )
+
+
+def compact_table(
+    rows: Sequence[Sequence[str]], headers: Sequence[str], align: str | None = None
+) -> str:
+    """A markdown table without the columns that are empty in every row.
+
+    A column that is always empty (Peak reserved on a CPU-only run, latency with `--metrics
+    params`) tells the reader nothing and pushes the rest off the screen.
+    """
+    keep = [i for i in range(len(headers)) if any(row[i] for row in rows)] or [0]
+    return markdown_table(
+        [[row[i] for i in keep] for row in rows],
+        [headers[i] for i in keep],
+        None if align is None else "".join(align[i] for i in keep),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.records import Result
-from bench.report.tables import markdown_table
+from bench.report.tables import compact_table
 
 HEADERS = [
     "Case",
@@ -70,6 +70,6 @@ def timing_section(results: Sequence[Result]) -> list[str]:
         "median's distribution-free 95% CI; threads are intra-op/inter-op; Wall is CUDA's "
         "synchronized host time per iteration.",
         "",
-        markdown_table([_row(r) for r in timed], HEADERS, "l" + "r" * (len(HEADERS) - 1)),
+        compact_table([_row(r) for r in timed], HEADERS, "l" + "r" * (len(HEADERS) - 1)),
         "",
     ]

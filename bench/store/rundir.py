@@ -8,6 +8,7 @@ run that dies keeps every finished row; JSON and markdown are written atomically
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import io
 import json
@@ -116,6 +117,8 @@ def _counting_record(result: Result) -> dict[str, Any] | None:
         "uncounted_ops": dict(details.uncounted_ops),
         "fvcore_note": details.fvcore_note,
         "fvcore_skipped_ops": dict(details.fvcore_skipped_ops),
+        # the torchinfo table, so `bench report` can rebuild the report from run.json alone
+        "layers": [dataclasses.asdict(layer) for layer in details.layers],
     }
 
 
@@ -150,6 +153,7 @@ def run_record(
                 "latency_ci_confidence": lat.confidence if lat else None,
                 "latency_measure_s": lat.measure_s if lat else None,
                 "numerics_flags": dict(result.numerics_flags),
+                "matmul_peak_gflops": result.matmul_peak_gflops,
             }
         )
     record = {"suite_path": suite_path, "environment": environment, **(extra or {}), "cases": cases}

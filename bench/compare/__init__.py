@@ -1,0 +1,34 @@
+"""`bench compare BASE NEW`: which cases got faster or slower, without mistaking noise for change.
+
+`sources` reads a run directory (run.json, raw samples) or a pytest-benchmark JSON file saved
+with `--benchmark-save-data` into comparable cases; `verdicts` matches the cases of two runs and
+decides, per case, `faster`, `slower`, `same` or `inconclusive` from the raw samples (bootstrap
+interval of the ratio of medians, Mann-Whitney U); `markdown` renders the comparison.
+"""
+
+from bench.compare.markdown import render_comparison
+from bench.compare.sources import CompareError, RunSamples, SideCase, load_side
+from bench.compare.verdicts import (
+    VERDICTS,
+    CaseComparison,
+    Comparison,
+    compare_runs,
+    compare_samples,
+    device_mismatch,
+    regressions_beyond,
+)
+
+__all__ = [
+    "VERDICTS",
+    "CaseComparison",
+    "CompareError",
+    "Comparison",
+    "RunSamples",
+    "SideCase",
+    "compare_runs",
+    "compare_samples",
+    "device_mismatch",
+    "load_side",
+    "regressions_beyond",
+    "render_comparison",
+]

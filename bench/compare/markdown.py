@@ -1,0 +1,156 @@
+"""The comparison as markdown: warnings first, then verdicts (regressions on top), then details."""
+
+from __future__ import annotations
+
+from bench.compare.sources import SideCase
+from bench.compare.verdicts import ALPHA, CONFIDENCE, CaseComparison, Comparison
+from bench.report.tables import markdown_table
+from bench.units import significant
+
+_ORDER = {"slower": 0, "faster": 1, "inconclusive": 2, "same": 3}
+
+
+def _exact(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _change(old: int | None, new: int | None) -> str:
+    if old is None or new is None:
+        return "measured on one side only"
+    delta = new - old
+    percent = f" ({100 * delta / old:+.2f}%)" if old else ""
+    return f"{delta:+,}{percent}"
+
+
+def _side_line(name: str, comparison: Comparison) -> str:
+    side = comparison.base if name == "BASE" else comparison.new
+    return f"- {name}: `{side.source}` ({side.kind} `{side.title}`, {side.date})"
+
+
+def _ratio_cell(case: CaseComparison) -> str:
+    timing = case.timing
+    if timing.ratio is None:
+        return ""
+    return f"{significant(timing.ratio, 3)}x"
+
+
+def _interval_cell(case: CaseComparison) -> str:
+    timing = case.timing
+    if timing.ci_low is None or timing.ci_high is None:
+        return ""
+    return f"{significant(timing.ci_low, 3)} - {significant(timing.ci_high, 3)}"
+
+
+def _p_cell(case: CaseComparison) -> str:
+    p_value = case.timing.p_value
+    if p_value is None:
+        return ""
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+def _verdict_rows(cases: list[CaseComparison]) -> list[list[str]]:
+    ordered = sorted(enumerate(cases), key=lambda item: (_ORDER[item[1].verdict], item[0]))
+    return [
+        [
+            f"`{case.base.label}`",
+            significant(case.timing.base_median_ms),
+            significant(case.timing.new_median_ms),
+            _ratio_cell(case),
+            _interval_cell(case),
+            _p_cell(case),
+            f"**{case.verdict}**" if case.verdict in ("slower", "faster") else case.verdict,
+            case.timing.reason,
+        ]
+        for _, case in ordered
+    ]
+
+
+def _case_list(title: str, cases: tuple[SideCase, ...]) -> list[str]:
+    if not cases:
+        return []
+    return [f"**{title}** ({len(cases)}):", "", *[f"- `{c.label}`" for c in cases], ""]
+
+
+def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
+    """The whole comparison; `refused_devices` (set with --force) is repeated as a warning."""
+    percent = f"{100 * comparison.threshold:g}%"
+    counts = comparison.counts()
+    lines = [
+        "# bench compare",
+        "",
+        _side_line("BASE", comparison),
+        _side_line("NEW", comparison),
+        "",
+    ]
+    warnings = []
+    if refused_devices:
+        warnings.append(f"different hardware, compared with --force: {refused_devices}")
+    warnings += [
+        f"{n} differs: {old} (BASE) vs {new} (NEW)"
+        for n, old, new in comparison.environment_differences()
+    ]
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for c in comparison.cases:
+        if c.base.threads != c.new.threads:
+            pairs.setdefault((c.base.threads, c.new.threads), []).append(c.base.label)
+    for (old, new), labels in pairs.items():
+        shown = ", ".join(f"`{label}`" for label in labels[:3])
+        more = f" and {len(labels) - 3} more" if len(labels) > 3 else ""
+        warnings.append(
+            f"threads (intra/inter-op) the cases ran with: {old or '?'} (BASE) vs {new or '?'} "
+            f"(NEW) in {len(labels)} of {len(comparison.cases)} cases: {shown}{more}"
+        )
+    for side, run in (("BASE", comparison.base), ("NEW", comparison.new)):
+        warnings += [
+            f"{side} repeats case `{label}`: only its first row is used" for label in run.duplicates
+        ]
+    if warnings:
+        lines += ["## Warnings", "", *[f"- {w}" for w in warnings], ""]
+    summary = ", ".join(f"{counts[v]} {v}" for v in ("slower", "faster", "same", "inconclusive"))
+    lines += [
+        f"**{len(comparison.cases)} cases matched: {summary}.** "
+        f"{len(comparison.added)} added, {len(comparison.removed)} removed.",
+        "",
+    ]
+    if comparison.cases:
+        lines += [
+            "## Latency",
+            "",
+            markdown_table(
+                _verdict_rows(list(comparison.cases)),
+                [
+                    "Case",
+                    "BASE median (ms)",
+                    "NEW median (ms)",
+                    "NEW/BASE",
+                    f"{CONFIDENCE:.0%} CI",
+                    "U test p",
+                    "Verdict",
+                    "Why",
+                ],
+                "lrrrrrll",
+            ),
+            "",
+            f"NEW/BASE is the ratio of medians (above 1: slower). `slower`/`faster`: Mann-Whitney "
+            f"U p < {ALPHA} and the bootstrap interval excludes 1, and the ratio is beyond "
+            f"{percent}; `same`: the whole interval is within {percent}; otherwise "
+            "`inconclusive` (always when either side is noisy or contended).",
+            "",
+        ]
+    changed = [(c, change) for c in comparison.cases for change in c.exact_changes()]
+    if changed:
+        rows = [
+            [f"`{c.base.label}`", name, _exact(old), _exact(new), _change(old, new)]
+            for c, (name, old, new) in changed
+        ]
+        lines += [
+            "## Params, MACs and peak memory",
+            "",
+            markdown_table(rows, ["Case", "Figure", "BASE", "NEW", "Change"], "llrrr"),
+            "",
+        ]
+    elif comparison.cases:
+        lines += ["Params, MACs and peak memory: identical in every matched case.", ""]
+    lines += _case_list("Added in NEW", comparison.added)
+    lines += _case_list("Removed from BASE", comparison.removed)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,247 @@
+"""Read one side of a comparison: a bench run directory or a pytest-benchmark JSON file.
+
+Only raw samples can say whether two medians differ by more than noise, so both readers insist on
+them: a run directory's run.json holds every case's per-iteration samples, and pytest-benchmark
+keeps them (`stats.data`, in seconds) only when it ran with `--benchmark-save-data`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+CaseKey = tuple[str, str, str, str, str, str, str]
+"""(model, device, dtype, batch, input shape, mode, variant): what makes two rows the same case."""
+KEY_FIELDS = ("model", "device", "dtype", "batch", "shape", "mode", "variant")
+NOISY_IQR_FRACTION = 0.10  # the same rule as a run's `noisy` column, for files that lack it
+
+
+class CompareError(BenchError):
+    """A BASE or NEW that cannot be compared (missing, not a run, no raw samples)."""
+
+
+@dataclass(frozen=True)
+class SideCase:
+    """One case of one side: its identity, raw latency samples and deterministic figures."""
+
+    key: CaseKey
+    status: str
+    samples_ms: tuple[float, ...] = ()
+    noisy: bool = False
+    contended: bool = False
+    params: int | None = None
+    macs: int | None = None
+    peak_memory_bytes: int | None = None
+    error: str = ""
+    threads: str = ""  # "intra/inter" the case ran with ("" when the source does not say)
+
+    @property
+    def label(self) -> str:
+        model, device, dtype, batch, shape, mode, variant = self.key
+        parts = [model, device, dtype]
+        if batch:
+            parts.append(f"b{batch}")
+        if shape and not batch:
+            parts.append(shape)
+        parts += [p for p in (mode if mode != "eval" else "", variant) if p]
+        return " ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class RunSamples:
+    """One side: where it came from, what it ran on, and its cases in their run order."""
+
+    source: str
+    kind: str  # "run" or "pytest-benchmark"
+    title: str
+    date: str
+    environment: Mapping[str, str]
+    hardware: Mapping[str, str]  # device family ("cpu", "cuda") -> the hardware's name
+    cases: tuple[SideCase, ...]
+    duplicates: tuple[str, ...] = field(default=())  # labels of rows that repeat a case key
+
+
+def load_side(path: Path) -> RunSamples:
+    """A run directory (or its run.json), or a pytest-benchmark JSON file."""
+    if path.is_dir():
+        path = path / "run.json"
+        if not path.is_file():
+            raise CompareError(f"{path.parent}: no run.json; give a bench run directory")
+    if not path.is_file():
+        raise CompareError(f"{path}: not found; give a run directory or a pytest-benchmark JSON")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompareError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
+    if isinstance(record, dict) and isinstance(record.get("cases"), list):
+        return _from_run(path, record)
+    if isinstance(record, dict) and isinstance(record.get("benchmarks"), list):
+        return _from_pytest_benchmark(path, record)
+    raise CompareError(f"{path}: neither a bench run.json nor a pytest-benchmark JSON file")
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _iqr_noisy(samples: tuple[float, ...]) -> bool:
+    if len(samples) < 2:
+        return False
+    ordered = sorted(samples)
+
+    def quartile(q: float) -> float:  # linear interpolation, as numpy's default
+        position = q * (len(ordered) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    median = quartile(0.5)
+    return median > 0 and (quartile(0.75) - quartile(0.25)) / median > NOISY_IQR_FRACTION
+
+
+def _samples(values: Any, scale: float) -> tuple[float, ...]:
+    if not isinstance(values, list):
+        return ()
+    return tuple(float(v) * scale for v in values if isinstance(v, int | float))
+
+
+def _run_case(entry: dict[str, Any]) -> SideCase:
+    experiment = entry.get("experiment") or ""
+    variant = entry.get("variant") or ""
+    if experiment and experiment != "model_inplace":
+        variant = f"{experiment}/{variant}"
+    key = (
+        str(entry.get("model") or ""),
+        str(entry.get("device") or ""),
+        str(entry.get("dtype") or ""),
+        "" if entry.get("batch_size") is None else str(entry["batch_size"]),
+        str(entry.get("input_shape") or ""),
+        str(entry.get("mode") or ""),
+        variant,
+    )
+    samples = _samples(entry.get("latency_samples_ms"), 1.0)
+    noisy = entry.get("noisy")
+    return SideCase(
+        key=key,
+        status=str(entry.get("status") or ""),
+        samples_ms=samples,
+        noisy=_truthy(noisy) if noisy is not None else _iqr_noisy(samples),
+        contended=_truthy(entry.get("contended")),
+        params=_int_or_none(entry.get("params")),
+        macs=_int_or_none(entry.get("macs")),
+        peak_memory_bytes=_int_or_none(entry.get("peak_memory_bytes")),
+        error=str(entry.get("error") or ""),
+        threads=(
+            f"{entry['threads']}/{entry.get('interop_threads')}" if entry.get("threads") else ""
+        ),
+    )
+
+
+def _dedupe(cases: list[SideCase]) -> tuple[tuple[SideCase, ...], tuple[str, ...]]:
+    """The first row of each key; a repeated key (e.g. a resumed duplicate) is named, not used."""
+    seen: set[CaseKey] = set()
+    kept, repeated = [], []
+    for case in cases:
+        if case.key in seen:
+            repeated.append(case.label)
+            continue
+        seen.add(case.key)
+        kept.append(case)
+    return tuple(kept), tuple(repeated)
+
+
+def _from_run(path: Path, record: dict[str, Any]) -> RunSamples:
+    env = record.get("environment") if isinstance(record.get("environment"), dict) else {}
+    cases, repeated = _dedupe([_run_case(e) for e in record["cases"] if isinstance(e, dict)])
+    gpus = [d.get("name", "?") for d in env.get("cuda_devices") or [] if isinstance(d, dict)]
+    environment = {
+        "torch": str(env.get("torch")),
+        "torchvision": str(env.get("torchvision")),
+        "python": str(env.get("python")),
+        "CPU": f"{env.get('cpu_model')} ({env.get('cpu_count')} logical cores)",
+        "GPUs": ", ".join(gpus) or "none",
+        "CUDA": str(env.get("cuda_version")),
+        "threads (intra-op / inter-op)": (
+            f"{env.get('torch_num_threads')} / {env.get('torch_num_interop_threads')}"
+        ),
+        "cuDNN benchmark": str(env.get("cudnn_benchmark")),
+        "TF32 matmul / cuDNN": f"{env.get('tf32_matmul')} / {env.get('tf32_cudnn')}",
+        "float32 matmul precision": str(env.get("float32_matmul_precision")),
+        "bench": str(env.get("bench_version")),
+    }
+    return RunSamples(
+        source=str(path.parent),
+        kind="run",
+        title=str(record.get("suite_name") or "?"),
+        date=str(env.get("date") or "?"),
+        environment=environment,
+        hardware={"cpu": str(env.get("cpu_model")), "cuda": ", ".join(gpus) or "none"},
+        cases=cases,
+        duplicates=repeated,
+    )
+
+
+def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:
+    """pytest-benchmark rows: the test id is the model; extra_info may say the rest."""
+    name = str(bench.get("fullname") or bench.get("name") or "?")
+    extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
+    stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
+    if "data" not in stats:
+        raise CompareError(
+            f"{path}: {name}: no raw samples; save the run with --benchmark-save-data"
+        )
+    samples = _samples(stats.get("data"), 1000.0)  # pytest-benchmark stores seconds
+    key = (
+        name,
+        str(extra.get("device") or "cpu"),
+        str(extra.get("dtype") or ""),
+        str(extra.get("batch_size") or ""),
+        str(extra.get("input_shape") or ""),
+        str(extra.get("mode") or ""),
+        str(extra.get("variant") or ""),
+    )
+    return SideCase(
+        key=key,
+        status="ok" if samples else "error",
+        samples_ms=samples,
+        noisy=_iqr_noisy(samples),
+        contended=_truthy(extra.get("contended")),
+        params=_int_or_none(extra.get("params")),
+        macs=_int_or_none(extra.get("macs")),
+        peak_memory_bytes=_int_or_none(extra.get("peak_memory_bytes")),
+    )
+
+
+def _from_pytest_benchmark(path: Path, record: dict[str, Any]) -> RunSamples:
+    machine = record.get("machine_info") if isinstance(record.get("machine_info"), dict) else {}
+    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
+    cpu_name = str(cpu.get("brand_raw") or machine.get("processor") or "?")
+    commit = record.get("commit_info") if isinstance(record.get("commit_info"), dict) else {}
+    raw = [_benchmark_case(path, b) for b in record["benchmarks"] if isinstance(b, dict)]
+    cases, repeated = _dedupe(raw)
+    environment = {
+        "python": str(machine.get("python_version")),
+        "CPU": f"{cpu_name} ({cpu.get('count')} logical cores)",
+        "machine": str(machine.get("node")),
+        "commit": str(commit.get("id")),
+    }
+    return RunSamples(
+        source=str(path),
+        kind="pytest-benchmark",
+        title=path.stem,
+        date=str(record.get("datetime") or "?"),
+        environment=environment,
+        hardware={"cpu": cpu_name},
+        cases=cases,
+        duplicates=repeated,
+    )

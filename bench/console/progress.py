@@ -1,0 +1,101 @@
+"""Progress on stderr: rich's live display on a terminal, plain lines anywhere else.
+
+The live display redraws itself (elapsed time keeps ticking through a long case); the plain
+lines are written once per finished case, so logs and pipes get no escape codes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from bench.errors import one_line
+from bench.units import significant
+
+
+def case_line(index: int, total: int, case: Any, result: Any) -> str:
+    """`[i/n] label: status detail`, the interval labelled so it is not mistaken for a spread."""
+    detail = result.error if result.status != "ok" else ""
+    lat = getattr(result, "latency", None)  # a profile's result has none
+    if lat is not None:
+        detail = f"median {significant(lat.median_ms)} ms"
+        if lat.ci_low_ms is not None:
+            detail += f" (95% CI +-{significant(100 * lat.relative_half_width, 2)}%)"
+        if lat.precision_met is False:
+            detail += ", precision target not met"
+    return one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
+
+
+class ProgressDisplay:
+    """The pipeline's progress callback: (index, total, case, None) before a case, then with
+    its result after. Call `close()` when the run ends, however it ends."""
+
+    def __init__(self, stream: TextIO | None = None, interactive: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if interactive is None:
+            interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._progress = _live(self.stream) if interactive else None
+        self._task: Any = None
+        self.results: list[Any] = []
+
+    def __call__(self, index: int, total: int, case: Any, result: Any) -> None:
+        if result is not None:
+            self.results.append(result)
+        if self._progress is None:
+            if result is not None:
+                print(case_line(index, total, case, result), file=self.stream, flush=True)
+            return
+        model = getattr(getattr(case, "model", None), "name", None) or case.label
+        if result is None:
+            fields = {"case": case.label, "model": model, "phase": "measuring"}
+            if self._task is None:
+                self._task = self._progress.add_task("", total=total, **fields)
+            self._progress.update(self._task, completed=index - 1, total=total, **fields)
+            self._progress.update(self._task, case_started=time.monotonic())
+            return
+        line = case_line(index, total, case, result)
+        self._progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        self._progress.update(self._task, completed=index, phase="done")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _live(stream: TextIO) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class CaseElapsed(ProgressColumn):
+        """Seconds since the current case started (the bar's own elapsed is the whole run)."""
+
+        def render(self, task: Any) -> Text:
+            started = task.fields.get("case_started")
+            seconds = 0.0 if started is None else time.monotonic() - started
+            return Text(f"case {seconds:5.1f}s")
+
+    progress = Progress(
+        SpinnerColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[case]}"),
+        TextColumn("[dim]{task.fields[phase]}"),
+        CaseElapsed(),
+        BarColumn(),
+        TextColumn("run"),
+        TimeElapsedColumn(),
+        console=Console(file=stream),
+        transient=True,
+    )
+    progress.start()
+    return progress

@@ -1,0 +1,54 @@
+"""An experiment row of run.json back into an ExperimentResult, for `bench report`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.experiments.catalog import CATALOG_BY_KEY
+from bench.experiments.measure import FRESH_COPY, VariantMeasurement
+from bench.experiments.records import ExperimentCase, ExperimentResult
+from bench.records import LatencyStats
+
+
+def experiment_result(entry: dict[str, Any]) -> ExperimentResult:
+    """The row's variant is looked up in the catalog (its code and family come from there)."""
+    variant = CATALOG_BY_KEY[f"{entry['model']}/{entry['variant']}"]
+    case = ExperimentCase(
+        suite=entry["suite"],
+        experiment=entry["experiment"],
+        variant=variant,
+        numel=int(entry["numel"]),
+        device=entry["device"],
+        dtype=entry["dtype"],
+    )
+    samples = entry.get("latency_samples_ms") or []
+    measurement = None
+    if samples and entry.get("allocated_bytes") is not None:
+        confidence = {}
+        if entry.get("latency_ci_confidence") is not None:
+            confidence["confidence"] = entry["latency_ci_confidence"]
+        latency = LatencyStats.from_samples(
+            samples,
+            entry.get("warmup_iterations") or 0,
+            iterations_per_sample=entry.get("iterations_per_sample") or 1,
+            first_call_ms=entry.get("first_call_ms"),
+            precision_target=entry.get("precision_target"),
+            wall_samples_ms=entry.get("latency_wall_samples_ms") or (),
+            **confidence,
+        )
+        measurement = VariantMeasurement(
+            latency=latency,
+            allocated_bytes=int(entry["allocated_bytes"]),
+            shares_storage=bool(entry.get("shares_storage")),
+            matches_reference=bool(entry.get("matches_reference")),
+            backward_ok=bool(entry.get("backward_ok")),
+            backward_error=entry.get("backward_error") or "",
+            input_policy=entry.get("input_policy") or FRESH_COPY,
+        )
+    return ExperimentResult(
+        case=case,
+        status=entry["status"],
+        error=entry.get("error") or "",
+        measurement=measurement,
+        notes=tuple(entry.get("notes") or ()),
+    )

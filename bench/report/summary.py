@@ -1,0 +1,176 @@
+"""The report's first screen: one row per case (how big, how much work, how fast, how much
+memory) and the warnings a reader must see before trusting any of it.
+
+Units are chosen per column (the scale that suits the column's median value) and written in the
+header, every number has 4 significant figures, memory is binary (MiB = 2^20 bytes), and a
+column empty in every row is left out.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from bench.records import CROSSCHECK_TOLERANCE, Result, crosscheck_disagreement
+from bench.report.tables import compact_table
+from bench.units import significant
+
+_SCALES = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
+
+
+def scale_of(values: Sequence[float | None]) -> tuple[str, float]:
+    """The decimal prefix that puts the column's median value between 1 and 1000."""
+    present = [abs(v) for v in values if v]
+    if not present:
+        return "", 1.0
+    middle = statistics.median(present)
+    return next(((p, f) for p, f in _SCALES if middle >= f), ("", 1.0))
+
+
+def mode_label(result: Result) -> str:
+    """eval/train, plus which build of a compare_inplace model (in_place / out_of_place)."""
+    variant = result.case.inplace_variant
+    return f"{result.case.mode} ({variant})" if variant else result.case.mode
+
+
+def contended(result: Result) -> bool:
+    """A case measured while other work competed for the device, when the run recorded it."""
+    return any(getattr(holder, "contended", None) is True for holder in (result, result.latency))
+
+
+def flags(result: Result) -> list[str]:
+    lat = result.latency
+    found = []
+    if lat is not None:
+        found += [name for name, on in (("noisy", lat.noisy), ("launch-bound", lat.launch_bound))
+                  if on]  # fmt: skip
+        if lat.precision_met is False:
+            found.append("imprecise")
+    if contended(result):
+        found.append("contended")
+    if result.counting is not None and result.counting.counted_on == "real":
+        found.append("counted on real data")
+    return found
+
+
+def _spread(result: Result) -> str:
+    lat = result.latency
+    if lat is None or lat.ci_low_ms is None:
+        return ""
+    return f"{significant(100 * lat.relative_half_width, 2)}"
+
+
+def _interval_words(result: Result) -> str:
+    lat = result.latency
+    if lat is None or lat.ci_low_ms is None:
+        return "too few samples for an interval"
+    return f"+-{significant(100 * lat.relative_half_width, 2)}%"
+
+
+def summary_table(results: Sequence[Result]) -> str:
+    """The main table of a suite: identity, counts, latency, memory, flags."""
+    params_prefix, params_factor = scale_of([r.params for r in results])
+    macs_prefix, macs_factor = scale_of([r.macs for r in results])
+    rows = []
+    for r in results:
+        lat = r.latency
+        rows.append(
+            [
+                r.case.model.name.replace("|", "\\|"),  # a bare | would split the markdown cell
+                mode_label(r),
+                r.case.device,
+                r.case.dtype,
+                r.row()["input_shape"],
+                "" if r.status == "ok" else r.status,
+                "" if r.params is None else significant(r.params / params_factor),
+                "" if r.macs is None else significant(r.macs / macs_factor),
+                "" if lat is None else significant(lat.median_ms),
+                _spread(r),
+                significant(r.throughput_per_s),
+                "" if r.peak_memory_bytes is None else significant(r.peak_memory_bytes / 2**20),
+                ", ".join(flags(r)),
+            ]
+        )
+    headers = [
+        "Model",
+        "Mode",
+        "Device",
+        "Dtype",
+        "Input",
+        "Status",
+        f"Params ({params_prefix or '1'})",
+        f"{macs_prefix}MACs",
+        "Median (ms)",
+        "95% CI (+-%)",
+        "Throughput (samples/s)",
+        "Peak memory (MiB)",
+        "Flags",
+    ]
+    return compact_table(rows, headers, "llllllrrrrrrl")
+
+
+SUMMARY_GUIDE = (
+    "One row per case. *Input* is the whole input, batch first. *MACs* are multiply-accumulates "
+    "of the timed work over the whole batch: one forward pass for `eval` rows, one whole "
+    "training step (forward, backward, optimizer) for `train` rows; FLOPs = 2 x MACs. *Median* "
+    "is the latency of that work after warmup, *95% CI* the half-width of the median's "
+    "distribution-free confidence interval as a percentage of it. *Peak memory* is the most "
+    "memory allocated during one steady-state step, weights and input included, in MiB "
+    "(2^20 bytes; all memory in this report is binary). Flags: *noisy* (IQR over 10% of the "
+    "median: compare with care), *imprecise* (the precision target was not met within the "
+    "budget), *contended*, *launch-bound* (CUDA host slower than the device), *counted on real "
+    "data* (FLOPs counted on the real model: the count may depend on the input)."
+)
+
+
+def warnings(results: Sequence[Result]) -> list[str]:
+    """One bullet per kind of problem, naming the cases; empty when there is none."""
+    lines = []
+    failed = [r for r in results if r.status not in ("ok", "skipped")]
+    lines += [f"**{r.status}** `{r.case.label}`: {r.error}" for r in failed]
+    skipped = [r for r in results if r.status == "skipped"]
+    lines += [f"skipped `{r.case.label}`: {r.error}" for r in skipped]
+    timed = [r for r in results if r.latency is not None]
+    noisy = [r for r in timed if r.latency.noisy]
+    if noisy:
+        cases = ", ".join(
+            f"`{r.case.label}` ({significant(100 * r.latency.iqr_ms / r.latency.median_ms, 2)}%)"
+            for r in noisy
+        )
+        lines.append(f"noisy (IQR over 10% of the median; compare with care): {cases}")
+    busy = [r for r in results if contended(r)]
+    if busy:
+        lines.append(
+            "contended (other work competed): " + ", ".join(f"`{r.case.label}`" for r in busy)
+        )
+    unmet = [r for r in timed if r.latency.precision_met is False]
+    if unmet:
+        cases = ", ".join(f"`{r.case.label}` ({_interval_words(r)})" for r in unmet)
+        lines.append(
+            f"precision target not met in {len(unmet)} of {len(timed)} timed cases: {cases}"
+        )
+    real = [r for r in results if r.counting is not None and r.counting.counted_on == "real"]
+    if real:
+        lines.append(
+            "FLOPs counted on real data (the model cannot run on meta; a data-dependent path "
+            "may count differently for other inputs): "
+            + ", ".join(f"`{r.case.label}`" for r in real)
+        )
+    uncounted = sorted(
+        {r.case.model.name for r in results if r.counting and r.counting.uncounted_ops}
+    )
+    if uncounted:
+        lines.append(
+            f"ops without a FLOP formula ran in {len(uncounted)} model(s) (norms, activations, "
+            "pooling, elementwise; not in MACs): see *Counting coverage* below"
+        )
+    disagree = [r for r in results if crosscheck_disagreement(r.macs, r.counting)]
+    if disagree:
+        lines.append(
+            f"fvcore's count differs by more than {CROSSCHECK_TOLERANCE:.0%}: "
+            + ", ".join(f"`{r.case.label}`" for r in disagree)
+        )
+    noted = [r for r in results if r.notes]
+    if noted:
+        lines.append(f"{len(noted)} case(s) raised warnings: see *Notes* below")
+    return lines

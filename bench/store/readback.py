@@ -1,0 +1,168 @@
+"""run.json back into the records the report renders: the report's only input is run.json.
+
+`bench run` renders its report from what it has just written, read back through here, and
+`bench report RUN_DIR` does the same later; so the two cannot disagree, and the same run.json
+always gives the same report, byte for byte. Statistics are recomputed from the raw samples by
+the same constructors that computed them during the run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.records import (
+    Case,
+    CountDetails,
+    LatencyStats,
+    LayerRow,
+    MemoryStats,
+    ModelSpec,
+    Result,
+)
+from bench.store.rundir import RUN_JSON
+
+
+class RunReadError(BenchError):
+    """A directory that is not a bench run, or a run.json this version cannot read."""
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / RUN_JSON
+    if not run_dir.is_dir():
+        raise RunReadError(f"{run_dir}: not a directory; give a bench run directory")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunReadError(f"{path}: not found; {run_dir} is not a bench run directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunReadError(f"{path}: unreadable ({type(exc).__name__})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
+        raise RunReadError(f"{path}: not a bench run record (no 'cases' list)")
+    return record
+
+
+def _latency(entry: dict[str, Any]) -> LatencyStats | None:
+    samples = entry.get("latency_samples_ms") or []
+    if not samples:
+        return None
+    extra: dict[str, Any] = {}
+    if entry.get("latency_ci_confidence") is not None:
+        extra["confidence"] = entry["latency_ci_confidence"]
+    return LatencyStats.from_samples(
+        samples,
+        entry.get("warmup_iterations") or 0,
+        iterations_per_sample=entry.get("iterations_per_sample") or 1,
+        first_call_ms=entry.get("first_call_ms"),
+        precision_target=entry.get("precision_target"),
+        wall_samples_ms=entry.get("latency_wall_samples_ms") or (),
+        measure_s=entry.get("latency_measure_s"),
+        **extra,
+    )
+
+
+def _memory(detail: dict[str, Any] | None) -> MemoryStats | None:
+    if not detail:
+        return None
+    return MemoryStats(
+        peak_allocated_bytes=detail["peak_allocated_bytes"],
+        resident_bytes=detail["resident_bytes"],
+        source=detail["source"],
+        peak_reserved_bytes=detail.get("peak_reserved_bytes"),
+        param_bytes_by_dtype=detail.get("param_bytes_by_dtype") or {},
+        buffer_bytes_by_dtype=detail.get("buffer_bytes_by_dtype") or {},
+        resident_by_kind=detail.get("resident_by_kind") or {},
+        rss_peak_bytes=detail.get("rss_peak_bytes"),
+        pass_s=detail.get("pass_s"),
+    )
+
+
+def _counting(entry: dict[str, Any]) -> CountDetails | None:
+    counting = entry.get("counting")
+    if not counting:
+        return None
+    return CountDetails(
+        counted_on=counting.get("flops_counted_on"),
+        uncounted_ops=counting.get("uncounted_ops") or {},
+        macs_by_op=counting.get("macs_by_op") or {},
+        buffers=entry.get("buffers"),
+        model_size_bytes=entry.get("model_size_bytes"),
+        fvcore_macs=entry.get("fvcore_macs"),
+        fvcore_note=counting.get("fvcore_note") or "",
+        fvcore_skipped_ops=counting.get("fvcore_skipped_ops") or {},
+        layers=tuple(LayerRow(**layer) for layer in counting.get("layers") or ()),
+    )
+
+
+def _case(entry: dict[str, Any], base_dir: Path) -> Case:
+    batch = int(entry["batch_size"])
+    shape = tuple(int(d) for d in str(entry["input_shape"]).split("x"))
+    variant = entry.get("variant") if entry.get("experiment") == "model_inplace" else ""
+    mode = entry.get("mode") or "eval"
+    spec = ModelSpec(
+        name=entry["model"],
+        factory=entry.get("factory") or "",
+        input_shape=shape[1:],
+        batch_sizes=(batch,),
+        kwargs=entry.get("kwargs") or {},
+        modes=(mode,),
+        compare_inplace=bool(variant),
+    )
+    return Case(
+        suite=entry["suite"],
+        model=spec,
+        device=entry["device"],
+        dtype=entry["dtype"],
+        batch_size=batch,
+        base_dir=base_dir,
+        mode=mode,
+        inplace_variant=variant or "",
+        backoff_from=entry.get("backoff_from"),
+    )
+
+
+def model_result(entry: dict[str, Any], base_dir: Path) -> Result:
+    """One model case's Result, as the run measured it."""
+    return Result(
+        case=_case(entry, base_dir),
+        status=entry["status"],
+        error=entry.get("error") or "",
+        params=entry.get("params"),
+        trainable_params=entry.get("trainable_params"),
+        macs=entry.get("macs"),
+        latency=_latency(entry),
+        peak_memory_bytes=entry.get("peak_memory_bytes"),
+        notes=tuple(entry.get("notes") or ()),
+        memory=_memory(entry.get("memory")),
+        counting=_counting(entry),
+        matmul_peak_gflops=entry.get("matmul_peak_gflops"),
+        threads=entry.get("threads"),
+        interop_threads=entry.get("interop_threads"),
+        numerics_flags=entry.get("numerics_flags") or {},
+    )
+
+
+def is_experiment_entry(entry: dict[str, Any]) -> bool:
+    """Tensor-experiment rows carry the expression they timed; model rows a factory."""
+    return "code" in entry and entry.get("experiment") not in (None, "model_inplace")
+
+
+def results_from_record(record: dict[str, Any], where: Path) -> list[Any]:
+    """Every case of run.json as a Result or ExperimentResult, in the run's order."""
+    from bench.experiments.readback import experiment_result  # imports torch: only when needed
+
+    base_dir = Path(str(record.get("suite_file") or where)).parent
+    results: list[Any] = []
+    for number, entry in enumerate(record["cases"], start=1):
+        try:
+            if is_experiment_entry(entry):
+                results.append(experiment_result(entry))
+            else:
+                results.append(model_result(entry, base_dir))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise RunReadError(
+                f"{where / RUN_JSON}: case {number}: malformed ({type(exc).__name__}: {exc})"
+            ) from None
+    return results

@@ -1,0 +1,341 @@
+"""`bench compare`: verdicts from raw samples, matching, exact figures, environment, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.compare import (
+    SideCase,
+    compare_runs,
+    compare_samples,
+    load_side,
+    regressions_beyond,
+    render_comparison,
+)
+from bench.compare.verdicts import bootstrap_ratio_ci
+from bench.errors import BenchError
+
+ENVIRONMENT = {
+    "date": "2026-01-01T00:00:00+00:00",
+    "torch": "2.15.0",
+    "torchvision": "0.30.0",
+    "python": "3.11.7",
+    "cpu_model": "Test CPU",
+    "cpu_count": 2,
+    "torch_num_threads": 2,
+    "torch_num_interop_threads": 2,
+    "cuda_devices": [],
+    "cudnn_benchmark": False,
+    "tf32_matmul": False,
+    "tf32_cudnn": True,
+}
+
+
+def samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.02) -> list[float]:
+    """Seeded, right-skewed latency samples around `median_ms` (a floor plus a lognormal tail)."""
+    rng = np.random.default_rng(seed)
+    return [float(v) for v in median_ms * rng.lognormal(0.0, spread, size=n)]
+
+
+def side(values: list[float], **fields: Any) -> SideCase:
+    key = ("m", "cpu", "float32", "1", "1x8", "eval", "")
+    return SideCase(key=key, status="ok", samples_ms=tuple(values), **fields)
+
+
+def entry(model: str, values: list[float], **fields: Any) -> dict[str, Any]:
+    row = {
+        "suite": "s",
+        "model": model,
+        "device": "cpu",
+        "dtype": "float32",
+        "batch_size": 1,
+        "input_shape": "1x8",
+        "mode": "eval",
+        "status": "ok",
+        "error": "",
+        "params": 100,
+        "macs": 800,
+        "peak_memory_bytes": 4096,
+        "noisy": False,
+        "experiment": None,
+        "variant": None,
+        "latency_samples_ms": values,
+    }
+    row.update(fields)
+    return row
+
+
+def write_run(path: Path, cases: list[dict[str, Any]], **environment: Any) -> Path:
+    path.mkdir(parents=True)
+    record = {"suite_name": "s", "environment": {**ENVIRONMENT, **environment}, "cases": cases}
+    (path / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    return path
+
+
+def bench(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`bench` as a user runs it, in a subprocess (slow: it imports torch)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`bench.cli.main` in this process: exit code, stdout and stderr."""
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path) -> tuple[Path, Path]:
+    """BASE and NEW of three models; `slow` is 3x slower in NEW, the others redrawn."""
+    base = write_run(
+        tmp_path / "base",
+        [entry("fast", samples(1.0, 1)), entry("slow", samples(5.0, 2)), entry("gone", [1.0] * 9)],
+    )
+    new = write_run(
+        tmp_path / "new",
+        [entry("fast", samples(1.0, 3)), entry("slow", samples(15.0, 4)), entry("fresh", [1] * 9)],
+    )
+    return base, new
+
+
+def test_three_times_slower_is_slower() -> None:
+    result = compare_samples(side(samples(5.0, 1)), side(samples(15.0, 2)))
+    assert result.verdict == "slower"
+    assert result.ratio == pytest.approx(3.0, rel=0.02)
+    assert result.ci_low is not None and result.ci_low > 2.8
+    assert result.p_value is not None and result.p_value < 1e-6
+
+
+def test_three_times_faster_is_faster() -> None:
+    assert compare_samples(side(samples(15.0, 1)), side(samples(5.0, 2))).verdict == "faster"
+
+
+def test_redrawn_samples_of_one_distribution_are_same() -> None:
+    result = compare_samples(side(samples(5.0, 1)), side(samples(5.0, 2)))
+    assert result.verdict == "same"
+    assert result.ci_low is not None and result.ci_high is not None
+    assert 1 / 1.1 <= result.ci_low <= 1 <= result.ci_high <= 1.1
+
+
+def test_identical_samples_are_same_even_when_noisy() -> None:
+    values = samples(5.0, 1, spread=0.5)
+    result = compare_samples(side(values, noisy=True), side(values, noisy=True))
+    assert (result.verdict, result.ratio, result.p_value) == ("same", 1.0, 1.0)
+
+
+def test_small_real_change_is_same_not_slower() -> None:
+    """5% slower, measured precisely: significant, but inside the 10% threshold."""
+    result = compare_samples(
+        side(samples(5.0, 1, spread=0.002)), side(samples(5.25, 2, 200, 0.002))
+    )
+    assert result.p_value is not None and result.p_value < 0.05
+    assert result.verdict == "same"
+    assert (
+        compare_samples(
+            side(samples(5.0, 1, spread=0.002)),
+            side(samples(5.25, 2, spread=0.002)),
+            threshold=0.02,
+        ).verdict
+        == "slower"
+    )
+
+
+def test_change_near_the_threshold_with_wide_interval_is_inconclusive() -> None:
+    result = compare_samples(side(samples(5.0, 1, 12, 0.15)), side(samples(5.4, 2, 12, 0.15)))
+    assert result.verdict == "inconclusive"
+    assert result.ci_low is not None and result.ci_high is not None
+    assert result.ci_low < 1.1 < result.ci_high or result.ci_low < 1 / 1.1
+
+
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [({"noisy": True}, "noisy"), ({"contended": True}, "contended")],
+)
+def test_noisy_or_contended_side_is_inconclusive_even_when_3x(flags: dict, why: str) -> None:
+    result = compare_samples(side(samples(5.0, 1)), side(samples(15.0, 2), **flags))
+    assert result.verdict == "inconclusive"
+    assert why in result.reason
+    assert result.ratio == pytest.approx(3.0, rel=0.02)  # the figures are still shown
+
+
+def test_failed_side_is_inconclusive_without_figures() -> None:
+    failed = SideCase(key=side([]).key, status="error", error="boom")
+    result = compare_samples(side(samples(5.0, 1)), failed)
+    assert (result.verdict, result.ratio) == ("inconclusive", None)
+    assert "error" in result.reason
+
+
+def test_bootstrap_is_seeded() -> None:
+    base, new = samples(5.0, 1), samples(6.0, 2)
+    assert bootstrap_ratio_ci(base, new) == bootstrap_ratio_ci(base, new)
+
+
+def test_runs_match_by_case_and_list_added_and_removed(two_runs: tuple[Path, Path]) -> None:
+    comparison = compare_runs(load_side(two_runs[0]), load_side(two_runs[1]))
+    verdicts = {c.key[0]: c.verdict for c in comparison.cases}
+    assert verdicts == {"fast": "same", "slow": "slower"}
+    assert [c.key[0] for c in comparison.added] == ["fresh"]
+    assert [c.key[0] for c in comparison.removed] == ["gone"]
+    assert [c.key[0] for c in regressions_beyond(comparison, 1.5)] == ["slow"]
+    assert regressions_beyond(comparison, 2.5) == []  # 3x is 200% slower: not beyond 250%
+
+
+def test_cases_differing_in_any_key_field_do_not_match(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", [entry("m", [1.0] * 9)])
+    new = write_run(tmp_path / "b", [entry("m", [1.0] * 9, dtype="bfloat16")])
+    comparison = compare_runs(load_side(base), load_side(new))
+    assert (len(comparison.cases), len(comparison.added), len(comparison.removed)) == (0, 1, 1)
+
+
+def test_exact_figures_are_reported_to_the_unit(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", [entry("m", [1.0] * 9)])
+    new = write_run(tmp_path / "b", [entry("m", [1.0] * 9, params=101, peak_memory_bytes=5000)])
+    text = render_comparison(compare_runs(load_side(base), load_side(new)))
+    assert "| params " in text and " 100 | " in text and " 101 | " in text and "+1 (+1.00%)" in text
+    assert "+904 (+22.07%)" in text
+    assert "MACs" not in text.split("## Params, MACs and peak memory")[1]  # unchanged: not listed
+
+
+def test_markdown_puts_regressions_first_and_warns_about_environment(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", [entry("a", samples(1.0, 1)), entry("b", samples(2.0, 2))])
+    new = write_run(
+        tmp_path / "b",
+        [entry("a", samples(1.0, 3), threads=1, interop_threads=2), entry("b", samples(6.0, 4))],
+        torch="2.14.1",
+        torch_num_threads=1,
+    )
+    text = render_comparison(compare_runs(load_side(base), load_side(new)))
+    assert text.index("## Warnings") < text.index("## Latency")
+    assert "torch differs: 2.15.0 (BASE) vs 2.14.1 (NEW)" in text
+    assert "threads (intra-op / inter-op) differs: 2 / 2 (BASE) vs 1 / 2 (NEW)" in text
+    assert "ran with: ? (BASE) vs 1/2 (NEW) in 1 of 2 cases: `a cpu float32 b1`" in text
+    latency = text.split("## Latency")[1]
+    assert latency.index("`b cpu float32 b1`") < latency.index("`a cpu float32 b1`")
+    assert (
+        "**1 cases matched" not in text and "**2 cases matched: 1 slower, 0 faster, 1 same" in text
+    )
+
+
+def test_cli_a_against_a_is_all_same(two_runs: tuple[Path, Path], cli) -> None:
+    done = cli("compare", two_runs[0], two_runs[0], "--fail-on-regression", "0")
+    assert done.returncode == 0, done.stderr
+    assert "3 cases matched: 0 slower, 0 faster, 3 same, 0 inconclusive" in done.stdout
+
+
+def test_cli_gate_exits_1_on_a_confident_regression(
+    two_runs: tuple[Path, Path], tmp_path: Path, cli
+) -> None:
+    out = tmp_path / "cmp" / "compare.md"
+    done = cli("compare", *two_runs, "--fail-on-regression", "50", "--out", out)
+    assert done.returncode == 1, done.stderr
+    assert out.read_text(encoding="utf-8") == done.stdout
+    assert "**slower**" in done.stdout
+    assert cli("compare", *two_runs).returncode == 0  # no gate: a report, not a failure
+    assert cli("compare", *two_runs, "--fail-on-regression", "300%").returncode == 0
+
+
+def test_cli_refuses_different_hardware_unless_forced(tmp_path: Path, cli) -> None:
+    base = write_run(tmp_path / "a", [entry("m", samples(1.0, 1))])
+    new = write_run(tmp_path / "b", [entry("m", samples(1.0, 2))], cpu_model="Other CPU")
+    refused = bench("compare", base, new)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
+    assert "--force" in refused.stderr and "Other CPU" in refused.stderr
+    forced = cli("compare", base, new, "--force")
+    assert forced.returncode == 0
+    assert "different hardware, compared with --force" in forced.stdout
+
+
+@pytest.mark.parametrize("make", ["missing", "empty_dir", "not_json", "foreign_json"])
+def test_cli_bad_input_is_one_error_line(tmp_path: Path, make: str, cli) -> None:
+    target = tmp_path / "x"
+    if make == "empty_dir":
+        target.mkdir()
+    elif make == "not_json":
+        target.write_text("{", encoding="utf-8")
+    elif make == "foreign_json":
+        target.write_text('{"a": 1}', encoding="utf-8")
+    done = cli("compare", target, target)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {target}") and done.stderr.count("\n") == 1
+
+
+def test_bad_threshold_is_a_usage_error(
+    two_runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", *map(str, two_runs), "--threshold", "ten"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("error: argument --threshold")
+
+
+def _pytest_benchmark_json(tmp_path: Path, name: str, loops: int) -> Path:
+    """A real pytest-benchmark JSON file (raw data included), from a real benchmark run."""
+    test = tmp_path / f"test_{name}.py"
+    test.write_text(
+        "def work():\n"
+        f"    return sum(i * i for i in range({loops}))\n\n"
+        "def test_work(benchmark):\n"
+        "    benchmark.pedantic(work, rounds=30, iterations=1)\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / f"{name}.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(test),
+            f"--benchmark-json={out}",
+            "--rootdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_pytest_benchmark_json_files_compare(tmp_path: Path) -> None:
+    base = _pytest_benchmark_json(tmp_path, "base", 20_000)
+    loaded = load_side(base)
+    assert loaded.kind == "pytest-benchmark"
+    assert len(loaded.cases) == 1 and len(loaded.cases[0].samples_ms) == 30
+    same = compare_runs(loaded, load_side(base))
+    assert [c.verdict for c in same.cases] == ["same"]
+
+
+def test_pytest_benchmark_json_without_data_is_refused(tmp_path: Path) -> None:
+    stripped = tmp_path / "stripped.json"
+    record = {
+        "machine_info": {"cpu": {"brand_raw": "X"}},
+        "benchmarks": [{"name": "test_work", "fullname": "t.py::test_work", "stats": {"min": 1}}],
+    }
+    stripped.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(BenchError, match="--benchmark-save-data"):
+        load_side(stripped)

@@ -1,0 +1,69 @@
+"""What `bench run` prints on stderr: labelled per-case lines, the live display, the summary."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.console import ProgressDisplay, case_line, summary_lines
+from bench.records import Case, LatencyStats, ModelSpec, Result
+
+SPEC = ModelSpec(name="net", factory="x:y", input_shape=(8,), batch_sizes=(4,))
+CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=4, base_dir=Path())
+SAMPLES = [10.0 + i / 100 for i in range(20)]
+
+
+def _ok() -> Result:
+    latency = LatencyStats.from_samples(SAMPLES, precision_target=0.001)
+    return Result(case=CASE, status="ok", latency=latency, peak_memory_bytes=3 * 2**20)
+
+
+def test_case_line_labels_the_interval() -> None:
+    line = case_line(2, 5, CASE, _ok())
+    assert line.startswith("[2/5] net cpu float32 b4: ok median 10.09 ms (95% CI +-")
+    assert line.endswith("%), precision target not met")
+    failed = Result(case=CASE, status="error", error="ValueError: no\nmore")
+    assert case_line(1, 1, CASE, failed) == "[1/1] net cpu float32 b4: error ValueError: no\\nmore"
+
+
+def test_plain_display_writes_one_line_per_finished_case() -> None:
+    stream = io.StringIO()
+    display = ProgressDisplay(stream, interactive=False)
+    display(1, 1, CASE, None)
+    display(1, 1, CASE, _ok())
+    display.close()
+    assert stream.getvalue().count("\n") == 1 and "\x1b" not in stream.getvalue()
+    assert display.results[0].status == "ok"
+
+
+def test_live_display_prints_finished_cases_and_stops() -> None:
+    stream = io.StringIO()
+    display = ProgressDisplay(stream, interactive=True)
+    display(1, 2, CASE, None)
+    display(1, 2, CASE, _ok())
+    display(2, 2, CASE, None)
+    display(2, 2, CASE, Result(case=CASE, status="error", error="boom"))
+    display.close()
+    text = stream.getvalue()
+    assert "[1/2] net cpu float32 b4: ok median 10.09 ms" in text
+    assert "[2/2] net cpu float32 b4: error boom" in text
+
+
+def test_summary_table_has_a_row_per_case_and_a_count() -> None:
+    lines = summary_lines([_ok(), Result(case=CASE, status="error", error="boom")])
+    assert lines[0].split() == ["case", "status", "median", "ms", "95%", "CI", "samples/s",
+                                "peak", "MiB"]  # fmt: skip
+    assert "10.09" in lines[2] and "396.2" in lines[2] and "3.000" in lines[2]
+    assert lines[-1] == "2 cases: 1 ok, 1 not ok"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import bench
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"bench {bench.__version__}\n"
