@@ -150,7 +150,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after an out-of-memory row, add rows at halved batch sizes (labelled backoff_from)",
     )
+    run.add_argument(
+        "--timeout",
+        type=_timeout,
+        metavar="DURATION",
+        help="per-case limit, e.g. 90s or 10m (default: the suite's `timeout`, else 10m); "
+        "a case past it is a `timeout` row and the run goes on",
+    )
+    run.add_argument(
+        "--retry-timeouts",
+        action="store_true",
+        help="with --resume: run the cases that timed out again (default: keep their rows)",
+    )
     return parser
+
+
+def _timeout(text: str) -> float:
+    from bench.measure.watchdog import parse_timeout
+
+    try:
+        return parse_timeout(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _print_progress(index: int, total: int, case: Case, result: Result | None) -> None:
@@ -185,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         threads=args.threads,
         oom_backoff=args.oom_backoff,
         isolate=args.isolate,
+        timeout_s=args.timeout,
     )
     outcome = run_suite(
         args.suite,
@@ -193,6 +215,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _print_progress,
         on_run_dir=lambda run_dir: print(run_dir, flush=True),
         resume=args.resume,
+        retry_timeouts=args.retry_timeouts,
     )
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 

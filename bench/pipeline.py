@@ -63,6 +63,7 @@ def run_suite(
     progress: ProgressCallback | None = None,
     on_run_dir: Callable[[Path], None] | None = None,
     resume: Path | None = None,
+    retry_timeouts: bool = False,
 ) -> RunOutcome:
     """Validate the whole suite before creating anything; then measure and write as we go.
 
@@ -88,7 +89,11 @@ def run_suite(
             )
         writer = _lock_for_resume(resume)  # before reading it: no second writer can interleave
         try:
-            prior = load_prior_run(resume, suite.name, [c for c in cases if isinstance(c, Case)])
+            prior = load_prior_run(
+                resume, suite.name, [c for c in cases if isinstance(c, Case)], retry_timeouts
+            )
+            if prior.csv_rewrite is not None:  # decided: only now may the file change
+                writer.rewrite(prior.csv_rewrite)
         except BaseException:
             writer.close()
             raise

@@ -120,3 +120,59 @@ class SleepOnce(nn.Module):
 
 def sleep_once(marker: str, seconds: float = 120.0) -> nn.Module:
     return SleepOnce(marker, seconds)
+
+
+class _Forward(nn.Module):
+    """A Linear whose forward first calls `act` (the hostile part)."""
+
+    def __init__(self, act: Any) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.act()
+        return self.linear(x)
+
+
+def _spin() -> None:
+    while True:
+        time.sleep(0.05)
+
+
+def hangs(marker: str = "") -> nn.Module:
+    """Never returns from forward; first writes its process id to `marker`, if given."""
+
+    def act() -> None:
+        if marker:
+            Path(marker).write_text(str(os.getpid()))
+        _spin()
+
+    return _Forward(act)
+
+
+def leaves_thread() -> nn.Module:
+    """Starts a non-daemon thread that never ends (once per process), then works normally."""
+    import threading
+
+    def act() -> None:
+        if not any(t.name == "left-behind" for t in threading.enumerate()):
+            threading.Thread(target=_spin, name="left-behind", daemon=False).start()
+
+    return _Forward(act)
+
+
+def changes_settings(cwd: str) -> nn.Module:
+    """Changes process-wide torch settings and the working directory while it is built."""
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    torch.set_float32_matmul_precision("medium")
+    os.chdir(cwd)
+    return nn.Linear(4, 4)
+
+
+def raises_keyboard_interrupt() -> nn.Module:
+    def act() -> None:
+        raise KeyboardInterrupt("raised by the model, not by a user")
+
+    return _Forward(act)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from bench.errors import TerminatedError
 from bench.measure.ceilings import ceiling_for
 from bench.measure.counting.probe import count_case
 from bench.measure.memory.step import measure_memory
@@ -27,6 +28,14 @@ from bench.measure.timing.engine import (
     Timer,
     TimingPolicy,
     measure_latency,
+)
+from bench.measure.torch_state import capture_state, restore_state, state_changes
+from bench.measure.watchdog import (
+    DEFAULT_TIMEOUT_S,
+    CaseTimeout,
+    Guard,
+    case_guard,
+    describe_seconds,
 )
 from bench.model.factory import build_model, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
@@ -70,6 +79,14 @@ class RunOptions:
     def threads_for(self, case: Case) -> int | None:
         return self.threads if self.threads is not None else case.timing.threads
 
+    # per-case wall-clock limit (None: the suite's `timeout`, else DEFAULT_TIMEOUT_S)
+    timeout_s: float | None = None
+
+    def timeout_for(self, case: Case) -> float:
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return case.timing.timeout_s if case.timing.timeout_s is not None else DEFAULT_TIMEOUT_S
+
     experiment_timing: TimingPolicy = EXPERIMENT_POLICY
     # after an oom row, add separately labelled rows at halved batch sizes
     oom_backoff: bool = False
@@ -90,38 +107,46 @@ def device_unavailable_reason(device: str) -> str | None:
 
 
 def measure_case(case: Case, options: RunOptions) -> Result:
-    """Every requested measurement of one case; exceptions become an error or oom row."""
+    """Every requested measurement of one case; exceptions become an error, oom or timeout row.
+
+    The case starts from the run's torch settings and leaves them as it found them (see
+    bench.measure.torch_state); the row records the settings in effect when the case ended.
+    """
     reason = device_unavailable_reason(case.device)
     if reason is not None:
         return Result(case=case, status="skipped", error=reason)
+    run_state = capture_state()
+    timeout_s = options.timeout_for(case)
     with (
         warnings.catch_warnings(record=True) as caught,
         intra_op_threads(options.threads_for(case)),
     ):
         warnings.simplefilter("always")
-        threads, interop_threads = thread_counts()
-        flags = numerics_flags()
+        case_state = capture_state()
         try:
-            result = _measure(case, options)
-        except torch.cuda.OutOfMemoryError as exc:
-            result = Result(
-                case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc()
-            )
-        except (Exception, SystemExit) as exc:  # a failing model must not stop the run
-            # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
-            if isinstance(exc, NonFiniteOutputError):
-                warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+            with case_guard(timeout_s) as guard:
+                result = _guarded(case, options, guard)
+        except CaseTimeout:
             result = Result(
                 case=case,
-                status="error",
-                error=f"{type(exc).__name__}: {_one_line(exc)}",
+                status="timeout",
+                error=f"no result within {describe_seconds(timeout_s)} (--timeout); stopped",
                 detail=traceback.format_exc(),
             )
         finally:
             gc.collect()
             if case.device.startswith("cuda"):
                 torch.cuda.empty_cache()
+        threads, interop_threads = thread_counts()  # as the case left them
+        flags = numerics_flags()
+        changed = state_changes(case_state, capture_state())
+    restore_state(run_state)
     notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    if changed:
+        notes += (
+            f"the model changed process-wide settings ({'; '.join(changed)}); "
+            "restored for the next case",
+        )
     return replace(
         result,
         notes=result.notes + notes,
@@ -129,6 +154,34 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         interop_threads=interop_threads,
         numerics_flags=flags,
     )
+
+
+def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:
+    """_measure, with a failing model turned into its row (a real Ctrl-C still propagates)."""
+    try:
+        return _measure(case, options)
+    except torch.cuda.OutOfMemoryError as exc:
+        return Result(case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc())
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TerminatedError) or guard.interrupted:
+            raise
+        # the model raised it itself (no SIGINT arrived): that model's failure, not the user's
+        return Result(
+            case=case,
+            status="error",
+            error=f"KeyboardInterrupt raised by the model: {_one_line(exc)}",
+            detail=traceback.format_exc(),
+        )
+    except (Exception, SystemExit) as exc:  # a failing model must not stop the run
+        # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
+        if isinstance(exc, NonFiniteOutputError):
+            warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+        return Result(
+            case=case,
+            status="error",
+            error=f"{type(exc).__name__}: {_one_line(exc)}",
+            detail=traceback.format_exc(),
+        )
 
 
 def _measure(case: Case, options: RunOptions) -> Result:

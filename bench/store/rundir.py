@@ -7,8 +7,11 @@ run that dies keeps every finished row; JSON and markdown are written atomically
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
+import functools
+import hashlib
 import io
 import json
 import os
@@ -22,7 +25,7 @@ try:  # POSIX; elsewhere runs are not locked against a concurrent --resume
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-from bench.records import COLUMNS, Result
+from bench.records import COLUMNS, Case, Result
 
 RESULTS_CSV = "results.csv"
 REPORT_MD = "report.md"
@@ -92,6 +95,27 @@ class CsvWriter:
             raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
         os.fsync(self._fd)
 
+    def rewrite(self, data: bytes) -> None:
+        """Replace the file's contents with `data` (a resumed run's cut or filtered rows), whole
+        or not at all: a locked temporary sibling is written, then renamed over the file."""
+        target = self.path.resolve()  # through a symlink, replace the file it names
+        temporary = target.with_name(f".{target.name}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.write(fd, data) != len(data):
+                raise OSError(f"short write to {temporary}")
+            os.fsync(fd)
+            os.replace(temporary, target)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        self.close()
+        self._fd = fd
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -119,6 +143,55 @@ def _counting_record(result: Result) -> dict[str, Any] | None:
     }
 
 
+def json_value(value: Any) -> Any:
+    """`value` as run.json stores it (a datetime becomes its text), so --resume compares like
+    with like."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def case_definition(case: Case) -> dict[str, Any]:
+    """Everything in the suite that decides what a case measures, as run.json stores it.
+
+    `--resume` refuses a run whose finished rows were defined differently: rows of a `16x8`
+    input next to rows of `32x3x8`, or of another checkpoint, must never share a table. The
+    checkpoint is identified by its content, not its name.
+    """
+    spec = case.model
+    return json_value(
+        {
+            "factory": spec.factory,
+            "kwargs": dict(spec.kwargs),
+            "input_shape": list(spec.input_shape),
+            "checkpoint_sha256": file_sha256(spec.checkpoint) if spec.checkpoint else None,
+            "trust_checkpoint": spec.trust_checkpoint,
+            "budget_s": case.timing.budget_s,
+            "precision": case.timing.precision,
+            "threads": case.timing.threads,
+        }
+    )
+
+
+def file_sha256(path: Path) -> str | None:
+    """A file's SHA-256 (cached while its size and mtime stay), or None if it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def run_record(
     results: list[Any],
     environment: dict[str, Any],
@@ -140,6 +213,7 @@ def run_record(
                 **result.row(),
                 "factory": result.case.model.factory,
                 "kwargs": dict(result.case.model.kwargs),
+                "definition": case_definition(result.case),
                 "warmup_iterations": lat.warmup_iterations if lat else None,
                 "latency_samples_ms": list(lat.samples_ms) if lat else [],
                 "notes": list(result.notes),

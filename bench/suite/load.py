@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.errors import FactoryError, SuiteError
 from bench.measure.timing.engine import parse_duration
+from bench.measure.watchdog import TIMEOUT_FORMS, parse_timeout
 from bench.model.factory import resolve_factory
 from bench.model.workload import MODES
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
@@ -24,7 +25,7 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
-SUITE_KEYS |= {"budget", "precision", "threads"}  # timing knobs
+SUITE_KEYS |= {"budget", "precision", "threads", "timeout"}  # timing knobs
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
 MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # load weights into the factory's model
 TOP_KEYS = {"suite", "models", "experiments"}
@@ -121,7 +122,18 @@ def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SuiteError(path, "[suite] threads", f"must be a positive integer, got {value!r}")
         threads = value
-    return TimingSettings(budget_s=budget_s, precision=precision, threads=threads)
+    timeout_s = None
+    if "timeout" in header:
+        value = header["timeout"]
+        try:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"must be {TIMEOUT_FORMS}, got {value!r}")
+            timeout_s = parse_timeout(str(value))
+        except ValueError as exc:
+            raise SuiteError(path, "[suite] timeout", str(exc)) from None
+    return TimingSettings(
+        budget_s=budget_s, precision=precision, threads=threads, timeout_s=timeout_s
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
