@@ -8,12 +8,14 @@ why), 2 bad usage or an invalid suite (one `error:` line on stderr), 130 interru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import signal
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError, TerminatedError, one_line
+from bench.errors import BenchError, OutputError, TerminatedError, one_line
 from bench.measure.timing.engine import (
     DEFAULT_POLICY,
     EXPERIMENT_POLICY,
@@ -184,7 +186,45 @@ def _print_progress(index: int, total: int, case: Case, result: Result | None) -
         missed = " (precision target not met)" if lat.precision_met is False else ""
         detail = f"median {lat.median_ms:.3f} ms{spread}{missed}"
     line = one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
-    print(line, file=sys.stderr)
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # progress is a courtesy: a closed stderr does not stop a run
+        _silence(sys.stderr)
+
+
+_RUN_DIR: list[Path] = []  # the run directory, once it exists (for the closing message)
+
+
+def _announce(run_dir: Path) -> None:
+    """Print the run directory on stdout (scripts read it); a closed pipe stops the run."""
+    _RUN_DIR.append(run_dir)
+    try:
+        print(run_dir, flush=True)
+    except BrokenPipeError:
+        _silence(sys.stdout)  # or Python's exit-time flush reports the same broken pipe again
+        raise OutputError(f"stdout: the pipe was closed; the run is in {run_dir}") from None
+
+
+def _silence(stream: object) -> None:
+    """Point a broken stream's descriptor at /dev/null so nothing tries to write to it again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _ensure_streams() -> None:
+    """With stdout or stderr closed (`2>&-`) Python sets sys.stderr to None, and every warning
+    or print to it would fail inside the cases: give such a stream /dev/null instead. Writes
+    past `ulimit -f` become an OSError (EFBIG) rather than killing the run by SIGXFSZ."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError):  # not the main thread: leave it be
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -213,7 +253,7 @@ def _run(args: argparse.Namespace) -> int:
         args.out,
         options,
         progress=None if args.quiet else _print_progress,
-        on_run_dir=lambda run_dir: print(run_dir, flush=True),
+        on_run_dir=_announce,
         resume=args.resume,
         retry_timeouts=args.retry_timeouts,
     )
@@ -230,11 +270,21 @@ def _doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _say(line: str) -> None:
+    """The closing line on stderr; a closed stderr cannot hear it, and must not crash us."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        _silence(sys.stderr)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise TerminatedError()
 
 
 def main(argv: list[str] | None = None) -> int:
+    _ensure_streams()
+    _RUN_DIR.clear()
     args = build_parser().parse_args(argv)
     previous = signal.getsignal(signal.SIGTERM)
     try:
@@ -243,15 +293,19 @@ def main(argv: list[str] | None = None) -> int:
         previous = None
     try:
         return _doctor(args) if args.verb == "doctor" else _run(args)
+    except OutputError as exc:
+        _say(f"error: {one_line(str(exc))}")
+        return EXIT_CASE_FAILED if exc.finished else EXIT_USAGE
     except BenchError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        _say(f"error: {one_line(str(exc))}")
         return EXIT_USAGE
-    except TerminatedError:
-        print("terminated: finished rows and the report are in the run directory", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        print("interrupted: finished rows and the report are in the run directory", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        word = "terminated" if isinstance(exc, TerminatedError) else "interrupted"
+        if _RUN_DIR:
+            _say(f"{word}: finished rows and the report are in the run directory {_RUN_DIR[-1]}")
+        else:
+            _say(f"{word}: stopped before a run directory was made; nothing was written")
+        return EXIT_TERMINATED if isinstance(exc, TerminatedError) else EXIT_INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -8,18 +8,19 @@ CSV as the list of finished cases.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.environment import capture_environment
-from bench.errors import ResumeError
+from bench.errors import OutputError, ResumeError, output_error
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.measure.case import RunOptions
 from bench.measure.execution import execute
-from bench.records import Case, Result
+from bench.records import Case, Result, Suite
 from bench.report.document import render_report
 from bench.report.experiments import write_plots
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
@@ -28,6 +29,8 @@ from bench.store.rundir import (
     RESULTS_CSV,
     RUN_JSON,
     CsvWriter,
+    deferred_signals,
+    discard_run_dir,
     new_run_dir,
     run_record,
     write_atomic,
@@ -98,24 +101,34 @@ def run_suite(
             writer.close()
             raise
     environment = capture_environment()
-    if resume is None:
-        writer = CsvWriter(new_run_dir(out, suite.name) / RESULTS_CSV)
-    run_dir = writer.path.parent
-    if on_run_dir is not None:
-        on_run_dir(run_dir)
     results: list[AnyResult] = list(prior.results) if prior else []
     extra = _record_extra(suite.name, suite_path, prior, environment)
-    log = RunLog(run_dir / RUN_LOG)
+    run_dir = resume if resume is not None else new_run_dir(out, suite.name)
+    try:  # a new run directory that cannot even be set up is removed again
+        if resume is None:
+            writer = CsvWriter(run_dir / RESULTS_CSV)
+        try:
+            log = RunLog(run_dir / RUN_LOG)
+            record = run_record(results, environment, str(suite_path), extra)
+            write_atomic(run_dir / RUN_JSON, record)
+        except BaseException:
+            writer.close()
+            raise
+    except BaseException:
+        if resume is None:
+            discard_run_dir(run_dir)
+        raise
     todo = [
         c for c in cases if prior is None or (isinstance(c, Case) and c.key not in prior.finished)
     ]
-    log.write(
-        f"{'resumed' if prior else 'started'}: suite {suite.name!r} from {suite_path}; "
-        f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
-    )
-    complete = False
+    complete = raised = False
     try:
-        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
+        log.write(
+            f"{'resumed' if prior else 'started'}: suite {suite.name!r} from {suite_path}; "
+            f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
+        )
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
         for index, case in enumerate(todo, start=1):
             if progress is not None:
                 progress(index, len(todo), case, None)
@@ -134,20 +147,66 @@ def run_suite(
                     progress(index, len(todo), result.case, result)
         complete = True
     except BaseException as exc:
-        log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
+        raised = True
+        if isinstance(exc, OutputError):
+            exc.finished = len(results)
+        with contextlib.suppress(OutputError):
+            log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
         raise
     finally:
-        writer.close()
-        extra["complete"] = complete
-        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
-        title = f"bench run: {suite.name}"
-        if not complete:  # say so at the top: the tables below hold only the finished cases
-            title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
-        plots = write_plots([r for r in results if isinstance(r, ExperimentResult)], run_dir)
-        write_atomic(run_dir / REPORT_MD, render_report(results, environment, title, plots))
-        log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
-        log.close()
+        # a signal now would cut the report short: it waits until the files are whole
+        with deferred_signals():
+            late = _close_run(run_dir, suite, writer, log, results, environment, extra, complete)
+        if late is not None and not raised:  # else the first failure is the one to report
+            late.finished = len(results)
+            raise late
     return RunOutcome(run_dir=run_dir, results=tuple(results))
+
+
+def _close_run(
+    run_dir: Path,
+    suite: Suite,
+    writer: CsvWriter,
+    log: RunLog,
+    results: list[AnyResult],
+    environment: dict[str, Any],
+    extra: dict[str, Any],
+    complete: bool,
+) -> OutputError | None:
+    """Write run.json and report.md (each atomically) and close the files; every step is tried
+    even if an earlier one failed (a full disk), and the first failure is returned."""
+    failures: list[OutputError] = []
+    writer.close()
+    extra["complete"] = complete
+    title = f"bench run: {suite.name}"
+    if not complete:  # say so at the top: the tables below hold only the finished cases
+        title += f" (interrupted: {len(results)} rows; finish it with --resume {run_dir})"
+    steps: list[Callable[[], None]] = [
+        lambda: write_atomic(
+            run_dir / RUN_JSON, run_record(results, environment, str(suite.path), extra)
+        ),
+        lambda: write_atomic(
+            run_dir / REPORT_MD,
+            render_report(results, environment, title, _plots(results, run_dir)),
+        ),
+        lambda: log.write(
+            f"{'finished' if complete else 'interrupted'}: {len(results)} rows written"
+        ),
+        log.close,
+    ]
+    for step in steps:
+        try:
+            step()
+        except OutputError as exc:
+            failures.append(exc)
+    return failures[0] if failures else None
+
+
+def _plots(results: list[AnyResult], run_dir: Path) -> Any:
+    try:
+        return write_plots([r for r in results if isinstance(r, ExperimentResult)], run_dir)
+    except OSError as exc:
+        raise output_error(run_dir, exc, "cannot write plots") from None
 
 
 def _lock_for_resume(run_dir: Path) -> CsvWriter:
