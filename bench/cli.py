@@ -76,8 +76,9 @@ def _precision(text: str) -> float:
 
 
 def _threads(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"threads must be a positive integer, got {text!r}")
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        message = f"threads must be a positive integer, at most 1024, got {text!r}"
+        raise argparse.ArgumentTypeError(message)
     return int(text)
 
 

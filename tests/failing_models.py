@@ -176,3 +176,55 @@ def raises_keyboard_interrupt() -> nn.Module:
         raise KeyboardInterrupt("raised by the model, not by a user")
 
     return _Forward(act)
+
+
+class NanLater(nn.Module):
+    """Finite on the first call (the checked one), NaN from the second call on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        y = self.linear(x)
+        return y if self.calls == 1 else y * float("nan")
+
+
+def nan_later() -> nn.Module:
+    return NanLater()
+
+
+class InfGradient(nn.Module):
+    """A finite output whose gradient is infinite (d/dp sqrt(p - p) at 0): one SGD step makes
+    the weights NaN, and only a training step shows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.linear.weight
+        return self.linear(x) + torch.sqrt(weight - weight.detach()).sum()
+
+
+def inf_gradient() -> nn.Module:
+    return InfGradient()
+
+
+class HostAllocation(nn.Module):
+    """Asks the CPU allocator for (batch - 1) * 16 TiB: batch 1 allocates nothing, any larger
+    batch fails for real (more than any test machine's memory and swap)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.empty((x.shape[0] - 1) * 2**42, dtype=torch.float32)
+        return self.linear(x)
+
+
+def host_allocation() -> nn.Module:
+    return HostAllocation()

@@ -162,6 +162,12 @@ def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:
         return _measure(case, options)
     except torch.cuda.OutOfMemoryError as exc:
         return Result(case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc())
+    except (MemoryError, RuntimeError) as exc:
+        if not is_cpu_oom(exc):
+            return _error_row(case, exc)
+        # host memory ran out: an `oom` row like CUDA's, so --oom-backoff retries smaller batches
+        error = f"CPU out of memory ({type(exc).__name__}: {_one_line(exc)})"
+        return Result(case=case, status="oom", error=error[:300], detail=traceback.format_exc())
     except KeyboardInterrupt as exc:
         if isinstance(exc, TerminatedError) or guard.interrupted:
             raise
@@ -174,14 +180,30 @@ def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:
         )
     except (Exception, SystemExit) as exc:  # a failing model must not stop the run
         # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
-        if isinstance(exc, NonFiniteOutputError):
-            warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
-        return Result(
-            case=case,
-            status="error",
-            error=f"{type(exc).__name__}: {_one_line(exc)}",
-            detail=traceback.format_exc(),
-        )
+        return _error_row(case, exc)
+
+
+def _error_row(case: Case, exc: BaseException) -> Result:
+    if isinstance(exc, NonFiniteOutputError):
+        warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+    return Result(
+        case=case,
+        status="error",
+        error=f"{type(exc).__name__}: {_one_line(exc)}",
+        detail=traceback.format_exc(),
+    )
+
+
+# torch's CPU allocator reports failure as a RuntimeError; these are its words for it
+_CPU_OOM_WORDS = ("DefaultCPUAllocator", "can't allocate memory", "not enough memory")
+
+
+def is_cpu_oom(exc: BaseException) -> bool:
+    """A host allocation failure: Python's MemoryError, or torch's CPU allocator giving up."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(word in text for word in _CPU_OOM_WORDS)
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
@@ -212,6 +234,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
         if "memory" in options.metrics:
             memory = measure_memory(workload, model, [example], device)
             peak = memory.peak_allocated_bytes
+    if latency is not None or memory is not None:
+        _check_after(model, example, case.mode)
     return Result(
         case=case,
         status="ok",
@@ -225,6 +249,23 @@ def _measure(case: Case, options: RunOptions) -> Result:
         counting=counts.details if counts else None,
         matmul_peak_gflops=options.peak_gflops_for(case.device),
     )
+
+
+def _check_after(model: torch.nn.Module, example: torch.Tensor, mode: str) -> None:
+    """The measured calls ran unchecked (a check in the timed loop would cost a sync per call):
+    check once more afterwards, so a model whose output turns NaN on a later call, or whose
+    training steps made its weights NaN, is an error row rather than a latency to quote."""
+    if mode == "train":
+        for name, parameter in model.named_parameters():
+            if not bool(torch.isfinite(parameter).all()):
+                raise NonFiniteOutputError(
+                    f"parameter {name} became non-finite during the measured training steps"
+                )
+    try:
+        with torch.no_grad():
+            check_output(model(example))
+    except NonFiniteOutputError as exc:
+        raise NonFiniteOutputError(f"after the measured calls, {exc}") from None
 
 
 def _timer_for(device: torch.device) -> Timer:
