@@ -119,9 +119,15 @@ def test_ulimit_f_is_one_line_and_leaves_nothing(write_suite, tmp_path: Path, ca
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
         signal.signal(signal.SIGXFSZ, previous_handler)
-    assert code == 2 and stdout == ""  # run.json's environment alone is over 2000 bytes
-    assert len(err) == 1 and err[0].endswith("cannot write (File too large)")
-    assert list((tmp_path / "r").iterdir()) == []  # the new run directory was removed again
+    # where the limit bites depends on how large run.json's environment is on this machine
+    assert err[-1].startswith("error: ") and err[-1].endswith("cannot write (File too large)")
+    assert not any(line.startswith("error: ") for line in err[:-1])
+    assert leftovers(tmp_path) == []
+    if stdout:  # the run directory existed: its rows are whole, the exit says whether any were
+        rows = read_rows(Path(stdout))
+        assert code == (1 if rows else 2)
+    else:  # it could not be set up: removed again
+        assert code == 2 and list((tmp_path / "r").iterdir()) == []
 
 
 def test_closed_stderr_does_not_break_the_cases(write_suite, tmp_path, capsys, monkeypatch):
