@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.errors import BenchError, TerminatedError, one_line
+from bench.console.streams import RUN_DIRS, announce, ensure_streams, say
+from bench.errors import BenchError, OutputError, TerminatedError, one_line
 from bench.records import METRICS
 
 MODES = ("eval", "train")  # bench.model.MODES, without importing torch for `bench --help`
@@ -83,8 +84,9 @@ def _precision(text: str) -> float:
 
 
 def _threads(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"threads must be a positive integer, got {text!r}")
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        message = f"threads must be a positive integer, at most 1024, got {text!r}"
+        raise argparse.ArgumentTypeError(message)
     return int(text)
 
 
@@ -244,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only the K-th of N disjoint parts of the suite (1-based); `auto` reads it "
         "from Slurm, Kubernetes or CI variables (see README)",
     )
+    run.add_argument(
+        "--timeout",
+        type=_timeout,
+        metavar="DURATION",
+        help="per-case limit, e.g. 90s or 10m (default: the suite's `timeout`, else 10m); "
+        "a case past it is a `timeout` row and the run goes on",
+    )
+    run.add_argument(
+        "--retry-timeouts",
+        action="store_true",
+        help="with --resume: run the cases that timed out again (default: keep their rows)",
+    )
     profile = verbs.add_parser("profile", help="where each case's time and memory go (traces)")
     profile.add_argument("suite", type=Path, help="path to a suite .toml file")
     profile.add_argument("--model", help="profile only this model of the suite")
@@ -273,6 +287,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         threads=args.threads,
         oom_backoff=args.oom_backoff,
         isolate=args.isolate,
+        timeout_s=args.timeout,
     )
 
 
@@ -296,8 +311,9 @@ def _run(args: argparse.Namespace) -> int:
             args.out,
             options,
             progress=display,
-            on_run_dir=lambda run_dir: print(run_dir, flush=True),
+            on_run_dir=announce,
             resume=args.resume,
+            retry_timeouts=args.retry_timeouts,
             profile=ProfileSettings() if args.profile else None,
             shard=shard,
         )
@@ -310,6 +326,15 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
+
+
+def _timeout(text: str) -> float:
+    from bench.measure.watchdog import parse_timeout
+
+    try:
+        return parse_timeout(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _steps(text: str) -> int:
@@ -506,6 +531,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    ensure_streams()
+    RUN_DIRS.clear()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.verb != "submit":  # only submit passes options on (to bench run)
@@ -519,15 +546,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "submit":
             return _submit(args, unknown)
         return VERBS.get(args.verb, _run)(args)
+    except OutputError as exc:
+        say(f"error: {one_line(str(exc))}")
+        return EXIT_CASE_FAILED if exc.finished else EXIT_USAGE
     except BenchError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        say(f"error: {one_line(str(exc))}")
         return EXIT_USAGE
-    except TerminatedError:
-        print("terminated: finished rows and the report are in the run directory", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        print("interrupted: finished rows and the report are in the run directory", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        word = "terminated" if isinstance(exc, TerminatedError) else "interrupted"
+        if RUN_DIRS:
+            say(f"{word}: finished rows and the report are in the run directory {RUN_DIRS[-1]}")
+        else:
+            say(f"{word}: stopped before a run directory was made; nothing was written")
+        return EXIT_TERMINATED if isinstance(exc, TerminatedError) else EXIT_INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -29,6 +29,22 @@ class ResumeError(BenchError):
     """`--resume` named a directory that is not an unfinished run of this suite."""
 
 
+class OutputError(BenchError):
+    """The run directory (or stdout) could not be written: not a directory, read-only, full,
+    a name too long, a closed pipe. One `error:` line; exit 2, or 1 when some cases had already
+    finished (their rows are on disk)."""
+
+    def __init__(self, message: str, finished: int = 0) -> None:
+        super().__init__(message)
+        self.finished = finished
+
+
+def output_error(path: object, exc: OSError, doing: str = "cannot write") -> OutputError:
+    """OutputError naming the path and the system's reason (e.g. "No space left on device")."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"{path}: {doing} ({reason})")
+
+
 class TerminatedError(KeyboardInterrupt):
     """SIGTERM, turned into an exception so a terminated run writes its report like Ctrl-C.
 

@@ -8,19 +8,20 @@ CSV as the list of finished cases.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.environment import capture_environment
-from bench.errors import ResumeError
+from bench.errors import OutputError, ResumeError, output_error
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.measure.case import RunOptions
 from bench.measure.execution import execute
 from bench.profile import CaseProfile, ProfileSettings, profile_cases, profile_section
-from bench.records import Case, Result
+from bench.records import Case, Result, Suite
 from bench.report.index import update_index
 from bench.report.rebuild import write_report
 from bench.shard.partition import Shard, select, shard_record, shard_to_run
@@ -30,6 +31,8 @@ from bench.store.rundir import (
     RESULTS_CSV,
     RUN_JSON,
     CsvWriter,
+    deferred_signals,
+    discard_run_dir,
     new_run_dir,
     run_record,
     write_atomic,
@@ -67,6 +70,7 @@ def run_suite(
     resume: Path | None = None,
     profile: ProfileSettings | None = None,
     shard: Shard | None = None,
+    retry_timeouts: bool = False,
 ) -> RunOutcome:
     """Validate the whole suite before creating anything; then measure and write as we go.
 
@@ -95,8 +99,12 @@ def run_suite(
             )
         writer = _lock_for_resume(resume)  # before reading it: no second writer can interleave
         try:
-            prior = load_prior_run(resume, suite.name, [c for c in cases if isinstance(c, Case)])
+            prior = load_prior_run(
+                resume, suite.name, [c for c in cases if isinstance(c, Case)], retry_timeouts
+            )
             shard = shard_to_run(shard, prior.record)  # a resumed shard keeps its split
+            if prior.csv_rewrite is not None:  # decided: only now may the file change
+                writer.rewrite(prior.csv_rewrite)
         except BaseException:
             writer.close()
             raise
@@ -104,27 +112,37 @@ def run_suite(
     if shard is not None:
         cases = select(suite_cases, shard)
     environment = capture_environment()
-    if resume is None:
-        writer = CsvWriter(new_run_dir(out, suite.name) / RESULTS_CSV)
-    run_dir = writer.path.parent
-    if on_run_dir is not None:
-        on_run_dir(run_dir)
     results: list[AnyResult] = list(prior.results) if prior else []
     extra = _record_extra(suite.name, suite_path, prior, environment)
     if shard is not None:
         extra.update(shard_record(shard, suite_path, suite_cases, cases))
-    log = RunLog(run_dir / RUN_LOG)
+    run_dir = resume if resume is not None else new_run_dir(out, suite.name)
+    try:  # a new run directory that cannot even be set up is removed again
+        if resume is None:
+            writer = CsvWriter(run_dir / RESULTS_CSV)
+        try:
+            log = RunLog(run_dir / RUN_LOG)
+            record = run_record(results, environment, str(suite_path), extra)
+            write_atomic(run_dir / RUN_JSON, record)
+        except BaseException:
+            writer.close()
+            raise
+    except BaseException:
+        if resume is None:
+            discard_run_dir(run_dir)
+        raise
     todo = [
         c for c in cases if prior is None or (isinstance(c, Case) and c.key not in prior.finished)
     ]
-    log.write(
-        f"{'resumed' if prior else 'started'}: suite {suite.name!r} from {suite_path}; "
-        f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
-    )
-    complete = False
+    complete = raised = False
     profiles: list[CaseProfile] = []
     try:
-        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
+        log.write(
+            f"{'resumed' if prior else 'started'}: suite {suite.name!r} from {suite_path}; "
+            f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
+        )
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
         for index, case in enumerate(todo, start=1):
             if progress is not None:
                 progress(index, len(todo), case, None)
@@ -146,21 +164,70 @@ def run_suite(
             ok_cases = [r.case for r in results if isinstance(r, Result) and r.status == "ok"]
             profiles = profile_cases(ok_cases, run_dir, profile, options)
     except BaseException as exc:
-        log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
+        raised = True
+        if isinstance(exc, OutputError):
+            exc.finished = len(results)
+        with contextlib.suppress(OutputError):
+            log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
         raise
     finally:
-        writer.close()
-        extra["complete"] = complete
-        write_atomic(run_dir / RUN_JSON, run_record(results, environment, str(suite_path), extra))
-        write_report(run_dir)  # from run.json alone, exactly as `bench report` rebuilds it
-        if profiles:  # profiles are not in run.json: `bench report` leaves this section out
+        # a signal now would cut the report short: it waits until the files are whole
+        with deferred_signals():
+            late = _close_run(
+                run_dir, suite, writer, log, results, environment, extra, complete, profiles
+            )
+        if late is not None and not raised:  # else the first failure is the one to report
+            late.finished = len(results)
+            raise late
+    return RunOutcome(run_dir=run_dir, results=tuple(results))
+
+
+def _close_run(
+    run_dir: Path,
+    suite: Suite,
+    writer: CsvWriter,
+    log: RunLog,
+    results: list[AnyResult],
+    environment: dict[str, Any],
+    extra: dict[str, Any],
+    complete: bool,
+    profiles: list[CaseProfile],
+) -> OutputError | None:
+    """Write run.json and report.md (each atomically) and close the files; every step is tried
+    even if an earlier one failed (a full disk), and the first failure is returned."""
+    failures: list[OutputError] = []
+    writer.close()
+    extra["complete"] = complete
+    steps: list[Callable[[], None]] = [
+        lambda: write_atomic(
+            run_dir / RUN_JSON, run_record(results, environment, str(suite.path), extra)
+        ),
+        lambda: _write_report(run_dir, profiles),
+        lambda: update_index(run_dir.parent),
+        lambda: log.write(
+            f"{'finished' if complete else 'interrupted'}: {len(results)} rows written"
+        ),
+        log.close,
+    ]
+    for step in steps:
+        try:
+            step()
+        except OutputError as exc:
+            failures.append(exc)
+    return failures[0] if failures else None
+
+
+def _write_report(run_dir: Path, profiles: list[CaseProfile]) -> None:
+    """report.md from run.json alone, exactly as `bench report` rebuilds it; profiles are not in
+    run.json, so their section is appended here (and `bench report` leaves it out)."""
+    try:
+        write_report(run_dir)
+        if profiles:
             report = (run_dir / REPORT_MD).read_text(encoding="utf-8")
             section = "\n".join(profile_section(profiles, run_dir))
             write_atomic(run_dir / REPORT_MD, f"{report}\n{section}\n")
-        update_index(run_dir.parent)
-        log.write(f"{'finished' if complete else 'interrupted'}: {len(results)} rows written")
-        log.close()
-    return RunOutcome(run_dir=run_dir, results=tuple(results))
+    except OSError as exc:  # plots are written with matplotlib, not write_atomic
+        raise output_error(run_dir, exc, "cannot write the report") from None
 
 
 def _lock_for_resume(run_dir: Path) -> CsvWriter:

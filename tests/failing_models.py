@@ -120,3 +120,111 @@ class SleepOnce(nn.Module):
 
 def sleep_once(marker: str, seconds: float = 120.0) -> nn.Module:
     return SleepOnce(marker, seconds)
+
+
+class _Forward(nn.Module):
+    """A Linear whose forward first calls `act` (the hostile part)."""
+
+    def __init__(self, act: Any) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.act()
+        return self.linear(x)
+
+
+def _spin() -> None:
+    while True:
+        time.sleep(0.05)
+
+
+def hangs(marker: str = "") -> nn.Module:
+    """Never returns from forward; first writes its process id to `marker`, if given."""
+
+    def act() -> None:
+        if marker:
+            Path(marker).write_text(str(os.getpid()))
+        _spin()
+
+    return _Forward(act)
+
+
+def leaves_thread() -> nn.Module:
+    """Starts a non-daemon thread that never ends (once per process), then works normally."""
+    import threading
+
+    def act() -> None:
+        if not any(t.name == "left-behind" for t in threading.enumerate()):
+            threading.Thread(target=_spin, name="left-behind", daemon=False).start()
+
+    return _Forward(act)
+
+
+def changes_settings(cwd: str) -> nn.Module:
+    """Changes process-wide torch settings and the working directory while it is built."""
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    torch.set_float32_matmul_precision("medium")
+    os.chdir(cwd)
+    return nn.Linear(4, 4)
+
+
+def raises_keyboard_interrupt() -> nn.Module:
+    def act() -> None:
+        raise KeyboardInterrupt("raised by the model, not by a user")
+
+    return _Forward(act)
+
+
+class NanLater(nn.Module):
+    """Finite on the first call (the checked one), NaN from the second call on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        y = self.linear(x)
+        return y if self.calls == 1 else y * float("nan")
+
+
+def nan_later() -> nn.Module:
+    return NanLater()
+
+
+class InfGradient(nn.Module):
+    """A finite output whose gradient is infinite (d/dp sqrt(p - p) at 0): one SGD step makes
+    the weights NaN, and only a training step shows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.linear.weight
+        return self.linear(x) + torch.sqrt(weight - weight.detach()).sum()
+
+
+def inf_gradient() -> nn.Module:
+    return InfGradient()
+
+
+class HostAllocation(nn.Module):
+    """Asks the CPU allocator for (batch - 1) * 16 TiB: batch 1 allocates nothing, any larger
+    batch fails for real (more than any test machine's memory and swap)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.empty((x.shape[0] - 1) * 2**42, dtype=torch.float32)
+        return self.linear(x)
+
+
+def host_allocation() -> nn.Module:
+    return HostAllocation()

@@ -86,7 +86,8 @@ def test_pickled_module_is_refused_unless_trusted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"not a checkpoint at all", "cannot be"),
+        (b"not a checkpoint at all", "is not a file written by torch.save"),
+        (b"", "is empty"),
         (None, "holds a list, not a state_dict"),
         ({"lr": 0.1}, "holds no tensors"),
     ],

@@ -22,6 +22,7 @@ from bench.cli import main
 from bench.errors import SuiteError
 from bench.model.workload import MODES
 from bench.records import COLUMNS, STATUSES
+from bench.suite.fields import BIDI_CONTROLS
 from bench.suite.load import DTYPES, expand, load_suite
 
 SETTINGS = settings(
@@ -92,7 +93,9 @@ def to_toml(data: dict[str, Any]) -> str:
 # ---- valid suites ----------------------------------------------------------------------------
 
 printable = st.characters(blacklist_categories=("Cc", "Cs"))  # bench refuses control characters
-names = st.text(printable, min_size=1, max_size=12).filter(lambda s: s.strip() != "")
+names = st.text(printable, min_size=1, max_size=12).filter(
+    lambda s: s.strip() != "" and not set(s) & BIDI_CONTROLS  # bench refuses bidi controls too
+)
 small = st.integers(min_value=1, max_value=64)
 FACTORIES = [
     ("torch.nn:Identity", {}),

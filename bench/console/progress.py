@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from bench.console.streams import silence
 from bench.errors import one_line
 from bench.units import significant
 
@@ -44,7 +45,10 @@ class ProgressDisplay:
             self.results.append(result)
         if self._progress is None:
             if result is not None:
-                print(case_line(index, total, case, result), file=self.stream, flush=True)
+                try:
+                    print(case_line(index, total, case, result), file=self.stream, flush=True)
+                except (OSError, ValueError):  # a closed stderr does not stop a run
+                    silence(self.stream)
             return
         model = getattr(getattr(case, "model", None), "name", None) or case.label
         if result is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from bench.errors import TerminatedError
 from bench.measure.ceilings import ceiling_for
 from bench.measure.counting.probe import count_case
 from bench.measure.memory.step import measure_memory
@@ -27,6 +28,14 @@ from bench.measure.timing.engine import (
     Timer,
     TimingPolicy,
     measure_latency,
+)
+from bench.measure.torch_state import capture_state, restore_state, state_changes
+from bench.measure.watchdog import (
+    DEFAULT_TIMEOUT_S,
+    CaseTimeout,
+    Guard,
+    case_guard,
+    describe_seconds,
 )
 from bench.model.factory import build_model, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
@@ -70,6 +79,14 @@ class RunOptions:
     def threads_for(self, case: Case) -> int | None:
         return self.threads if self.threads is not None else case.timing.threads
 
+    # per-case wall-clock limit (None: the suite's `timeout`, else DEFAULT_TIMEOUT_S)
+    timeout_s: float | None = None
+
+    def timeout_for(self, case: Case) -> float:
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return case.timing.timeout_s if case.timing.timeout_s is not None else DEFAULT_TIMEOUT_S
+
     experiment_timing: TimingPolicy = EXPERIMENT_POLICY
     # after an oom row, add separately labelled rows at halved batch sizes
     oom_backoff: bool = False
@@ -90,38 +107,46 @@ def device_unavailable_reason(device: str) -> str | None:
 
 
 def measure_case(case: Case, options: RunOptions) -> Result:
-    """Every requested measurement of one case; exceptions become an error or oom row."""
+    """Every requested measurement of one case; exceptions become an error, oom or timeout row.
+
+    The case starts from the run's torch settings and leaves them as it found them (see
+    bench.measure.torch_state); the row records the settings in effect when the case ended.
+    """
     reason = device_unavailable_reason(case.device)
     if reason is not None:
         return Result(case=case, status="skipped", error=reason)
+    run_state = capture_state()
+    timeout_s = options.timeout_for(case)
     with (
         warnings.catch_warnings(record=True) as caught,
         intra_op_threads(options.threads_for(case)),
     ):
         warnings.simplefilter("always")
-        threads, interop_threads = thread_counts()
-        flags = numerics_flags()
+        case_state = capture_state()
         try:
-            result = _measure(case, options)
-        except torch.cuda.OutOfMemoryError as exc:
-            result = Result(
-                case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc()
-            )
-        except (Exception, SystemExit) as exc:  # a failing model must not stop the run
-            # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
-            if isinstance(exc, NonFiniteOutputError):
-                warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+            with case_guard(timeout_s) as guard:
+                result = _guarded(case, options, guard)
+        except CaseTimeout:
             result = Result(
                 case=case,
-                status="error",
-                error=f"{type(exc).__name__}: {_one_line(exc)}",
+                status="timeout",
+                error=f"no result within {describe_seconds(timeout_s)} (--timeout); stopped",
                 detail=traceback.format_exc(),
             )
         finally:
             gc.collect()
             if case.device.startswith("cuda"):
                 torch.cuda.empty_cache()
+        threads, interop_threads = thread_counts()  # as the case left them
+        flags = numerics_flags()
+        changed = state_changes(case_state, capture_state())
+    restore_state(run_state)
     notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    if changed:
+        notes += (
+            f"the model changed process-wide settings ({'; '.join(changed)}); "
+            "restored for the next case",
+        )
     return replace(
         result,
         notes=result.notes + notes,
@@ -129,6 +154,56 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         interop_threads=interop_threads,
         numerics_flags=flags,
     )
+
+
+def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:
+    """_measure, with a failing model turned into its row (a real Ctrl-C still propagates)."""
+    try:
+        return _measure(case, options)
+    except torch.cuda.OutOfMemoryError as exc:
+        return Result(case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc())
+    except (MemoryError, RuntimeError) as exc:
+        if not is_cpu_oom(exc):
+            return _error_row(case, exc)
+        # host memory ran out: an `oom` row like CUDA's, so --oom-backoff retries smaller batches
+        error = f"CPU out of memory ({type(exc).__name__}: {_one_line(exc)})"
+        return Result(case=case, status="oom", error=error[:300], detail=traceback.format_exc())
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TerminatedError) or guard.interrupted:
+            raise
+        # the model raised it itself (no SIGINT arrived): that model's failure, not the user's
+        return Result(
+            case=case,
+            status="error",
+            error=f"KeyboardInterrupt raised by the model: {_one_line(exc)}",
+            detail=traceback.format_exc(),
+        )
+    except (Exception, SystemExit) as exc:  # a failing model must not stop the run
+        # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
+        return _error_row(case, exc)
+
+
+def _error_row(case: Case, exc: BaseException) -> Result:
+    if isinstance(exc, NonFiniteOutputError):
+        warnings.warn(f"NaN/Inf output: {exc}", RuntimeWarning, stacklevel=1)
+    return Result(
+        case=case,
+        status="error",
+        error=f"{type(exc).__name__}: {_one_line(exc)}",
+        detail=traceback.format_exc(),
+    )
+
+
+# torch's CPU allocator reports failure as a RuntimeError; these are its words for it
+_CPU_OOM_WORDS = ("DefaultCPUAllocator", "can't allocate memory", "not enough memory")
+
+
+def is_cpu_oom(exc: BaseException) -> bool:
+    """A host allocation failure: Python's MemoryError, or torch's CPU allocator giving up."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(word in text for word in _CPU_OOM_WORDS)
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
@@ -159,6 +234,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
         if "memory" in options.metrics:
             memory = measure_memory(workload, model, [example], device)
             peak = memory.peak_allocated_bytes
+    if latency is not None or memory is not None:
+        _check_after(model, example, case.mode)
     return Result(
         case=case,
         status="ok",
@@ -172,6 +249,23 @@ def _measure(case: Case, options: RunOptions) -> Result:
         counting=counts.details if counts else None,
         matmul_peak_gflops=options.peak_gflops_for(case.device),
     )
+
+
+def _check_after(model: torch.nn.Module, example: torch.Tensor, mode: str) -> None:
+    """The measured calls ran unchecked (a check in the timed loop would cost a sync per call):
+    check once more afterwards, so a model whose output turns NaN on a later call, or whose
+    training steps made its weights NaN, is an error row rather than a latency to quote."""
+    if mode == "train":
+        for name, parameter in model.named_parameters():
+            if not bool(torch.isfinite(parameter).all()):
+                raise NonFiniteOutputError(
+                    f"parameter {name} became non-finite during the measured training steps"
+                )
+    try:
+        with torch.no_grad():
+            check_output(model(example))
+    except NonFiniteOutputError as exc:
+        raise NonFiniteOutputError(f"after the measured calls, {exc}") from None
 
 
 def _timer_for(device: torch.device) -> Timer:

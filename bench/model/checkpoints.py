@@ -50,7 +50,24 @@ def load_checkpoint(model: nn.Module, path: Path, trust: bool) -> None:
         )
 
 
+# torch.save writes a zip archive; files from torch < 1.6 (and pickle.dump) start with a pickle
+# protocol marker. Anything else (text, an empty file, safetensors) is not a torch checkpoint.
+_HEADERS = (b"PK\x03\x04", b"\x80")
+
+
 def _read(path: Path, trust: bool) -> Mapping[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path.name} cannot be read ({exc.strerror})") from None
+    if not head:
+        raise CheckpointError(f"checkpoint {path.name} is empty (0 bytes)")
+    if not head.startswith(_HEADERS):
+        raise CheckpointError(
+            f"checkpoint {path.name} is not a file written by torch.save (it starts with "
+            f"{head!r}, not a zip or pickle header)"
+        )
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
@@ -62,9 +79,11 @@ def _read(path: Path, trust: bool) -> Mapping[str, Any]:
             "weights_only loading refuses; save model.state_dict() instead, or set "
             "trust_checkpoint = true if you trust the file (unpickling runs code from it)"
         ) from None
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200]
-        raise CheckpointError(f"checkpoint {path.name} cannot be read: {reason}") from None
+    except Exception as exc:  # a damaged file fails in many ways; each is this case's row
+        reason = " ".join(str(exc).split())[:200] or "no reason given"
+        raise CheckpointError(
+            f"checkpoint {path.name} cannot be read ({type(exc).__name__}: {reason})"
+        ) from None
     if isinstance(loaded, nn.Module):
         loaded = loaded.state_dict()
     return _unwrap(loaded, path)

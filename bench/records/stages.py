@@ -86,7 +86,7 @@ COLUMNS: tuple[str, ...] = (
     "backoff_from",
 )
 
-STATUSES = ("ok", "error", "oom", "skipped")
+STATUSES = ("ok", "error", "oom", "skipped", "timeout")
 # A model with `compare_inplace = true` is built twice: every `inplace` flag on, then off.
 INPLACE_VARIANTS = ("in_place", "out_of_place")
 METRICS = ("params", "flops", "latency", "memory")
@@ -116,6 +116,7 @@ class TimingSettings:
     budget_s: float | None = None
     precision: float | None = None
     threads: int | None = None
+    timeout_s: float | None = None  # per-case wall-clock limit (bench.measure.watchdog)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from tabulate import tabulate
+
+# a bare | in a cell (a model named "a|b") would split it in two; an escaped one is left alone
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
 
 def markdown_table(
@@ -20,8 +24,9 @@ def markdown_table(
         if len(align) != len(headers) or set(align) - {"l", "r"}:
             raise ValueError(f"align {align!r} must give l or r for each of {len(headers)} columns")
         colalign = tuple("left" if a == "l" else "right" for a in align)
+    safe = [[_UNESCAPED_PIPE.sub(r"\\|", str(cell)) for cell in row] for row in rows]
     return tabulate(
-        rows, headers=list(headers), tablefmt="pipe", disable_numparse=True, colalign=colalign
+        safe, headers=list(headers), tablefmt="pipe", disable_numparse=True, colalign=colalign
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.errors import ResumeError
 from bench.records import COLUMNS, Case, LatencyStats, Result
-from bench.store.rundir import RESULTS_CSV, RUN_JSON
+from bench.store.rundir import RESULTS_CSV, RUN_JSON, case_definition
 
 CaseKey = tuple[str, str, str, str, str, int, str]
 
@@ -31,6 +31,9 @@ class PriorRun:
     results: tuple[Result, ...]
     finished: frozenset[CaseKey]
     record: dict[str, Any]
+    # what results.csv must become before the run goes on (a torn last line cut, timed-out rows
+    # dropped for a retry); None: keep it as it is. Nothing is written while validating.
+    csv_rewrite: bytes | None = None
 
 
 def read_run_record(run_dir: Path) -> dict[str, Any]:
@@ -49,7 +52,14 @@ def read_run_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def load_prior_run(run_dir: Path, suite_name: str, cases: list[Case]) -> PriorRun:
+def load_prior_run(
+    run_dir: Path, suite_name: str, cases: list[Case], retry_timeouts: bool = False
+) -> PriorRun:
+    """Validate the run against the suite as it is now, reading only; ResumeError says why not.
+
+    With `retry_timeouts`, `timeout` rows are not finished: they are left out of the result (and
+    of `csv_rewrite`), so their cases run again.
+    """
     record = read_run_record(run_dir)
     if record.get("suite_name") not in (None, suite_name):
         raise ResumeError(
@@ -58,8 +68,10 @@ def load_prior_run(run_dir: Path, suite_name: str, cases: list[Case]) -> PriorRu
         )
     by_key = {case.key: case for case in cases}
     entries = {_entry_key(entry): entry for entry in record["cases"] if isinstance(entry, dict)}
+    header, lines, torn = _read_lines(run_dir / RESULTS_CSV)
     results: list[Result] = []
-    for number, row in enumerate(_read_rows(run_dir / RESULTS_CSV), start=2):
+    kept: list[bytes] = [header]
+    for number, (line, row) in enumerate(lines, start=2):
         where = f"{run_dir / RESULTS_CSV}: line {number}"
         if row["suite"] != suite_name:
             raise ResumeError(f"{where}: suite {row['suite']!r}, not {suite_name!r}")
@@ -73,43 +85,66 @@ def load_prior_run(run_dir: Path, suite_name: str, cases: list[Case]) -> PriorRu
         entry = entries.get((key, backoff_from))
         if entry is None:
             raise ResumeError(f"{where}: no matching case in run.json; cannot resume")
-        if entry.get("factory") != case.model.factory or entry.get("kwargs") != dict(
-            case.model.kwargs
-        ):
-            raise ResumeError(
-                f"{where}: model {case.model.name!r} changed since the run (factory or kwargs); "
-                "start a new run"
-            )
+        _same_definition(case, entry, row, where)
         if backoff_from is not None:
             case = replace(case, batch_size=int(row["batch_size"]), backoff_from=backoff_from)
+        if retry_timeouts and row["status"] == "timeout":
+            continue
         try:
             results.append(_result(case, entry))
         except (KeyError, ValueError, TypeError) as exc:
             raise ResumeError(f"{where}: its run.json entry is malformed ({exc})") from None
+        kept.append(line)
     finished = frozenset(r.case.key for r in results if r.case.backoff_from is None)
-    return PriorRun(results=tuple(results), finished=finished, record=record)
+    rewrite = b"".join(kept) if torn or len(kept) != len(lines) + 1 else None
+    return PriorRun(results=tuple(results), finished=finished, record=record, csv_rewrite=rewrite)
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of results.csv; a torn last line (no newline) is cut off, as that case never ended."""
+def _same_definition(case: Case, entry: dict[str, Any], row: dict[str, str], where: str) -> None:
+    """Refuse a row whose case the suite now defines differently (shape, checkpoint, kwargs...)."""
+    shape = "x".join(str(d) for d in (int(row["batch_size"]), *case.model.input_shape))
+    if row["input_shape"] != shape:
+        raise ResumeError(
+            f"{where}: model {case.model.name!r} ran with input {row['input_shape']}, the suite "
+            f"now gives {shape}; start a new run"
+        )
+    recorded = entry.get("definition")
+    if not isinstance(recorded, dict):  # a run from before definitions were recorded
+        recorded = {"factory": entry.get("factory"), "kwargs": entry.get("kwargs")}
+    now = case_definition(case)
+    changed = [key for key in recorded if recorded.get(key) != now.get(key)]
+    if changed:
+        raise ResumeError(
+            f"{where}: model {case.model.name!r} changed since the run ({', '.join(changed)}); "
+            "start a new run"
+        )
+
+
+def _read_lines(path: Path) -> tuple[bytes, list[tuple[bytes, dict[str, str]]], bool]:
+    """(header line, [(line, row)], torn): a torn last line (no newline) is left out, as that
+    case never ended; whether there was one is returned so the caller can cut it, later."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ResumeError(f"{path}: not found; cannot resume") from None
-    if data and not data.endswith(b"\n"):
+    except OSError as exc:
+        raise ResumeError(f"{path}: unreadable ({exc.strerror}); cannot resume") from None
+    torn = bool(data) and not data.endswith(b"\n")
+    if torn:
         data = data[: data.rfind(b"\n") + 1]
-        path.write_bytes(data)
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    header = next(csv.reader(lines[:1]), [])
+    raw = data.splitlines(keepends=True)
+    header = next(csv.reader([raw[0].decode("utf-8", errors="replace")]), []) if raw else []
     if tuple(header) != COLUMNS:
         raise ResumeError(
             f"{path}: its columns differ from this version of bench's; start a new run"
         )
-    rows = list(csv.DictReader(lines))
-    for number, row in enumerate(rows, start=2):
-        if None in row or any(value is None for value in row.values()):
+    lines: list[tuple[bytes, dict[str, str]]] = []
+    for number, line in enumerate(raw[1:], start=2):
+        cells = next(csv.reader([line.decode("utf-8", errors="replace")]), [])
+        if len(cells) != len(COLUMNS):
             raise ResumeError(f"{path}: line {number} does not have {len(COLUMNS)} cells")
-    return rows
+        lines.append((line, dict(zip(COLUMNS, cells, strict=True))))
+    return raw[0], lines, torn
 
 
 def _row_key(row: dict[str, str], where: str) -> tuple[CaseKey, int | None]:

@@ -11,6 +11,7 @@ import datetime
 from pathlib import Path
 from typing import IO
 
+from bench.errors import output_error
 from bench.records import Result
 
 RUN_LOG = "run.log"
@@ -19,14 +20,20 @@ RUN_LOG = "run.log"
 class RunLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        try:
+            self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise output_error(path, exc, "cannot open") from None
 
     def write(self, message: str) -> None:
         if self._file is None:
             return
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self._file.write(f"{stamp} {message.rstrip()}\n")
-        self._file.flush()
+        try:
+            self._file.write(f"{stamp} {message.rstrip()}\n")
+            self._file.flush()
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
 
     def case(self, index: int, total: int, result: Result) -> None:
         """One line per case, then its notes and (for a failure) the full traceback, indented."""
@@ -41,5 +48,8 @@ class RunLog:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:  # close flushes: a full disk can still say so here
+                raise output_error(self.path, exc) from None

@@ -51,4 +51,16 @@ def entry_name(path: Path, where: str, table: dict[str, Any]) -> str:
         raise SuiteError(
             path, f"{where} name", f"{name!r} contains a control character; use printable text"
         )
+    if any(char in BIDI_CONTROLS for char in name):  # e.g. U+202E shows "cba" for "abc"
+        raise SuiteError(
+            path,
+            f"{where} name",
+            f"{name!r} contains a bidirectional control character (U+202A-U+202E, U+2066-U+2069, "
+            "U+200E, U+200F or U+061C), which makes text display other than it reads",
+        )
     return name
+
+
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)

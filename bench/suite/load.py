@@ -6,6 +6,7 @@ half-finished run. Every message names the file, the entry and what is allowed.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from bench.errors import FactoryError, SuiteError
 from bench.measure.timing.engine import parse_duration
+from bench.measure.watchdog import TIMEOUT_FORMS, parse_timeout
 from bench.model.factory import resolve_factory
 from bench.model.workload import MODES
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
@@ -24,10 +26,16 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
-SUITE_KEYS |= {"budget", "precision", "threads"}  # timing knobs
+SUITE_KEYS |= {"budget", "precision", "threads", "timeout"}  # timing knobs
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
 MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # load weights into the factory's model
 TOP_KEYS = {"suite", "models", "experiments"}
+
+# Sanity bounds: beyond them a number is a typo, and torch would fail in ways that say less.
+MAX_BATCH = 2**24
+MAX_DIM = 2**31 - 1
+MAX_THREADS = 1024
+MAX_BUDGET_S = 24 * 3600.0
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -54,7 +62,7 @@ def load_suite(path: str | Path) -> Suite:
             )
     _no_duplicates(path, "[suite] devices", devices)
     _no_duplicates(path, "[suite] dtypes", dtypes)
-    batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1])
+    batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1], MAX_BATCH)
     modes = _modes(path, "[suite]", header, ["eval"])
     experiments = load_experiments(path, data.get("experiments"))
     models = _models(path, data.get("models"), batch_sizes, modes, required=not experiments)
@@ -101,11 +109,14 @@ def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise ValueError
             budget_s = parse_duration(str(value))
+            if not 0 < budget_s <= MAX_BUDGET_S:
+                raise ValueError
         except ValueError:
             raise SuiteError(
                 path,
                 "[suite] budget",
-                f'must be a duration like "2s", "500ms" or a number of seconds, got {value!r}',
+                f'must be a duration like "2s", "500ms" or a number of seconds, more than 0 and '
+                f"at most 24 hours, got {value!r}",
             ) from None
     if "precision" in header:
         value = header["precision"]
@@ -118,19 +129,42 @@ def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
         precision = float(value)
     if "threads" in header:
         value = header["threads"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SuiteError(path, "[suite] threads", f"must be a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
+            allowed = f"must be a positive integer, at most {MAX_THREADS}, got {value!r}"
+            raise SuiteError(path, "[suite] threads", allowed)
         threads = value
-    return TimingSettings(budget_s=budget_s, precision=precision, threads=threads)
+    timeout_s = None
+    if "timeout" in header:
+        value = header["timeout"]
+        try:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"must be {TIMEOUT_FORMS}, got {value!r}")
+            timeout_s = parse_timeout(str(value))
+        except ValueError as exc:
+            raise SuiteError(path, "[suite] timeout", str(exc)) from None
+    return TimingSettings(
+        budget_s=budget_s, precision=precision, threads=threads, timeout_s=timeout_s
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise SuiteError(path, "file", "is a directory; give the path of a .toml suite file")
     if not path.is_file():
         raise SuiteError(path, "file", "not found; give the path of a .toml suite file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SuiteError(path, "file", "not UTF-8 text; a suite is a TOML file") from None
+    except OSError as exc:
+        raise SuiteError(path, "file", f"cannot be read ({exc.strerror or exc})") from None
+    if text.startswith("\ufeff"):
+        raise SuiteError(
+            path,
+            "file",
+            "starts with a UTF-8 byte-order mark (BOM), which TOML does not allow; "
+            "save it as UTF-8 without BOM",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -164,12 +198,19 @@ def _models(
         kwargs = entry.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise SuiteError(path, f"{where} kwargs", "must be a table, e.g. { num_classes = 10 }")
+        bad = _non_finite(kwargs)
+        if bad is not None:
+            raise SuiteError(
+                path,
+                f"{where} kwargs",
+                f"{bad} is nan or inf, which run.json (JSON) cannot store; give a finite number",
+            )
         if "input_shape" not in entry:
             raise SuiteError(
                 path, where, "missing 'input_shape'; give the per-sample shape, e.g. [3, 224, 224]"
             )
-        input_shape = _positive_ints(path, where, entry, "input_shape", None)
-        batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches)
+        input_shape = _positive_ints(path, where, entry, "input_shape", None, MAX_DIM)
+        batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches, MAX_BATCH)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
         modes = _modes(path, where, entry, default_modes)
         compare_inplace = entry.get("compare_inplace", False)
@@ -190,6 +231,22 @@ def _models(
             )
         )
     return tuple(specs)
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The key path of the first nan/inf float in kwargs (tables and arrays searched), if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "a value"
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | None, bool]:
@@ -226,7 +283,12 @@ def _string_list(
 
 
 def _positive_ints(
-    path: Path, where: str, table: dict[str, Any], key: str, default: list[int] | None
+    path: Path,
+    where: str,
+    table: dict[str, Any],
+    key: str,
+    default: list[int] | None,
+    maximum: int,
 ) -> list[int]:
     if key not in table and default is not None:
         return list(default)
@@ -238,6 +300,11 @@ def _positive_ints(
     ):
         raise SuiteError(
             path, f"{where} {key}", f"must be a non-empty list of positive integers, got {value!r}"
+        )
+    too_big = [v for v in value if v > maximum]
+    if too_big:
+        raise SuiteError(
+            path, f"{where} {key}", f"{too_big[0]} is too large; allowed: 1 to {maximum}"
         )
     return value
 

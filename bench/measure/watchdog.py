@@ -1,0 +1,104 @@
+"""Per-case time limit and Ctrl-C bookkeeping for a case measured in this process.
+
+A forward that never returns must not hang the whole run. In this process the limit is a
+SIGALRM timer (`setitimer`) whose handler raises `CaseTimeout` in the main thread; the case
+becomes a `timeout` row and the next case runs. Python runs signal handlers between bytecodes,
+so a model stuck inside one C call (a single huge op, a deadlocked native library) is only
+interrupted when that call returns; `--isolate` has no such limit, since the parent kills the
+worker. `time.sleep`, lock waits and Python loops are interrupted at once.
+
+The same guard tells a real Ctrl-C from a model that raises KeyboardInterrupt itself: the SIGINT
+handler installed for the case records that the signal arrived. A KeyboardInterrupt without the
+signal is the model's own failure (an error row); with it, the run stops as the user asked.
+
+Off the main thread (signals can only be handled there) the guard sets no timer: such a caller
+(a test harness, an embedding application) gets no per-case limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT_S = 600.0  # generous: a case that takes ten minutes is a suite that needs a key
+TIMEOUT_FORMS = "a duration like '90s', '500ms', '10m' or '1h', or a number of seconds"
+_TIMEOUT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|m|min|h)?\s*$")
+_UNIT_S = {None: 1.0, "s": 1.0, "ms": 1e-3, "m": 60.0, "min": 60.0, "h": 3600.0}
+MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: beyond that the number is a typo, not a limit
+
+
+class CaseTimeout(BaseException):
+    """A case ran past its time limit. A BaseException, so a model's `except Exception` cannot
+    swallow it and keep running."""
+
+
+def parse_timeout(text: str) -> float:
+    """Seconds from '90s', '500ms', '10m', '1h' or a bare number; ValueError naming the forms."""
+    match = _TIMEOUT.match(text)
+    if match is None:
+        raise ValueError(f"invalid timeout {text!r}; use {TIMEOUT_FORMS}")
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if not 0 < seconds <= MAX_TIMEOUT_S:
+        raise ValueError(f"timeout {text!r} out of range; allowed: more than 0, at most 1 week")
+    return seconds
+
+
+def describe_seconds(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+@dataclass
+class Guard:
+    """What happened while the guard was active (mutable: the signal handlers fill it in)."""
+
+    timeout_s: float | None
+    active: bool = True
+    timed_out: bool = False
+    interrupted: bool = False  # a real SIGINT arrived
+
+
+@contextlib.contextmanager
+def case_guard(timeout_s: float | None) -> Iterator[Guard]:
+    """Arm the case's timer and SIGINT bookkeeping; disarm and restore both on the way out.
+
+    A timer that fires just as the block ends may still raise CaseTimeout from this context's
+    exit; callers catch CaseTimeout around the whole `with`.
+    """
+    guard = Guard(timeout_s)
+    if threading.current_thread() is not threading.main_thread():
+        yield guard
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        if guard.active:
+            guard.timed_out = True
+            raise CaseTimeout(timeout_s)
+
+    def on_sigint(signum: int, frame: object) -> None:
+        guard.interrupted = True
+        raise KeyboardInterrupt
+
+    previous_int = signal.getsignal(signal.SIGINT)
+    # only where Ctrl-C means KeyboardInterrupt now (an --isolate worker ignores it: leave it so)
+    own_int = previous_int is signal.default_int_handler
+    if own_int:
+        signal.signal(signal.SIGINT, on_sigint)
+    previous_alarm = None
+    if timeout_s is not None:
+        previous_alarm = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        yield guard
+    finally:
+        guard.active = False  # first: a late alarm now does nothing
+        if timeout_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_alarm or signal.SIG_DFL)
+        if own_int:
+            signal.signal(signal.SIGINT, previous_int)

@@ -1,0 +1,209 @@
+"""A run always ends: per-case timeouts, workers that never outlive bench, no state leaking
+between cases, a model's own KeyboardInterrupt as its row."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cli import main
+from bench.measure.watchdog import parse_timeout
+from tests.robust_helpers import LINEAR, bench, bench_popen, model_entry, read_rows, suite_text
+
+
+def run_main(capsys, *args: str | Path) -> tuple[int, Path | None, str]:
+    code = main(["run", *map(str, args)])
+    captured = capsys.readouterr()
+    out = captured.out.strip()
+    return code, Path(out) if out else None, captured.err
+
+
+def statuses(run_dir: Path) -> list[tuple[str, str]]:
+    return [(r["model"], r["status"]) for r in read_rows(run_dir)]
+
+
+def test_timeout_parsing() -> None:
+    assert parse_timeout("10m") == 600
+    assert parse_timeout("1.5s") == 1.5
+    assert parse_timeout("250ms") == 0.25
+    assert parse_timeout("2h") == 7200
+    for bad in ("0", "-1s", "ten", "9999h", ""):
+        with pytest.raises(ValueError):
+            parse_timeout(bad)
+
+
+def test_timed_out_case_is_its_row_and_resume_retries_it_only_when_asked(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    marker = tmp_path / "slept"
+    suite = write_suite(
+        suite_text(
+            model_entry("slow", ":sleep_once", kwargs=f'{{ marker = "{marker}" }}'),
+            LINEAR,
+            header='timeout = "30s"',
+        )
+    )
+    code, run_dir, err = run_main(
+        capsys, suite, "--out", tmp_path / "r", "--quick", "--metrics", "params", "--timeout", "1s"
+    )
+    assert code == 1 and run_dir is not None
+    assert statuses(run_dir) == [("slow", "timeout"), ("linear", "ok")]
+    row = read_rows(run_dir)[0]
+    assert row["error"] == "no result within 1 s (--timeout); stopped"
+    assert "Traceback" not in err
+    # a plain resume keeps the timeout row: nothing to run
+    code, _, _ = run_main(capsys, "--resume", run_dir, "--quick", "--metrics", "params")
+    assert statuses(run_dir) == [("slow", "timeout"), ("linear", "ok")]
+    # --retry-timeouts runs it again (the marker exists now, so it finishes) in place of the row
+    code, _, _ = run_main(
+        capsys, "--resume", run_dir, "--retry-timeouts", "--quick", "--metrics", "params"
+    )
+    assert code == 0
+    assert statuses(run_dir) == [("linear", "ok"), ("slow", "ok")]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert [c["status"] for c in record["cases"]] == ["ok", "ok"]
+
+
+def test_suite_timeout_key_is_validated(write_suite, tmp_path: Path, capsys) -> None:
+    suite = write_suite(suite_text(LINEAR, header='timeout = "soon"'))
+    assert main(["run", str(suite), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {suite}: [suite] timeout: invalid timeout 'soon'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_model_changing_torch_settings_does_not_change_the_next_case(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    suite = write_suite(
+        suite_text(
+            model_entry("meddler", ":changes_settings", kwargs=f'{{ cwd = "{elsewhere}" }}'),
+            LINEAR,
+        )
+    )
+    before = (torch.get_num_threads(), torch.get_default_dtype(), os.getcwd())
+    precision = torch.get_float32_matmul_precision()
+    try:
+        code, run_dir, _ = run_main(
+            capsys, suite, "--out", tmp_path / "r", "--quick", "--threads", "2"
+        )
+        after = (torch.get_num_threads(), torch.get_default_dtype(), os.getcwd())
+    finally:  # never leak into other tests, even when the assertions below fail
+        os.chdir(before[2])
+        torch.set_num_threads(before[0])
+        torch.set_default_dtype(before[1])
+        torch.set_float32_matmul_precision(precision)
+    assert code == 0 and run_dir is not None
+    assert after == before and torch.get_float32_matmul_precision() == precision
+    meddler, linear = read_rows(run_dir)
+    assert meddler["threads"] == "1"  # what was in effect when the case ended
+    assert linear["threads"] == "2"  # the run's setting again
+    cases = json.loads((run_dir / "run.json").read_text())["cases"]
+    notes = {c["model"]: c["notes"] for c in cases}
+    (note,) = [n for n in notes["meddler"] if n.startswith("the model changed process-wide")]
+    assert "threads 2 -> 1" in note and "default_dtype torch.float32 -> torch.float64" in note
+    assert "float32_matmul_precision" in note and f"-> {elsewhere})" in note
+    assert not any("process-wide" in n for n in notes["linear"])
+
+
+def test_a_model_raising_keyboard_interrupt_is_its_error_row(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    suite = write_suite(suite_text(model_entry("ki", ":raises_keyboard_interrupt"), LINEAR))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 1 and run_dir is not None
+    assert statuses(run_dir) == [("ki", "error"), ("linear", "ok")]
+    assert read_rows(run_dir)[0]["error"].startswith("KeyboardInterrupt raised by the model")
+
+
+def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
+    write_suite, tmp_path: Path
+) -> None:
+    """In a real process: the hang is a timeout row, the next case runs, and the non-daemon
+    thread a model left behind does not stop `bench` from exiting."""
+    suite = write_suite(
+        suite_text(
+            model_entry("leaver", ":leaves_thread"),
+            model_entry("hang", ":hangs"),
+            LINEAR,
+        )
+    )
+    done = bench(
+        "run", suite, "--out", tmp_path / "r", "--quick", "--metrics", "params", "--timeout", "2s"
+    )
+    assert done.returncode == 1, done.stderr
+    run_dir = Path(done.stdout.strip())
+    assert statuses(run_dir) == [("leaver", "ok"), ("hang", "timeout"), ("linear", "ok")]
+    assert "Traceback" not in done.stderr
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of `pid` (from /proc)."""
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        parents, frontier = frontier, set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid in parents and int(entry.name) not in found:
+                found.add(int(entry.name))
+                frontier.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
+def test_isolate_finishes_past_a_left_thread_and_no_worker_outlives_sigkill(
+    write_suite, tmp_path: Path
+) -> None:
+    marker = tmp_path / "worker.pid"
+    suite = write_suite(
+        suite_text(
+            model_entry("leaver", ":leaves_thread"),
+            model_entry("hang", ":hangs", kwargs=f'{{ marker = "{marker}" }}'),
+        )
+    )
+    process = bench_popen(
+        "run", suite, "--out", tmp_path / "r", "--quick", "--metrics", "params", "--isolate"
+    )
+    deadline = time.monotonic() + 240
+    while not marker.exists() or not marker.read_text():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the hanging worker never started"
+        time.sleep(0.1)
+    worker = int(marker.read_text())
+    descendants = _children(process.pid)
+    assert worker in descendants
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in descendants) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [pid for pid in descendants if _alive(pid)]
+    for pid in survivors:  # do not leave them spinning on the test machine either
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == []
+    # the thread-leaving case finished and its row is on disk before the parent died
+    run_dir = Path(process.stdout.read().strip()) if process.stdout else None
+    assert run_dir is not None and statuses(run_dir) == [("leaver", "ok")]
