@@ -203,7 +203,7 @@ def _close_run(
             run_dir / RUN_JSON, run_record(results, environment, str(suite.path), extra)
         ),
         lambda: _write_report(run_dir, profiles),
-        lambda: update_index(run_dir.parent),
+        lambda: _update_index(run_dir),
         lambda: log.write(
             f"{'finished' if complete else 'interrupted'}: {len(results)} rows written"
         ),
@@ -215,6 +215,13 @@ def _close_run(
         except OutputError as exc:
             failures.append(exc)
     return failures[0] if failures else None
+
+
+def _update_index(run_dir: Path) -> None:
+    try:
+        update_index(run_dir.parent)
+    except OSError as exc:
+        raise output_error(run_dir.parent, exc, "cannot write index.md") from None
 
 
 def _write_report(run_dir: Path, profiles: list[CaseProfile]) -> None:

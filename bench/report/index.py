@@ -61,6 +61,14 @@ def update_index(out_dir: Path) -> Path:
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=out_dir, prefix=".index.", suffix=".tmp", delete=False
     ) as handle:
-        handle.write(render_index(out_dir))
-    os.replace(handle.name, path)
+        try:
+            handle.write(render_index(out_dir))
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+    try:
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)  # a full disk leaves no temporary file behind
+        raise
     return path

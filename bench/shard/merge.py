@@ -345,7 +345,7 @@ def _machines_section(plan: MergePlan) -> list[str]:
         "Rows",
         "Finished",
     ]
-    lines = ["### Shards and their machines", "", markdown_table(rows, headers), ""]
+    lines = ["## Shards and their machines", "", markdown_table(rows, headers), ""]
     if len({s.environment.get("cpu_model") for s in plan.shards}) > 1:
         lines += [
             "**The shards ran on different CPU models:** CPU latencies of different shards "
@@ -374,9 +374,9 @@ def _machines_section(plan: MergePlan) -> list[str]:
 
 
 def _with_machines(report: str, section: list[str]) -> str:
-    """Put the shard table at the end of the report's environment section."""
-    start = report.find("## Environment")
-    end = report.find("\n## ", start + 1) if start >= 0 else -1
+    """Put the shard table on the first screen, right after the machine line: a merged run's
+    figures come from several machines, and a reader must see which before any number."""
+    end = report.find("\n## ")
     if end < 0:
         return report + "\n" + "\n".join(section)
     return report[: end + 1] + "\n".join(section) + report[end:]
