@@ -202,3 +202,26 @@ def test_hf_text_without_transformers_is_unsupported_not_an_error() -> None:
     else:
         model = zoo.hf_text("bert", hidden=32, num_layers=1, heads=2)
         assert out(model, 1, 8, 32).shape == (1, 8, 32)
+
+
+def test_torchvision_adapter_never_downloads_a_backbone(monkeypatch) -> None:
+    import torchvision
+
+    seen: dict[str, object] = {}
+
+    def builder(weights=None, progress=True, weights_backbone="imagenet", num_classes=91):
+        seen.update(weights=weights, weights_backbone=weights_backbone, num_classes=num_classes)
+        return nn.Identity()
+
+    monkeypatch.setattr(torchvision.models, "get_model_builder", lambda name: builder)
+    zoo.torchvision_model("some_detector", num_classes=3)
+    assert seen == {"weights": None, "weights_backbone": None, "num_classes": 3}
+
+
+def test_torchvision_adapter_builds_a_classifier_and_refuses_weights() -> None:
+    model = zoo.torchvision_model("resnet18", num_classes=10)
+    assert params(model) == 11_689_512 - linear(512, 1000) + linear(512, 10)
+    with pytest.raises(ValueError, match="nothing is downloaded"):
+        zoo.torchvision_model("resnet18", weights_backbone="x")
+    with pytest.raises(ValueError, match="no model"):
+        zoo.torchvision_model("resnet_nope")

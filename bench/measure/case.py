@@ -228,8 +228,8 @@ def _compile_notes(
     if case.compile == "reduce-overhead" and device.type != "cuda":
         notes.append("compile: reduce-overhead adds CUDA graphs on CUDA only; here it is default")
     note = (
-        f"compile: {warmup.calls} call(s) until steady, {warmup.graphs} graph(s), "
-        f"{warmup.graph_breaks} graph break(s)"
+        f"compile: {warmup.calls} call(s) until steady ({warmup.compile_ms:.0f} ms, not in the "
+        f"latency), {warmup.graphs} graph(s), {warmup.graph_breaks} graph break(s)"
     )
     if not warmup.steady:
         note += "; still compiling new frames after the last call: latency may include recompiles"

@@ -62,13 +62,23 @@ def _mode(result: Result) -> str:
     return f"{result.case.mode} ({variant})" if variant else result.case.mode
 
 
+def _precision(result: Result) -> str:
+    """The dtype as written in the suite, plus the memory format and compile mode when set."""
+    parts = [result.case.dtype]
+    if result.case.memory_format != "contiguous":
+        parts.append(result.case.memory_format)
+    if result.case.compile != "eager":
+        parts.append(f"compile={result.case.compile}")
+    return " ".join(parts)
+
+
 def _result_row(result: Result) -> list[str]:
     lat = result.latency
     return [
         result.case.model.name.replace("|", "\\|"),  # a bare | would split the markdown cell
         _mode(result),
         result.case.device,
-        result.case.dtype,
+        _precision(result),
         str(result.case.batch_size),
         result.row()["input_shape"],
         result.status,

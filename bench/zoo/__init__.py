@@ -14,6 +14,7 @@ from bench.zoo.text import hf_text, text_encoder
 from bench.zoo.transfer import feature_extractor, resnet50_finetune
 from bench.zoo.unet import unet
 from bench.zoo.vgg import vgg
+from bench.zoo.vision import torchvision_model
 
 __all__ = [
     "alexnet",
@@ -29,6 +30,7 @@ __all__ = [
     "resnet",
     "resnet50_finetune",
     "text_encoder",
+    "torchvision_model",
     "unet",
     "vgg",
 ]
