@@ -50,3 +50,10 @@ class TerminatedError(KeyboardInterrupt):
 
     A KeyboardInterrupt subclass on purpose: the per-case `except Exception` must not swallow it.
     """
+
+
+class CaseUnsupported(Exception):
+    """This machine or this model cannot run a case as asked: an optional package is missing, a
+    variant does not apply to the input (channels_last on a 2-D input), a dtype has no kernel on
+    the device. The case becomes a `skipped` row with this message and the run goes on; not a
+    BenchError, because the suite itself is valid."""

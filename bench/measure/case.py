@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from bench.errors import TerminatedError
+from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
 from bench.measure.counting.probe import count_case
 from bench.measure.memory.step import measure_memory
@@ -39,7 +39,16 @@ from bench.measure.watchdog import (
 )
 from bench.model.factory import build_model, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
-from bench.model.workload import make_workload
+from bench.model.variants import (
+    CompileWarmup,
+    autocast,
+    compile_model,
+    compile_problem,
+    memory_format_problem,
+    unsupported_dtype,
+    warm_compiled,
+)
+from bench.model.workload import Workload, make_workload
 from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
 
 
@@ -94,6 +103,12 @@ class RunOptions:
     isolate: bool = False
 
 
+def variant_unavailable_reason(case: Case) -> str | None:
+    """Why the case's memory format or compile mode cannot run here, known before any build."""
+    problem = memory_format_problem(case.memory_format, case.input_shape)
+    return problem or compile_problem(case.compile, case.device)
+
+
 def device_unavailable_reason(device: str) -> str | None:
     """Why a case's device cannot run here, or None when it can."""
     if not device.startswith("cuda"):
@@ -112,7 +127,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     The case starts from the run's torch settings and leaves them as it found them (see
     bench.measure.torch_state); the row records the settings in effect when the case ended.
     """
-    reason = device_unavailable_reason(case.device)
+    reason = device_unavailable_reason(case.device) or variant_unavailable_reason(case)
     if reason is not None:
         return Result(case=case, status="skipped", error=reason)
     run_state = capture_state()
@@ -160,6 +175,8 @@ def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:
     """_measure, with a failing model turned into its row (a real Ctrl-C still propagates)."""
     try:
         return _measure(case, options)
+    except CaseUnsupported as exc:  # this machine or model cannot run the variant
+        return Result(case=case, status="skipped", error=_one_line(exc))
     except torch.cuda.OutOfMemoryError as exc:
         return Result(case=case, status="oom", error=_one_line(exc), detail=traceback.format_exc())
     except (MemoryError, RuntimeError) as exc:
@@ -216,14 +233,28 @@ def _measure(case: Case, options: RunOptions) -> Result:
         # Before make_workload: the probes may switch the model to eval; the workload sets the
         # case's mode again.
         counts = count_case(case, model, example, options.metrics, options.crosscheck)
-    workload = make_workload(model, example, case.mode)
-    with torch.no_grad():  # one checked forward before anything is measured
-        check_output(model(example))
+    forward_context = autocast(case.dtype, case.device)
+    workload = make_workload(model, example, case.mode, forward_context)
+    try:
+        with torch.no_grad(), forward_context():  # one checked forward before any measurement
+            check_output(model(example))
+    except (RuntimeError, NotImplementedError) as exc:
+        unsupported = unsupported_dtype(exc, case.dtype, case.device)
+        if unsupported is None:
+            raise
+        raise unsupported from exc
+
+    warmup: CompileWarmup | None = None
+    if case.compile != "eager":
+        compiled = compile_model(model, case.compile)
+        workload = make_workload(compiled, example, case.mode, forward_context)
 
     peak = None
     latency: LatencyStats | None = None
     memory: MemoryStats | None = None
     with workload.context():
+        if case.compile != "eager" and options.metrics & {"latency", "memory"}:
+            warmup = _compile(workload, case, device)
         if "latency" in options.metrics:
             latency = measure_latency(
                 workload.run,
@@ -245,9 +276,11 @@ def _measure(case: Case, options: RunOptions) -> Result:
         latency=latency,
         peak_memory_bytes=peak,
         memory=memory,
-        notes=counts.notes if counts else (),
         counting=counts.details if counts else None,
         matmul_peak_gflops=options.peak_gflops_for(case.device),
+        compile_ms=warmup.compile_ms if warmup else None,
+        graph_breaks=warmup.graph_breaks if warmup else None,
+        notes=(counts.notes if counts else ()) + _compile_notes(warmup, case, device),
     )
 
 
@@ -266,6 +299,34 @@ def _check_after(model: torch.nn.Module, example: torch.Tensor, mode: str) -> No
             check_output(model(example))
     except NonFiniteOutputError as exc:
         raise NonFiniteOutputError(f"after the measured calls, {exc}") from None
+
+
+def _compile(workload: Workload, case: Case, device: torch.device) -> CompileWarmup:
+    """Compile (and for CUDA graphs, record) before timing, so latency starts steady."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    cuda_graphs = case.compile == "reduce-overhead" and device.type == "cuda"
+    return warm_compiled(workload.run, workload.setup, sync, min_calls=2 if cuda_graphs else 1)
+
+
+def _compile_notes(
+    warmup: CompileWarmup | None, case: Case, device: torch.device
+) -> tuple[str, ...]:
+    if warmup is None:
+        return ()
+    notes = []
+    if case.compile == "reduce-overhead" and device.type != "cuda":
+        notes.append("compile: reduce-overhead adds CUDA graphs on CUDA only; here it is default")
+    note = (
+        f"compile: {warmup.calls} call(s) until steady ({warmup.compile_ms:.0f} ms, not in the "
+        f"latency), {warmup.graphs} graph(s), {warmup.graph_breaks} graph break(s)"
+    )
+    if not warmup.steady:
+        note += "; still compiling new frames after the last call: latency may include recompiles"
+    return (*notes, note)
 
 
 def _timer_for(device: torch.device) -> Timer:

@@ -2,7 +2,8 @@
 
 `factory` resolves a suite's `factory` string and builds the model (with its checkpoint, dtype
 and in-place flags) and the seeded input; `checkpoints` loads weights safely (`weights_only`);
-`workload` makes the eval or train step that is timed; `outputs` checks what a step returned.
+`workload` makes the eval or train step that is timed; `outputs` checks what a step returned;
+`variants` owns precision (cast or autocast), memory format and torch.compile.
 """
 
 from bench.model.checkpoints import CheckpointError, load_checkpoint
@@ -15,22 +16,48 @@ from bench.model.factory import (
     torch_dtype,
 )
 from bench.model.outputs import NonFiniteOutputError, OutputError, check_output
+from bench.model.variants import (
+    AMP_DTYPES,
+    COMPILE_MODES,
+    DTYPES,
+    MEMORY_FORMATS,
+    CompileWarmup,
+    autocast,
+    compile_model,
+    compile_problem,
+    memory_format_problem,
+    storage_dtype,
+    unsupported_dtype,
+    warm_compiled,
+)
 from bench.model.workload import MODES, Workload, make_workload, scalar_loss
 
 __all__ = [
+    "AMP_DTYPES",
+    "COMPILE_MODES",
+    "DTYPES",
     "INPUT_SEED",
+    "MEMORY_FORMATS",
     "MODES",
     "CheckpointError",
+    "CompileWarmup",
     "NonFiniteOutputError",
     "OutputError",
     "Workload",
+    "autocast",
     "build_model",
     "check_output",
+    "compile_model",
+    "compile_problem",
     "load_checkpoint",
     "make_input",
     "make_workload",
+    "memory_format_problem",
     "resolve_factory",
     "scalar_loss",
     "set_inplace",
+    "storage_dtype",
     "torch_dtype",
+    "unsupported_dtype",
+    "warm_compiled",
 ]

@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.errors import FactoryError
+from bench.errors import CaseUnsupported, FactoryError
 from bench.model.checkpoints import load_checkpoint
+from bench.model.variants import memory_format_problem, storage_dtype, torch_memory_format
 from bench.records import Case
 
 FACTORY_FORM = "'pkg.module:callable' or 'path/to/file.py:callable'"
@@ -77,10 +78,8 @@ def _load_file_module(file: Path, text: str) -> ModuleType:
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    dtype = getattr(torch, name)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"{name!r} is not a torch dtype")
-    return dtype
+    """The dtype a suite's precision stores weights and inputs in (float32 for amp_*)."""
+    return storage_dtype(name)
 
 
 def build_model(case: Case) -> nn.Module:
@@ -93,7 +92,17 @@ def build_model(case: Case) -> nn.Module:
         raise ValueError("compare_inplace: the model has no module with an `inplace` flag")
     if case.model.checkpoint is not None:
         load_checkpoint(model, case.model.checkpoint, case.model.trust_checkpoint)
-    return model.to(device=case.device, dtype=torch_dtype(case.dtype)).eval()
+    model = model.to(device=case.device, dtype=torch_dtype(case.dtype))
+    if case.memory_format != "contiguous":
+        _check_memory_format(case)
+        model = model.to(memory_format=torch_memory_format(case.memory_format))
+    return model.eval()
+
+
+def _check_memory_format(case: Case) -> None:
+    problem = memory_format_problem(case.memory_format, case.input_shape)
+    if problem is not None:
+        raise CaseUnsupported(problem)
 
 
 def set_inplace(model: nn.Module, inplace: bool) -> int:
@@ -113,4 +122,8 @@ def make_input(case: Case) -> torch.Tensor:
     """A seeded standard-normal input of the case's full shape, the same on every run."""
     generator = torch.Generator().manual_seed(INPUT_SEED)
     sample = torch.randn(case.input_shape, generator=generator, dtype=torch.float32)
-    return sample.to(device=case.device, dtype=torch_dtype(case.dtype))
+    sample = sample.to(device=case.device, dtype=torch_dtype(case.dtype))
+    if case.memory_format == "contiguous":
+        return sample
+    _check_memory_format(case)
+    return sample.contiguous(memory_format=torch_memory_format(case.memory_format))

@@ -56,12 +56,20 @@ def _has_float_tensor(item: Any) -> bool:
     return isinstance(item, (tuple, list)) and any(_has_float_tensor(x) for x in item)
 
 
-def make_workload(model: nn.Module, example: torch.Tensor, mode: str) -> Workload:
+def make_workload(
+    model: nn.Module,
+    example: torch.Tensor,
+    mode: str,
+    forward_context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> Workload:
+    """`forward_context` wraps the forward pass only (torch.autocast for mixed precision): in a
+    training step the loss's backward and the optimizer step run outside it, as with AMP."""
     if mode == "eval":
         model.eval()
 
         def forward() -> None:
-            model(example)
+            with forward_context():
+                model(example)
 
         return Workload(mode, forward, None, torch.inference_mode)
     if mode == "train":
@@ -72,7 +80,9 @@ def make_workload(model: nn.Module, example: torch.Tensor, mode: str) -> Workloa
             optimizer.zero_grad(set_to_none=True)
 
         def step() -> None:
-            scalar_loss(model(example)).backward()
+            with forward_context():
+                loss = scalar_loss(model(example))
+            loss.backward()
             optimizer.step()
 
         def held_state() -> dict[str, list[torch.Tensor]]:

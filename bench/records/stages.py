@@ -84,6 +84,12 @@ COLUMNS: tuple[str, ...] = (
     # the original batch size on an --oom-backoff row (empty on ordinary rows), so a row
     # at a smaller batch than the suite asked for is never mistaken for the requested case.
     "backoff_from",
+    # the variants a suite sweeps beside dtype: memory layout and torch.compile mode, and what
+    # compiling cost (its own figure, never part of latency or first_call_ms)
+    "memory_format",
+    "compile",
+    "compile_ms",
+    "graph_breaks",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -107,6 +113,10 @@ class ModelSpec:
     # pickled object may be unpickled (that runs code from the file, so it is opt-in).
     checkpoint: Path | None = None
     trust_checkpoint: bool = False
+    # variant axes; None: the suite's (dtypes) or the default (contiguous, eager)
+    dtypes: tuple[str, ...] | None = None
+    memory_formats: tuple[str, ...] = ("contiguous",)
+    compile: tuple[str, ...] = ("eager",)
 
 
 @dataclass(frozen=True)
@@ -150,9 +160,11 @@ class Case:
     inplace_variant: str = ""  # "" builds the model as declared; else one of INPLACE_VARIANTS
     # set on an --oom-backoff case: the batch size that ran out of memory.
     backoff_from: int | None = None
+    memory_format: str = "contiguous"
+    compile: str = "eager"  # "eager" (not compiled) or a torch.compile mode
 
     @property
-    def key(self) -> tuple[str, str, str, str, str, int, str]:
+    def key(self) -> tuple[str, str, str, str, str, int, str, str, str]:
         """What identifies a requested case across runs (used by --resume)."""
         return (
             self.suite,
@@ -162,6 +174,8 @@ class Case:
             self.dtype,
             self.batch_size,
             self.inplace_variant,
+            self.memory_format,
+            self.compile,
         )
 
     @property
@@ -174,6 +188,10 @@ class Case:
         label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
         if self.inplace_variant:
             label = f"{label} {self.inplace_variant}"
+        if self.memory_format != "contiguous":
+            label = f"{label} {self.memory_format}"
+        if self.compile != "eager":
+            label = f"{label} compile={self.compile}"
         if self.mode != "eval":
             label = f"{label} {self.mode}"
         if self.backoff_from is not None:
@@ -202,6 +220,8 @@ class Result:
     numerics_flags: Mapping[str, Any] = field(default_factory=dict)
     # the full traceback of an error row, for the run's log file (never a CSV cell).
     detail: str = ""
+    compile_ms: float | None = None  # compiled cases: the calls until nothing new compiled
+    graph_breaks: int | None = None  # compiled cases: torch._dynamo's graph-break count
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -272,5 +292,9 @@ class Result:
             "experiment": "model_inplace" if self.case.inplace_variant else None,
             "variant": self.case.inplace_variant or None,
             "backoff_from": self.case.backoff_from,
+            "memory_format": self.case.memory_format,
+            "compile": self.case.compile,
+            "compile_ms": self.compile_ms,
+            "graph_breaks": self.graph_breaks,
         }
         return {column: values.get(column) for column in COLUMNS}

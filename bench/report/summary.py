@@ -67,6 +67,16 @@ def _interval_words(result: Result) -> str:
     return f"+-{significant(100 * lat.relative_half_width, 2)}%"
 
 
+def precision_label(result: Result) -> str:
+    """The dtype as written in the suite, plus the memory format and compile mode when set."""
+    parts = [result.case.dtype]
+    if result.case.memory_format != "contiguous":
+        parts.append(result.case.memory_format)
+    if result.case.compile != "eager":
+        parts.append(f"compile={result.case.compile}")
+    return " ".join(parts)
+
+
 def summary_table(results: Sequence[Result]) -> str:
     """The main table of a suite: identity, counts, latency, memory, flags."""
     params_prefix, params_factor = scale_of([r.params for r in results])
@@ -79,7 +89,7 @@ def summary_table(results: Sequence[Result]) -> str:
                 r.case.model.name.replace("|", "\\|"),  # a bare | would split the markdown cell
                 mode_label(r),
                 r.case.device,
-                r.case.dtype,
+                precision_label(r),
                 r.row()["input_shape"],
                 "" if r.status == "ok" else r.status,
                 "" if r.params is None else significant(r.params / params_factor),

@@ -21,7 +21,7 @@ from bench.errors import ResumeError
 from bench.records import COLUMNS, Case, LatencyStats, Result
 from bench.store.rundir import RESULTS_CSV, RUN_JSON, case_definition
 
-CaseKey = tuple[str, str, str, str, str, int, str]
+CaseKey = tuple[str, str, str, str, str, int, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,7 @@ def _row_key(row: dict[str, str], where: str) -> tuple[CaseKey, int | None]:
     requested = backoff_from if backoff_from is not None else batch
     variant = row["variant"] if row["experiment"] == "model_inplace" else ""
     key = (row["suite"], row["model"], row["mode"], row["device"], row["dtype"], requested, variant)
+    key += (row["memory_format"], row["compile"])
     return key, backoff_from
 
 
@@ -165,6 +166,7 @@ def _entry_key(entry: dict[str, Any]) -> tuple[CaseKey, int | None]:
     fields = ("suite", "model", "mode", "device", "dtype")
     variant = entry.get("variant") if entry.get("experiment") == "model_inplace" else ""
     key = (*(entry.get(name) for name in fields), requested, variant or "")
+    key += (entry.get("memory_format", "contiguous"), entry.get("compile", "eager"))
     return key, backoff_from  # type: ignore[return-value]
 
 
@@ -183,4 +185,6 @@ def _result(case: Case, entry: dict[str, Any]) -> Result:
         latency=latency,
         peak_memory_bytes=entry.get("peak_memory_bytes"),
         notes=tuple(entry.get("notes") or ()),
+        compile_ms=entry.get("compile_ms"),
+        graph_breaks=entry.get("graph_breaks"),
     )

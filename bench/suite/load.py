@@ -16,19 +16,22 @@ from bench.errors import FactoryError, SuiteError
 from bench.measure.timing.engine import parse_duration
 from bench.measure.watchdog import TIMEOUT_FORMS, parse_timeout
 from bench.model.factory import resolve_factory
+from bench.model.variants import AMP_DTYPES, COMPILE_MODES, DTYPES, MEMORY_FORMATS
 from bench.model.workload import MODES
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
 from bench.suite.experiments import load_experiments
 from bench.suite.fields import check_keys, entries_of, entry_name, string_field
 
-DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
 SUITE_KEYS |= {"budget", "precision", "threads", "timeout"}  # timing knobs
+VARIANT_KEYS = {"dtypes", "memory_formats", "compile"}  # set per suite, overridable per model
+SUITE_KEYS |= VARIANT_KEYS
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
 MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # load weights into the factory's model
+MODEL_KEYS |= VARIANT_KEYS
 TOP_KEYS = {"suite", "models", "experiments"}
 
 # Sanity bounds: beyond them a number is a typo, and torch would fail in ways that say less.
@@ -54,18 +57,21 @@ def load_suite(path: str | Path) -> Suite:
             raise SuiteError(
                 path, "[suite] devices", f"unknown device {device!r}; allowed: {DEVICES_ALLOWED}"
             )
-    dtypes = _string_list(path, "[suite]", header, "dtypes", ["float32"])
-    for dtype in dtypes:
-        if dtype not in DTYPES:
-            raise SuiteError(
-                path, "[suite] dtypes", f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}"
-            )
     _no_duplicates(path, "[suite] devices", devices)
-    _no_duplicates(path, "[suite] dtypes", dtypes)
+    variants = _variants(path, "[suite]", header, DEFAULT_VARIANTS)
+    dtypes = variants["dtypes"]
     batch_sizes = _positive_ints(path, "[suite]", header, "batch_sizes", [1], MAX_BATCH)
     modes = _modes(path, "[suite]", header, ["eval"])
     experiments = load_experiments(path, data.get("experiments"))
-    models = _models(path, data.get("models"), batch_sizes, modes, required=not experiments)
+    amp = [dtype for dtype in dtypes if dtype in AMP_DTYPES]
+    if experiments and amp:
+        raise SuiteError(
+            path,
+            "[suite] dtypes",
+            f"{amp[0]!r} applies to models, not to [[experiments]]; experiments take "
+            f"{', '.join(d for d in DTYPES if d not in AMP_DTYPES)}",
+        )
+    models = _models(path, data.get("models"), batch_sizes, modes, variants, not experiments)
     return Suite(
         name=name,
         path=path,
@@ -78,7 +84,8 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def expand(suite: Suite) -> list[Case]:
-    """Every model x mode x device x dtype x batch size, in the suite's declared order."""
+    """Every model x mode x device x dtype x memory format x compile mode x batch size, in the
+    suite's declared order."""
     return [
         Case(
             suite=suite.name,
@@ -90,12 +97,16 @@ def expand(suite: Suite) -> list[Case]:
             mode=mode,
             timing=suite.timing,
             inplace_variant=variant,
+            memory_format=memory_format,
+            compile=compile_mode,
         )
         for model in suite.models
         for mode in model.modes
         for variant in (INPLACE_VARIANTS if model.compare_inplace else ("",))
         for device in suite.devices
-        for dtype in suite.dtypes
+        for dtype in (model.dtypes or suite.dtypes)
+        for memory_format in model.memory_formats
+        for compile_mode in model.compile
         for batch_size in model.batch_sizes
     ]
 
@@ -172,7 +183,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _models(
-    path: Path, entries: Any, default_batches: list[int], default_modes: list[str], required: bool
+    path: Path,
+    entries: Any,
+    default_batches: list[int],
+    default_modes: list[str],
+    default_variants: dict[str, list[str]],
+    required: bool,
 ) -> tuple[ModelSpec, ...]:
     if entries is None and not required:
         return ()
@@ -217,6 +233,7 @@ def _models(
         if not isinstance(compare_inplace, bool):
             raise SuiteError(path, f"{where} compare_inplace", "must be true or false")
         checkpoint, trust = _checkpoint(path, where, entry)
+        variants = _variants(path, where, entry, default_variants)
         specs.append(
             ModelSpec(
                 name=name,
@@ -228,6 +245,9 @@ def _models(
                 compare_inplace=compare_inplace,
                 checkpoint=checkpoint,
                 trust_checkpoint=trust,
+                dtypes=tuple(variants["dtypes"]),
+                memory_formats=tuple(variants["memory_formats"]),
+                compile=tuple(variants["compile"]),
             )
         )
     return tuple(specs)
@@ -247,6 +267,34 @@ def _non_finite(value: Any, where: str = "") -> str | None:
         if found is not None:
             return found
     return None
+
+
+DEFAULT_VARIANTS = {"dtypes": ["float32"], "memory_formats": ["contiguous"], "compile": ["eager"]}
+VARIANT_VALUES: dict[str, tuple[str, ...]] = {
+    "dtypes": DTYPES,
+    "memory_formats": tuple(MEMORY_FORMATS),
+    "compile": COMPILE_MODES,
+}
+
+
+def _variants(
+    path: Path, where: str, table: dict[str, Any], defaults: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """`dtypes`, `memory_formats` and `compile`: each a non-empty list of known names, no
+    repeats; absent means the defaults (the suite's, for a model entry)."""
+    variants = {}
+    for key, allowed in VARIANT_VALUES.items():
+        values = _string_list(path, where, table, key, defaults[key])
+        for value in values:
+            if value not in allowed:
+                raise SuiteError(
+                    path,
+                    f"{where} {key}",
+                    f"unknown value {value!r}; allowed: {', '.join(allowed)}",
+                )
+        _no_duplicates(path, f"{where} {key}", values)
+        variants[key] = values
+    return variants
 
 
 def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | None, bool]:

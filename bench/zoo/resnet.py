@@ -1,4 +1,4 @@
-"""ResNet basic and bottleneck blocks (ResNet-18 to 152) and a GoogLeNet Inception block.
+"""ResNet basic and bottleneck blocks (ResNet-18 to 152).
 
 `resnet(depth=18)` matches torchvision's resnet18 layer for layer (same parameter count), which
 lets tests check the zoo against an oracle nobody here wrote.
@@ -63,61 +63,32 @@ class Bottleneck(BasicBlock):
         )
 
 
-def resnet(depth: int = 18, num_classes: int = 1000, inplace: bool = True) -> nn.Sequential:
-    """A ResNet of the given depth built from the blocks above (torchvision's layout)."""
+def resnet(
+    depth: int = 18,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    width: int = 64,
+    inplace: bool = True,
+) -> nn.Sequential:
+    """A ResNet of the given depth built from the blocks above (torchvision's layout).
+
+    `width` is the first stage's width (64 in the paper); each later stage doubles it.
+    """
     if depth not in STAGES:
         raise ValueError(f"depth must be one of {sorted(STAGES)}, got {depth}")
     kind, counts = STAGES[depth]
     block = BasicBlock if kind == "basic" else Bottleneck
     layers: list[nn.Module] = [
-        *_conv_bn(3, 64, 7, 2),
+        *_conv_bn(in_channels, width, 7, 2),
         nn.ReLU(inplace=inplace),
         nn.MaxPool2d(3, stride=2, padding=1),
     ]
-    cin = 64
+    cin = width
     for stage, count in enumerate(counts):
-        width = 64 * 2**stage
+        stage_width = width * 2**stage
         for index in range(count):
             stride = 2 if stage > 0 and index == 0 else 1
-            layers.append(block(cin, width, stride, inplace))
-            cin = width * block.expansion
+            layers.append(block(cin, stage_width, stride, inplace))
+            cin = stage_width * block.expansion
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)
-
-
-class InceptionBlock(nn.Module):
-    """GoogLeNet's Inception module: four parallel paths concatenated on channels."""
-
-    def __init__(
-        self,
-        cin: int = 192,
-        c1: int = 64,
-        c2: tuple[int, int] = (96, 128),
-        c3: tuple[int, int] = (16, 32),
-        c4: int = 32,
-        inplace: bool = False,
-    ) -> None:
-        super().__init__()
-
-        def relu() -> nn.ReLU:
-            return nn.ReLU(inplace=inplace)
-
-        self.path1 = nn.Sequential(nn.Conv2d(cin, c1, 1), relu())
-        self.path2 = nn.Sequential(
-            nn.Conv2d(cin, c2[0], 1), relu(), nn.Conv2d(c2[0], c2[1], 3, padding=1), relu()
-        )
-        self.path3 = nn.Sequential(
-            nn.Conv2d(cin, c3[0], 1), relu(), nn.Conv2d(c3[0], c3[1], 5, padding=2), relu()
-        )
-        self.path4 = nn.Sequential(
-            nn.MaxPool2d(3, stride=1, padding=1), nn.Conv2d(cin, c4, 1), relu()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        paths = (self.path1, self.path2, self.path3, self.path4)
-        return torch.cat([path(x) for path in paths], dim=1)
-
-
-def inception_block(cin: int = 192, inplace: bool = False) -> InceptionBlock:
-    """GoogLeNet's inception (3a) block for a [cin, 28, 28] input."""
-    return InceptionBlock(cin=cin, inplace=inplace)
