@@ -84,6 +84,15 @@ COLUMNS: tuple[str, ...] = (
     # the original batch size on an --oom-backoff row (empty on ordinary rows), so a row
     # at a smaller batch than the suite asked for is never mistaken for the requested case.
     "backoff_from",
+    # whether the numbers can be trusted: warmup reached a steady state before sampling; what
+    # other processes took of the case's cores while it was timed, and the load average;
+    # `contended` when that share is above CONTENDED_SHARE (bench/records/latency.py)
+    "steady",
+    "others_cpu_share",
+    "load_avg",
+    "contended",
+    # `bench run --repeat N`: which repetition (1..N) of the case this row is; empty otherwise
+    "repeat",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -149,6 +158,8 @@ class Case:
     inplace_variant: str = ""  # "" builds the model as declared; else one of INPLACE_VARIANTS
     # set on an --oom-backoff case: the batch size that ran out of memory.
     backoff_from: int | None = None
+    # `bench run --repeat N`: this case's repetition, 1..N (None: the run does not repeat)
+    repeat: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, int, str]:
@@ -177,6 +188,8 @@ class Case:
             label = f"{label} {self.mode}"
         if self.backoff_from is not None:
             label = f"{label} (oom backoff from b{self.backoff_from})"
+        if self.repeat is not None:
+            label = f"{label} #{self.repeat}"
         return label
 
 
@@ -271,5 +284,6 @@ class Result:
             "experiment": "model_inplace" if self.case.inplace_variant else None,
             "variant": self.case.inplace_variant or None,
             "backoff_from": self.case.backoff_from,
+            "repeat": self.case.repeat,
         }
         return {column: values.get(column) for column in COLUMNS}
