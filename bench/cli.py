@@ -159,9 +159,12 @@ def _print_progress(index: int, total: int, case: Case, result: Result | None) -
     detail = result.error if result.status != "ok" else ""
     if result.latency is not None:
         lat = result.latency
-        spread = f" +-{100 * lat.relative_half_width:.1f}%" if lat.ci_low_ms is not None else ""
-        missed = " (precision target not met)" if lat.precision_met is False else ""
-        detail = f"median {lat.median_ms:.3f} ms{spread}{missed}"
+        missed = lat.steady is not False and lat.precision_met is False
+        doubts = [d for d in lat.doubts() if not d.startswith("not steady")]
+        if missed:
+            doubts.insert(0, "precision target not met")
+        flags = f" ({'; '.join(doubts)})" if doubts else ""
+        detail = f"median {lat.median_ms:.3f} ms, {lat.precision_label()}{flags}"
     line = one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
     print(line, file=sys.stderr)
 

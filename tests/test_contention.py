@@ -69,7 +69,11 @@ def test_the_engine_brackets_sampling_and_the_row_says_contended() -> None:
     source = FakeCpuSource(2, others_per_read_s=1.0)
     policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=6, max_samples=6)
     stats = measure_latency(
-        lambda: clock.advance_ms(5), CpuTimer(clock), policy, clock, probe=ContentionProbe(2, source)
+        lambda: clock.advance_ms(5),
+        CpuTimer(clock),
+        policy,
+        clock,
+        probe=ContentionProbe(2, source),
     )
     assert source.reads == 2  # one reading before the first sample, one after the last
     assert stats.contended is True

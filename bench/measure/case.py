@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from bench.measure.ceilings import ceiling_for
+from bench.measure.contention import ContentionProbe
 from bench.measure.counting.probe import count_case
 from bench.measure.memory.step import measure_memory
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
@@ -155,6 +156,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
                 _timer_for(device),
                 options.policy_for(case, spent_s=time.perf_counter() - case_start_s),
                 setup=workload.setup,
+                probe=probe_for(device),
             )
         if "memory" in options.metrics:
             memory = measure_memory(workload, model, [example], device)
@@ -172,6 +174,11 @@ def _measure(case: Case, options: RunOptions) -> Result:
         counting=counts.details if counts else None,
         matmul_peak_gflops=options.peak_gflops_for(case.device),
     )
+
+
+def probe_for(device: torch.device) -> ContentionProbe:
+    """A CPU case needs its intra-op threads' cores; a CUDA case one host thread (the launches)."""
+    return ContentionProbe(1 if device.type == "cuda" else torch.get_num_threads())
 
 
 def _timer_for(device: torch.device) -> Timer:

@@ -101,13 +101,3 @@ def default_probe() -> ContentionProbe:
     import torch
 
     return ContentionProbe(torch.get_num_threads())
-
-
-def load_before_run(source: CpuSource | None = None) -> dict[str, float | int | None]:
-    """The environment record's view of the machine before a run: load averages and cores."""
-    source = PsutilSource() if source is None else source
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        one = five = fifteen = None
-    return {"load_avg_1m": one, "load_avg_5m": five, "load_avg_15m": fifteen, "cores": source.cores}

@@ -43,8 +43,22 @@ def _environment_section(env: dict[str, Any]) -> list[str]:
             f"{env.get('cudnn_benchmark')} / {env.get('tf32_matmul')} / {env.get('tf32_cudnn')}",
         ),
         ("Platform", env.get("platform")),
+        ("Load average before the run (1 / 5 / 15 min)", _load(env.get("load_avg_before_run"))),
     ]
     return ["## Environment", "", markdown_table(rows, ["", ""]), ""]
+
+
+def _load(values: Any) -> str:
+    if not isinstance(values, list) or not values:
+        return "not recorded"
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def _status(result: Result) -> str:
+    """The status, with the reasons its median should not be compared (not steady, contended,
+    noisy): the main table is where a reader looks first."""
+    doubts = result.latency.doubts() if result.latency is not None else []
+    return f"{result.status} ({'; '.join(doubts)})" if doubts else result.status
 
 
 def _iqr_percent(result: Result) -> str:
@@ -71,7 +85,7 @@ def _result_row(result: Result) -> list[str]:
         result.case.dtype,
         str(result.case.batch_size),
         result.row()["input_shape"],
-        result.status,
+        _status(result),
         _fixed(None if result.params is None else result.params / 1e6, 3),
         "" if result.macs is None else f"{result.macs / 1e9:.4g}",
         _fixed(lat.median_ms if lat else None, 3),
@@ -104,7 +118,10 @@ How to read: *GMACs* are billions of multiply-accumulates of one forward pass ov
 batch (torchvision's convention; FLOPs = 2 x MACs). Latency is the wall time of one forward pass
 after warmup (CPU: `perf_counter_ns`; CUDA: CUDA events between device synchronizes); *Median* and
 *p90* are over the timed iterations, *IQR/median* is their spread (⚠ above 10%: a noisy
-measurement, compare medians with care). *Peak memory* is the most memory allocated during one
+measurement, compare medians with care). A status says *noisy* when IQR/median is above 10% or
+the median's 95% CI half-width is above 3x the precision target; *contended* when other processes
+took more than 10% of the cores the case needs while it was timed; *not steady: raise --budget*
+when the budget ran out before warmup reached a steady state (its samples include the slow start). *Peak memory* is the most memory allocated during one
 steady-state step, weights and input included; the memory table breaks it down."""
 
 
