@@ -16,10 +16,10 @@ from bench.doctor import (
     observed_resolution_ns,
     unfit_reasons,
 )
-from bench.measure.timing.agreement import Agreement
-from bench.records import Contention
 from bench.measure.ceilings import CeilingWorkload, measure_ceiling
+from bench.measure.timing.agreement import Agreement
 from bench.measure.timing.engine import CpuTimer, TimingPolicy
+from bench.records import Contention
 from tests.fakes import FakeClock, FakeCudaBackend
 
 SMALL = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)

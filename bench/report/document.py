@@ -121,8 +121,9 @@ after warmup (CPU: `perf_counter_ns`; CUDA: CUDA events between device synchroni
 measurement, compare medians with care). A status says *noisy* when IQR/median is above 10% or
 the median's 95% CI half-width is above 3x the precision target; *contended* when other processes
 took more than 10% of the cores the case needs while it was timed; *not steady: raise --budget*
-when the budget ran out before warmup reached a steady state (its samples include the slow start). *Peak memory* is the most memory allocated during one
-steady-state step, weights and input included; the memory table breaks it down."""
+when the budget ran out before warmup reached a steady state (its samples include the slow
+start). *Peak memory* is the most memory allocated during one steady-state step, weights and
+input included; the memory table breaks it down."""
 
 
 def render_report(
