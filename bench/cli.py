@@ -79,6 +79,12 @@ def _threads(text: str) -> int:
     return int(text)
 
 
+def _repeat(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"repeat must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -108,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="target relative half-width of the median's 95%% CI (default 0.01 = +-1%%)",
     )
     run.add_argument("--threads", type=_threads, help="intra-op threads (default: torch's)")
+    run.add_argument(
+        "--repeat",
+        type=_repeat,
+        default=1,
+        metavar="N",
+        help="run the suite's model cases N times, interleaved, and report the CV of each "
+        "case's medians (one CSV row per case per repetition, numbered in `repeat`)",
+    )
     doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
     doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -188,6 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         threads=args.threads,
         oom_backoff=args.oom_backoff,
         isolate=args.isolate,
+        repeat=args.repeat,
     )
     outcome = run_suite(
         args.suite,
@@ -197,6 +212,11 @@ def _run(args: argparse.Namespace) -> int:
         on_run_dir=lambda run_dir: print(run_dir, flush=True),
         resume=args.resume,
     )
+    if args.repeat > 1:
+        from bench.report.repeatability import repeat_spreads
+
+        for spread in repeat_spreads(outcome.results):
+            print(f"repeatability: {spread.summary()}", file=sys.stderr)
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 

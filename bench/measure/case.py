@@ -76,6 +76,8 @@ class RunOptions:
     oom_backoff: bool = False
     # measure each case in a fresh spawned process (bench.measure.isolation)
     isolate: bool = False
+    # `bench run --repeat N`: the suite's model cases N times, interleaved
+    repeat: int = 1
 
 
 def device_unavailable_reason(device: str) -> str | None:

@@ -15,6 +15,7 @@ from bench.report.memory import memory_section
 from bench.units import human_bytes
 
 __all__ = ["render_report"]
+from bench.report.repeatability import repeatability_section
 from bench.report.tables import markdown_table
 from bench.report.timing import timing_section
 
@@ -163,6 +164,7 @@ def render_report(
             lines += [f"- `{r.case.label}`: {note}" for r in noted for note in r.notes]
             lines.append("")
         lines += counting_sections(rows)
+    lines += repeatability_section(results)
     lines += model_inplace_section(results)
     lines += experiment_sections(experiments, plots or {})
     lines += [READING_GUIDE, ""]
