@@ -94,7 +94,9 @@ class LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
         ordered = sorted(samples_ms)
-        interval = median_ci(ordered, confidence)
+        # Samples that include a slow start have no interval worth writing: it would bracket
+        # the start-up, not the steady median (an empty cell beats a wrong number).
+        interval = None if steady is False else median_ci(ordered, confidence)
         walls = sorted(wall_samples_ms)
         return cls(
             samples_ms=tuple(samples_ms),
