@@ -8,6 +8,7 @@ run that dies keeps every finished row; JSON and markdown are written atomically
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import io
 import json
@@ -149,6 +150,10 @@ def run_record(
                 "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
                 "latency_ci_confidence": lat.confidence if lat else None,
                 "latency_measure_s": lat.measure_s if lat else None,
+                # the contention probe's raw reading (the row has its share and verdict)
+                "contention": dataclasses.asdict(lat.contention)
+                if lat and lat.contention
+                else None,
                 "numerics_flags": dict(result.numerics_flags),
             }
         )
