@@ -137,6 +137,12 @@ def _add_compare(verbs: argparse._SubParsersAction) -> None:
     )
 
 
+def _repeat(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"repeat must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bench",
@@ -193,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(the same run.json gives byte-identical files).",
     )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
+    run.add_argument(
+        "--repeat",
+        type=_repeat,
+        default=1,
+        metavar="N",
+        help="run the suite's model cases N times, interleaved, and report the CV of each "
+        "case's medians (one CSV row per case per repetition, numbered in `repeat`)",
+    )
     doctor = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
     doctor.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     doctor.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -288,6 +302,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         oom_backoff=args.oom_backoff,
         isolate=args.isolate,
         timeout_s=args.timeout,
+        repeat=args.repeat,
     )
 
 
@@ -325,6 +340,11 @@ def _run(args: argparse.Namespace) -> int:
             "\n".join([*summary_lines(outcome.results), f"report: {outcome.run_dir}/report.md"]),
             file=sys.stderr,
         )
+    if args.repeat > 1:
+        from bench.report.repeatability import repeat_spreads
+
+        for spread in repeat_spreads(outcome.results):
+            say(f"repeatability: {spread.summary()}")
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
 
 

@@ -11,6 +11,10 @@ Figures, each with the reason it matters:
 - the CPU frequency governor where readable (`performance` is what a benchmark wants);
 - ceilings: achieved matmul GFLOP/s and copy GB/s on the CPU, and on each CUDA device where one
   exists (through the same timer seam the tests fake), so reports can compare models to them.
+  Quick mode measures the same problem sizes as the full run with a shorter budget (a ceiling
+  belongs to its problem size: a 256x256 matmul on two threads reaches a fraction of a 1024's);
+- contention: what other processes took of the cores while the doctor ran;
+- a verdict, "fit for benchmarking" or not, with every reason (`verdict`).
 """
 
 from __future__ import annotations
@@ -36,9 +40,18 @@ from bench.measure.ceilings import (
     matmul_workload,
     measure_ceiling,
 )
+from bench.measure.contention import ContentionProbe
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
-from bench.measure.timing.agreement import Agreement, Overhead, compare, model_callable, overhead
+from bench.measure.timing.agreement import (
+    AGREEMENT_TOLERANCE,
+    Agreement,
+    Overhead,
+    compare,
+    model_callable,
+    overhead,
+)
 from bench.measure.timing.engine import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.records import CONTENDED_SHARE, Contention
 
 GOVERNOR_GLOB = "cpu*/cpufreq/scaling_governor"
 CPU_ROOT = Path("/sys/devices/system/cpu")
@@ -57,7 +70,19 @@ class DoctorSettings:
 
 
 FULL = DoctorSettings(5, 1.0, 10, 10, 0.3, 1024, 64 << 20, 1.0)
-QUICK = DoctorSettings(1, 0.1, 3, 4, 0.05, 256, 8 << 20, 0.1)
+QUICK = DoctorSettings(1, 0.1, 3, 4, 0.05, 1024, 64 << 20, 0.3)
+"""Quick: one agreement round, short noise runs, and the full run's ceiling problems with a
+0.3 s budget each (a 1024 matmul is ~10 ms at 200 GFLOP/s: warmup to steady state and ten
+samples fit)."""
+
+NOISE_CV_LIMIT = 0.02
+"""Machine noise (CV of repeated medians) above this: two runs of one model can differ by more
+than the 2% a user hopes to resolve between code changes."""
+AGREEMENT_SPREAD_LIMIT = 2 * AGREEMENT_TOLERANCE
+"""Agreement rounds whose harness/torch ratios span more than the whole +-3% target band: the
+same model read differently round to round, so neither timer had a steady machine."""
+FIT = "fit for benchmarking"
+NOT_FIT = "NOT fit for benchmarking"
 
 
 @dataclass(frozen=True)
@@ -83,9 +108,66 @@ class DoctorReport:
     ceilings: tuple[Ceiling, ...]
     cuda: tuple[dict[str, Any], ...]
     numerics_flags: dict[str, Any]
+    contention: Contention | None = None  # other processes' CPU over the whole doctor run
+    reasons: tuple[str, ...] = ()  # why the machine is not fit (empty: fit)
+
+    @property
+    def fit(self) -> bool:
+        return not self.reasons
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        record = dataclasses.asdict(self)
+        record["verdict"] = FIT if self.fit else NOT_FIT
+        if self.contention is not None:
+            record["contention"]["others_cpu_share"] = self.contention.others_cpu_share
+            record["contention"]["contended"] = self.contention.contended
+        return record
+
+
+def unfit_reasons(
+    noise: Noise,
+    agreement: tuple[Agreement, ...],
+    governors: tuple[str, ...] | None,
+    contention: Contention | None,
+) -> tuple[str, ...]:
+    """Every reason this machine's numbers cannot be trusted now (none: fit for benchmarking)."""
+    reasons = []
+    if noise.cv > NOISE_CV_LIMIT:
+        reasons.append(
+            f"noise: repeated {noise.workload} medians vary by CV {100 * noise.cv:.1f}%"
+            f" (limit {100 * NOISE_CV_LIMIT:g}%)"
+        )
+    if contention is not None and contention.contended:
+        share = contention.others_cpu_share or 0.0
+        reasons.append(
+            f"contention: other processes took {100 * share:.0f}% of the cores in use"
+            f" (limit {100 * CONTENDED_SHARE:g}%; load average {contention.load_avg or 0:.2f})"
+        )
+    if governors is not None and set(governors) != {"performance"}:
+        reasons.append(
+            f"governor: CPU frequency governor {', '.join(governors)} (want performance: the"
+            " clock speed moves under the benchmark)"
+        )
+    for a in agreement:
+        spread = _ratio_spread(a)
+        if spread > AGREEMENT_SPREAD_LIMIT:
+            reasons.append(
+                f"agreement spread: {a.name} rounds ranged {min(a.ratios):.3f}-{max(a.ratios):.3f}"
+                f" ({100 * spread:.0f}% of the median ratio;"
+                f" limit {100 * AGREEMENT_SPREAD_LIMIT:g}%)"
+            )
+        elif not a.met:
+            reasons.append(
+                f"agreement: {a.name} harness/torch median ratio {a.median_ratio:.3f}"
+                f" (target 1 +-{100 * AGREEMENT_TOLERANCE:g}%)"
+            )
+    return tuple(reasons)
+
+
+def _ratio_spread(a: Agreement) -> float:
+    if len(a.ratios) < 2 or a.median_ratio <= 0:
+        return 0.0
+    return (max(a.ratios) - min(a.ratios)) / a.median_ratio
 
 
 def observed_resolution_ns(clock: Clock = time.perf_counter_ns, reads: int = 10_000) -> float:
@@ -109,7 +191,7 @@ def cpu_governors(root: Path = CPU_ROOT) -> tuple[str, ...] | None:
 def machine_noise(repeats: int, budget_s: float, n: int = 256) -> Noise:
     """Repeated short measurements of one fixed 256x256 matmul: CV and spread of their medians."""
     workload = matmul_workload("cpu", n)
-    policy = TimingPolicy(budget_s=budget_s, warmup_max_s=budget_s / 4)
+    policy = TimingPolicy(budget_s=budget_s)
     medians = tuple(
         measure_latency(workload.fn, CpuTimer(), policy).median_ms for _ in range(repeats)
     )
@@ -181,11 +263,11 @@ def run_doctor(
     """Every figure of the module doc, under `threads` intra-op threads (None: torch's)."""
     settings = QUICK if quick else FULL
     backend = torch.cuda if cuda_backend is None else cuda_backend
-    ceiling_policy = TimingPolicy(
-        budget_s=settings.ceiling_budget_s, warmup_max_s=settings.ceiling_budget_s / 4
-    )
+    ceiling_policy = TimingPolicy(budget_s=settings.ceiling_budget_s)
     with intra_op_threads(threads):
         intra, interop = thread_counts()
+        probe = ContentionProbe(intra)
+        probe.start()
         cpu_timer = CpuTimer()
         rounds, seconds = settings.rounds, settings.seconds_per_round
         agreement = tuple(
@@ -199,6 +281,11 @@ def run_doctor(
                 copy_workload("cpu", settings.copy_bytes),
             )
         )
+        noise = machine_noise(settings.noise_repeats, settings.noise_budget_s)
+        governors = cpu_governors()
+        the_overhead = overhead(rounds, seconds, settings.min_samples)
+        cuda = cuda_figures(backend, default_cuda_workloads(settings), ceiling_policy)
+        contention = probe.stop()
         return DoctorReport(
             quick=quick,
             threads=intra,
@@ -206,13 +293,15 @@ def run_doctor(
             clock_declared_resolution_ns=time.get_clock_info("perf_counter").resolution * 1e9,
             clock_observed_resolution_ns=observed_resolution_ns(),
             clock_read_ns=cpu_timer.overhead_ns(),
-            overhead=overhead(rounds, seconds, settings.min_samples),
+            overhead=the_overhead,
             agreement=agreement,
-            noise=machine_noise(settings.noise_repeats, settings.noise_budget_s),
-            cpu_governor=cpu_governors(),
+            noise=noise,
+            cpu_governor=governors,
             ceilings=cpu_ceilings,
-            cuda=cuda_figures(backend, default_cuda_workloads(settings), ceiling_policy),
+            cuda=cuda,
             numerics_flags=numerics_flags(),
+            contention=contention,
+            reasons=unfit_reasons(noise, agreement, governors, contention),
         )
 
 
@@ -271,4 +360,17 @@ def render_doctor(report: DoctorReport) -> str:
             )
     flags = ", ".join(f"{k}={v}" for k, v in report.numerics_flags.items())
     lines.append(f"numerics flags (recorded, not changed): {flags}")
+    c = report.contention
+    if c is not None and c.others_cpu_share is not None:
+        lines.append(
+            f"contention: other processes took {100 * c.others_cpu_share:.0f}% of the"
+            f" {c.cores_needed} core(s) in use over {c.wall_s:.1f} s"
+            f" ({c.cores} cores; 1-minute load average {c.load_avg or 0:.2f})"
+        )
+    rough = " (quick: rough figures)" if report.quick else ""
+    if report.fit:
+        lines.append(f"verdict: {FIT}{rough}")
+    else:
+        lines.append(f"verdict: {NOT_FIT}{rough}:")
+        lines += [f"  - {reason}" for reason in report.reasons]
     return "\n".join(lines)

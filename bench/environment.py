@@ -92,4 +92,14 @@ def capture_environment() -> dict[str, Any]:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        # what else the machine was doing as the run began (rows carry their own readings)
+        "load_avg_before_run": load_averages(),
     }
+
+
+def load_averages() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, or None where the platform has none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +88,13 @@ def run_suite(
         suite_path = _suite_of(resume)
     suite = load_suite(suite_path)
     cases: list[AnyCase] = [
-        *expand(suite),
+        *repeated(expand(suite), options.repeat),
         *expand_experiments(suite.name, suite.experiments, suite.devices, suite.dtypes),
     ]
     prior: PriorRun | None = None
     if resume is not None:
+        if options.repeat > 1:
+            raise ResumeError("--resume does not cover --repeat; start a new run")
         if suite.experiments:
             raise ResumeError(
                 f"{suite_path}: --resume does not cover [[experiments]] yet; start a new run"
@@ -235,6 +237,14 @@ def _write_report(run_dir: Path, profiles: list[CaseProfile]) -> None:
             write_atomic(run_dir / REPORT_MD, f"{report}\n{section}\n")
     except OSError as exc:  # plots are written with matplotlib, not write_atomic
         raise output_error(run_dir, exc, "cannot write the report") from None
+
+
+def repeated(cases: list[Case], times: int) -> list[Case]:
+    """Every case `times` times, interleaved (all cases, then all again), numbered 1..times;
+    the cases unchanged when times is 1."""
+    if times <= 1:
+        return cases
+    return [replace(case, repeat=n) for n in range(1, times + 1) for case in cases]
 
 
 def _lock_for_resume(run_dir: Path) -> CsvWriter:

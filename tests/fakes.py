@@ -150,3 +150,38 @@ class FixedCallTimer:
 
     def overhead_ns(self) -> float:
         return 0.0
+
+
+class FakeCpuSource:
+    """Scripted CPU-time readings for the contention probe: every `read()` advances the wall by
+    `wall_per_read_s`, this process's CPU by `own_per_read_s` and other processes' CPU by
+    `others_per_read_s`, so a probe's start/stop pair sees exactly those differences."""
+
+    def __init__(
+        self,
+        cores: int,
+        others_per_read_s: float,
+        own_per_read_s: float = 0.0,
+        wall_per_read_s: float = 1.0,
+        load: float | None = 0.5,
+    ) -> None:
+        self.cores = cores
+        self.others_per_read_s = others_per_read_s
+        self.own_per_read_s = own_per_read_s
+        self.wall_per_read_s = wall_per_read_s
+        self.load = load
+        self.reads = 0
+
+    def read(self) -> Any:
+        from bench.measure.contention import CpuReading
+
+        self.reads += 1
+        own = self.reads * self.own_per_read_s
+        return CpuReading(
+            wall_s=self.reads * self.wall_per_read_s,
+            system_busy_s=own + self.reads * self.others_per_read_s,
+            process_s=own,
+        )
+
+    def load_avg(self) -> float | None:
+        return self.load

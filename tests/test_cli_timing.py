@@ -29,7 +29,11 @@ def test_quick_run_fills_the_timing_columns(write_suite, tmp_path: Path) -> None
         assert row["latency_ci_low_ms"] == row["latency_ci_high_ms"] == ""
         assert row["wall_median_ms"] == row["launch_bound"] == ""  # CPU: no device/wall split
         assert row["noisy"] in ("true", "false")
+        assert row["steady"] == "false"  # no budget: warmup never reaches a steady state
+        assert row["contended"] in ("true", "false", "")  # "" when too short to judge
+        assert row["repeat"] == ""
         assert float(row["latency_p99_ms"]) >= float(row["latency_median_ms"])
+    assert "not steady: raise --budget" in done.stderr
     record = json.loads((run_dir / "run.json").read_text())
     case = record["cases"][0]
     assert case["latency_wall_samples_ms"] == []
@@ -50,10 +54,31 @@ def test_budgeted_run_samples_adaptively(write_suite, tmp_path: Path) -> None:
         assert low <= median <= high
         assert row["precision_target"] == "0.01"
         assert row["precision_met"] in ("true", "false")
+        assert row["steady"] == "true"  # a linear layer settles in microseconds
+        assert float(row["others_cpu_share"]) >= 0.0
+    assert "95% CI +-" in done.stderr  # the terminal says what its +-% is
+
+
+def test_repeat_runs_every_case_n_times_interleaved(write_suite, tmp_path: Path) -> None:
+    done = bench(
+        "run", write_suite(TINY_SUITE), "--out", tmp_path, "--quick", "--repeat", "3",
+        "--metrics", "latency", "--threads", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip())
+    rows = read_rows(run_dir)
+    assert [(r["batch_size"], r["repeat"]) for r in rows] == [
+        ("1", "1"), ("2", "1"), ("1", "2"), ("2", "2"), ("1", "3"), ("2", "3"),
+    ]  # fmt: skip
+    assert done.stderr.count("repeatability: linear cpu float32 b") == 2
+    assert "CV " in done.stderr and "over 3 runs" in done.stderr
+    report = (run_dir / "report.md").read_text()
+    assert "## Repeatability" in report
 
 
 @pytest.mark.parametrize(
-    ("flag", "value"), [("--budget", "soon"), ("--precision", "2"), ("--threads", "0")]
+    ("flag", "value"),
+    [("--budget", "soon"), ("--precision", "2"), ("--threads", "0"), ("--repeat", "0")],
 )
 def test_bad_timing_flags_are_one_line_exit_2(flag: str, value: str, tmp_path: Path) -> None:
     done = bench("run", tmp_path / "x.toml", flag, value)

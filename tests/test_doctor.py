@@ -9,12 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from bench.doctor import cpu_governors, cuda_figures, observed_resolution_ns
+from bench.doctor import (
+    Noise,
+    cpu_governors,
+    cuda_figures,
+    observed_resolution_ns,
+    unfit_reasons,
+)
 from bench.measure.ceilings import CeilingWorkload, measure_ceiling
+from bench.measure.timing.agreement import Agreement
 from bench.measure.timing.engine import CpuTimer, TimingPolicy
+from bench.records import Contention
 from tests.fakes import FakeClock, FakeCudaBackend
 
-SMALL = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)
+SMALL = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)
 
 
 def test_observed_clock_resolution_is_the_smallest_step() -> None:
@@ -76,11 +84,47 @@ def test_doctor_quick_end_to_end(tmp_path: Path) -> None:
     for needle in ("clock:", "overhead on a no-op:", "agreement resnet18_b1", "agreement mlp_b1"):
         assert needle in done.stdout
     assert "machine noise:" in done.stdout and "CPU frequency governor:" in done.stdout
+    assert "verdict: " in done.stdout and "fit for benchmarking" in done.stdout
     report = json.loads(out.read_text())
     assert report["threads"] == 1
+    assert report["verdict"] in ("fit for benchmarking", "NOT fit for benchmarking")
+    assert (report["verdict"] == "fit for benchmarking") == (report["reasons"] == [])
+    assert report["contention"]["cores_needed"] == 1
     assert {a["name"] for a in report["agreement"]} == {"resnet18_b1", "mlp_b1"}
     assert all(a["threads"] == 1 and a["median_ratio"] > 0 for a in report["agreement"])
     ceilings = {c["name"]: c for c in report["ceilings"]}
     assert ceilings["matmul"]["unit"] == "GFLOP/s" and ceilings["matmul"]["value"] > 0
     assert ceilings["copy"]["unit"] == "GB/s" and ceilings["copy"]["value"] > 0
     assert report["overhead"]["harness_ns"] > 0 and report["overhead"]["torch_ns"] > 0
+
+
+QUIET_NOISE = Noise("256x256", (1.0, 1.01, 0.99), cv=0.01, spread=0.02)
+QUIET = Contention(wall_s=10.0, others_cpu_s=0.0, cores=2, cores_needed=2, load_avg=0.1)
+
+
+def agreement(name: str, ratios: tuple[float, ...]) -> Agreement:
+    median = sorted(ratios)[len(ratios) // 2]
+    return Agreement(name, 2, ratios, ratios, ratios, median, abs(median - 1) <= 0.03)
+
+
+def test_a_quiet_steady_machine_is_fit() -> None:
+    agreements = (agreement("resnet18_b1", (0.99, 1.0, 1.01)),)
+    assert unfit_reasons(QUIET_NOISE, agreements, ("performance",), QUIET) == ()
+    assert unfit_reasons(QUIET_NOISE, agreements, None, None) == ()  # unreadable: no reason
+
+
+def test_every_reason_is_named() -> None:
+    noisy = Noise("256x256", (1.0, 1.2, 0.9), cv=0.15, spread=0.3)
+    busy = Contention(wall_s=10.0, others_cpu_s=8.0, cores=2, cores_needed=2, load_avg=4.0)
+    # The rounds of the doctor run: 0.083 to 1.369.
+    spread = agreement("resnet18_b1", (0.083, 1.0, 1.369))
+    off = agreement("mlp_b1", (1.10, 1.11, 1.12))
+    reasons = unfit_reasons(noisy, (spread, off), ("powersave",), busy)
+    assert [r.split(":")[0] for r in reasons] == [
+        "noise",
+        "contention",
+        "governor",
+        "agreement spread",
+        "agreement",
+    ]
+    assert "40%" in reasons[1]  # 8 core-seconds of 20

@@ -98,3 +98,29 @@ def test_main_table_tells_modes_and_inplace_builds_apart() -> None:
         "train",
         "eval (out_of_place)",
     ]
+
+
+def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() -> None:
+    from bench.records import Contention
+
+    busy = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_avg=3.5)
+    steady = LatencyStats.from_samples(
+        [10.0 + i / 100 for i in range(20)], precision_target=0.01, steady=True, contention=busy
+    )
+    unsteady = LatencyStats.from_samples(
+        [700.0, 650.0, 90.0] + [20.0] * 7, precision_target=0.01, steady=False
+    )
+    rows = [
+        Result(case=CASE, status="ok", latency=steady),
+        Result(case=replace(CASE, batch_size=8), status="ok", latency=unsteady),
+    ]
+    text = render_report(rows, {**ENV, "load_avg_before_run": [1.5, 1.0, 0.5]}, "t")
+    assert "| ok (contended) " in text
+    assert "ok (not steady: raise --budget; noisy)" in text
+    assert "95% CI +-% (target)" in text  # the column says what its +-% is
+    assert " 50% |" in text and " 3.50 |" in text  # others' CPU share, load average
+    assert "1.50 / 1.00 / 0.50" in text  # the load before the run
+    # the unsteady row shows no interval over its slow start
+    timing = text.split("**Timing precision:**")[1]
+    line = next(row for row in timing.splitlines() if "b8" in row)
+    assert "not steady: raise --budget" in line and "700" not in line

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
+from bench.measure.contention import ContentionProbe
 from bench.measure.timing.engine import (
     QUICK_POLICY,
     CpuTimer,
@@ -19,9 +20,14 @@ from bench.measure.timing.engine import (
     measure_latency,
     parse_duration,
 )
-from tests.fakes import FakeClock, FakeCudaBackend
+from tests.fakes import FakeClock, FakeCpuSource, FakeCudaBackend
 
-NO_WARMUP = {"warmup_min_iterations": 0, "warmup_max_s": 0.0}
+NO_WARMUP = {"warmup_min_iterations": 0, "steady_window": 0}
+
+
+def quiet_probe(cores: int = 2) -> ContentionProbe:
+    """A probe on a machine where nothing else runs."""
+    return ContentionProbe(cores, FakeCpuSource(cores, others_per_read_s=0.0))
 
 
 def scripted(clock: FakeClock, durations_ms: Iterable[float]) -> Callable[[], None]:
@@ -58,35 +64,68 @@ def test_first_call_is_separate_and_warmup_stops_when_steady() -> None:
     clock = FakeClock()
     warmup = [50, 30, 20, 10, 10, 10, 10, 10]
     fn = scripted(clock, [100.0, *warmup] + [10.0] * 100)
-    policy = TimingPolicy(
-        warmup_min_iterations=1, warmup_max_s=10.0, steady_window=3, min_samples=6, budget_s=100.0
-    )
-    stats = measure_latency(fn, CpuTimer(clock), policy, clock)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=3, min_samples=6, budget_s=100.0)
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock, probe=quiet_probe())
     assert stats.first_call_ms == 100.0  # the cold call is not in the samples
     # After 8 warmup calls the last three (10, 10, 10) match the three before (20, 10, 10).
     assert stats.warmup_iterations == 8
+    assert stats.steady is True
     assert stats.iterations_per_sample == 1  # a free clock needs no blocks
     # Identical samples: the CI (from 6 samples on) has zero width, the target is met at once.
     assert stats.samples_ms == (10.0,) * 6
     assert stats.precision_met is True
 
 
-@pytest.mark.parametrize(
-    ("warmup_max_s", "budget_s"), [(0.5, 100.0), (10.0, 1.0)], ids=["warmup_max", "half_budget"]
-)
-def test_warmup_that_never_settles_is_bounded_by_time(warmup_max_s: float, budget_s: float) -> None:
+def slow_start(clock: FakeClock, slow_calls: int, steady_ms: float = 20.0) -> Callable[[], None]:
+    """A workload whose first `slow_calls` calls are 30x slower than its steady pace."""
+    return scripted(clock, [30 * steady_ms] * slow_calls + [steady_ms] * 10_000)
+
+
+def test_slow_start_is_warmed_through_before_any_sample() -> None:
+    clock = FakeClock()
+    policy = TimingPolicy(min_samples=10, budget_s=10.0)
+    stats = measure_latency(slow_start(clock, 4), CpuTimer(clock), policy, clock)
+    # Cold call + 3 slow warmup calls, then 20 ms calls until the median of the last five
+    # matches the five before them: [600, 600, 20, 20, 20] has median 20 after 8 fast calls.
+    assert stats.first_call_ms == 600.0
+    assert stats.steady is True
+    assert stats.warmup_iterations == 3 + 8
+    assert set(stats.samples_ms) == {20.0}  # not one slow call among the samples
+    assert stats.precision_met is True
+    assert not stats.noisy
+
+
+def test_budget_that_ends_before_steady_state_marks_the_case_not_steady() -> None:
+    clock = FakeClock()
+    # 1 s: the cold call and two slow warmup calls (1.8 s) already overrun it.
+    policy = TimingPolicy(min_samples=10, budget_s=1.0)
+    stats = measure_latency(slow_start(clock, 12), CpuTimer(clock), policy, clock)
+    assert stats.steady is False
+    assert stats.warmup_iterations == 3  # the minimum; then the budget had no room left
+    assert len(stats.samples_ms) == 10  # it samples what it can
+    assert stats.precision_met is False
+    assert stats.precision_label() == "not steady: raise --budget"
+    assert "not steady: raise --budget" in stats.doubts()
+    assert not stats.trustworthy
+
+
+def test_warmup_keeps_room_for_the_minimum_samples() -> None:
     clock = FakeClock()
     fn = scripted(clock, [200.0] + [100.0 - i for i in range(60)] + [1.0] * 1000)
-    policy = TimingPolicy(warmup_max_s=warmup_max_s, budget_s=budget_s, min_samples=6)
+    policy = TimingPolicy(budget_s=2.0, min_samples=6)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock)
-    # 100 + 99 + 98 + 97 + 96 = 490 ms < 500 ms; the sixth call passes the 0.5 s limit.
-    assert stats.warmup_iterations == 6
+    # Never steady (every call faster than the last). After the cold 200 ms call, warmup stops at
+    # the first check where 6 more calls at the recent pace would overrun the 2 s budget: after
+    # 14 calls (100 down to 87 ms) 1,509 ms are spent, and 1,509 + 6 x 89 (the median of the
+    # last five) > 2,000; after 13, 1,422 + 6 x 90 still fit.
+    assert stats.warmup_iterations == 14
+    assert stats.steady is False
 
 
 def test_warmup_minimums_come_first() -> None:
     clock = FakeClock()
     fn = scripted(clock, [5.0] * 100)
-    policy = TimingPolicy(warmup_min_iterations=12, warmup_max_s=0.0, min_samples=6)
+    policy = TimingPolicy(warmup_min_iterations=12, steady_window=0, min_samples=6)
     assert measure_latency(fn, CpuTimer(clock), policy, clock).warmup_iterations == 12
 
 
@@ -172,7 +211,7 @@ def test_setup_runs_before_every_call_outside_the_timed_region() -> None:
         calls.append("fn")
         clock.advance_ms(0.001)
 
-    policy = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=2, max_samples=2)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=2, max_samples=2)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock, setup=setup)
     assert calls == ["setup", "fn"] * 4  # first call, one warmup call, two samples
     assert stats.iterations_per_sample == 1  # setup must precede every call: no blocks
@@ -225,7 +264,7 @@ def test_cuda_latency_is_device_time_with_wall_time_and_a_launch_bound_flag() ->
         clock.advance_ms(5.0)
         backend.run_kernel()
 
-    policy = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)
     stats = measure_latency(launch, CudaTimer("cuda:0", backend, clock), policy, clock)
     assert stats.samples_ms == (2.0, 2.0, 2.0)  # device time from the events
     assert stats.first_call_ms == 5.0  # the cold call's synchronized host wall time
@@ -252,7 +291,7 @@ def test_device_bound_cuda_case_is_not_launch_bound() -> None:
         backend.run_kernel()
         clock.advance_ms(7.9)  # the synchronize waits for the kernel
 
-    policy = TimingPolicy(warmup_min_iterations=1, warmup_max_s=0.0, min_samples=3, max_samples=3)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)
     stats = measure_latency(launch, CudaTimer("cuda:0", backend, clock), policy, clock)
     assert stats.median_ms == 8.0
     assert stats.launch_bound is False

@@ -21,10 +21,15 @@ def case_line(index: int, total: int, case: Any, result: Any) -> str:
     lat = getattr(result, "latency", None)  # a profile's result has none
     if lat is not None:
         detail = f"median {significant(lat.median_ms)} ms"
-        if lat.ci_low_ms is not None:
+        if lat.steady is False:  # an interval over a slow start is no precision: say what to do
+            detail += ", not steady: raise --budget"
+        elif lat.ci_low_ms is not None:
             detail += f" (95% CI +-{significant(100 * lat.relative_half_width, 2)}%)"
-        if lat.precision_met is False:
-            detail += ", precision target not met"
+        doubts = [d for d in lat.doubts() if not d.startswith("not steady")]
+        if lat.steady is not False and lat.precision_met is False:
+            doubts.insert(0, "precision target not met")
+        if doubts:
+            detail += f", {'; '.join(doubts)}"
     return one_line(f"[{index}/{total}] {case.label}: {result.status} {detail}".rstrip())
 
 

@@ -3,6 +3,10 @@
 Everything here reads measured rows; nothing is asserted from the op's name. A view's latency
 should not grow with size and it should allocate nothing; a copy should grow linearly, at the
 machine's copy bandwidth. The fit says which each variant actually did.
+
+Timing conclusions come only from clean rows: steady, neither noisy nor contended, and (for a
+comparison) with non-overlapping median intervals; anything else reads "no clear difference
+(noisy)". Every ratio quoted carries its interval.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.experiments.records import ExperimentResult
+from bench.records import LatencyStats, intervals_overlap, latency_ratio
 from bench.units import human_bytes
 
 REFERENCE_NUMEL = 1_000_000
@@ -23,13 +28,17 @@ LINEAR_SLOPE = 0.7  # above this, cost grows (close to) linearly with size
 class ScalingFit:
     variant: str
     code: str
-    latency_slope: float | None  # d log(latency) / d log(numel)
+    latency_slope: float | None  # d log(latency) / d log(numel), over clean rows only
     bytes_per_element: float | None  # allocated bytes / numel, at the largest size
     copy_bandwidth_gb_s: float | None  # (read + write) bytes / median time at the largest size
+
+    unclean_sizes: int = 0  # sizes left out of the fit: noisy, contended or not steady
 
     @property
     def verdict(self) -> str:
         if self.latency_slope is None:
+            if self.unclean_sizes:
+                return "no clear scaling (noisy): too few clean sizes to fit"
             return "not enough sizes to fit"
         if self.latency_slope < CONSTANT_SLOPE:
             return "constant in size"
@@ -53,6 +62,32 @@ def _ok(rows: Sequence[ExperimentResult]) -> list[ExperimentResult]:
     return [r for r in rows if r.status == "ok" and r.measurement is not None]
 
 
+def _clean(row: ExperimentResult) -> bool:
+    return row.measurement is not None and row.measurement.latency.trustworthy
+
+
+def speed_comparison(row: LatencyStats, baseline: LatencyStats) -> str:
+    """'2.10x faster (1.95-2.30x from the two 95% CIs; median a vs b ms)', or 'no clear
+    difference (noisy)' when either row is noisy, contended or not steady, or the two medians'
+    intervals overlap. The ratio's range pairs the intervals' extremes."""
+    if not (row.trustworthy and baseline.trustworthy) or intervals_overlap(row, baseline):
+        return "no clear difference (noisy)"
+    speedup, low, high = latency_ratio(baseline, row)
+    assert low is not None and high is not None  # non-overlapping intervals exist
+    medians = f"median {row.median_ms:.4g} vs {baseline.median_ms:.4g} ms"
+    if speedup >= 1:
+        return f"{speedup:.2f}x faster ({low:.2f}-{high:.2f}x from the two 95% CIs; {medians})"
+    return (
+        f"{1 / speedup:.2f}x slower ({1 / high:.2f}-{1 / low:.2f}x from the two 95% CIs; {medians})"
+    )
+
+
+def _why_unclear(rows: Sequence[tuple[str, LatencyStats]]) -> str:
+    """Which of the compared rows were noisy, contended or not steady (empty if none)."""
+    named = [f"`{code}` {', '.join(lat.doubts())}" for code, lat in rows if lat.doubts()]
+    return f" ({'; '.join(named)})" if named else ""
+
+
 def reference_numel(rows: Sequence[ExperimentResult]) -> int | None:
     """The measured size closest to one million elements (on a log scale)."""
     sizes = sorted({r.case.numel for r in _ok(rows)})
@@ -74,14 +109,16 @@ def inplace_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
             continue
         m, b = row.measurement, baseline.measurement
         assert m is not None and b is not None  # _ok filtered
-        speedup = b.latency.median_ms / m.latency.median_ms
-        faster = f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
+        speed = speed_comparison(m.latency, b.latency)
+        if speed.startswith("no clear"):
+            speed += _why_unclear(
+                [(row.case.variant.code, m.latency), (baseline.case.variant.code, b.latency)]
+            )
         sentences.append(
             f"`{row.case.variant.code}` allocates {human_bytes(m.allocated_bytes)} vs "
             f"{human_bytes(b.allocated_bytes)} for `{baseline.case.variant.code}` at {numel:,} "
-            f"{row.case.dtype} elements and is {faster} (median {m.latency.median_ms:.4f} vs "
-            f"{b.latency.median_ms:.4f} ms); shares storage: {_yes(m.shares_storage)}; same "
-            f"values: {_yes(m.matches_reference)}; backward: "
+            f"{row.case.dtype} elements; speed: {speed}; shares storage: "
+            f"{_yes(m.shares_storage)}; same values: {_yes(m.matches_reference)}; backward: "
             + ("works." if m.backward_ok else f"raises ({_short(m.backward_error)}).")
         )
     return sentences
@@ -97,23 +134,27 @@ def scaling_fits(rows: Sequence[ExperimentResult]) -> list[ScalingFit]:
         largest = series[-1]
         m = largest.measurement
         assert m is not None
+        clean = [r for r in series if _clean(r)]
         element_size = _element_size(largest.case.dtype)
-        seconds = m.latency.median_ms / 1e3
+        # bandwidth from the largest clean row: a noisy median would give a noisy GB/s
+        timed = clean[-1] if clean else None
+        seconds = timed.measurement.latency.median_ms / 1e3 if timed and timed.measurement else 0
         copied = m.allocated_bytes > 0
         fits.append(
             ScalingFit(
                 variant=key,
                 code=largest.case.variant.code,
                 latency_slope=log_log_slope(
-                    [r.case.numel for r in series],
-                    [r.measurement.latency.median_ms for r in series if r.measurement],
+                    [r.case.numel for r in clean],
+                    [r.measurement.latency.median_ms for r in clean if r.measurement],
                 ),
                 bytes_per_element=m.allocated_bytes / largest.case.numel,
                 copy_bandwidth_gb_s=(
-                    2 * largest.case.numel * element_size / seconds / 1e9
-                    if copied and seconds > 0
+                    2 * timed.case.numel * element_size / seconds / 1e9
+                    if timed is not None and copied and seconds > 0
                     else None
                 ),
+                unclean_sizes=len(series) - len(clean),
             )
         )
     return fits
@@ -123,6 +164,8 @@ def view_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
     sentences = []
     for fit in scaling_fits(rows):
         slope = "n/a" if fit.latency_slope is None else f"{fit.latency_slope:.2f}"
+        if fit.unclean_sizes:
+            slope += f"; {fit.unclean_sizes} noisy size(s) left out"
         allocation = (
             "allocates nothing"
             if not fit.bytes_per_element

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from bench.experiments.catalog import ROWS_REQUIRED, Inputs, Variant, matches, reference
+from bench.measure.contention import ContentionProbe
 from bench.measure.memory.probes import native_stderr_filtered
 from bench.measure.timing.engine import CpuTimer, CudaTimer, TimingPolicy, measure_latency
 from bench.model.factory import torch_dtype
@@ -98,13 +99,16 @@ def measure_variant(
         else:
             allocated = cpu_allocated_bytes(call)
         timer = CudaTimer(device, cuda_backend) if is_cuda else CpuTimer()
+        probe = ContentionProbe(1 if is_cuda else torch.get_num_threads())
         if variant.fresh_input:
-            latency = measure_latency(call, timer, policy, time.perf_counter_ns, setup=refresh)
+            latency = measure_latency(
+                call, timer, policy, time.perf_counter_ns, setup=refresh, probe=probe
+            )
         else:
             # A copy of a large input before every call would evict the caches that a view's
             # microsecond of metadata work runs from; views do not write, so reuse the input and
             # prove afterwards that it is untouched.
-            latency = measure_latency(call, timer, policy, time.perf_counter_ns)
+            latency = measure_latency(call, timer, policy, time.perf_counter_ns, probe=probe)
             if not all(torch.equal(work[name], pristine[name]) for name in work):
                 raise RuntimeError(f"{variant.key} modified its input; it needs a fresh input")
     backward_ok, backward_error = try_backward(variant, pristine)

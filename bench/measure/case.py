@@ -17,6 +17,7 @@ import torch
 
 from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
+from bench.measure.contention import ContentionProbe
 from bench.measure.counting.probe import count_case
 from bench.measure.memory.step import measure_memory
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
@@ -101,6 +102,8 @@ class RunOptions:
     oom_backoff: bool = False
     # measure each case in a fresh spawned process (bench.measure.isolation)
     isolate: bool = False
+    # `bench run --repeat N`: the suite's model cases N times, interleaved
+    repeat: int = 1
 
 
 def variant_unavailable_reason(case: Case) -> str | None:
@@ -261,6 +264,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
                 _timer_for(device),
                 options.policy_for(case, spent_s=time.perf_counter() - case_start_s),
                 setup=workload.setup,
+                probe=probe_for(device),
             )
         if "memory" in options.metrics:
             memory = measure_memory(workload, model, [example], device)
@@ -327,6 +331,11 @@ def _compile_notes(
     if not warmup.steady:
         note += "; still compiling new frames after the last call: latency may include recompiles"
     return (*notes, note)
+
+
+def probe_for(device: torch.device) -> ContentionProbe:
+    """A CPU case needs its intra-op threads' cores; a CUDA case one host thread (the launches)."""
+    return ContentionProbe(1 if device.type == "cuda" else torch.get_num_threads())
 
 
 def _timer_for(device: torch.device) -> Timer:

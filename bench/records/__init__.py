@@ -13,10 +13,15 @@ from bench.records.counts import (
     crosscheck_disagreement,
 )
 from bench.records.latency import (
+    CONTENDED_SHARE,
     LAUNCH_BOUND_RATIO,
+    NOISY_CI_MULTIPLE,
     NOISY_IQR_FRACTION,
+    Contention,
     LatencyStats,
+    intervals_overlap,
     latency_cells,
+    latency_ratio,
 )
 from bench.records.memory import MemoryStats
 from bench.records.stages import (
@@ -33,14 +38,17 @@ from bench.records.stages import (
 
 __all__ = [
     "COLUMNS",
+    "CONTENDED_SHARE",
     "COUNTED_ON",
     "CROSSCHECK_TOLERANCE",
     "INPLACE_VARIANTS",
     "LAUNCH_BOUND_RATIO",
     "METRICS",
+    "NOISY_CI_MULTIPLE",
     "NOISY_IQR_FRACTION",
     "STATUSES",
     "Case",
+    "Contention",
     "CountDetails",
     "LatencyStats",
     "LayerRow",
@@ -50,5 +58,7 @@ __all__ = [
     "Suite",
     "TimingSettings",
     "crosscheck_disagreement",
+    "intervals_overlap",
     "latency_cells",
+    "latency_ratio",
 ]

@@ -21,6 +21,23 @@ from bench.stats import (
 
 NOISY_IQR_FRACTION = 0.10
 """IQR/median above this marks a row `noisy`: medians of such rows need care when compared."""
+NOISY_CI_MULTIPLE = 3.0
+"""A median's CI half-width above this many times the precision target also marks it `noisy`.
+
+The spread (IQR) can be small while the interval is wide: a bimodal run, or a few samples far
+from the rest, moves the order statistics that bound the median without moving the quartiles
+(a 2,240 ms median with a CI of 265-2,347 ms had IQR/median 5%). Missing the target by a little
+is a short budget; missing it threefold (a 3% half-width for the default 1% target, beyond the
+harness's 3% agreement with torch.utils.benchmark) means the samples disagree too much to quote.
+"""
+CONTENDED_SHARE = 0.10
+"""Other processes' CPU use, as a share of the cores the case needs, above which it is contended.
+
+Background daemons take a few percent of one core; a competitor that takes a tenth of the
+case's cores slows it by about as much or more (an intra-op parallel region waits for its slowest
+thread, and a preempted thread loses its cache), ten times the default 1% precision target. Below
+a tenth the reading is within what /proc/stat's 10 ms ticks can resolve over a short phase.
+"""
 LAUNCH_BOUND_RATIO = 1.5
 """CUDA host wall time over device time above this marks a row `launch_bound`."""
 
@@ -54,6 +71,10 @@ class LatencyStats:
     wall_samples_ms: tuple[float, ...] = ()
     wall_median_ms: float | None = None
     measure_s: float | None = None  # host time the whole measurement took, first call included
+    # False when the budget ran out before warmup reached a steady state (the samples then
+    # include the slow start); None when not known (records built without the engine).
+    steady: bool | None = None
+    contention: Contention | None = None  # what other processes did while the samples ran
 
     @classmethod
     def from_samples(
@@ -67,11 +88,15 @@ class LatencyStats:
         wall_samples_ms: Sequence[float] = (),
         confidence: float = DEFAULT_CONFIDENCE,
         measure_s: float | None = None,
+        steady: bool | None = None,
+        contention: Contention | None = None,
     ) -> LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
         ordered = sorted(samples_ms)
-        interval = median_ci(ordered, confidence)
+        # Samples that include a slow start have no interval worth writing: it would bracket
+        # the start-up, not the steady median (an empty cell beats a wrong number).
+        interval = None if steady is False else median_ci(ordered, confidence)
         walls = sorted(wall_samples_ms)
         return cls(
             samples_ms=tuple(samples_ms),
@@ -92,6 +117,8 @@ class LatencyStats:
             wall_samples_ms=tuple(wall_samples_ms),
             wall_median_ms=percentile(walls, 50) if walls else None,
             measure_s=measure_s,
+            steady=steady,
+            contention=contention,
         )
 
     @property
@@ -106,11 +133,50 @@ class LatencyStats:
         """Whether the median's interval is as tight as asked; None when nothing was asked."""
         if self.precision_target is None:
             return None
+        if self.steady is False:  # an interval over a slow start says nothing about steady speed
+            return False
         return self.relative_half_width <= self.precision_target
 
     @property
     def noisy(self) -> bool:
-        return self.median_ms > 0 and self.iqr_ms / self.median_ms > NOISY_IQR_FRACTION
+        """IQR/median above NOISY_IQR_FRACTION, or the median's CI half-width above
+        NOISY_CI_MULTIPLE times the precision target (no interval yet counts as wide)."""
+        if self.median_ms <= 0:
+            return False
+        if self.iqr_ms / self.median_ms > NOISY_IQR_FRACTION:
+            return True
+        if self.precision_target is None or self.ci_low_ms is None:
+            return False
+        return self.relative_half_width > NOISY_CI_MULTIPLE * self.precision_target
+
+    @property
+    def contended(self) -> bool | None:
+        """Other processes took more than CONTENDED_SHARE of the case's cores (None: unknown)."""
+        return None if self.contention is None else self.contention.contended
+
+    @property
+    def trustworthy(self) -> bool:
+        """Steady, not noisy, not contended: a median that may be compared with another."""
+        return self.steady is not False and not self.noisy and self.contended is not True
+
+    def doubts(self) -> list[str]:
+        """Why this median should not be compared, in the words report and terminal use."""
+        reasons = []
+        if self.steady is False:
+            reasons.append("not steady: raise --budget")
+        if self.contended:
+            reasons.append("contended")
+        if self.noisy:
+            reasons.append("noisy")
+        return reasons
+
+    def precision_label(self) -> str:
+        """What the +-% is, or why there is none: '95% CI +-1.5%', 'not steady: raise --budget'."""
+        if self.steady is False:
+            return "not steady: raise --budget"
+        if self.ci_low_ms is None:
+            return "too few samples for a CI"
+        return f"{100 * self.confidence:g}% CI +-{100 * self.relative_half_width:.1f}%"
 
     @property
     def launch_bound(self) -> bool | None:
@@ -143,4 +209,73 @@ def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
         "wall_median_ms": lat.wall_median_ms,
         "launch_bound": lat.launch_bound,
         "noisy": lat.noisy,
+        "steady": lat.steady,
+        "others_cpu_share": None if lat.contention is None else lat.contention.others_cpu_share,
+        "load_avg": None if lat.contention is None else lat.contention.load_avg,
+        "contended": lat.contended,
     }
+
+
+@dataclass(frozen=True)
+class Contention:
+    """What the rest of the machine did while a case's samples were taken.
+
+    `others_cpu_s`: CPU seconds used by every other process (system-wide busy time, hypervisor
+    steal included, minus this process's own) over `wall_s`. Only what does not fit on the cores
+    the case leaves free competes with it, so `others_cpu_share` is that excess over the case's
+    core-seconds (`cores_needed x wall_s`). `contended` is None when the phase was too short for
+    /proc/stat's 10 ms ticks to judge (under MIN_JUDGED_CORE_S core-seconds).
+    """
+
+    wall_s: float
+    others_cpu_s: float
+    cores: int
+    cores_needed: int
+    load_avg: float | None  # the 1-minute load average at the end of the phase
+
+    @property
+    def others_cpu_share(self) -> float | None:
+        needed_s = self.cores_needed * self.wall_s
+        if needed_s <= 0:
+            return None
+        spare_s = max(self.cores - self.cores_needed, 0) * self.wall_s
+        return max(self.others_cpu_s - spare_s, 0.0) / needed_s
+
+    @property
+    def contended(self) -> bool | None:
+        share = self.others_cpu_share
+        if share is None or self.cores_needed * self.wall_s < MIN_JUDGED_CORE_S:
+            return None
+        return share > CONTENDED_SHARE
+
+
+MIN_JUDGED_CORE_S = 0.1
+"""Core-seconds a phase must last before its contention is judged: /proc/stat counts in 10 ms
+ticks per CPU, so over less the share's error approaches the CONTENDED_SHARE threshold."""
+
+
+def latency_ratio(
+    slow: LatencyStats, fast: LatencyStats
+) -> tuple[float, float | None, float | None]:
+    """slow.median / fast.median and its interval from the two medians' CIs (None without CIs).
+
+    The bounds pair the extremes (slow's low over fast's high, slow's high over fast's low), so
+    the ratio's interval covers at least as often as the two medians' intervals together.
+    """
+    ratio = slow.median_ms / fast.median_ms
+    if None in (slow.ci_low_ms, slow.ci_high_ms, fast.ci_low_ms, fast.ci_high_ms):
+        return ratio, None, None
+    assert slow.ci_low_ms is not None and slow.ci_high_ms is not None
+    assert fast.ci_low_ms is not None and fast.ci_high_ms is not None
+    low = slow.ci_low_ms / fast.ci_high_ms if fast.ci_high_ms > 0 else None
+    high = slow.ci_high_ms / fast.ci_low_ms if fast.ci_low_ms > 0 else None
+    return ratio, low, high
+
+
+def intervals_overlap(a: LatencyStats, b: LatencyStats) -> bool:
+    """True when the two medians' CIs overlap, or either has none: no clear difference."""
+    if None in (a.ci_low_ms, a.ci_high_ms, b.ci_low_ms, b.ci_high_ms):
+        return True
+    assert a.ci_low_ms is not None and a.ci_high_ms is not None
+    assert b.ci_low_ms is not None and b.ci_high_ms is not None
+    return a.ci_low_ms <= b.ci_high_ms and b.ci_low_ms <= a.ci_high_ms

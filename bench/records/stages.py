@@ -90,6 +90,15 @@ COLUMNS: tuple[str, ...] = (
     "compile",
     "compile_ms",
     "graph_breaks",
+    # whether the numbers can be trusted: warmup reached a steady state before sampling; what
+    # other processes took of the case's cores while it was timed, and the load average;
+    # `contended` when that share is above CONTENDED_SHARE (bench/records/latency.py)
+    "steady",
+    "others_cpu_share",
+    "load_avg",
+    "contended",
+    # `bench run --repeat N`: which repetition (1..N) of the case this row is; empty otherwise
+    "repeat",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -162,6 +171,8 @@ class Case:
     backoff_from: int | None = None
     memory_format: str = "contiguous"
     compile: str = "eager"  # "eager" (not compiled) or a torch.compile mode
+    # `bench run --repeat N`: this case's repetition, 1..N (None: the run does not repeat)
+    repeat: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, int, str, str, str]:
@@ -196,6 +207,8 @@ class Case:
             label = f"{label} {self.mode}"
         if self.backoff_from is not None:
             label = f"{label} (oom backoff from b{self.backoff_from})"
+        if self.repeat is not None:
+            label = f"{label} #{self.repeat}"
         return label
 
 
@@ -296,5 +309,6 @@ class Result:
             "compile": self.case.compile,
             "compile_ms": self.compile_ms,
             "graph_breaks": self.graph_breaks,
+            "repeat": self.case.repeat,
         }
         return {column: values.get(column) for column in COLUMNS}

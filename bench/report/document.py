@@ -16,6 +16,7 @@ from bench.records import Result
 from bench.report.counting import counting_sections
 from bench.report.memory import GUIDE as MEMORY_GUIDE
 from bench.report.memory import memory_section
+from bench.report.repeatability import repeatability_section
 from bench.report.summary import SUMMARY_GUIDE, summary_table, warnings
 from bench.report.tables import markdown_table
 from bench.report.timing import timing_section
@@ -42,7 +43,14 @@ def _environment_rows(env: dict[str, Any]) -> list[tuple[str, Any]]:
             f"{env.get('cudnn_benchmark')} / {env.get('tf32_matmul')} / {env.get('tf32_cudnn')}",
         ),
         ("Platform", env.get("platform")),
+        ("Load average before the run (1 / 5 / 15 min)", _load(env.get("load_avg_before_run"))),
     ]
+
+
+def _load(values: Any) -> str:
+    if not isinstance(values, list) or not values:
+        return "not recorded"
+    return " / ".join(f"{v:.2f}" for v in values)
 
 
 def _machine_line(env: dict[str, Any], results: list[Result]) -> str:
@@ -114,6 +122,7 @@ def render_report(
         lines += ["## Plots", ""]
         for caption, path in model_plots.items():
             lines += [f"[![{caption}]({path})]({path})", ""]
+    lines += repeatability_section(results)
     lines += model_inplace_section(results)
     lines += experiment_sections(experiments, plots or {})
     lines += ["## Details", ""]

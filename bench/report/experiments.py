@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.experiments.analysis import inplace_conclusions, view_conclusions
+from bench.experiments.analysis import inplace_conclusions, speed_comparison, view_conclusions
 from bench.experiments.catalog import INPLACE_VARIANTS
 from bench.experiments.records import ExperimentResult
 from bench.report.experiment_plots import plot_experiment
@@ -136,10 +136,14 @@ def model_inplace_section(results: Sequence[Any]) -> list[str]:
                 f"{human_bytes(abs(saved))}, {abs(share):.1f}%)"
             )
         if on.latency is not None and off.latency is not None:
-            ratio = off.latency.median_ms / on.latency.median_ms
+            doubts = [
+                f"{name} {', '.join(r.latency.doubts())}"
+                for name, r in (("in-place", on), ("out-of-place", off))
+                if r.latency.doubts()
+            ]
+            speed = speed_comparison(on.latency, off.latency)
             parts.append(
-                f"median latency {on.latency.median_ms:.3f} vs {off.latency.median_ms:.3f} ms "
-                f"({ratio:.2f}x)"
+                f"in-place latency: {speed}" + (f" ({'; '.join(doubts)})" if doubts else "")
             )
         lines.append("- " + "; ".join(parts[:1]) + " " + "; ".join(parts[1:]) + ".")
     if not lines:

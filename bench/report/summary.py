@@ -42,6 +42,8 @@ def flags(result: Result) -> list[str]:
     lat = result.latency
     found = []
     if lat is not None:
+        if lat.steady is False:
+            found.append("not steady: raise --budget")
         found += [name for name, on in (("noisy", lat.noisy), ("launch-bound", lat.launch_bound))
                   if on]  # fmt: skip
         if lat.precision_met is False:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.records import Result
+from bench.records import CONTENDED_SHARE, Result
 from bench.report.tables import compact_table
 
 HEADERS = [
     "Case",
     "Median (ms)",
     "95% CI (ms)",
-    "+-% (target)",
+    "95% CI +-% (target)",
     "Met",
     "First call (ms)",
     "Warmup",
@@ -24,6 +24,8 @@ HEADERS = [
     "Samples",
     "Threads",
     "Wall (ms)",
+    "Others' CPU",
+    "Load",
     "Flags",
 ]
 
@@ -37,10 +39,17 @@ def _row(result: Result) -> list[str]:
     if lat is None:
         raise ValueError("only rows with latency have a timing row")
     has_ci = lat.ci_low_ms is not None and lat.ci_high_ms is not None
-    interval = f"{lat.ci_low_ms:.4g} - {lat.ci_high_ms:.4g}" if has_ci else "too few samples"
-    spread = f"{100 * lat.relative_half_width:.1f}%" if has_ci else ""
+    if lat.steady is False:  # an interval over a slow start is not a precision; say what to do
+        interval, spread = "not steady: raise --budget", ""
+    else:
+        interval = f"{lat.ci_low_ms:.4g} - {lat.ci_high_ms:.4g}" if has_ci else "too few samples"
+        spread = f"{100 * lat.relative_half_width:.1f}%" if has_ci else ""
     target = "" if lat.precision_target is None else f" ({100 * lat.precision_target:g}%)"
-    flags = [name for name, on in (("noisy", lat.noisy), ("launch-bound", lat.launch_bound)) if on]
+    flags = [d for d in lat.doubts() if not d.startswith("not steady")]
+    if lat.launch_bound:
+        flags.append("launch-bound")
+    share = None if lat.contention is None else lat.contention.others_cpu_share
+    load = None if lat.contention is None else lat.contention.load_avg
     return [
         result.case.label,
         f"{lat.median_ms:.4g}",
@@ -53,6 +62,8 @@ def _row(result: Result) -> list[str]:
         str(len(lat.samples_ms)),
         f"{result.threads}/{result.interop_threads}" if result.threads is not None else "",
         "" if lat.wall_median_ms is None else f"{lat.wall_median_ms:.4g}",
+        "" if share is None else f"{100 * share:.0f}%",
+        "" if load is None else f"{load:.2f}",
         ", ".join(flags),
     ]
 
@@ -68,7 +79,10 @@ def timing_section(results: Sequence[Result]) -> list[str]:
         "",
         f"Precision target met in {met} of {len(timed)} timed cases. The interval is the "
         "median's distribution-free 95% CI; threads are intra-op/inter-op; Wall is CUDA's "
-        "synchronized host time per iteration.",
+        "synchronized host time per iteration. *Others' CPU* is the CPU time other processes "
+        f"took while the samples ran, beyond the cores the case leaves free, as a share of the "
+        f"cores it needs (*contended* above {100 * CONTENDED_SHARE:g}%); *Load* the 1-minute "
+        "load average after sampling.",
         "",
         compact_table([_row(r) for r in timed], HEADERS, "l" + "r" * (len(HEADERS) - 1)),
         "",

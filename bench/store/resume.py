@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ResumeError
-from bench.records import COLUMNS, Case, LatencyStats, Result
+from bench.records import COLUMNS, Case, Contention, LatencyStats, Result
 from bench.store.rundir import RESULTS_CSV, RUN_JSON, case_definition
 
 CaseKey = tuple[str, str, str, str, str, int, str, str, str]
@@ -91,7 +91,7 @@ def load_prior_run(
         if retry_timeouts and row["status"] == "timeout":
             continue
         try:
-            results.append(_result(case, entry))
+            results.append(result_from_record(case, entry))
         except (KeyError, ValueError, TypeError) as exc:
             raise ResumeError(f"{where}: its run.json entry is malformed ({exc})") from None
         kept.append(line)
@@ -170,10 +170,21 @@ def _entry_key(entry: dict[str, Any]) -> tuple[CaseKey, int | None]:
     return key, backoff_from  # type: ignore[return-value]
 
 
-def _result(case: Case, entry: dict[str, Any]) -> Result:
+def result_from_record(case: Case, entry: dict[str, Any]) -> Result:
+    """A finished case rebuilt from its run.json entry: statistics recomputed from the raw
+    samples, with the precision target, steadiness and contention reading as recorded."""
     samples = entry.get("latency_samples_ms") or []
+    contention = entry.get("contention")
     latency = (
-        LatencyStats.from_samples(samples, entry.get("warmup_iterations") or 0) if samples else None
+        LatencyStats.from_samples(
+            samples,
+            entry.get("warmup_iterations") or 0,
+            precision_target=entry.get("precision_target"),
+            steady=entry.get("steady"),
+            contention=Contention(**contention) if isinstance(contention, dict) else None,
+        )
+        if samples
+        else None
     )
     return Result(
         case=case,

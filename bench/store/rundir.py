@@ -286,6 +286,10 @@ def run_record(
                 "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
                 "latency_ci_confidence": lat.confidence if lat else None,
                 "latency_measure_s": lat.measure_s if lat else None,
+                # the contention probe's raw reading (the row has its share and verdict)
+                "contention": dataclasses.asdict(lat.contention)
+                if lat and lat.contention
+                else None,
                 "numerics_flags": dict(result.numerics_flags),
                 "matmul_peak_gflops": result.matmul_peak_gflops,
             }

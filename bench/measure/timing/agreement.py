@@ -64,7 +64,6 @@ def harness_median_ms(fn: Callable[[], Any], budget_s: float, min_samples: int =
     policy = TimingPolicy(
         budget_s=budget_s,
         min_time_s=budget_s / 2,
-        warmup_max_s=budget_s / 4,
         min_samples=min_samples,
     )
     return measure_latency(fn, CpuTimer(), policy).median_ms

@@ -4,7 +4,10 @@
    initialisation, allocator growth and cuDNN autotuning belong there, not in the median.
 2. Warmup runs single timed calls until the recent ones stop getting faster: the median of the
    last `steady_window` calls is no more than `steady_tolerance` below the median of the window
-   before it. It is bounded by `warmup_max_s` and by half the case's budget, and it always meets
+   before it. No sample is taken before that: warmup goes on as long as the budget leaves room
+   for `min_samples` more calls at the recent pace. When the budget runs out first, the case
+   samples what it can and is marked `steady = False` (its samples include the slow start, so
+   its interval is not quoted and `precision_met` is false). Warmup always meets
    `warmup_min_iterations` and `warmup_min_s` first.
 3. The block size is chosen from the steady per-call time so that the timer's own cost (a clock
    read on the CPU, a synchronize + events on CUDA) is at most `max_clock_overhead` of a block.
@@ -15,7 +18,11 @@
    first call) runs out, always collecting at least `min_samples` and at most `max_samples`.
    Each raw sample is one block's time divided by its size.
 
-Every stopping rule reads the injected host `clock`, so tests drive them exactly with a fake one.
+5. Around sampling, a contention probe (bench/measure/contention.py) reads how much CPU other
+   processes took; the row is `contended` when they took more than a tenth of its cores.
+
+Every stopping rule reads the injected host `clock`, so tests drive them exactly with a fake one;
+the contention probe takes an injected CPU-time source the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bench.measure.contention import ContentionProbe, default_probe
 from bench.measure.timing.timers import BlockTiming, Clock, CpuTimer, CudaTimer, Timer
 from bench.records.latency import LatencyStats
 from bench.stats import median, median_ci, relative_half_width
@@ -67,8 +75,7 @@ class TimingPolicy:
 
     warmup_min_iterations: int = 3
     warmup_min_s: float = 0.0
-    warmup_max_s: float = 1.0
-    steady_window: int = 5
+    steady_window: int = 5  # 0: warm up for the minimums only, steadiness not judged
     steady_tolerance: float = 0.05
     min_samples: int = 10
     min_time_s: float = 0.0
@@ -95,14 +102,14 @@ DEFAULT_POLICY = TimingPolicy()
 QUICK_POLICY = TimingPolicy(
     warmup_min_iterations=1,
     warmup_min_s=0.0,
-    warmup_max_s=0.0,
     min_samples=3,
     max_samples=3,
     budget_s=0.0,
 )
-"""A smoke test: one cold call, one warmup call, three samples. Not for numbers you quote."""
+"""A smoke test: one cold call, one warmup call, three samples. Not for numbers you quote
+(no budget, so never steady)."""
 EXPERIMENT_POLICY = TimingPolicy(
-    warmup_min_iterations=3, warmup_max_s=0.1, min_samples=10, budget_s=0.25, precision=0.02
+    warmup_min_iterations=3, min_samples=10, budget_s=0.25, precision=0.02
 )
 """Tensor experiments: ops take microseconds and a sweep has ~100 rows, so a short budget each.
 Every call gets a fresh input (a setup step), so blocks are one call each."""
@@ -141,12 +148,16 @@ def measure_latency(
     policy: TimingPolicy = DEFAULT_POLICY,
     clock: Clock = time.perf_counter_ns,
     setup: Callable[[], Any] | None = None,
+    probe: ContentionProbe | None = None,
 ) -> LatencyStats:
     """Time fn as the module doc describes and summarise the raw per-block samples.
 
     `setup`, when given, runs before every call of fn (first call and warmup included), outside
     the timed region: clearing gradients, or preparing a fresh input for an in-place op.
+    `probe` brackets the sampling (default: a real one for torch's intra-op thread count).
     """
+    if probe is None:
+        probe = default_probe()
 
     if not hasattr(timer, "time_block"):
         timer = _SingleCallTimer(timer)
@@ -161,7 +172,7 @@ def measure_latency(
     first = timed(1)
     first_call_ms = first.wall_ms if first.wall_ms is not None else first.elapsed_ms
 
-    warmup_ms = _warm_up(lambda: timed(1).elapsed_ms, policy, clock)
+    warmup_ms, steady = _warm_up(lambda: timed(1).elapsed_ms, policy, clock, deadline_ns)
 
     block_size, calibration_calls = 1, 0
     if setup is None:
@@ -173,6 +184,7 @@ def measure_latency(
     samples_ms: list[float] = []
     ordered: list[float] = []
     walls_ms: list[float] = []
+    probe.start()
     sampling_start = clock()
     while len(samples_ms) < policy.max_samples:
         now_ns = clock()
@@ -184,6 +196,7 @@ def measure_latency(
         bisect.insort(ordered, sample_ms)
         if block.wall_ms is not None:
             walls_ms.append(block.wall_ms / block_size)
+    contention = probe.stop()
 
     return LatencyStats.from_samples(
         samples_ms,
@@ -194,6 +207,8 @@ def measure_latency(
         wall_samples_ms=walls_ms,
         confidence=policy.confidence,
         measure_s=(clock() - start_ns) / 1e9,
+        steady=steady,
+        contention=contention,
     )
 
 
@@ -262,17 +277,28 @@ class _SingleCallTimer:
         return 0.0
 
 
-def _warm_up(call_ms: Callable[[], float], policy: TimingPolicy, clock: Clock) -> list[float]:
-    """Warmup call durations, until steady or out of warmup time (minimums always met)."""
-    limit_s = min(policy.warmup_max_s, policy.budget_s / 2.0)
+def _warm_up(
+    call_ms: Callable[[], float], policy: TimingPolicy, clock: Clock, deadline_ns: float
+) -> tuple[list[float], bool | None]:
+    """Warmup call durations, and whether they reached a steady state (minimums always met).
+
+    Warmup stops when steady, or when the budget no longer leaves room for `min_samples` calls
+    at the pace of the recent ones: then the case is sampled anyway, and marked not steady.
+    A `steady_window` of 0 asks for the minimums only, and steadiness is not judged (None).
+    """
     durations_ms: list[float] = []
     warmup_start = clock()
     while True:
-        elapsed_s = (clock() - warmup_start) / 1e9
+        now_ns = clock()
+        elapsed_s = (now_ns - warmup_start) / 1e9
         if len(durations_ms) >= policy.warmup_min_iterations and elapsed_s >= policy.warmup_min_s:
-            steady = is_steady(durations_ms, policy.steady_window, policy.steady_tolerance)
-            if steady or elapsed_s >= limit_s:
-                return durations_ms
+            if policy.steady_window < 1:
+                return durations_ms, None
+            if is_steady(durations_ms, policy.steady_window, policy.steady_tolerance):
+                return durations_ms, True
+            recent_ms = statistics.median(durations_ms[-policy.steady_window :] or [0.0])
+            if now_ns + policy.min_samples * recent_ms * 1e6 >= deadline_ns:
+                return durations_ms, False
         durations_ms.append(call_ms())
 
 
