@@ -130,6 +130,7 @@ def warmup_info(timed: TimedRun) -> dict[str, Any]:
         "first_call_ms": warmup.first_call_ms if warmup else None,
         "warmup_iterations": warmup.iterations if warmup else None,
         "warmup_steady_ms": warmup.steady_ms if warmup else None,
+        "warmup_steady": warmup.steady if warmup else None,
     }
 
 

@@ -46,8 +46,9 @@ class LoopSettings:
 
     @property
     def warmup_policy(self) -> TimingPolicy:
-        """bench's default warmup rules, bounded by `warmup_max_s` (the budget only bounds it)."""
-        return TimingPolicy(warmup_max_s=self.warmup_max_s, budget_s=2.0 * self.warmup_max_s)
+        """bench's default warmup rules; the budget bounds warmup (it stops when the budget no
+        longer leaves room for the minimum samples at the current pace)."""
+        return TimingPolicy(budget_s=self.warmup_max_s)
 
     def rounds_for(self, steady_ms: float) -> int:
         """pytest-benchmark's own rule: enough rounds to fill max_time, at least min_rounds."""

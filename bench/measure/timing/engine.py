@@ -219,6 +219,7 @@ class Warmup:
     first_call_ms: float
     durations_ms: tuple[float, ...]
     steady_window: int
+    steady: bool | None = None  # False: the budget ran out before the calls settled
 
     @property
     def iterations(self) -> int:
@@ -255,10 +256,11 @@ def warm_up(
 
     if setup is not None:
         setup()
+    deadline_ns = clock() + policy.budget_s * 1e9
     first = timer.time_block(fn, 1)
     first_call_ms = first.wall_ms if first.wall_ms is not None else first.elapsed_ms
-    durations_ms = _warm_up(timed_ms, policy, clock)
-    return Warmup(first_call_ms, tuple(durations_ms), policy.steady_window)
+    durations_ms, steady = _warm_up(timed_ms, policy, clock, deadline_ns)
+    return Warmup(first_call_ms, tuple(durations_ms), policy.steady_window, steady)
 
 
 class _SingleCallTimer:
