@@ -15,6 +15,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.records import (
     Case,
+    Contention,
     CountDetails,
     LatencyStats,
     LayerRow,
@@ -51,6 +52,9 @@ def _latency(entry: dict[str, Any]) -> LatencyStats | None:
     extra: dict[str, Any] = {}
     if entry.get("latency_ci_confidence") is not None:
         extra["confidence"] = entry["latency_ci_confidence"]
+    contention = entry.get("contention")
+    if isinstance(contention, dict):
+        extra["contention"] = Contention(**contention)
     return LatencyStats.from_samples(
         samples,
         entry.get("warmup_iterations") or 0,
@@ -59,6 +63,7 @@ def _latency(entry: dict[str, Any]) -> LatencyStats | None:
         precision_target=entry.get("precision_target"),
         wall_samples_ms=entry.get("latency_wall_samples_ms") or (),
         measure_s=entry.get("latency_measure_s"),
+        steady=entry.get("steady"),
         **extra,
     )
 
@@ -120,6 +125,9 @@ def _case(entry: dict[str, Any], base_dir: Path) -> Case:
         mode=mode,
         inplace_variant=variant or "",
         backoff_from=entry.get("backoff_from"),
+        memory_format=entry.get("memory_format") or "contiguous",
+        compile=entry.get("compile") or "eager",
+        repeat=entry.get("repeat"),
     )
 
 
@@ -141,6 +149,8 @@ def model_result(entry: dict[str, Any], base_dir: Path) -> Result:
         threads=entry.get("threads"),
         interop_threads=entry.get("interop_threads"),
         numerics_flags=entry.get("numerics_flags") or {},
+        compile_ms=entry.get("compile_ms"),
+        graph_breaks=entry.get("graph_breaks"),
     )
 
 
