@@ -115,12 +115,14 @@ def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() ->
         Result(case=replace(CASE, batch_size=8), status="ok", latency=unsteady),
     ]
     text = render_report(rows, {**ENV, "load_avg_before_run": [1.5, 1.0, 0.5]}, "t")
-    assert "| ok (contended) " in text
-    assert "ok (not steady: raise --budget; noisy)" in text
+    main_table = text.split("## Suite")[1].split("\n\n")[2]
+    assert main_table.splitlines()[2].split("|")[-2].strip() == "contended"
+    assert "| not steady: raise --budget, noisy, imprecise |" in main_table
+    assert "not steady: raise --budget (the budget ran out" in text.split("## Suite")[0]
     assert "95% CI +-% (target)" in text  # the column says what its +-% is
     assert " 50% |" in text and " 3.50 |" in text  # others' CPU share, load average
     assert "1.50 / 1.00 / 0.50" in text  # the load before the run
     # the unsteady row shows no interval over its slow start
-    timing = text.split("**Timing precision:**")[1]
+    timing = text.split("<summary>Timing precision</summary>")[1]
     line = next(row for row in timing.splitlines() if "b8" in row)
     assert "not steady: raise --budget" in line and "700" not in line

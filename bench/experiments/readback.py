@@ -7,7 +7,7 @@ from typing import Any
 from bench.experiments.catalog import CATALOG_BY_KEY
 from bench.experiments.measure import FRESH_COPY, VariantMeasurement
 from bench.experiments.records import ExperimentCase, ExperimentResult
-from bench.records import LatencyStats
+from bench.records import latency_from_entry
 
 
 def experiment_result(entry: dict[str, Any]) -> ExperimentResult:
@@ -24,18 +24,7 @@ def experiment_result(entry: dict[str, Any]) -> ExperimentResult:
     samples = entry.get("latency_samples_ms") or []
     measurement = None
     if samples and entry.get("allocated_bytes") is not None:
-        confidence = {}
-        if entry.get("latency_ci_confidence") is not None:
-            confidence["confidence"] = entry["latency_ci_confidence"]
-        latency = LatencyStats.from_samples(
-            samples,
-            entry.get("warmup_iterations") or 0,
-            iterations_per_sample=entry.get("iterations_per_sample") or 1,
-            first_call_ms=entry.get("first_call_ms"),
-            precision_target=entry.get("precision_target"),
-            wall_samples_ms=entry.get("latency_wall_samples_ms") or (),
-            **confidence,
-        )
+        latency = latency_from_entry(entry)
         measurement = VariantMeasurement(
             latency=latency,
             allocated_bytes=int(entry["allocated_bytes"]),

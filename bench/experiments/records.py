@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,4 +86,6 @@ class ExperimentResult:
             "notes": list(self.notes),
             "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
             "latency_ci_confidence": lat.confidence if lat else None,
+            # the contention probe's raw reading (the row has its share and verdict)
+            "contention": dataclasses.asdict(lat.contention) if lat and lat.contention else None,
         }

@@ -21,6 +21,7 @@ from bench.records.latency import (
     LatencyStats,
     intervals_overlap,
     latency_cells,
+    latency_from_entry,
     latency_ratio,
 )
 from bench.records.memory import MemoryStats
@@ -60,5 +61,6 @@ __all__ = [
     "crosscheck_disagreement",
     "intervals_overlap",
     "latency_cells",
+    "latency_from_entry",
     "latency_ratio",
 ]

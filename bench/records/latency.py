@@ -279,3 +279,27 @@ def intervals_overlap(a: LatencyStats, b: LatencyStats) -> bool:
     assert a.ci_low_ms is not None and a.ci_high_ms is not None
     assert b.ci_low_ms is not None and b.ci_high_ms is not None
     return a.ci_low_ms <= b.ci_high_ms and b.ci_low_ms <= a.ci_high_ms
+
+
+def latency_from_entry(entry: dict[str, Any]) -> LatencyStats | None:
+    """The latency statistics of a run.json entry, recomputed from its raw samples."""
+    samples = entry.get("latency_samples_ms") or []
+    if not samples:
+        return None
+    extra: dict[str, Any] = {}
+    if entry.get("latency_ci_confidence") is not None:
+        extra["confidence"] = entry["latency_ci_confidence"]
+    contention = entry.get("contention")
+    if isinstance(contention, dict):
+        extra["contention"] = Contention(**contention)
+    return LatencyStats.from_samples(
+        samples,
+        entry.get("warmup_iterations") or 0,
+        iterations_per_sample=entry.get("iterations_per_sample") or 1,
+        first_call_ms=entry.get("first_call_ms"),
+        precision_target=entry.get("precision_target"),
+        wall_samples_ms=entry.get("latency_wall_samples_ms") or (),
+        measure_s=entry.get("latency_measure_s"),
+        steady=entry.get("steady"),
+        **extra,
+    )

@@ -130,7 +130,9 @@ SUMMARY_GUIDE = (
     "memory allocated during one steady-state step, weights and input included, in MiB "
     "(2^20 bytes; all memory in this report is binary). Flags: *noisy* (IQR over 10% of the "
     "median: compare with care), *imprecise* (the precision target was not met within the "
-    "budget), *contended*, *launch-bound* (CUDA host slower than the device), *counted on real "
+    "budget), *not steady: raise --budget* (warmup never settled; the samples include the slow "
+    "start), *contended* (other processes took over 10% of the cores the case needs), "
+    "*launch-bound* (CUDA host slower than the device), *counted on real "
     "data* (FLOPs counted on the real model: the count may depend on the input)."
 )
 
@@ -143,6 +145,12 @@ def warnings(results: Sequence[Result]) -> list[str]:
     skipped = [r for r in results if r.status == "skipped"]
     lines += [f"skipped `{r.case.label}`: {r.error}" for r in skipped]
     timed = [r for r in results if r.latency is not None]
+    unsteady = [r for r in timed if r.latency.steady is False]
+    if unsteady:
+        lines.append(
+            "not steady: raise --budget (the budget ran out before warmup settled, so the "
+            "samples include the slow start): " + ", ".join(f"`{r.case.label}`" for r in unsteady)
+        )
     noisy = [r for r in timed if r.latency.noisy]
     if noisy:
         cases = ", ".join(
@@ -155,7 +163,7 @@ def warnings(results: Sequence[Result]) -> list[str]:
         lines.append(
             "contended (other work competed): " + ", ".join(f"`{r.case.label}`" for r in busy)
         )
-    unmet = [r for r in timed if r.latency.precision_met is False]
+    unmet = [r for r in timed if r.latency.precision_met is False and r.latency.steady is not False]
     if unmet:
         cases = ", ".join(f"`{r.case.label}` ({_interval_words(r)})" for r in unmet)
         lines.append(

@@ -96,11 +96,16 @@ def case_label(key: CaseKey) -> str:
     if key[0] == "experiment":
         _, experiment, family, variant, device, dtype, numel = key
         return f"{experiment} {family}/{variant} n={numel} {device} {dtype}"
-    _, model, mode, device, dtype, batch, variant = key
+    _, model, mode, device, dtype, batch, variant, memory_format, compiled, repeat = key
     label = f"{model} {device} {dtype} b{batch}"
+    if memory_format != "contiguous":
+        label += f" {memory_format}"
+    if compiled != "eager":
+        label += f" compile={compiled}"
     if variant:
         label += f" {variant}"
-    return label if mode == "eval" else f"{label} {mode}"
+    label = label if mode == "eval" else f"{label} {mode}"
+    return label if repeat is None else f"{label} #{repeat}"
 
 
 def read_shard(run_dir: Path) -> ShardRun:

@@ -74,6 +74,9 @@ def case_key(case: Any) -> CaseKey:
             case.dtype,
             case.batch_size,
             case.inplace_variant,
+            case.memory_format,
+            case.compile,
+            case.repeat,
         )
     variant = case.variant
     return (

@@ -15,13 +15,12 @@ from typing import Any
 from bench.errors import BenchError
 from bench.records import (
     Case,
-    Contention,
     CountDetails,
-    LatencyStats,
     LayerRow,
     MemoryStats,
     ModelSpec,
     Result,
+    latency_from_entry,
 )
 from bench.store.rundir import RUN_JSON
 
@@ -43,29 +42,6 @@ def read_record(run_dir: Path) -> dict[str, Any]:
     if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
         raise RunReadError(f"{path}: not a bench run record (no 'cases' list)")
     return record
-
-
-def _latency(entry: dict[str, Any]) -> LatencyStats | None:
-    samples = entry.get("latency_samples_ms") or []
-    if not samples:
-        return None
-    extra: dict[str, Any] = {}
-    if entry.get("latency_ci_confidence") is not None:
-        extra["confidence"] = entry["latency_ci_confidence"]
-    contention = entry.get("contention")
-    if isinstance(contention, dict):
-        extra["contention"] = Contention(**contention)
-    return LatencyStats.from_samples(
-        samples,
-        entry.get("warmup_iterations") or 0,
-        iterations_per_sample=entry.get("iterations_per_sample") or 1,
-        first_call_ms=entry.get("first_call_ms"),
-        precision_target=entry.get("precision_target"),
-        wall_samples_ms=entry.get("latency_wall_samples_ms") or (),
-        measure_s=entry.get("latency_measure_s"),
-        steady=entry.get("steady"),
-        **extra,
-    )
 
 
 def _memory(detail: dict[str, Any] | None) -> MemoryStats | None:
@@ -140,7 +116,7 @@ def model_result(entry: dict[str, Any], base_dir: Path) -> Result:
         params=entry.get("params"),
         trainable_params=entry.get("trainable_params"),
         macs=entry.get("macs"),
-        latency=_latency(entry),
+        latency=latency_from_entry(entry),
         peak_memory_bytes=entry.get("peak_memory_bytes"),
         notes=tuple(entry.get("notes") or ()),
         memory=_memory(entry.get("memory")),
