@@ -25,7 +25,10 @@ def test_train_workload_steps_the_optimizer_and_setup_clears_gradients() -> None
     with workload.context():
         workload.run()
         assert model.weight.grad is not None
-        assert not torch.equal(model.weight.detach(), before)
+        # the optimizer stepped (its momentum buffers exist) at learning rate 0: the weights
+        # stay put, so many timed steps cannot drive them to inf on the synthetic loss
+        assert len(workload.held_state()["optimizer_state"]) == 2
+        assert torch.equal(model.weight.detach(), before)
         workload.setup()
     assert model.weight.grad is None
 

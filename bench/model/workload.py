@@ -74,7 +74,10 @@ def make_workload(
         return Workload(mode, forward, None, torch.inference_mode)
     if mode == "train":
         model.train()
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        # lr=0: every op of a real step runs (momentum update, parameter add), but thousands of
+        # timed steps on a synthetic loss cannot drive the weights to inf/NaN, which would change
+        # the arithmetic being timed (and is an error row after the measured calls)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
 
         def clear_gradients() -> None:
             optimizer.zero_grad(set_to_none=True)

@@ -49,7 +49,8 @@ def user_workload(
 
         return Workload(mode, forward, _chain(prepare), torch.inference_mode)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    # lr=0: a real step's ops, weights that cannot diverge over many timed steps
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
 
     def clear_gradients() -> None:
         optimizer.zero_grad(set_to_none=True)
