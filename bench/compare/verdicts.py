@@ -5,8 +5,10 @@ percentile bootstrap (each side resampled on its own, the medians' ratio taken e
 two-sided Mann-Whitney U test asks whether the two sets of samples differ at all. The rules, as
 asv's `--factor` with a significance test:
 
-- `slower` / `faster`: the difference is significant (U test p < alpha and the interval excludes
-  1) **and** the ratio is beyond the threshold (above 1 + t, or below 1 / (1 + t));
+- `slower` / `faster`: the difference is significant (U test p < alpha) **and** the whole
+  interval lies beyond the threshold (above 1 + t, or below 1 / (1 + t)). A point estimate just
+  past the threshold is not enough: the interval covers only the noise within each run, and two
+  runs of an unchanged model differ by a few percent more than that;
 - `same`: the whole interval lies inside [1 / (1 + t), 1 + t]: any change is smaller than t;
 - `inconclusive`: anything else, and always when either side is flagged noisy or contended, or
   lacks samples, since then no interval can be trusted.
@@ -151,9 +153,9 @@ def compare_samples(
     if flagged:
         return SampleComparison("inconclusive", flagged, *figures)
     significant = p_value < ALPHA and (low > 1 or high < 1)
-    if significant and ratio > upper:
+    if significant and low > upper:
         return SampleComparison("slower", "significant, beyond threshold", *figures)
-    if significant and ratio < lower:
+    if significant and high < lower:
         return SampleComparison("faster", "significant, beyond threshold", *figures)
     if lower <= low and high <= upper:
         return SampleComparison("same", "interval inside threshold", *figures)
