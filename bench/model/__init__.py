@@ -30,7 +30,7 @@ from bench.model.variants import (
     unsupported_dtype,
     warm_compiled,
 )
-from bench.model.workload import MODES, Workload, make_workload, scalar_loss
+from bench.model.workload import MODES, Workload, make_workload, scalar_loss, train_workload
 
 __all__ = [
     "AMP_DTYPES",
@@ -58,6 +58,7 @@ __all__ = [
     "set_inplace",
     "storage_dtype",
     "torch_dtype",
+    "train_workload",
     "unsupported_dtype",
     "warm_compiled",
 ]

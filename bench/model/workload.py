@@ -73,31 +73,40 @@ def make_workload(
 
         return Workload(mode, forward, None, torch.inference_mode)
     if mode == "train":
-        model.train()
-        # lr=0: every op of a real step runs (momentum update, parameter add), but thousands of
-        # timed steps on a synthetic loss cannot drive the weights to inf/NaN, which would change
-        # the arithmetic being timed (and is an error row after the measured calls)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
 
-        def clear_gradients() -> None:
-            optimizer.zero_grad(set_to_none=True)
-
-        def step() -> None:
+        def forward_loss() -> torch.Tensor:
             with forward_context():
-                loss = scalar_loss(model(example))
-            loss.backward()
-            optimizer.step()
+                return scalar_loss(model(example))
 
-        def held_state() -> dict[str, list[torch.Tensor]]:
-            return {
-                "optimizer_state": [
-                    value
-                    for state in optimizer.state.values()
-                    for value in state.values()
-                    if isinstance(value, torch.Tensor)
-                ],
-                "gradients": [p.grad for p in model.parameters() if p.grad is not None],
-            }
-
-        return Workload(mode, step, clear_gradients, torch.enable_grad, held_state)
+        return train_workload(model, forward_loss)
     raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+
+
+def train_workload(model: nn.Module, forward_loss: Callable[[], torch.Tensor]) -> Workload:
+    """The timed training step: `forward_loss()`, backward, an SGD step; gradients are cleared
+    before each step, untimed. The one definition `bench run` and the pytest plugin both time."""
+    model.train()
+    # lr=0: every op of a real step runs (momentum update, parameter add), but thousands of
+    # timed steps on a synthetic loss cannot drive the weights to inf/NaN, which would change
+    # the arithmetic being timed (and is an error row after the measured calls)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+
+    def clear_gradients() -> None:
+        optimizer.zero_grad(set_to_none=True)
+
+    def step() -> None:
+        forward_loss().backward()
+        optimizer.step()
+
+    def held_state() -> dict[str, list[torch.Tensor]]:
+        return {
+            "optimizer_state": [
+                value
+                for state in optimizer.state.values()
+                for value in state.values()
+                if isinstance(value, torch.Tensor)
+            ],
+            "gradients": [p.grad for p in model.parameters() if p.grad is not None],
+        }
+
+    return Workload("train", step, clear_gradients, torch.enable_grad, held_state)

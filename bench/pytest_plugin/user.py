@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from bench.measure.counting import count_ops, count_params
-from bench.model import MODES, Workload, check_output, scalar_loss
+from bench.model import MODES, Workload, check_output, scalar_loss, train_workload
 from bench.pytest_plugin.measure import Counts, Subject
 
 
@@ -48,29 +48,10 @@ def user_workload(
             model(*current[0])
 
         return Workload(mode, forward, _chain(prepare), torch.inference_mode)
-    model.train()
-    # lr=0: a real step's ops, weights that cannot diverge over many timed steps
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
-
-    def clear_gradients() -> None:
-        optimizer.zero_grad(set_to_none=True)
-
-    def step() -> None:
-        scalar_loss(model(*current[0])).backward()
-        optimizer.step()
-
-    def held_state() -> dict[str, list[torch.Tensor]]:
-        return {
-            "optimizer_state": [
-                value
-                for state in optimizer.state.values()
-                for value in state.values()
-                if isinstance(value, torch.Tensor)
-            ],
-            "gradients": [p.grad for p in model.parameters() if p.grad is not None],
-        }
-
-    return Workload(mode, step, _chain([clear_gradients, *prepare]), torch.enable_grad, held_state)
+    train = train_workload(model, lambda: scalar_loss(model(*current[0])))
+    return Workload(
+        mode, train.run, _chain([train.setup, *prepare]), torch.enable_grad, train.held_state
+    )
 
 
 def _chain(steps: list[Callable[[], None]]) -> Callable[[], None] | None:
