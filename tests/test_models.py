@@ -86,3 +86,17 @@ def test_inputs_are_seeded_and_shaped() -> None:
     assert tuple(first.shape) == (2, 3)
     assert first.dtype == torch.float64
     assert torch.equal(first, second)
+
+
+def test_weights_are_seeded_and_the_process_random_state_is_left_alone() -> None:
+    """Two builds have equal weights (a data-dependent model then does the same work on every
+    run), and building draws nothing from the caller's random stream."""
+    case = _case("bench.zoo:mnist_cnn", Path("."))
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = build_model(case)
+    assert torch.equal(torch.rand(3), expected_next)
+    second = build_model(case)
+    pairs = zip(first.state_dict().items(), second.state_dict().items(), strict=True)
+    assert all(na == nb and torch.equal(a, b) for (na, a), (nb, b) in pairs)

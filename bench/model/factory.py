@@ -25,6 +25,10 @@ from bench.records import Case
 
 FACTORY_FORM = "'pkg.module:callable' or 'path/to/file.py:callable'"
 INPUT_SEED = 0
+# Weights are seeded too: a model whose work depends on its values (a detection model's NMS
+# keeps what random weights score highest) then does the same work, and counts the same MACs,
+# on every run.
+WEIGHT_SEED = 0
 
 
 def resolve_factory(text: str, base_dir: Path) -> Callable[..., Any]:
@@ -83,9 +87,12 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 def build_model(case: Case) -> nn.Module:
-    """Build the case's model on its device and dtype, in eval mode, with random weights."""
+    """Build the case's model on its device and dtype, in eval mode, with seeded random weights
+    (the same on every run: WEIGHT_SEED)."""
     factory = resolve_factory(case.model.factory, case.base_dir)
-    model = factory(**dict(case.model.kwargs))
+    with torch.random.fork_rng(devices=[]):  # the process's own random state is left as it was
+        torch.manual_seed(WEIGHT_SEED)
+        model = factory(**dict(case.model.kwargs))
     if not isinstance(model, nn.Module):
         raise TypeError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
     if case.inplace_variant and set_inplace(model, case.inplace_variant == "in_place") == 0:
