@@ -22,7 +22,8 @@ from bench.measure.counting.meta import build_on_meta
 from bench.measure.counting.ops import count_ops, count_params
 from bench.measure.counting.probe import _count_workload, count_case
 from bench.measure.timing.engine import QUICK_POLICY
-from bench.model.factory import build_model, make_input
+from bench.model.factory import build_model
+from bench.model.inputs import make_input
 from bench.records import METRICS, Case, LatencyStats, ModelSpec, Result
 from bench.records.counts import CountDetails, LayerRow, crosscheck_disagreement
 from bench.report.document import render_report

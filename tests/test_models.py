@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from bench.errors import FactoryError
-from bench.model.factory import build_model, make_input, resolve_factory
+from bench.model.factory import build_model, resolve_factory
+from bench.model.inputs import make_input
 from bench.records import Case, ModelSpec
 
 USER_MODEL = """\
@@ -82,7 +83,7 @@ def test_file_that_fails_to_import_is_reported(tmp_path: Path) -> None:
 
 def test_inputs_are_seeded_and_shaped() -> None:
     case = _case("torch.nn:Identity", Path())
-    first, second = make_input(case), make_input(case)
+    (first,), (second,) = make_input(case).args, make_input(case).args
     assert tuple(first.shape) == (2, 3)
     assert first.dtype == torch.float64
     assert torch.equal(first, second)

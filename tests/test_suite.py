@@ -38,7 +38,7 @@ def test_expand_is_model_x_device_x_dtype_x_batch(write_suite) -> None:
         ("n", "float32", 8),
         ("n", "float64", 8),
     ]
-    assert cases[1].input_shape == (4, 4)
+    assert cases[1].input_shapes == ((4, 4),)
     assert all(c.base_dir == path.parent for c in cases)
 
 

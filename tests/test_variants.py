@@ -13,7 +13,8 @@ from bench.errors import SuiteError
 from bench.measure.case import RunOptions, measure_case
 from bench.measure.timing.engine import QUICK_POLICY
 from bench.model import variants
-from bench.model.factory import build_model, make_input
+from bench.model.factory import build_model
+from bench.model.inputs import make_input
 from bench.model.workload import make_workload
 from bench.records import COLUMNS, Case, ModelSpec
 from bench.suite import expand, load_suite
@@ -129,7 +130,7 @@ def test_new_columns_are_appended_at_the_end() -> None:
 def test_amp_keeps_float32_weights_and_runs_the_forward_under_autocast() -> None:
     amp = case(dtype="amp_bfloat16")
     model, example = build_model(amp), make_input(amp)
-    assert model[1].weight.dtype == torch.float32 and example.dtype == torch.float32
+    assert model[1].weight.dtype == torch.float32 and example.args[0].dtype == torch.float32
     seen: list[torch.dtype] = []
     model[1].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
     workload = make_workload(model, example, "eval", variants.autocast("amp_bfloat16", "cpu"))
@@ -181,7 +182,7 @@ def test_channels_last_on_a_2d_input_is_a_skipped_row_with_the_reason() -> None:
 def test_channels_last_applies_to_model_and_input() -> None:
     cl = case("bench.zoo:cifar10_net", (3, 32, 32), {}, memory_format="channels_last")
     model, example = build_model(cl), make_input(cl)
-    assert example.is_contiguous(memory_format=torch.channels_last)
+    assert example.args[0].is_contiguous(memory_format=torch.channels_last)
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
     result = measure_case(cl, COUNTS)
     assert result.status == "ok" and result.row()["memory_format"] == "channels_last"

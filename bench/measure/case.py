@@ -38,14 +38,14 @@ from bench.measure.watchdog import (
     case_guard,
     describe_seconds,
 )
-from bench.model.factory import build_model, make_input
+from bench.model.factory import build_model
+from bench.model.inputs import ModelInput, input_problem, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
 from bench.model.variants import (
     CompileWarmup,
     autocast,
     compile_model,
     compile_problem,
-    memory_format_problem,
     unsupported_dtype,
     warm_compiled,
 )
@@ -108,8 +108,7 @@ class RunOptions:
 
 def variant_unavailable_reason(case: Case) -> str | None:
     """Why the case's memory format or compile mode cannot run here, known before any build."""
-    problem = memory_format_problem(case.memory_format, case.input_shape)
-    return problem or compile_problem(case.compile, case.device)
+    return input_problem(case) or compile_problem(case.compile, case.device)
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -240,7 +239,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
     workload = make_workload(model, example, case.mode, forward_context)
     try:
         with torch.no_grad(), forward_context():  # one checked forward before any measurement
-            check_output(model(example))
+            check_output(example(model))
     except (RuntimeError, NotImplementedError) as exc:
         unsupported = unsupported_dtype(exc, case.dtype, case.device)
         if unsupported is None:
@@ -267,7 +266,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
                 probe=probe_for(device),
             )
         if "memory" in options.metrics:
-            memory = measure_memory(workload, model, [example], device)
+            memory = measure_memory(workload, model, example.tensors(), device)
             peak = memory.peak_allocated_bytes
     if latency is not None or memory is not None:
         _check_after(model, example, case.mode)
@@ -288,7 +287,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
     )
 
 
-def _check_after(model: torch.nn.Module, example: torch.Tensor, mode: str) -> None:
+def _check_after(model: torch.nn.Module, example: ModelInput, mode: str) -> None:
     """The measured calls ran unchecked (a check in the timed loop would cost a sync per call):
     check once more afterwards, so a model whose output turns NaN on a later call, or whose
     training steps made its weights NaN, is an error row rather than a latency to quote."""
@@ -300,7 +299,7 @@ def _check_after(model: torch.nn.Module, example: torch.Tensor, mode: str) -> No
                 )
     try:
         with torch.no_grad():
-            check_output(model(example))
+            check_output(example(model))
     except NonFiniteOutputError as exc:
         raise NonFiniteOutputError(f"after the measured calls, {exc}") from None
 

@@ -1,20 +1,20 @@
 """From a case to something to run: the model, its input, its step and the check of its output.
 
 `factory` resolves a suite's `factory` string and builds the model (with its checkpoint, dtype
-and in-place flags) and the seeded input; `checkpoints` loads weights safely (`weights_only`);
-`workload` makes the eval or train step that is timed; `outputs` checks what a step returned;
-`variants` owns precision (cast or autocast), memory format and torch.compile.
+and in-place flags); `inputs` makes the seeded inputs and calls the model with them;
+`checkpoints` loads weights safely (`weights_only`); `workload` makes the eval or train step that
+is timed; `outputs` checks what a step returned; `variants` owns precision (cast or autocast),
+memory format and torch.compile.
 """
 
 from bench.model.checkpoints import CheckpointError, load_checkpoint
 from bench.model.factory import (
-    INPUT_SEED,
     build_model,
-    make_input,
     resolve_factory,
     set_inplace,
     torch_dtype,
 )
+from bench.model.inputs import INPUT_SEED, ModelInput, input_problem, make_input
 from bench.model.outputs import NonFiniteOutputError, OutputError, check_output
 from bench.model.variants import (
     AMP_DTYPES,
@@ -41,6 +41,7 @@ __all__ = [
     "MODES",
     "CheckpointError",
     "CompileWarmup",
+    "ModelInput",
     "NonFiniteOutputError",
     "OutputError",
     "Workload",
@@ -49,6 +50,7 @@ __all__ = [
     "check_output",
     "compile_model",
     "compile_problem",
+    "input_problem",
     "load_checkpoint",
     "make_input",
     "make_workload",

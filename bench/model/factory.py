@@ -1,4 +1,4 @@
-"""Model factories, model building and seeded inputs.
+"""Model factories and model building (the inputs are `bench.model.inputs`).
 
 A factory is `pkg.module:callable` or `path/to/file.py:callable` (relative to the suite file).
 Models are built in code with their kwargs only: nothing is downloaded, weights stay random.
@@ -20,11 +20,11 @@ from torch import nn
 
 from bench.errors import CaseUnsupported, FactoryError
 from bench.model.checkpoints import load_checkpoint
-from bench.model.variants import memory_format_problem, storage_dtype, torch_memory_format
+from bench.model.inputs import input_problem
+from bench.model.variants import storage_dtype, torch_memory_format
 from bench.records import Case
 
 FACTORY_FORM = "'pkg.module:callable' or 'path/to/file.py:callable'"
-INPUT_SEED = 0
 # Weights are seeded too: a model whose work depends on its values (a detection model's NMS
 # keeps what random weights score highest) then does the same work, and counts the same MACs,
 # on every run.
@@ -107,7 +107,7 @@ def build_model(case: Case) -> nn.Module:
 
 
 def _check_memory_format(case: Case) -> None:
-    problem = memory_format_problem(case.memory_format, case.input_shape)
+    problem = input_problem(case)
     if problem is not None:
         raise CaseUnsupported(problem)
 
@@ -123,14 +123,3 @@ def set_inplace(model: nn.Module, inplace: bool) -> int:
             module.inplace = inplace
             switched += 1
     return switched
-
-
-def make_input(case: Case) -> torch.Tensor:
-    """A seeded standard-normal input of the case's full shape, the same on every run."""
-    generator = torch.Generator().manual_seed(INPUT_SEED)
-    sample = torch.randn(case.input_shape, generator=generator, dtype=torch.float32)
-    sample = sample.to(device=case.device, dtype=torch_dtype(case.dtype))
-    if case.memory_format == "contiguous":
-        return sample
-    _check_memory_format(case)
-    return sample.contiguous(memory_format=torch_memory_format(case.memory_format))

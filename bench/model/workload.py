@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.model.inputs import ModelInput
+
 MODES = ("eval", "train")
 
 
@@ -58,25 +60,26 @@ def _has_float_tensor(item: Any) -> bool:
 
 def make_workload(
     model: nn.Module,
-    example: torch.Tensor,
+    example: ModelInput | torch.Tensor,
     mode: str,
     forward_context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> Workload:
     """`forward_context` wraps the forward pass only (torch.autocast for mixed precision): in a
     training step the loss's backward and the optimizer step run outside it, as with AMP."""
+    call = ModelInput.of(example)
     if mode == "eval":
         model.eval()
 
         def forward() -> None:
             with forward_context():
-                model(example)
+                call(model)
 
         return Workload(mode, forward, None, torch.inference_mode)
     if mode == "train":
 
         def forward_loss() -> torch.Tensor:
             with forward_context():
-                return scalar_loss(model(example))
+                return scalar_loss(call(model))
 
         return train_workload(model, forward_loss)
     raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")

@@ -88,7 +88,7 @@ def _profile(
     with workload.context():
         timer = CudaTimer(device) if on_device else CpuTimer()
         latency = measure_latency(workload.run, timer, policy, setup=workload.setup)
-        flops = module_flops(model, lambda: model(example))
+        flops = module_flops(model, lambda: example(model))
         captured = _session(workload, model, device, settings, trace)
         snapshot = None
         if on_device:

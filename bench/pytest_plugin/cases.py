@@ -24,9 +24,12 @@ COUNT_METRICS = frozenset({"params", "flops"})
 
 
 def case_id(case: Case) -> str:
-    """`resnet18-cpu-float32-b8-3x224x224-eval` (plus `-in_place`/`-out_of_place`)."""
-    shape = "x".join(str(d) for d in case.model.input_shape)
-    parts = [case.model.name, case.device, case.dtype, f"b{case.batch_size}", shape, case.mode]
+    """`resnet18-cpu-float32-b8-3x224x224-eval` (plus `-in_place`/`-out_of_place`); several
+    inputs' per-sample shapes are joined by `+`, a swept dimension shows as e.g. `seq128`."""
+    shapes = "+".join("x".join(str(d) for d in shape[1:]) for shape in case.input_shapes)
+    dims = [f"{name}{value}" for name, value in case.dims]
+    parts = [case.model.name, case.device, case.dtype, f"b{case.batch_size}", *dims, shapes]
+    parts.append(case.mode)
     if case.inplace_variant:
         parts.append(case.inplace_variant)
     return "-".join(parts)
@@ -72,10 +75,10 @@ def subject_for_case(case: Case) -> Subject:
     )
     workload = make_workload(model, example, case.mode)  # after counting: it sets the mode
     with torch.no_grad():  # one checked forward before anything is timed
-        check_output(model(example))
+        check_output(example(model))
     return Subject(
         model=model,
-        inputs=(example,),
+        inputs=tuple(example.tensors()),
         workload=workload,
         device=torch.device(case.device),
         dtype=case.dtype,

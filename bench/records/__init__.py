@@ -1,8 +1,8 @@
 """The frozen records passed between stages: Suite -> Case -> Result, and what a Result holds.
 
-`stages` has the suite, case and result records and the results.csv column contract;
-`latency`, `memory` and `counts` the measured statistics a Result carries. Records depend on
-nothing but `bench.stats`, so every stage can import them.
+`stages` has the suite, case and result records and the results.csv column contract; `inputs`
+what a model is fed; `latency`, `memory` and `counts` the measured statistics a Result carries.
+Records depend on nothing but `bench.stats`, so every stage can import them.
 """
 
 from bench.records.counts import (
@@ -11,6 +11,16 @@ from bench.records.counts import (
     CountDetails,
     LayerRow,
     crosscheck_disagreement,
+)
+from bench.records.inputs import (
+    FLOAT_INPUT_DTYPES,
+    INPUT_DTYPES,
+    INTEGER_INPUT_DTYPES,
+    InputSpec,
+    dims_text,
+    parse_dims_text,
+    parse_shapes_text,
+    shapes_text,
 )
 from bench.records.latency import (
     CONTENDED_SHARE,
@@ -42,7 +52,10 @@ __all__ = [
     "CONTENDED_SHARE",
     "COUNTED_ON",
     "CROSSCHECK_TOLERANCE",
+    "FLOAT_INPUT_DTYPES",
     "INPLACE_VARIANTS",
+    "INPUT_DTYPES",
+    "INTEGER_INPUT_DTYPES",
     "LAUNCH_BOUND_RATIO",
     "METRICS",
     "NOISY_CI_MULTIPLE",
@@ -51,6 +64,7 @@ __all__ = [
     "Case",
     "Contention",
     "CountDetails",
+    "InputSpec",
     "LatencyStats",
     "LayerRow",
     "MemoryStats",
@@ -59,8 +73,12 @@ __all__ = [
     "Suite",
     "TimingSettings",
     "crosscheck_disagreement",
+    "dims_text",
     "intervals_overlap",
     "latency_cells",
     "latency_from_entry",
     "latency_ratio",
+    "parse_dims_text",
+    "parse_shapes_text",
+    "shapes_text",
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.records.counts import CountDetails
+from bench.records.inputs import InputSpec, dims_text, shapes_text
 from bench.records.latency import (
     LatencyStats,
     latency_cells,
@@ -99,6 +100,8 @@ COLUMNS: tuple[str, ...] = (
     "contended",
     # `bench run --repeat N`: which repetition (1..N) of the case this row is; empty otherwise
     "repeat",
+    # the swept named dimensions of a case's inputs (e.g. `seq=128`); empty when none
+    "dims",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -126,6 +129,17 @@ class ModelSpec:
     dtypes: tuple[str, ...] | None = None
     memory_formats: tuple[str, ...] = ("contiguous",)
     compile: tuple[str, ...] = ("eager",)
+    # several inputs (`inputs` in the suite); empty: one float input of `input_shape`
+    inputs: tuple[InputSpec, ...] = ()
+    # named dimensions an input shape may use, each with the values it sweeps
+    dims: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # pass each input as a Python list of per-sample tensors (torchvision detection models)
+    batch_as_list: bool = False
+
+    @property
+    def input_specs(self) -> tuple[InputSpec, ...]:
+        """What the model is fed, the `input_shape` shorthand included."""
+        return self.inputs or (InputSpec(shape=self.input_shape),)
 
 
 @dataclass(frozen=True)
@@ -173,9 +187,11 @@ class Case:
     compile: str = "eager"  # "eager" (not compiled) or a torch.compile mode
     # `bench run --repeat N`: this case's repetition, 1..N (None: the run does not repeat)
     repeat: int | None = None
+    # the value of each swept dimension (ModelSpec.dims) in this case
+    dims: tuple[tuple[str, int], ...] = ()
 
     @property
-    def key(self) -> tuple[str, str, str, str, str, int, str, str, str]:
+    def key(self) -> tuple[str, str, str, str, str, int, str, str, str, str]:
         """What identifies a requested case across runs (used by --resume)."""
         return (
             self.suite,
@@ -187,16 +203,27 @@ class Case:
             self.inplace_variant,
             self.memory_format,
             self.compile,
+            dims_text(self.dims),
         )
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The full input shape, batch dimension first."""
-        return (self.batch_size, *self.model.input_shape)
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Every input's full shape, batch dimension first, in the order the model gets them."""
+        dims = dict(self.dims)
+        return tuple(
+            (self.batch_size, *spec.per_sample_shape(dims)) for spec in self.model.input_specs
+        )
+
+    @property
+    def input_shape_text(self) -> str:
+        """`1x3x224x224`, or `2x128,2x128` for a model with two inputs."""
+        return shapes_text(self.input_shapes)
 
     @property
     def label(self) -> str:
         label = f"{self.model.name} {self.device} {self.dtype} b{self.batch_size}"
+        if self.dims:
+            label = f"{label} {dims_text(self.dims)}"
         if self.inplace_variant:
             label = f"{label} {self.inplace_variant}"
         if self.memory_format != "contiguous":
@@ -277,7 +304,7 @@ class Result:
             "device": self.case.device,
             "dtype": self.case.dtype,
             "batch_size": self.case.batch_size,
-            "input_shape": "x".join(str(d) for d in self.case.input_shape),
+            "input_shape": self.case.input_shape_text,
             "status": self.status,
             "error": self.error,
             "params": self.params,
@@ -310,5 +337,6 @@ class Result:
             "compile_ms": self.compile_ms,
             "graph_breaks": self.graph_breaks,
             "repeat": self.case.repeat,
+            "dims": dims_text(self.case.dims) or None,
         }
         return {column: values.get(column) for column in COLUMNS}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.records.inputs import dims_text
 
 CaseKey = tuple[Any, ...]
 """A case's identity across machines: ("model", model, mode, device, dtype, batch, variant) or
@@ -77,6 +78,7 @@ def case_key(case: Any) -> CaseKey:
             case.memory_format,
             case.compile,
             case.repeat,
+            dims_text(case.dims),
         )
     variant = case.variant
     return (

@@ -56,6 +56,7 @@ def entry_key(entry: dict[str, Any]) -> tuple[CaseKey, int | None]:
         entry.get("memory_format") or "contiguous",
         entry.get("compile") or "eager",
         entry.get("repeat"),
+        entry.get("dims") or "",
     )
     return key, backoff_from
 

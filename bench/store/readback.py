@@ -16,11 +16,14 @@ from bench.errors import BenchError
 from bench.records import (
     Case,
     CountDetails,
+    InputSpec,
     LayerRow,
     MemoryStats,
     ModelSpec,
     Result,
     latency_from_entry,
+    parse_dims_text,
+    parse_shapes_text,
 )
 from bench.store.rundir import RUN_JSON
 
@@ -79,13 +82,15 @@ def _counting(entry: dict[str, Any]) -> CountDetails | None:
 
 def _case(entry: dict[str, Any], base_dir: Path) -> Case:
     batch = int(entry["batch_size"])
-    shape = tuple(int(d) for d in str(entry["input_shape"]).split("x"))
+    shapes = parse_shapes_text(str(entry["input_shape"]))
     variant = entry.get("variant") if entry.get("experiment") == "model_inplace" else ""
     mode = entry.get("mode") or "eval"
     spec = ModelSpec(
         name=entry["model"],
         factory=entry.get("factory") or "",
-        input_shape=shape[1:],
+        input_shape=shapes[0][1:] if len(shapes) == 1 else (),
+        # the shapes as they ran (swept dimensions already resolved): enough to label and report
+        inputs=tuple(InputSpec(shape=shape[1:]) for shape in shapes) if len(shapes) > 1 else (),
         batch_sizes=(batch,),
         kwargs=entry.get("kwargs") or {},
         modes=(mode,),
@@ -104,6 +109,7 @@ def _case(entry: dict[str, Any], base_dir: Path) -> Case:
         memory_format=entry.get("memory_format") or "contiguous",
         compile=entry.get("compile") or "eager",
         repeat=entry.get("repeat"),
+        dims=parse_dims_text(entry.get("dims") or ""),
     )
 
 

@@ -102,7 +102,7 @@ def load_prior_run(
 
 def _same_definition(case: Case, entry: dict[str, Any], row: dict[str, str], where: str) -> None:
     """Refuse a row whose case the suite now defines differently (shape, checkpoint, kwargs...)."""
-    shape = "x".join(str(d) for d in (int(row["batch_size"]), *case.model.input_shape))
+    shape = replace(case, batch_size=int(row["batch_size"])).input_shape_text
     if row["input_shape"] != shape:
         raise ResumeError(
             f"{where}: model {case.model.name!r} ran with input {row['input_shape']}, the suite "
@@ -112,7 +112,9 @@ def _same_definition(case: Case, entry: dict[str, Any], row: dict[str, str], whe
     if not isinstance(recorded, dict):  # a run from before definitions were recorded
         recorded = {"factory": entry.get("factory"), "kwargs": entry.get("kwargs")}
     now = case_definition(case)
-    changed = [key for key in recorded if recorded.get(key) != now.get(key)]
+    changed = [
+        key for key in sorted(recorded.keys() | now.keys()) if recorded.get(key) != now.get(key)
+    ]
     if changed:
         raise ResumeError(
             f"{where}: model {case.model.name!r} changed since the run ({', '.join(changed)}); "
@@ -156,7 +158,7 @@ def _row_key(row: dict[str, str], where: str) -> tuple[CaseKey, int | None]:
     requested = backoff_from if backoff_from is not None else batch
     variant = row["variant"] if row["experiment"] == "model_inplace" else ""
     key = (row["suite"], row["model"], row["mode"], row["device"], row["dtype"], requested, variant)
-    key += (row["memory_format"], row["compile"])
+    key += (row["memory_format"], row["compile"], row["dims"])
     return key, backoff_from
 
 
@@ -167,6 +169,7 @@ def _entry_key(entry: dict[str, Any]) -> tuple[CaseKey, int | None]:
     variant = entry.get("variant") if entry.get("experiment") == "model_inplace" else ""
     key = (*(entry.get(name) for name in fields), requested, variant or "")
     key += (entry.get("memory_format", "contiguous"), entry.get("compile", "eager"))
+    key += (entry.get("dims") or "",)
     return key, backoff_from  # type: ignore[return-value]
 
 

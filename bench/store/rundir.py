@@ -220,11 +220,19 @@ def case_definition(case: Case) -> dict[str, Any]:
     checkpoint is identified by its content, not its name.
     """
     spec = case.model
+    # the shorthand is recorded as before, so runs made before `inputs` existed still resume
+    inputs: dict[str, Any] = (
+        {"inputs": [i.definition() for i in spec.inputs]}
+        if spec.inputs
+        else {"input_shape": list(spec.input_shape)}
+    )
+    if spec.batch_as_list:
+        inputs["batch_as_list"] = True
     return json_value(
         {
             "factory": spec.factory,
             "kwargs": dict(spec.kwargs),
-            "input_shape": list(spec.input_shape),
+            **inputs,
             "checkpoint_sha256": file_sha256(spec.checkpoint) if spec.checkpoint else None,
             "trust_checkpoint": spec.trust_checkpoint,
             "budget_s": case.timing.budget_s,

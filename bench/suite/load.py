@@ -6,6 +6,7 @@ half-finished run. Every message names the file, the entry and what is allowed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -21,6 +22,7 @@ from bench.model.workload import MODES
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
 from bench.suite.experiments import load_experiments
 from bench.suite.fields import check_keys, entries_of, entry_name, string_field
+from bench.suite.inputs import MODEL_INPUT_KEYS, model_inputs
 
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
@@ -31,12 +33,13 @@ VARIANT_KEYS = {"dtypes", "memory_formats", "compile"}  # set per suite, overrid
 SUITE_KEYS |= VARIANT_KEYS
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
 MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # load weights into the factory's model
+MODEL_KEYS |= MODEL_INPUT_KEYS  # several, integer, keyword or list inputs; swept dimensions
 MODEL_KEYS |= VARIANT_KEYS
 TOP_KEYS = {"suite", "models", "experiments"}
 
 # Sanity bounds: beyond them a number is a typo, and torch would fail in ways that say less.
 MAX_BATCH = 2**24
-MAX_DIM = 2**31 - 1
+
 MAX_THREADS = 1024
 MAX_BUDGET_S = 24 * 3600.0
 
@@ -84,8 +87,8 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def expand(suite: Suite) -> list[Case]:
-    """Every model x mode x device x dtype x memory format x compile mode x batch size, in the
-    suite's declared order."""
+    """Every model x mode x device x dtype x memory format x compile mode x batch size x swept
+    dimension value, in the suite's declared order."""
     return [
         Case(
             suite=suite.name,
@@ -99,6 +102,7 @@ def expand(suite: Suite) -> list[Case]:
             inplace_variant=variant,
             memory_format=memory_format,
             compile=compile_mode,
+            dims=dims,
         )
         for model in suite.models
         for mode in model.modes
@@ -108,6 +112,16 @@ def expand(suite: Suite) -> list[Case]:
         for memory_format in model.memory_formats
         for compile_mode in model.compile
         for batch_size in model.batch_sizes
+        for dims in _dim_values(model)
+    ]
+
+
+def _dim_values(model: ModelSpec) -> list[tuple[tuple[str, int], ...]]:
+    """Every combination of the model's swept dimensions (one empty one when it has none)."""
+    names = [name for name, _ in model.dims]
+    return [
+        tuple(zip(names, values, strict=True))
+        for values in itertools.product(*(values for _, values in model.dims))
     ]
 
 
@@ -221,11 +235,7 @@ def _models(
                 f"{where} kwargs",
                 f"{bad} is nan or inf, which run.json (JSON) cannot store; give a finite number",
             )
-        if "input_shape" not in entry:
-            raise SuiteError(
-                path, where, "missing 'input_shape'; give the per-sample shape, e.g. [3, 224, 224]"
-            )
-        input_shape = _positive_ints(path, where, entry, "input_shape", None, MAX_DIM)
+        input_shape, inputs, dims, batch_as_list = model_inputs(path, where, entry)
         batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches, MAX_BATCH)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
         modes = _modes(path, where, entry, default_modes)
@@ -238,7 +248,10 @@ def _models(
             ModelSpec(
                 name=name,
                 factory=factory,
-                input_shape=tuple(input_shape),
+                input_shape=input_shape,
+                inputs=inputs,
+                dims=dims,
+                batch_as_list=batch_as_list,
                 batch_sizes=tuple(batch_sizes),
                 kwargs=kwargs,
                 modes=tuple(modes),

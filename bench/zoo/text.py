@@ -1,9 +1,11 @@
-"""Text models fed float embeddings: an `nn.TransformerEncoder`, and BERT/GPT-2-style models from
-Hugging Face transformers (the `hf` extra) built from a config, never downloaded.
+"""Text models: an `nn.TransformerEncoder` fed float embeddings (`text_encoder`) or int64 token
+ids (`token_encoder`), and BERT/GPT-2-style models from Hugging Face transformers (the `hf`
+extra) built from a config, never downloaded.
 
-The harness feeds one seeded float tensor per case, so these models take already-embedded tokens,
-`[batch, sequence, d_model]`, and leave out the token-embedding lookup (a gather: no MACs, a
-little memory). Sweeping the sequence length is a suite matter: one model entry per length.
+`text_encoder` and `hf_text` take already-embedded tokens, `[batch, sequence, d_model]`, and leave
+out the token-embedding lookup (a gather: no MACs, a little memory). Any Hugging Face model fed
+token ids is `bench.zoo:from_config` with an `inputs` table (see suites/text.toml); the sequence
+length is swept with `dims`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,41 @@ def text_encoder(
     return nn.TransformerEncoder(
         layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
     )
+
+
+class TokenEncoder(nn.Module):
+    """Token ids in, hidden states out: an embedding (tokens + learned positions), a
+    `text_encoder`, and the padding mask from `attention_mask` (1 = attend, 0 = padding)."""
+
+    def __init__(
+        self, vocab_size: int, max_positions: int, d_model: int, encoder: nn.TransformerEncoder
+    ) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(vocab_size, d_model)
+        self.positions = nn.Embedding(max_positions, d_model)
+        self.encoder = encoder
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        hidden = self.tokens(input_ids) + self.positions(positions)
+        padding = None if attention_mask is None else attention_mask == 0
+        return self.encoder(hidden, src_key_padding_mask=padding)
+
+
+def token_encoder(
+    vocab_size: int = 30522,
+    max_positions: int = 512,
+    d_model: int = 256,
+    nhead: int = 4,
+    num_layers: int = 4,
+    dim_feedforward: int = 1024,
+) -> TokenEncoder:
+    """A text model fed int64 token ids (`input_ids`, and optionally `attention_mask`) by
+    keyword, as a tokenizer's output is passed: `model(**batch)`."""
+    encoder = text_encoder(d_model, nhead, num_layers, dim_feedforward)
+    return TokenEncoder(vocab_size, max_positions, d_model, encoder)
 
 
 class EmbeddingsInput(nn.Module):

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.model.inputs import ModelInput
+
 
 def _import_fvcore() -> Any:
     with warnings.catch_warnings():
@@ -36,9 +38,24 @@ class FvcoreCount:
     skipped_ops: dict[str, int] = field(default_factory=dict)
 
 
-def fvcore_macs(model: nn.Module, example: torch.Tensor) -> FvcoreCount:
+class _KeywordCall(nn.Module):
+    """fvcore traces `model(*inputs)`: keyword inputs become trailing positional ones here."""
+
+    def __init__(self, model: nn.Module, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, *inputs: Any) -> Any:
+        positional = len(inputs) - len(self.names)
+        keywords = dict(zip(self.names, inputs[positional:], strict=True))
+        return self.model(*inputs[:positional], **keywords)
+
+
+def fvcore_macs(model: nn.Module, example: ModelInput | torch.Tensor) -> FvcoreCount:
     """fvcore's count of one forward pass. Runs a real forward pass (fvcore's jit trace does
     not work on meta tensors), under `no_grad` with the model as it is."""
+    example = ModelInput.of(example)
     try:
         fvcore_nn = _import_fvcore()
     except ImportError as exc:
@@ -46,7 +63,10 @@ def fvcore_macs(model: nn.Module, example: torch.Tensor) -> FvcoreCount:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            analysis = fvcore_nn.FlopCountAnalysis(model, (example,))
+            names = tuple(example.kwargs)
+            traced = _KeywordCall(model, names) if names else model
+            inputs = (*example.args, *example.kwargs.values())
+            analysis = fvcore_nn.FlopCountAnalysis(traced, inputs)
             analysis.unsupported_ops_warnings(False)
             analysis.uncalled_modules_warnings(False)
             analysis.tracer_warnings("none")

@@ -10,22 +10,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bench.model.inputs import ModelInput
 from bench.records.counts import LayerRow
 
 LAYER_DEPTH = 3  # torchinfo's default: deep enough to see blocks, short enough to read
 
 
-def layer_table(model: nn.Module, example: torch.Tensor) -> tuple[LayerRow, ...]:
+def layer_table(model: nn.Module, example: ModelInput | torch.Tensor) -> tuple[LayerRow, ...]:
     """One row per module down to LAYER_DEPTH; raises if torchinfo cannot run the model."""
     import torchinfo
 
+    example = ModelInput.of(example)
+
     stats = torchinfo.summary(
         model,
-        input_data=[example],
+        input_data=list(example.args),
         depth=LAYER_DEPTH,
         device=example.device,
         verbose=0,
         col_names=("output_size", "num_params", "trainable"),
+        **example.kwargs,  # torchinfo passes extra keyword arguments on to forward
     )
     rows = []
     for info in stats.summary_list:

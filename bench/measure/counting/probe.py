@@ -25,6 +25,7 @@ from bench.measure.counting.ops import (
     model_size_bytes,
 )
 from bench.model.factory import resolve_factory, torch_dtype
+from bench.model.inputs import ModelInput, make_input
 from bench.model.workload import make_workload
 from bench.records import Case
 from bench.records.counts import CountDetails, LayerRow
@@ -43,15 +44,15 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
-def meta_copy(case: Case) -> tuple[nn.Module, torch.Tensor]:
+def meta_copy(case: Case) -> tuple[nn.Module, ModelInput]:
     """The case's model and input on meta, at the case's dtype; raises if it cannot be built."""
     factory = resolve_factory(case.model.factory, case.base_dir)
     model = build_on_meta(factory, dict(case.model.kwargs)).to(dtype=torch_dtype(case.dtype))
-    example = torch.empty(case.input_shape, device=META, dtype=torch_dtype(case.dtype))
+    example = make_input(case, device=META)
     return model.eval(), example
 
 
-def _count_workload(model: nn.Module, example: torch.Tensor, mode: str) -> OpCount:
+def _count_workload(model: nn.Module, example: ModelInput, mode: str) -> OpCount:
     workload = make_workload(model, example, mode)
     with workload.context():
         if workload.setup is not None:
@@ -62,13 +63,14 @@ def _count_workload(model: nn.Module, example: torch.Tensor, mode: str) -> OpCou
 def count_case(
     case: Case,
     model: nn.Module,
-    example: torch.Tensor,
+    example: ModelInput | torch.Tensor,
     metrics: Set[str],
     crosscheck: bool = True,
 ) -> CountOutcome:
     """Every counting probe the metrics ask for; a failed optional probe leaves a note."""
+    example = ModelInput.of(example)
     notes: list[str] = []
-    meta: tuple[nn.Module, torch.Tensor] | None = None
+    meta: tuple[nn.Module, ModelInput] | None = None
     try:
         meta = meta_copy(case)
     except Exception as exc:  # any builder may refuse meta; counting falls back to real tensors
@@ -115,9 +117,9 @@ def count_case(
 
 
 def _layers(
-    meta: tuple[nn.Module, torch.Tensor] | None,
+    meta: tuple[nn.Module, ModelInput] | None,
     model: nn.Module,
-    example: torch.Tensor,
+    example: ModelInput,
     notes: list[str],
 ) -> tuple[LayerRow, ...]:
     """On meta when possible (free); else a real forward pass, under no_grad."""
@@ -135,7 +137,7 @@ def _layers(
         return ()
 
 
-def _crosscheck(model: nn.Module, example: torch.Tensor, mode: str) -> FvcoreCount:
+def _crosscheck(model: nn.Module, example: ModelInput, mode: str) -> FvcoreCount:
     if mode != "eval":
         return FvcoreCount(None, "fvcore counts a forward pass only; no cross-check for a step")
     model.eval()

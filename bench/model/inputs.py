@@ -1,0 +1,126 @@
+"""A case's seeded inputs, and the one way the harness calls a model with them.
+
+Every input is drawn from one generator seeded with INPUT_SEED, on the CPU and in the suite's
+order, then moved to the case's device: two runs, and a CPU and a CUDA case, see the same values.
+Positional inputs are passed in order, named ones as keyword arguments; with `batch_as_list` each
+input is a Python list of per-sample tensors, as torchvision's detection models take images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench.errors import CaseUnsupported
+from bench.model.variants import memory_format_problem, storage_dtype, torch_memory_format
+from bench.records import Case, InputSpec
+
+INPUT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """The arguments of one forward call: `model(*args, **kwargs)`.
+
+    An argument is a tensor or, with `batch_as_list`, a list of tensors.
+    """
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, value: ModelInput | torch.Tensor) -> ModelInput:
+        """A single tensor is the common case; callers may pass one instead of a ModelInput."""
+        return value if isinstance(value, ModelInput) else cls((value,))
+
+    def __call__(self, model: Any) -> Any:
+        return model(*self.args, **self.kwargs)
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every input tensor, flattened (for memory accounting and device checks)."""
+        return list(_tensors((*self.args, *self.kwargs.values())))
+
+    @property
+    def device(self) -> torch.device:
+        return self.tensors()[0].device
+
+
+def _tensors(values: Any) -> Iterator[torch.Tensor]:
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            yield value
+        else:
+            yield from _tensors(value)
+
+
+def input_problem(case: Case) -> str | None:
+    """Why the case's memory format cannot apply to its inputs, or None. A format applies to
+    every floating input of its rank; it needs at least one."""
+    if case.memory_format == "contiguous":
+        return None
+    floats = [
+        shape
+        for spec, shape in zip(case.model.input_specs, case.input_shapes, strict=True)
+        if spec.is_float
+    ]
+    if case.model.batch_as_list:
+        return f"memory_format {case.memory_format} cannot apply to inputs passed as lists"
+    problems = [memory_format_problem(case.memory_format, shape) for shape in floats or [()]]
+    return None if any(p is None for p in problems) else problems[0]
+
+
+def make_input(case: Case, device: str | torch.device | None = None) -> ModelInput:
+    """The case's seeded inputs, on `device` (default: the case's). On `meta` nothing is drawn:
+    the tensors only carry shapes and dtypes."""
+    target = torch.device(device if device is not None else case.device)
+    problem = input_problem(case)
+    if problem is not None:
+        raise CaseUnsupported(problem)
+    generator = torch.Generator().manual_seed(INPUT_SEED)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for spec, shape in zip(case.model.input_specs, case.input_shapes, strict=True):
+        tensor = _draw(spec, shape, case, target, generator)
+        value: Any = list(tensor.unbind(0)) if case.model.batch_as_list else tensor
+        if spec.name:
+            kwargs[spec.name] = value
+        else:
+            args.append(value)
+    return ModelInput(tuple(args), kwargs)
+
+
+def input_dtype(spec: InputSpec, case_dtype: str) -> torch.dtype:
+    """The declared dtype, or for a floating input without one the case's storage dtype."""
+    if spec.dtype is None:
+        return storage_dtype(case_dtype)
+    return getattr(torch, spec.dtype)
+
+
+def _draw(
+    spec: InputSpec,
+    shape: tuple[int, ...],
+    case: Case,
+    device: torch.device,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    dtype = input_dtype(spec, case.dtype)
+    if device.type == "meta":
+        tensor = torch.empty(shape, dtype=dtype, device=device)
+    elif dtype == torch.bool:
+        tensor = torch.randint(0, 2, shape, generator=generator).bool()
+    elif not spec.is_float:
+        low = int(spec.low) if spec.low is not None else 0
+        assert spec.high is not None  # the suite loader requires it for integer inputs
+        tensor = torch.randint(low, int(spec.high), shape, generator=generator, dtype=torch.int64)
+    elif spec.low is not None and spec.high is not None:
+        tensor = torch.rand(shape, generator=generator) * (spec.high - spec.low) + spec.low
+    else:
+        tensor = torch.randn(shape, generator=generator, dtype=torch.float32)
+    tensor = tensor.to(device=device, dtype=dtype)
+    formatted = case.memory_format != "contiguous" and spec.is_float
+    if formatted and memory_format_problem(case.memory_format, shape) is None:
+        tensor = tensor.contiguous(memory_format=torch_memory_format(case.memory_format))
+    return tensor
