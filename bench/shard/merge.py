@@ -96,8 +96,10 @@ def case_label(key: CaseKey) -> str:
     if key[0] == "experiment":
         _, experiment, family, variant, device, dtype, numel = key
         return f"{experiment} {family}/{variant} n={numel} {device} {dtype}"
-    _, model, mode, device, dtype, batch, variant, memory_format, compiled, repeat = key
+    _, model, mode, device, dtype, batch, variant, memory_format, compiled, repeat, dims = key
     label = f"{model} {device} {dtype} b{batch}"
+    if dims:
+        label += f" {dims}"
     if memory_format != "contiguous":
         label += f" {memory_format}"
     if compiled != "eager":
