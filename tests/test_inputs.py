@@ -260,3 +260,13 @@ def test_csv_and_report_show_every_input(tmp_path: Path, capsys) -> None:
     assert b"tokens cpu float32 b2 seq=8" in before or b"2x8,2x8" in before
     assert main(["report", str(run_dir)]) == 0  # rebuilt from run.json alone, byte for byte
     assert (run_dir / "report.md").read_bytes() == before
+
+
+def test_a_swept_dimension_is_plotted_against_itself(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, TOKENS)
+    code = main(["run", str(path), "--out", str(tmp_path / "r"), "--metrics", "latency", "--quick"])
+    assert code == 0
+    run_dir = Path(capsys.readouterr().out.strip())
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "[![tokens: latency and throughput against seq](plots/model-tokens.png)]" in report
+    assert (run_dir / "plots" / "model-tokens.png").stat().st_size > 0
