@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.errors import BenchError
 
-CaseKey = tuple[str, str, str, str, str, str, str]
+CaseKey = tuple[str, str, str, str, str, str, str, str]  # ..., variant, dims
 """(model, device, dtype, batch, input shape, mode, variant): what makes two rows the same case."""
 KEY_FIELDS = ("model", "device", "dtype", "batch", "shape", "mode", "variant")
 NOISY_IQR_FRACTION = 0.10  # the same rule as a run's `noisy` column, for files that lack it
@@ -43,10 +43,12 @@ class SideCase:
 
     @property
     def label(self) -> str:
-        model, device, dtype, batch, shape, mode, variant = self.key
+        model, device, dtype, batch, shape, mode, variant, dims = self.key
         parts = [model, device, dtype]
         if batch:
             parts.append(f"b{batch}")
+        if dims:
+            parts.append(dims)
         if shape and not batch:
             parts.append(shape)
         parts += [p for p in (mode if mode != "eval" else "", variant) if p]
@@ -128,6 +130,7 @@ def _run_case(entry: dict[str, Any]) -> SideCase:
         str(entry.get("input_shape") or ""),
         str(entry.get("mode") or ""),
         variant,
+        str(entry.get("dims") or ""),
     )
     samples = _samples(entry.get("latency_samples_ms"), 1.0)
     noisy = entry.get("noisy")
@@ -209,6 +212,7 @@ def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:
         str(extra.get("input_shape") or ""),
         str(extra.get("mode") or ""),
         str(extra.get("variant") or ""),
+        str(extra.get("dims") or ""),
     )
     return SideCase(
         key=key,

@@ -17,7 +17,7 @@ from bench.measure import device_unavailable_reason
 from bench.measure.counting import count_case
 from bench.model import build_model, check_output, make_input, make_workload
 from bench.pytest_plugin.measure import Counts, Subject
-from bench.records import Case
+from bench.records import Case, dims_text
 from bench.suite import expand, load_suite
 
 COUNT_METRICS = frozenset({"params", "flops"})
@@ -52,6 +52,7 @@ def case_labels(case: Case) -> dict[str, Any]:
         "factory": case.model.factory,
         "batch_size": case.batch_size,
         "inplace_variant": case.inplace_variant or None,
+        "dims": dims_text(case.dims) or None,
     }
 
 
