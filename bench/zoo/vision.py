@@ -23,9 +23,16 @@ from torch import nn
 NO_DOWNLOAD = ("weights", "weights_backbone")
 
 
-def torchvision_model(builder: str, **kwargs: Any) -> nn.Module:
+def torchvision_model(builder: str, frozen_batchnorm: bool = False, **kwargs: Any) -> nn.Module:
     """`torchvision.models.get_model_builder(builder)(weights=None, [weights_backbone=None],
-    **kwargs)`; kwargs may not name weights (they would download)."""
+    **kwargs)`; kwargs may not name weights (they would download).
+
+    `frozen_batchnorm=True` builds the layout torchvision's pretrained detection models have:
+    given weights, their builders use FrozenBatchNorm2d (statistics and affine as buffers) in
+    the backbone; without weights, trainable BatchNorm2d. retinanet_resnet50_fpn then counts
+    the weights metadata's 34,014,999 parameters instead of 34,068,119 (ResNet-50's 53,120
+    BatchNorm affine parameters become buffers); the MACs are the same either way.
+    """
     named = sorted(set(kwargs) & set(NO_DOWNLOAD))
     if named:
         raise ValueError(f"{named[0]!r} is set to None by this adapter; nothing is downloaded")
@@ -39,4 +46,23 @@ def torchvision_model(builder: str, **kwargs: Any) -> nn.Module:
     for name in NO_DOWNLOAD:
         if name in parameters:
             kwargs[name] = None
-    return build(**kwargs)
+    model = build(**kwargs)
+    if frozen_batchnorm:
+        _freeze_batchnorm(model)
+    return model
+
+
+def _freeze_batchnorm(model: nn.Module) -> None:
+    """Replace every BatchNorm2d (affine, with running statistics) by a FrozenBatchNorm2d
+    holding the same numbers."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.BatchNorm2d and child.affine and child.track_running_stats:
+                frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+                frozen.weight.copy_(child.weight.detach())
+                frozen.bias.copy_(child.bias.detach())
+                frozen.running_mean.copy_(child.running_mean)
+                frozen.running_var.copy_(child.running_var)
+                setattr(parent, name, frozen)
