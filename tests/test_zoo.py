@@ -225,3 +225,45 @@ def test_torchvision_adapter_builds_a_classifier_and_refuses_weights() -> None:
         zoo.torchvision_model("resnet18", weights_backbone="x")
     with pytest.raises(ValueError, match="no model"):
         zoo.torchvision_model("resnet_nope")
+
+
+def test_frozen_batchnorm_moves_the_affine_parameters_to_buffers() -> None:
+    torch.manual_seed(0)
+    plain = zoo.torchvision_model("resnet18")
+    torch.manual_seed(0)
+    frozen = zoo.torchvision_model("resnet18", frozen_batchnorm=True)
+    bn_affine = sum(
+        p.numel() for m in plain.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()
+    )
+    assert bn_affine == 9600 and params(frozen) == params(plain) - bn_affine
+    plain.eval(), frozen.eval()
+    with torch.no_grad():
+        x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(plain(x), frozen(x), atol=1e-5)  # the same function
+
+
+def test_from_config_builds_the_model_class_from_its_config_class() -> None:
+    pytest.importorskip("transformers")
+    model = zoo.from_config(
+        model="transformers:BertModel",
+        config="transformers:BertConfig",
+        config_kwargs={
+            "vocab_size": 100,
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+            "max_position_embeddings": 8,
+        },
+        model_kwargs={"add_pooling_layer": False},
+    )
+    embeddings = 100 * 16 + 8 * 16 + 2 * 16 + 2 * 16  # words, positions, token types, LayerNorm
+    layer = 4 * linear(16, 16) + 2 * 16 + linear(16, 32) + linear(32, 16) + 2 * 16
+    assert params(model) == embeddings + layer
+
+
+def test_from_config_without_the_package_is_unsupported_not_an_error() -> None:
+    with pytest.raises(CaseUnsupported):
+        zoo.from_config(model="no_such_package_xyz:Model", config="no_such_package_xyz:Config")
+    with pytest.raises(ValueError):
+        zoo.from_config(model="transformers.BertModel", config="transformers:BertConfig")
