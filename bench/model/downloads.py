@@ -76,7 +76,7 @@ class Attempts:
     def message(self) -> str:
         """The error cell of a case that tried: the first target, and how many more."""
         more = len(dict.fromkeys(self.targets)) - 1
-        return str(DownloadBlocked(self.targets[0])) + (
+        return f"{DownloadBlocked.__name__}: {DownloadBlocked(self.targets[0])}" + (
             f" (and {more} other address(es))" if more else ""
         )
 
