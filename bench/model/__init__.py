@@ -3,10 +3,13 @@
 `factory` resolves a suite's `factory` string and builds the model (with its checkpoint, dtype
 and in-place flags) and the seeded input; `checkpoints` loads weights safely (`weights_only`);
 `workload` makes the eval or train step that is timed; `outputs` checks what a step returned;
-`variants` owns precision (cast or autocast), memory format and torch.compile.
+`inplace` compares a compare_inplace model's two builds; `downloads` keeps weights random and
+refuses any download while a case runs; `variants` owns precision (cast or autocast), memory
+format and torch.compile.
 """
 
 from bench.model.checkpoints import CheckpointError, load_checkpoint
+from bench.model.downloads import DownloadBlocked, block_downloads, random_weight_kwargs
 from bench.model.factory import (
     INPUT_SEED,
     build_model,
@@ -15,7 +18,14 @@ from bench.model.factory import (
     set_inplace,
     torch_dtype,
 )
-from bench.model.outputs import NonFiniteOutputError, OutputError, check_output
+from bench.model.inplace import InplaceCheck, check_inplace
+from bench.model.outputs import (
+    NonFiniteOutputError,
+    OutputError,
+    check_output,
+    compare_outputs,
+    output_leaves,
+)
 from bench.model.variants import (
     AMP_DTYPES,
     COMPILE_MODES,
@@ -41,18 +51,25 @@ __all__ = [
     "MODES",
     "CheckpointError",
     "CompileWarmup",
+    "DownloadBlocked",
+    "InplaceCheck",
     "NonFiniteOutputError",
     "OutputError",
     "Workload",
     "autocast",
+    "block_downloads",
     "build_model",
+    "check_inplace",
     "check_output",
+    "compare_outputs",
     "compile_model",
     "compile_problem",
     "load_checkpoint",
     "make_input",
     "make_workload",
     "memory_format_problem",
+    "output_leaves",
+    "random_weight_kwargs",
     "resolve_factory",
     "scalar_loss",
     "set_inplace",
