@@ -17,6 +17,7 @@ from torchvision.models import segmentation
 from bench.cli import main
 from bench.model.downloads import (
     HOW_TO_AVOID,
+    Attempts,
     DownloadBlocked,
     block_downloads,
     random_weight_kwargs,
@@ -87,6 +88,14 @@ def test_every_route_is_refused_and_restored(attempt, target: str) -> None:
     assert str(caught.value) == f"the model tried to download {target}; {HOW_TO_AVOID}"
     assert attempts.targets == [target]
     assert originals() == before
+
+
+def test_the_error_names_the_first_address_and_counts_the_others() -> None:
+    message = Attempts(["a.invalid:80", "b.invalid:443", "a.invalid:80"]).message()
+    assert message == (
+        f"DownloadBlocked: the model tried to download a.invalid:80; {HOW_TO_AVOID} "
+        "(and 1 other address(es))"
+    )
 
 
 def test_local_sockets_stay_open(tmp_path: Path) -> None:

@@ -102,8 +102,7 @@ def block_downloads() -> Iterator[Attempts]:
         # modules imported during the case bound the replacements (`from torch.hub import ...`)
         originals = {id(new): old for old, new in replacements.items()}
         for module in [m for n, m in list(sys.modules.items()) if n not in before]:
-            values = getattr(module, "__dict__", None) or {}
-            for name, value in list(values.items()):
+            for name, value in _namespace(module):
                 if id(value) in originals:
                     setattr(module, name, originals[id(value)])
 
@@ -141,15 +140,21 @@ def _patch_aliases(replacements: dict[Any, Any], modules: list[Any]) -> list[tup
     by_id = {id(old): (old, new) for old, new in replacements.items()}
     patched = []
     for module in modules:
-        values = getattr(module, "__dict__", None)
-        if not isinstance(values, dict):
-            continue
-        for name, value in list(values.items()):
+        for name, value in _namespace(module):
             pair = by_id.get(id(value))
             if pair is not None and pair[0] is value:
                 setattr(module, name, pair[1])
                 patched.append((module, name, value))
     return patched
+
+
+def _namespace(module: Any) -> list[tuple[str, Any]]:
+    """A module's globals; nothing for the odd object in sys.modules that has none or fails."""
+    try:
+        values = getattr(module, "__dict__", None)
+    except Exception:  # a lazy module proxy may run code on attribute access
+        return []
+    return list(values.items()) if isinstance(values, dict) else []
 
 
 def _patch_socket(attempts: Attempts) -> list[tuple[Any, str, Any]]:
