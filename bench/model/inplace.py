@@ -4,9 +4,10 @@ A memory or speed saving from in-place activations is only worth quoting if the 
 same. Both builds have the same seeded weights (WEIGHT_SEED) and see the same seeded input, so
 the in-place case builds the out-of-place model once more and compares one eval forward of each,
 leaf by leaf, for bit-exact equality: switching `inplace` changes where a result is written, not
-the arithmetic (`relu_` and `relu` run the same elementwise kernel), so any difference is a real
-one, e.g. an in-place op that overwrote a tensor a later layer still reads. The difference's
-place and size go in the row's note.
+the arithmetic (`relu_` and `relu` run the same elementwise kernel), so a difference is either a
+real one (an in-place op that overwrote a tensor a later layer still reads) or a forward that is
+nondeterministic by itself (CUDA atomics). The difference's place and size go in the row's note,
+so the two can be told apart.
 
 Each forward gets a fresh input: an in-place first layer may overwrite the tensor it was given.
 The training step's gradients are not compared.
