@@ -228,3 +228,61 @@ class HostAllocation(nn.Module):
 
 def host_allocation() -> nn.Module:
     return HostAllocation()
+
+
+def downloads_weights() -> nn.Module:
+    """A factory that fetches pretrained weights, as many model zoos' builders do."""
+    model = nn.Linear(4, 4)
+    model.load_state_dict(torch.hub.load_state_dict_from_url("https://example.invalid/w.pth"))
+    return model
+
+
+def swallows_download() -> nn.Module:
+    """Tries a URL and carries on when it fails, as a hub client falling back to a cache does."""
+    import contextlib
+    import urllib.request
+
+    with contextlib.suppress(Exception):  # the point: the model hides the refusal
+        urllib.request.urlopen("http://example.invalid/config.json", timeout=2)
+    return nn.Linear(4, 4)
+
+
+def connects_in_forward() -> nn.Module:
+    """Opens a raw socket to an address (no name lookup) on its first forward."""
+    import socket
+
+    def connect(y: torch.Tensor) -> torch.Tensor:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(("192.0.2.1", 80))  # TEST-NET-1: never routed
+        return y
+
+    return _Returns(connect)
+
+
+class KVCache:
+    """Stands in for a transformers Cache object: state a forward returns that is no tensor."""
+
+    def __init__(self, y: torch.Tensor) -> None:
+        self.keys = [y]
+
+
+def cache_output() -> nn.Module:
+    return _Returns(lambda y: {"logits": y, "past": KVCache(y), "n": 3, "extra": None})
+
+
+class _AddsInput(nn.Module):
+    """`x + relu(x)`: with `inplace` on, relu overwrites x before the sum reads it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        return y + self.act(y)
+
+
+def inplace_hazard() -> nn.Module:
+    return _AddsInput()

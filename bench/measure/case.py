@@ -38,7 +38,9 @@ from bench.measure.watchdog import (
     case_guard,
     describe_seconds,
 )
+from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
+from bench.model.inplace import check_inplace
 from bench.model.inputs import ModelInput, input_problem, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
 from bench.model.variants import (
@@ -137,6 +139,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     with (
         warnings.catch_warnings(record=True) as caught,
         intra_op_threads(options.threads_for(case)),
+        block_downloads() as downloads,
     ):
         warnings.simplefilter("always")
         case_state = capture_state()
@@ -158,6 +161,10 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         flags = numerics_flags()
         changed = state_changes(case_state, capture_state())
     restore_state(run_state)
+    if downloads.targets:  # refused, even where the model caught the refusal and went on
+        attempted = "download attempts: " + ", ".join(downloads.targets)
+        detail = "\n".join(part for part in (attempted, result.detail) if part)
+        result = Result(case=case, status="error", error=downloads.message(), detail=detail)
     notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     if changed:
         notes += (
@@ -229,6 +236,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
     case_start_s = time.perf_counter()
     model = build_model(case)
     example = make_input(case)
+    inplace = check_inplace(case, model) if case.inplace_variant == "in_place" else None
     device = torch.device(case.device)
     counts = None
     if options.metrics & {"params", "flops"}:
@@ -239,7 +247,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
     workload = make_workload(model, example, case.mode, forward_context)
     try:
         with torch.no_grad(), forward_context():  # one checked forward before any measurement
-            check_output(example(model))
+            output_notes = check_output(example(model))
     except (RuntimeError, NotImplementedError) as exc:
         unsupported = unsupported_dtype(exc, case.dtype, case.device)
         if unsupported is None:
@@ -283,7 +291,11 @@ def _measure(case: Case, options: RunOptions) -> Result:
         matmul_peak_gflops=options.peak_gflops_for(case.device),
         compile_ms=warmup.compile_ms if warmup else None,
         graph_breaks=warmup.graph_breaks if warmup else None,
-        notes=(counts.notes if counts else ()) + _compile_notes(warmup, case, device),
+        matches_reference=inplace.matches if inplace else None,
+        notes=(counts.notes if counts else ())
+        + output_notes
+        + (inplace.notes if inplace else ())
+        + _compile_notes(warmup, case, device),
     )
 
 

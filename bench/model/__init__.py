@@ -3,19 +3,28 @@
 `factory` resolves a suite's `factory` string and builds the model (with its checkpoint, dtype
 and in-place flags); `inputs` makes the seeded inputs and calls the model with them;
 `checkpoints` loads weights safely (`weights_only`); `workload` makes the eval or train step that
-is timed; `outputs` checks what a step returned; `variants` owns precision (cast or autocast),
-memory format and torch.compile.
+is timed; `outputs` checks what a step returned; `inplace` compares a compare_inplace model's two
+builds; `downloads` keeps weights random and refuses any download while a case runs; `variants`
+owns precision (cast or autocast), memory format and torch.compile.
 """
 
 from bench.model.checkpoints import CheckpointError, load_checkpoint
+from bench.model.downloads import DownloadBlocked, block_downloads, random_weight_kwargs
 from bench.model.factory import (
     build_model,
     resolve_factory,
     set_inplace,
     torch_dtype,
 )
+from bench.model.inplace import InplaceCheck, check_inplace
 from bench.model.inputs import INPUT_SEED, ModelInput, input_problem, make_input
-from bench.model.outputs import NonFiniteOutputError, OutputError, check_output
+from bench.model.outputs import (
+    NonFiniteOutputError,
+    OutputError,
+    check_output,
+    compare_outputs,
+    output_leaves,
+)
 from bench.model.variants import (
     AMP_DTYPES,
     COMPILE_MODES,
@@ -41,13 +50,18 @@ __all__ = [
     "MODES",
     "CheckpointError",
     "CompileWarmup",
+    "DownloadBlocked",
+    "InplaceCheck",
     "ModelInput",
     "NonFiniteOutputError",
     "OutputError",
     "Workload",
     "autocast",
+    "block_downloads",
     "build_model",
+    "check_inplace",
     "check_output",
+    "compare_outputs",
     "compile_model",
     "compile_problem",
     "input_problem",
@@ -55,6 +69,8 @@ __all__ = [
     "make_input",
     "make_workload",
     "memory_format_problem",
+    "output_leaves",
+    "random_weight_kwargs",
     "resolve_factory",
     "scalar_loss",
     "set_inplace",

@@ -20,6 +20,7 @@ from torch import nn
 
 from bench.errors import CaseUnsupported, FactoryError
 from bench.model.checkpoints import load_checkpoint
+from bench.model.downloads import random_weight_kwargs
 from bench.model.inputs import input_problem
 from bench.model.variants import storage_dtype, torch_memory_format
 from bench.records import Case
@@ -88,11 +89,12 @@ def torch_dtype(name: str) -> torch.dtype:
 
 def build_model(case: Case) -> nn.Module:
     """Build the case's model on its device and dtype, in eval mode, with seeded random weights
-    (the same on every run: WEIGHT_SEED)."""
+    (the same on every run: WEIGHT_SEED); `weights`/`weights_backbone` are None unless the
+    suite's kwargs name them (bench.model.downloads)."""
     factory = resolve_factory(case.model.factory, case.base_dir)
     with torch.random.fork_rng(devices=[]):  # the process's own random state is left as it was
         torch.manual_seed(WEIGHT_SEED)
-        model = factory(**dict(case.model.kwargs))
+        model = factory(**random_weight_kwargs(factory, case.model.kwargs))
     if not isinstance(model, nn.Module):
         raise TypeError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
     if case.inplace_variant and set_inplace(model, case.inplace_variant == "in_place") == 0:

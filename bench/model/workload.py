@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from bench.model.inputs import ModelInput
+from bench.model.outputs import output_leaves
 
 MODES = ("eval", "train")
 
@@ -38,24 +39,25 @@ class Workload:
 
 
 def scalar_loss(output: Any) -> torch.Tensor:
-    """Sum every floating-point tensor in a model's output (tensor, tuple, list or dict)."""
-    if isinstance(output, torch.Tensor):
-        return output.float().sum()
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        parts = [scalar_loss(item) for item in output if _has_float_tensor(item)]
-        if parts:
-            return torch.stack(parts).sum()
-    raise TypeError(f"cannot make a training loss from a {type(output).__name__} output")
+    """The sum of the MEANS of every non-empty floating tensor in a model's output, at any
+    nesting (bench.model.outputs says what is accepted; other leaves are ignored).
 
-
-def _has_float_tensor(item: Any) -> bool:
-    if isinstance(item, torch.Tensor):
-        return item.is_floating_point()
-    if isinstance(item, dict):
-        item = list(item.values())
-    return isinstance(item, (tuple, list)) and any(_has_float_tensor(x) for x in item)
+    Means, not sums: each output then contributes on the same scale whatever its size, so one
+    large output (logits over a vocabulary, a feature map) does not swamp a small one, and the
+    gradients stay the size a real per-element loss gives. Empty tensors (a detector that kept no
+    box) are left out: their mean is NaN, which would poison every gradient.
+    """
+    parts = [
+        tensor.float().mean()
+        for _, tensor in output_leaves(output).tensors
+        if tensor.is_floating_point() and tensor.numel() > 0
+    ]
+    if not parts:
+        raise TypeError(
+            f"cannot make a training loss from a {type(output).__name__} output: "
+            "it holds no non-empty floating-point tensor"
+        )
+    return torch.stack(parts).sum()
 
 
 def make_workload(

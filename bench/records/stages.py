@@ -262,6 +262,9 @@ class Result:
     detail: str = ""
     compile_ms: float | None = None  # compiled cases: the calls until nothing new compiled
     graph_breaks: int | None = None  # compiled cases: torch._dynamo's graph-break count
+    # compare_inplace's in_place row: its outputs equal the out-of-place build's (bit-exact);
+    # None elsewhere (the out_of_place row is the reference)
+    matches_reference: bool | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -338,5 +341,6 @@ class Result:
             "graph_breaks": self.graph_breaks,
             "repeat": self.case.repeat,
             "dims": dims_text(self.case.dims) or None,
+            "matches_reference": self.matches_reference,
         }
         return {column: values.get(column) for column in COLUMNS}

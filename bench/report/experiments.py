@@ -145,6 +145,9 @@ def model_inplace_section(results: Sequence[Any]) -> list[str]:
             parts.append(
                 f"in-place latency: {speed}" + (f" ({'; '.join(doubts)})" if doubts else "")
             )
+        same = getattr(on, "matches_reference", None)
+        if same is not None:
+            parts.append(f"outputs equal the out-of-place build's: {'yes' if same else 'NO'}")
         lines.append("- " + "; ".join(parts[:1]) + " " + "; ".join(parts[1:]) + ".")
     if not lines:
         return []

@@ -133,6 +133,7 @@ def model_result(entry: dict[str, Any], base_dir: Path) -> Result:
         numerics_flags=entry.get("numerics_flags") or {},
         compile_ms=entry.get("compile_ms"),
         graph_breaks=entry.get("graph_breaks"),
+        matches_reference=entry.get("matches_reference"),
     )
 
 

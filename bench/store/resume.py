@@ -201,4 +201,5 @@ def result_from_record(case: Case, entry: dict[str, Any]) -> Result:
         notes=tuple(entry.get("notes") or ()),
         compile_ms=entry.get("compile_ms"),
         graph_breaks=entry.get("graph_breaks"),
+        matches_reference=entry.get("matches_reference"),
     )

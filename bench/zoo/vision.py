@@ -14,13 +14,12 @@ needs targets.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torchvision
 from torch import nn
 
-NO_DOWNLOAD = ("weights", "weights_backbone")
+from bench.model.downloads import NO_DOWNLOAD, random_weight_kwargs
 
 
 def torchvision_model(builder: str, frozen_batchnorm: bool = False, **kwargs: Any) -> nn.Module:
@@ -42,11 +41,7 @@ def torchvision_model(builder: str, frozen_batchnorm: bool = False, **kwargs: An
         raise ValueError(
             f"torchvision has no model {builder!r}; torchvision.models.list_models() lists them"
         ) from None
-    parameters = inspect.signature(build).parameters
-    for name in NO_DOWNLOAD:
-        if name in parameters:
-            kwargs[name] = None
-    model = build(**kwargs)
+    model = build(**random_weight_kwargs(build, kwargs))
     if frozen_batchnorm:
         _freeze_batchnorm(model)
     return model

@@ -24,6 +24,7 @@ from bench.measure.counting.ops import (
     count_params,
     model_size_bytes,
 )
+from bench.model.downloads import random_weight_kwargs
 from bench.model.factory import resolve_factory, torch_dtype
 from bench.model.inputs import ModelInput, make_input
 from bench.model.workload import make_workload
@@ -47,7 +48,8 @@ def _one_line(exc: BaseException) -> str:
 def meta_copy(case: Case) -> tuple[nn.Module, ModelInput]:
     """The case's model and input on meta, at the case's dtype; raises if it cannot be built."""
     factory = resolve_factory(case.model.factory, case.base_dir)
-    model = build_on_meta(factory, dict(case.model.kwargs)).to(dtype=torch_dtype(case.dtype))
+    kwargs = random_weight_kwargs(factory, case.model.kwargs)  # nothing is downloaded on meta
+    model = build_on_meta(factory, kwargs).to(dtype=torch_dtype(case.dtype))
     example = make_input(case, device=META)
     return model.eval(), example
 
