@@ -551,3 +551,24 @@ def test_on_a_real_gpu_a_sample_is_the_finished_work(pytester: pytest.Pytester) 
         torch.cuda.synchronize()
     device_ms = start.elapsed_time(end) / 10
     assert bench["stats"]["median"] * 1000 >= 0.5 * device_ms
+
+
+def test_a_suite_case_that_downloads_fails_naming_the_address(pytester: pytest.Pytester) -> None:
+    """The plugin builds under the same download guard as `bench run`, even for a model that
+    catches the refusal and goes on."""
+    write(
+        pytester,
+        "suite.toml",
+        """
+        [suite]
+        name = "dl"
+
+        [[models]]
+        name = "swallows"
+        factory = "tests.failing_models:swallows_download"
+        input_shape = [4]
+        """,
+    )
+    result = run(pytester, "--bench-suite", "suite.toml", "--benchmark-disable", "-q")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "http://example.invalid/config.json" in result.stdout.str()

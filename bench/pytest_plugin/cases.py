@@ -16,6 +16,7 @@ import torch
 from bench.measure import device_unavailable_reason
 from bench.measure.counting import count_case
 from bench.model import build_model, check_output, make_input, make_workload
+from bench.model.downloads import block_downloads
 from bench.pytest_plugin.measure import Counts, Subject
 from bench.records import Case, dims_text
 from bench.suite import expand, load_suite
@@ -57,16 +58,21 @@ def case_labels(case: Case) -> dict[str, Any]:
 
 
 def subject_for_case(case: Case) -> Subject:
-    """Build the case's model and input as `bench run` does, count it, check one forward.
+    """Build the case's model and input as `bench run` does, count it, check one forward, with
+    downloads refused as in `bench run` (an attempt fails the test, naming the address).
 
     A device this machine lacks skips the test (pytest.skip), as `bench run` marks it skipped.
     """
     reason = device_unavailable_reason(case.device)
     if reason is not None:
         pytest.skip(f"{case_id(case)}: {reason}")
-    model = build_model(case)
-    example = make_input(case)
-    outcome = count_case(case, model, example, COUNT_METRICS, crosscheck=False)
+    with block_downloads() as attempts:  # a test never downloads either
+        model, example = build_model(case), make_input(case)
+        outcome = count_case(case, model, example, COUNT_METRICS, crosscheck=False)
+        with torch.no_grad():  # one checked forward before anything is timed
+            check_output(example(model))
+    if attempts.targets:  # refused, even where the model caught the refusal and went on
+        pytest.fail(f"{case_id(case)}: {attempts.message()}", pytrace=False)
     counts = Counts(
         params=outcome.params,
         trainable_params=outcome.trainable_params,
@@ -75,8 +81,6 @@ def subject_for_case(case: Case) -> Subject:
         notes=outcome.notes,
     )
     workload = make_workload(model, example, case.mode)  # after counting: it sets the mode
-    with torch.no_grad():  # one checked forward before anything is timed
-        check_output(example(model))
     return Subject(
         model=model,
         inputs=tuple(example.tensors()),
