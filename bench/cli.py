@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.console.streams import RUN_DIRS, announce, ensure_streams, say
-from bench.errors import BenchError, OutputError, TerminatedError, one_line
+from bench.errors import BenchError, TerminatedError, WriteError, one_line
 from bench.records import METRICS
 
 MODES = ("eval", "train")  # bench.model.MODES, without importing torch for `bench --help`
@@ -566,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "submit":
             return _submit(args, unknown)
         return VERBS.get(args.verb, _run)(args)
-    except OutputError as exc:
+    except WriteError as exc:
         say(f"error: {one_line(str(exc))}")
         return EXIT_CASE_FAILED if exc.finished else EXIT_USAGE
     except BenchError as exc:

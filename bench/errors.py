@@ -29,7 +29,7 @@ class ResumeError(BenchError):
     """`--resume` named a directory that is not an unfinished run of this suite."""
 
 
-class OutputError(BenchError):
+class WriteError(BenchError):
     """The run directory (or stdout) could not be written: not a directory, read-only, full,
     a name too long, a closed pipe. One `error:` line; exit 2, or 1 when some cases had already
     finished (their rows are on disk)."""
@@ -39,10 +39,10 @@ class OutputError(BenchError):
         self.finished = finished
 
 
-def output_error(path: object, exc: OSError, doing: str = "cannot write") -> OutputError:
-    """OutputError naming the path and the system's reason (e.g. "No space left on device")."""
+def write_error(path: object, exc: OSError, doing: str = "cannot write") -> WriteError:
+    """WriteError naming the path and the system's reason (e.g. "No space left on device")."""
     reason = exc.strerror or str(exc) or type(exc).__name__
-    return OutputError(f"{path}: {doing} ({reason})")
+    return WriteError(f"{path}: {doing} ({reason})")
 
 
 class TerminatedError(KeyboardInterrupt):

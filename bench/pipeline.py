@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import capture_environment
-from bench.errors import OutputError, ResumeError, output_error
+from bench.errors import ResumeError, WriteError, write_error
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.measure.case import RunOptions
@@ -167,9 +167,9 @@ def run_suite(
             profiles = profile_cases(ok_cases, run_dir, profile, options)
     except BaseException as exc:
         raised = True
-        if isinstance(exc, OutputError):
+        if isinstance(exc, WriteError):
             exc.finished = len(results)
-        with contextlib.suppress(OutputError):
+        with contextlib.suppress(WriteError):
             log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
         raise
     finally:
@@ -194,10 +194,10 @@ def _close_run(
     extra: dict[str, Any],
     complete: bool,
     profiles: list[CaseProfile],
-) -> OutputError | None:
+) -> WriteError | None:
     """Write run.json and report.md (each atomically) and close the files; every step is tried
     even if an earlier one failed (a full disk), and the first failure is returned."""
-    failures: list[OutputError] = []
+    failures: list[WriteError] = []
     writer.close()
     extra["complete"] = complete
     steps: list[Callable[[], None]] = [
@@ -214,7 +214,7 @@ def _close_run(
     for step in steps:
         try:
             step()
-        except OutputError as exc:
+        except WriteError as exc:
             failures.append(exc)
     return failures[0] if failures else None
 
@@ -223,7 +223,7 @@ def _update_index(run_dir: Path) -> None:
     try:
         update_index(run_dir.parent)
     except OSError as exc:
-        raise output_error(run_dir.parent, exc, "cannot write index.md") from None
+        raise write_error(run_dir.parent, exc, "cannot write index.md") from None
 
 
 def _write_report(run_dir: Path, profiles: list[CaseProfile]) -> None:
@@ -236,7 +236,7 @@ def _write_report(run_dir: Path, profiles: list[CaseProfile]) -> None:
             section = "\n".join(profile_section(profiles, run_dir))
             write_atomic(run_dir / REPORT_MD, f"{report}\n{section}\n")
     except OSError as exc:  # plots are written with matplotlib, not write_atomic
-        raise output_error(run_dir, exc, "cannot write the report") from None
+        raise write_error(run_dir, exc, "cannot write the report") from None
 
 
 def repeated(cases: list[Case], times: int) -> list[Case]:

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bench.errors import OutputError
+from bench.errors import WriteError
 
 RUN_DIRS: list[Path] = []  # the run directory, once it exists (for the closing message)
 
@@ -21,7 +21,7 @@ def announce(run_dir: Path) -> None:
         print(run_dir, flush=True)
     except BrokenPipeError:
         silence(sys.stdout)  # or Python's exit-time flush reports the same broken pipe again
-        raise OutputError(f"stdout: the pipe was closed; the run is in {run_dir}") from None
+        raise WriteError(f"stdout: the pipe was closed; the run is in {run_dir}") from None
 
 
 def silence(stream: object) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, OutputError, output_error
+from bench.errors import BenchError, WriteError, write_error
 
 try:  # POSIX; elsewhere runs are not locked against a concurrent --resume
     import fcntl
@@ -42,7 +42,7 @@ MAX_SLUG = 100  # a long suite name must not make the directory name too long fo
 def new_run_dir(out: Path, suite_name: str, now: datetime.datetime | None = None) -> Path:
     """Create `<out>/<YYYYmmdd-HHMMSS>-<suite>[-N]`; never reuse an existing directory.
 
-    OutputError (one line) when `out` cannot hold it; folders made on the way are removed again,
+    WriteError (one line) when `out` cannot hold it; folders made on the way are removed again,
     so a failure leaves nothing behind.
     """
     now = now or datetime.datetime.now()
@@ -64,8 +64,8 @@ def new_run_dir(out: Path, suite_name: str, now: datetime.datetime | None = None
             with contextlib.suppress(OSError):
                 folder.rmdir()
         if isinstance(exc, FileExistsError | NotADirectoryError) and not out.is_dir():
-            raise OutputError(f"{out}: --out must be a directory (or a path to create)") from None
-        raise output_error(out, exc, "cannot create the run directory") from None
+            raise WriteError(f"{out}: --out must be a directory (or a path to create)") from None
+        raise write_error(out, exc, "cannot create the run directory") from None
 
 
 def discard_run_dir(folder: Path) -> None:
@@ -120,7 +120,7 @@ class CsvWriter:
         try:
             self._fd: int | None = os.open(path, flags, 0o644)
         except OSError as exc:
-            raise output_error(path, exc, "cannot open") from None
+            raise write_error(path, exc, "cannot open") from None
         try:  # two processes appending to one run (e.g. two --resume of it) would interleave
             if fcntl is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -149,7 +149,7 @@ class CsvWriter:
         except OSError as exc:
             with contextlib.suppress(OSError):  # never leave a torn line behind
                 os.ftruncate(self._fd, size)
-            raise output_error(self.path, exc) from None
+            raise write_error(self.path, exc) from None
 
     def rewrite(self, data: bytes) -> None:
         """Replace the file's contents with `data` (a resumed run's cut or filtered rows), whole
@@ -187,7 +187,7 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):  # a full disk must not leave the half-written temp
             temporary.unlink()
-        raise output_error(path, exc) from None
+        raise write_error(path, exc) from None
 
 
 def _counting_record(result: Result) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ import datetime
 from pathlib import Path
 from typing import IO
 
-from bench.errors import output_error
+from bench.errors import write_error
 from bench.records import Result
 
 RUN_LOG = "run.log"
@@ -23,7 +23,7 @@ class RunLog:
         try:
             self._file: IO[str] | None = path.open("a", encoding="utf-8")
         except OSError as exc:
-            raise output_error(path, exc, "cannot open") from None
+            raise write_error(path, exc, "cannot open") from None
 
     def write(self, message: str) -> None:
         if self._file is None:
@@ -33,7 +33,7 @@ class RunLog:
             self._file.write(f"{stamp} {message.rstrip()}\n")
             self._file.flush()
         except OSError as exc:
-            raise output_error(self.path, exc) from None
+            raise write_error(self.path, exc) from None
 
     def case(self, index: int, total: int, result: Result) -> None:
         """One line per case, then its notes and (for a failure) the full traceback, indented."""
@@ -52,4 +52,4 @@ class RunLog:
             try:
                 file.close()
             except OSError as exc:  # close flushes: a full disk can still say so here
-                raise output_error(self.path, exc) from None
+                raise write_error(self.path, exc) from None
