@@ -99,6 +99,11 @@ COLUMNS: tuple[str, ...] = (
     "contended",
     # `bench run --repeat N`: which repetition (1..N) of the case this row is; empty otherwise
     "repeat",
+    # counting: whether the MACs depend on the data (ops such as nonzero or NMS ran while
+    # counting; empty when nothing was counted), and the weights' storage dtypes
+    # (`qint8+float32` for a quantized model, whose `dtype` column is its float input's)
+    "count_data_dependent",
+    "weight_dtypes",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -310,5 +315,7 @@ class Result:
             "compile_ms": self.compile_ms,
             "graph_breaks": self.graph_breaks,
             "repeat": self.case.repeat,
+            "count_data_dependent": counting.data_dependent if counting else None,
+            "weight_dtypes": counting.weight_dtypes if counting else None,
         }
         return {column: values.get(column) for column in COLUMNS}
