@@ -218,7 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-crosscheck",
         dest="crosscheck",
         action="store_false",
+        default=None,
         help="skip fvcore's second FLOP count (it costs one traced forward pass per case)",
+    )
+    run.add_argument(
+        "--crosscheck",
+        dest="crosscheck",
+        action="store_true",
+        default=None,
+        help="run fvcore's second FLOP count even with --metrics params,flops (default: only "
+        "when the real model is built anyway, i.e. timing or memory is measured)",
     )
     run.add_argument(
         "--peak-gflops",

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import binom
 
 DEFAULT_CONFIDENCE = 0.95
 
@@ -33,6 +32,9 @@ def median_ci_rank(n: int, confidence: float = DEFAULT_CONFIDENCE) -> int | None
     """
     if n < 1 or not 0.0 < confidence < 1.0:
         raise ValueError(f"need n >= 1 and 0 < confidence < 1, got n={n}, confidence={confidence}")
+    # imported here: scipy.stats takes ~1 s to import, which a counts-only run never needs
+    from scipy.stats import binom
+
     tail = (1.0 - confidence) / 2.0
     # Largest k with P(B <= k) <= tail: ppf gives the smallest k with P(B <= k) >= tail.
     k = int(binom.ppf(tail, n, 0.5))

@@ -49,8 +49,9 @@ def test_a_host_allocation_failure_is_oom_and_backoff_handles_it(
 ) -> None:
     entry = model_entry("big", ":host_allocation", batch_sizes="[4]")
     suite = write_suite(suite_text(entry))
+    # latency: a counts-only run counts on meta and never runs the model's real forward
     code, run_dir, _ = run(
-        capsys, suite, "--out", tmp_path, "--quick", "--metrics", "params", "--oom-backoff"
+        capsys, suite, "--out", tmp_path, "--quick", "--metrics", "params,latency", "--oom-backoff"
     )
     assert code == 1 and run_dir is not None
     rows = [(r["batch_size"], r["status"], r["backoff_from"]) for r in read_rows(run_dir)]

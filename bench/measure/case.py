@@ -6,6 +6,7 @@ case runs become that case's notes instead of noise on the terminal.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import traceback
@@ -18,7 +19,7 @@ import torch
 from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
 from bench.measure.contention import ContentionProbe
-from bench.measure.counting.probe import count_case
+from bench.measure.counting.probe import count_case, count_without_running
 from bench.measure.memory.step import measure_memory
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.measure.timing.engine import (
@@ -59,7 +60,10 @@ from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
 class RunOptions:
     metrics: frozenset[str] = frozenset(METRICS)
     timing: TimingPolicy = DEFAULT_POLICY
-    crosscheck: bool = True  # fvcore's count beside ours (costs one traced forward)
+    # fvcore's count beside ours (costs one traced real forward): True always, False never, None
+    # automatic: whenever the real model is built anyway (timing or memory asked, or a count
+    # that meta could not make), so a counts-only run stays on meta
+    crosscheck: bool | None = None
     matmul_peak_gflops: float | None = None  # the machine's ceiling, for peak_fraction
     # matmul GFLOP/s by device, read from `bench doctor --json` (used where no number is given)
     ceilings: Mapping[str, float] = field(default_factory=dict)
@@ -233,26 +237,21 @@ def is_cpu_oom(exc: BaseException) -> bool:
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
+    if options.metrics <= COUNT_METRICS and _meta_can_stand_in(case):
+        return _count_only(case, options)
     case_start_s = time.perf_counter()
     model = build_model(case)
     example = make_input(case)
     inplace = check_inplace(case, model) if case.inplace_variant == "in_place" else None
     device = torch.device(case.device)
     counts = None
-    if options.metrics & {"params", "flops"}:
+    if options.metrics & COUNT_METRICS:
         # Before make_workload: the probes may switch the model to eval; the workload sets the
         # case's mode again.
         counts = count_case(case, model, example, options.metrics, options.crosscheck)
     forward_context = autocast(case.dtype, case.device)
     workload = make_workload(model, example, case.mode, forward_context)
-    try:
-        with torch.no_grad(), forward_context():  # one checked forward before any measurement
-            output_notes = check_output(example(model))
-    except (RuntimeError, NotImplementedError) as exc:
-        unsupported = unsupported_dtype(exc, case.dtype, case.device)
-        if unsupported is None:
-            raise
-        raise unsupported from exc
+    output_notes = _checked_forward(model, example, case)
 
     warmup: CompileWarmup | None = None
     if case.compile != "eager":
@@ -296,6 +295,57 @@ def _measure(case: Case, options: RunOptions) -> Result:
         + output_notes
         + (inplace.notes if inplace else ())
         + _compile_notes(warmup, case, device),
+    )
+
+
+def _checked_forward(model: torch.nn.Module, example: ModelInput, case: Case) -> tuple[str, ...]:
+    """One forward pass, its output checked for NaN/Inf, before any measurement; a dtype the
+    device cannot run becomes CaseUnsupported (a skipped row). Returns the output's notes
+    (non-tensor parts ignored)."""
+    forward_context = autocast(case.dtype, case.device)
+    try:
+        with torch.no_grad(), forward_context():
+            return check_output(example(model))
+    except (RuntimeError, NotImplementedError) as exc:
+        unsupported = unsupported_dtype(exc, case.dtype, case.device)
+        if unsupported is None:
+            raise
+        raise unsupported from exc
+
+
+COUNT_METRICS = frozenset({"params", "flops"})
+
+
+def _meta_can_stand_in(case: Case) -> bool:
+    """Whether a counts-only case can skip the real model when meta counts it: not when a
+    checkpoint is loaded (loading it is part of the case and can fail) nor for an in-place
+    comparison (its row compares real outputs)."""
+    return not case.inplace_variant and case.model.checkpoint is None
+
+
+def _count_only(case: Case, options: RunOptions) -> Result:
+    """Params and FLOPs alone: counted on meta, with no real model, no real forward and (unless
+    --crosscheck) no fvcore trace. The real model is built only when meta cannot count; when
+    even that count fails, one checked real forward makes a broken model its error row."""
+
+    @functools.cache
+    def real() -> tuple[torch.nn.Module, ModelInput]:
+        model = build_model(case)
+        example = make_input(case)
+        return model, example
+
+    counts = count_without_running(case, real, options.metrics, options.crosscheck)
+    if "flops" in options.metrics and counts.details.counted_on is None:
+        _checked_forward(*real(), case)
+    return Result(
+        case=case,
+        status="ok",
+        params=counts.params,
+        trainable_params=counts.trainable_params,
+        macs=counts.macs,
+        counting=counts.details,
+        matmul_peak_gflops=options.peak_gflops_for(case.device),
+        notes=counts.notes,
     )
 
 

@@ -42,6 +42,16 @@ class CountDetails:
     fvcore_note: str = ""
     fvcore_skipped_ops: Mapping[str, int] = field(default_factory=dict)
     layers: tuple[LayerRow, ...] = ()
+    # ops whose output size depends on the data (nonzero, NMS, x[mask]) that ran while counting,
+    # with call counts: when any ran, the MACs hold for this input and these weights only
+    data_dependent_ops: Mapping[str, int] = field(default_factory=dict)
+    # the weights' storage dtypes, most elements first (`qint8+float32` for a quantized model)
+    weight_dtypes: str | None = None
+
+    @property
+    def data_dependent(self) -> bool | None:
+        """Whether the FLOP count depends on the data; None when no count was made."""
+        return None if self.counted_on is None else bool(self.data_dependent_ops)
 
     def __post_init__(self) -> None:
         if self.counted_on is not None and self.counted_on not in COUNTED_ON:

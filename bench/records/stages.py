@@ -102,6 +102,11 @@ COLUMNS: tuple[str, ...] = (
     "repeat",
     # the swept named dimensions of a case's inputs (e.g. `seq=128`); empty when none
     "dims",
+    # counting: whether the MACs depend on the data (ops such as nonzero or NMS ran while
+    # counting; empty when nothing was counted), and the weights' storage dtypes
+    # (`qint8+float32` for a quantized model, whose `dtype` column is its float input's)
+    "count_data_dependent",
+    "weight_dtypes",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -342,5 +347,7 @@ class Result:
             "repeat": self.case.repeat,
             "dims": dims_text(self.case.dims) or None,
             "matches_reference": self.matches_reference,
+            "count_data_dependent": counting.data_dependent if counting else None,
+            "weight_dtypes": counting.weight_dtypes if counting else None,
         }
         return {column: values.get(column) for column in COLUMNS}

@@ -77,6 +77,8 @@ def _counting(entry: dict[str, Any]) -> CountDetails | None:
         fvcore_note=counting.get("fvcore_note") or "",
         fvcore_skipped_ops=counting.get("fvcore_skipped_ops") or {},
         layers=tuple(LayerRow(**layer) for layer in counting.get("layers") or ()),
+        data_dependent_ops=counting.get("data_dependent_ops") or {},
+        weight_dtypes=entry.get("weight_dtypes"),
     )
 
 

@@ -201,6 +201,7 @@ def _counting_record(result: Result) -> dict[str, Any] | None:
         "uncounted_ops": dict(details.uncounted_ops),
         "fvcore_note": details.fvcore_note,
         "fvcore_skipped_ops": dict(details.fvcore_skipped_ops),
+        "data_dependent_ops": dict(details.data_dependent_ops),
         # the torchinfo table, so `bench report` can rebuild the report from run.json alone
         "layers": [dataclasses.asdict(layer) for layer in details.layers],
     }

@@ -16,6 +16,7 @@ torchvision's `_ops` and in FlopCounterMode's own formulas.
   gradient by the full input channel count, ignoring `groups` (a depthwise conv's weight gradient
   is overcounted by its channel count). Every gradient of a convolution costs exactly the
   multiplies of the forward convolution, so that is what we count.
+- CPU LSTM: `nn.LSTM` on CPU runs one opaque `mkldnn_rnn_layer` per layer and direction.
 - Attention backward: the four gradient matmuls on every path. torch's formulas for the CUDA
   kernels also count the scores' recomputation (a fifth); the math path (and so the meta
   device) does not recompute, so without this override a count would depend on the kernel.
@@ -138,6 +139,14 @@ def convolution_backward(
     return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
 
 
+def mkldnn_rnn_layer(
+    x: Shape, weight_ih: Shape, weight_hh: Shape, *args: Any, **kwargs: Any
+) -> int:
+    """One layer and direction of a CPU LSTM (oneDNN kernel, one call per layer and direction):
+    every token meets the input-to-gates and the state-to-gates weights once."""
+    return 2 * prod(x[:-1]) * (prod(weight_ih) + prod(weight_hh))
+
+
 def _packet(name: str) -> Any | None:
     """An aten op by name, or None where this torch build lacks it."""
     return getattr(aten, name, None)
@@ -157,6 +166,7 @@ def _formulas() -> dict[Any, Callable[..., int]]:
         "_native_multi_head_attention": native_multi_head_attention,
         "_transformer_encoder_layer_fwd": transformer_encoder_layer,
         "convolution_backward": convolution_backward,
+        "mkldnn_rnn_layer": mkldnn_rnn_layer,
     }
     return {op: f for name, f in wanted.items() if (op := _packet(name)) is not None}
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.measure.counting.formulas import FORMULAS
+from bench.measure.counting.quantized import QUANTIZED_FORMULAS, UNPACKING_OPS, packed_weights
 
 # Ops that move, view, allocate or describe data but do no arithmetic: leaving them out of a
 # FLOP count loses nothing, so they are not reported as uncounted (nor are the profiler's
@@ -78,22 +80,53 @@ NO_ARITHMETIC_OPS: frozenset[str] = frozenset(
 )
 
 
+# Ops whose output size depends on the values of their input, not only its shape: when one runs,
+# the work after it (and so the MACs) depends on the data and the weights. A detection model's
+# score threshold (`nonzero`) and NMS keep a data-dependent number of boxes, which its heads then
+# process. Boolean-mask indexing (`x[mask]`) is caught separately: it is `aten.index` with a bool
+# index. Reading a value back (`.item()`) for control flow is not flagged: models also read
+# configuration scalars that way (a quantized model reads its input scale), so it would flag
+# nearly every quantized or detection model for the wrong reason.
+DATA_DEPENDENT_OPS: frozenset[str] = frozenset(
+    {
+        "aten.nonzero",
+        "aten.nonzero_numpy",
+        "aten.argwhere",
+        "aten.masked_select",
+        "aten._unique",
+        "aten._unique2",
+        "aten.unique_dim",
+        "aten.unique_consecutive",
+        "aten.unique_dim_consecutive",
+        "aten.bincount",
+        "torchvision.nms",
+    }
+)
+
+
 @dataclass(frozen=True)
 class OpCount:
-    """What one counted run did: MACs, MACs per counted op, and ops run without a formula."""
+    """What one counted run did: MACs, MACs per counted op, ops run without a formula, and the
+    ops whose output size depends on the data (empty when the count depends on shapes only)."""
 
     macs: int
     macs_by_op: dict[str, int]
     uncounted_ops: dict[str, int]
+    data_dependent_ops: dict[str, int] = field(default_factory=dict)
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
-    """(total, trainable). `parameters()` yields a shared parameter once, so ties count once."""
+    """(total, trainable). `parameters()` yields a shared parameter once, so ties count once.
+
+    A quantized module's weights are packed, not parameters: they count in the total (unpacked
+    once per module, see bench.measure.counting.quantized) and are never trainable.
+    """
     total = trainable = 0
     for parameter in model.parameters():
         total += parameter.numel()
         if parameter.requires_grad:
             trainable += parameter.numel()
+    total += sum(t.numel() for t in packed_weights(model))
     return total, trainable
 
 
@@ -103,25 +136,39 @@ def count_buffers(model: nn.Module) -> int:
 
 
 def model_size_bytes(model: nn.Module) -> int:
-    """Bytes of parameters and buffers at their dtypes: what a state_dict holds, shared once."""
-    tensors = [*model.parameters(), *model.buffers()]
+    """Bytes of parameters, buffers and packed (quantized) weights at their dtypes: what a
+    state_dict holds, shared once."""
+    tensors = [*model.parameters(), *model.buffers(), *packed_weights(model)]
     return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _is_mask_index(name: str, args: tuple[Any, ...]) -> bool:
+    """`x[mask]`: aten.index with a bool (or legacy uint8) index tensor."""
+    if name != "aten.index" or len(args) < 2 or not isinstance(args[1], (list, tuple)):
+        return False
+    return any(
+        isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in args[1]
+    )
 
 
 class _UncountedOps(TorchDispatchMode):
     """Sees the ops FlopCounterMode actually executes (after its decompositions) and tallies
-    those with no formula and some arithmetic."""
+    those with no formula and some arithmetic, and those whose output size depends on data."""
 
     def __init__(self, formulas: dict[Any, Any]) -> None:
         super().__init__()
         self.formulas = formulas
         self.calls: Counter[str] = Counter()
+        self.data_dependent: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         packet = getattr(func, "_overloadpacket", func)  # higher-order ops have no packet
+        name = str(packet)
+        if name in DATA_DEPENDENT_OPS or _is_mask_index(name, args):
+            self.data_dependent["aten.index (bool mask)" if name == "aten.index" else name] += 1
         if packet not in self.formulas:
-            name = str(packet)
-            if name not in NO_ARITHMETIC_OPS and not name.startswith("profiler."):
+            quiet = name in NO_ARITHMETIC_OPS or name in UNPACKING_OPS
+            if not quiet and not name.startswith("profiler."):
                 self.calls[name] += 1
         return func(*args, **(kwargs or {}))
 
@@ -131,7 +178,7 @@ def count_ops(fn: Callable[[], Any]) -> OpCount:
 
     The caller chooses the autograd context: under inference mode only the forward exists.
     """
-    counter = FlopCounterMode(display=False, custom_mapping=FORMULAS)
+    counter = FlopCounterMode(display=False, custom_mapping={**FORMULAS, **QUANTIZED_FORMULAS})
     with _UncountedOps(counter.flop_registry) as uncounted, counter:
         fn()
     by_op = counter.get_flop_counts().get("Global", {})
@@ -139,6 +186,7 @@ def count_ops(fn: Callable[[], Any]) -> OpCount:
         macs=counter.get_total_flops() // 2,
         macs_by_op={str(op): flops // 2 for op, flops in sorted(by_op.items(), key=str)},
         uncounted_ops=dict(sorted(uncounted.calls.items())),
+        data_dependent_ops=dict(sorted(uncounted.data_dependent.items())),
     )
 
 

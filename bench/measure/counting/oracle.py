@@ -52,3 +52,36 @@ def builder_arguments(name: str, meta: dict[str, Any]) -> dict[str, Any]:
 def crop_size(name: str) -> int:
     """The square input side the weights were evaluated at (their `_ops` is at this size)."""
     return int(default_weights(name).transforms().crop_size[0])
+
+
+def quantized_oracle_models() -> list[str]:
+    """Every quantized classification builder (`quantized_resnet18`, ...) whose default weights
+    publish `_ops` and `num_params`.
+
+    For these, torchvision states the *float* model's figures: `_ops` and `num_params` equal
+    those of the weights' `unquantized` counterpart (torchvision's own tests compare
+    `num_params` with the unquantized weights', since `parameters()` cannot see packed weights),
+    for the model as built to load the checkpoint (inception_v3 with its aux head).
+    """
+    import torchvision.models.quantization
+    from torchvision.models import list_models
+
+    names = []
+    for name in list_models(module=torchvision.models.quantization):
+        meta = default_weights(name).meta
+        if "_ops" in meta and "num_params" in meta:
+            names.append(name)
+    return names
+
+
+def quantized_builder_arguments(name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The quantized builder's arguments for these weights: the float model's pretrained
+    arguments, `quantize=True`, and the weights' backend (fbgemm or qnnpack) where this torch
+    has it. The builder sets torch's process-wide quantized engine to that backend."""
+    import torch
+
+    kwargs = builder_arguments(name.removeprefix("quantized_"), meta)
+    kwargs["quantize"] = True
+    if meta.get("backend") in torch.backends.quantized.supported_engines:
+        kwargs["backend"] = meta["backend"]
+    return kwargs

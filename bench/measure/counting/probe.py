@@ -8,7 +8,7 @@ and input instead, and the record says which (`counted_on`) and why (a note).
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +23,11 @@ from bench.measure.counting.ops import (
     count_ops,
     count_params,
     model_size_bytes,
+)
+from bench.measure.counting.quantized import (
+    incomplete_quantized_ops,
+    packed_weights,
+    weight_dtypes,
 )
 from bench.model.downloads import random_weight_kwargs
 from bench.model.factory import resolve_factory, torch_dtype
@@ -62,15 +67,50 @@ def _count_workload(model: nn.Module, example: ModelInput, mode: str) -> OpCount
         return count_ops(workload.run)
 
 
+RealModel = Callable[[], tuple[nn.Module, ModelInput]]
+"""Builds (once) the case's real model and input: called only when a probe needs them."""
+
+
 def count_case(
     case: Case,
     model: nn.Module,
     example: ModelInput | torch.Tensor,
     metrics: Set[str],
-    crosscheck: bool = True,
+    crosscheck: bool | None = True,
 ) -> CountOutcome:
-    """Every counting probe the metrics ask for; a failed optional probe leaves a note."""
-    example = ModelInput.of(example)
+    """Every counting probe the metrics ask for, beside a real model already built (timing or
+    memory need it anyway). Params come from the real model; FLOPs from meta when it allows.
+    A failed optional probe leaves a note. `crosscheck` None (automatic) runs fvcore: the real
+    model is there."""
+    call = ModelInput.of(example)
+    return _count(case, lambda: (model, call), metrics, crosscheck is not False, real_built=True)
+
+
+def count_without_running(
+    case: Case, real: RealModel, metrics: Set[str], crosscheck: bool | None = None
+) -> CountOutcome:
+    """The counts alone, for a run that asks for no timing or memory: everything on the meta
+    device (exact: params are `numel`s, MACs come from shapes), and `real()` is called only
+    when meta cannot count (a quantized model, data-dependent ops, a builder that refuses
+    meta). fvcore's cross-check traces a real forward, so `crosscheck` None runs it only when
+    the real model was built anyway; True builds it for the cross-check."""
+    state = {"built": False}
+
+    def tracked() -> tuple[nn.Module, ModelInput]:
+        state["built"] = True
+        return real()
+
+    return _count(case, tracked, metrics, crosscheck, real_built=False, built=state)
+
+
+def _count(
+    case: Case,
+    real: RealModel,
+    metrics: Set[str],
+    crosscheck: bool | None,
+    real_built: bool,
+    built: dict[str, bool] | None = None,
+) -> CountOutcome:
     notes: list[str] = []
     meta: tuple[nn.Module, ModelInput] | None = None
     try:
@@ -79,11 +119,19 @@ def count_case(
         notes.append(f"meta device: cannot build ({_one_line(exc)}); using real tensors")
 
     params = trainable = macs = buffers = size = None
+    dtypes: str | None = None
     layers: tuple[LayerRow, ...] = ()
     if "params" in metrics:
-        params, trainable = count_params(model)
-        buffers, size = count_buffers(model), model_size_bytes(model)
-        layers = _layers(meta, model, example, notes)
+        # on meta only when no real model exists: the real one also holds what a checkpoint or
+        # an in-place variant changed, and quantized weights (which never build on meta)
+        counted_model = meta[0] if meta is not None and not real_built else real()[0]
+        params, trainable = count_params(counted_model)
+        buffers, size = count_buffers(counted_model), model_size_bytes(counted_model)
+        packed = packed_weights(counted_model)
+        dtypes = weight_dtypes(counted_model, packed)
+        if packed:
+            notes.append(_quantized_note(packed, dtypes))
+        layers = _layers(meta, real, notes)
 
     counted: OpCount | None = None
     counted_on: str | None = None
@@ -96,14 +144,26 @@ def count_case(
                 notes.append(f"meta device: forward failed ({_one_line(exc)}); counted on real")
         if counted is None:
             try:
-                counted, counted_on = _count_workload(model, example, case.mode), "real"
+                counted, counted_on = _count_workload(*real(), case.mode), "real"
             except Exception as exc:  # no count is a missing cell, not a lost case
                 notes.append(f"flops: counting failed on real tensors ({_one_line(exc)})")
         macs = counted.macs if counted else None
-        if crosscheck:
-            fvcore = _crosscheck(model, example, case.mode)
+        missed = incomplete_quantized_ops(counted.uncounted_ops) if counted else []
+        if missed:
+            macs = None
+            notes.append(
+                "flops: quantized ops with multiplies ran without a formula "
+                f"({', '.join(missed)}); MACs left empty rather than undercounted"
+            )
+        if counted and counted.data_dependent_ops:
+            notes.append(_data_dependent_note(counted.data_dependent_ops))
+        wanted = crosscheck if crosscheck is not None else bool(built and built["built"])
+        if wanted:
+            fvcore = _crosscheck(*real(), case.mode)
             if fvcore.macs is None and case.mode == "eval":
                 notes.append(fvcore.note)
+        elif crosscheck is None:
+            fvcore = FvcoreCount(None, "counts only: no real model built; --crosscheck runs it")
     details = CountDetails(
         counted_on=counted_on,
         uncounted_ops=counted.uncounted_ops if counted else {},
@@ -114,14 +174,33 @@ def count_case(
         fvcore_note=fvcore.note,
         fvcore_skipped_ops=fvcore.skipped_ops,
         layers=layers,
+        data_dependent_ops=counted.data_dependent_ops if counted else {},
+        weight_dtypes=dtypes,
     )
     return CountOutcome(params, trainable, macs, details, tuple(notes))
 
 
+def _quantized_note(packed: list[torch.Tensor], dtypes: str) -> str:
+    count = sum(t.numel() for t in packed)
+    return (
+        f"quantized: {count} parameters are packed in quantized modules (weights: {dtypes}), "
+        "counted and never trainable; an int8 kernel's MACs count as its float counterpart's "
+        "multiplies"
+    )
+
+
+def _data_dependent_note(ops: dict[str, int]) -> str:
+    names = ", ".join(f"{op} x{n}" for op, n in ops.items())
+    return (
+        f"count depends on the data: {names} ran, so the MACs depend on the input values and the "
+        "weights (e.g. NMS keeps a data-dependent number of boxes); weights and inputs are "
+        "seeded, so the count repeats, but another input or checkpoint gives another count"
+    )
+
+
 def _layers(
     meta: tuple[nn.Module, ModelInput] | None,
-    model: nn.Module,
-    example: ModelInput,
+    real: RealModel,
     notes: list[str],
 ) -> tuple[LayerRow, ...]:
     """On meta when possible (free); else a real forward pass, under no_grad."""
@@ -132,6 +211,7 @@ def _layers(
         except Exception as exc:  # torchinfo's forward on meta failed: the real model may work
             meta_error = f"on meta: {_one_line(exc)}; "
     try:
+        model, example = real()
         with torch.no_grad():
             return layer_table(model.eval(), example)
     except Exception as exc:  # the table is optional; the case's numbers still stand

@@ -1,0 +1,255 @@
+"""Counting the models plain FLOP counters get wrong: quantized (packed int8 weights, quantized::
+kernels), data-dependent (nonzero, NMS), and a counts-only run that never builds the real model
+when the meta device can count it."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from bench.cli import build_parser
+from bench.measure.case import RunOptions, measure_case
+from bench.measure.counting.meta import build_on_meta
+from bench.measure.counting.ops import count_ops, count_params
+from bench.measure.counting.probe import count_case, count_without_running
+from bench.model.factory import build_model, make_input
+from bench.records import Case, ModelSpec
+
+COUNTS = RunOptions(metrics=frozenset({"params", "flops"}))
+
+
+def case_for(factory: str, shape: tuple[int, ...], batch: int = 1, **kwargs: object) -> Case:
+    spec = ModelSpec(name=factory.split(":")[-1], factory=factory, input_shape=shape,
+                     batch_sizes=(batch,), kwargs=kwargs)  # fmt: skip
+    return Case(suite="s", model=spec, device="cpu", dtype="float32", batch_size=batch,
+                base_dir=Path())  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def restore_quantized_engine():  # type: ignore[no-untyped-def]
+    engine = torch.backends.quantized.engine
+    yield
+    torch.backends.quantized.engine = engine
+
+
+# --- quantized -------------------------------------------------------------------------------
+
+
+def test_int8_resnet18_is_counted_never_zero() -> None:
+    """Params from the packed weights, MACs of the quantized kernels equal to the float
+    model's (BN folding changes params, never the convolutions' multiplies)."""
+    case = case_for("torchvision.models.quantization:resnet18", (3, 64, 64), quantize=True)
+    result = measure_case(case, COUNTS)
+    assert result.status == "ok", result.error
+    float_model = build_on_meta(torchvision.models.quantization.resnet18, {}).eval()
+    folded = sum(m.num_features for m in float_model.modules() if isinstance(m, nn.BatchNorm2d))
+    with torch.inference_mode():
+        float_macs = count_ops(lambda: float_model(torch.empty(1, 3, 64, 64, device="meta"))).macs
+    assert result.params == 11_689_512 - folded and result.trainable_params == 0
+    assert result.macs == float_macs > 0
+    row = result.row()
+    assert row["weight_dtypes"] == "qint8+float32"
+    assert row["flops_counted_on"] == "real" and row["count_data_dependent"] is False
+    assert any(n.startswith("quantized: ") for n in result.notes)
+    assert result.counting is not None and result.counting.model_size_bytes > result.params
+
+
+class DynamicInt8(nn.Module):
+    """A dynamically quantized Linear and bidirectional two-layer LSTM (int8 weights, float
+    activations), as `quantize_dynamic` makes for text models."""
+
+    def __init__(self, quantize: bool = True) -> None:
+        super().__init__()
+        body = nn.Sequential(nn.Linear(8, 4), nn.LSTM(4, 6, num_layers=2, bidirectional=True))
+        if quantize:
+            body = torch.ao.quantization.quantize_dynamic(body, {nn.Linear, nn.LSTM})
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)[0]
+
+
+def test_dynamic_int8_linear_and_lstm_count_as_their_float_model() -> None:
+    x = torch.randn(5, 3, 8)
+    torch.manual_seed(0)
+    float_model, int8_model = DynamicInt8(quantize=False).eval(), DynamicInt8().eval()
+    with torch.inference_mode():
+        float_count, int8_count = (
+            count_ops(lambda: float_model(x)),
+            count_ops(lambda: int8_model(x)),
+        )
+    # 15 tokens: Linear 8->4, then per direction 4*6*(4+6) (layer 1) and 4*6*(12+6) (layer 2)
+    expected = 15 * (8 * 4 + 2 * 4 * 6 * (4 + 6) + 2 * 4 * 6 * (12 + 6))
+    assert float_count.macs == int8_count.macs == expected
+    assert set(int8_count.macs_by_op) == {"aten.quantized_lstm", "quantized.linear_dynamic"}
+    assert count_params(int8_model) == (count_params(float_model)[0], 0)
+
+
+class QuantizedMatmul(nn.Module):
+    """Multiplies with a quantized kernel that has no formula here."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = torch.quantize_per_tensor(x, 0.1, 0, torch.quint8)
+        return torch.ops.quantized.matmul(q, q.transpose(-1, -2).contiguous(), 0.1, 0).dequantize()
+
+
+def test_a_quantized_op_without_formula_leaves_an_empty_cell_not_zero() -> None:
+    result = measure_case(case_for("tests.test_count_kinds:QuantizedMatmul", (4, 4)), COUNTS)
+    assert result.status == "ok", result.error
+    assert result.macs is None and result.row()["flops"] is None
+    assert any("quantized.matmul" in n and "left empty" in n for n in result.notes)
+
+
+# --- data-dependent --------------------------------------------------------------------------
+
+
+class KeepsPositiveRows(nn.Module):
+    """Projects only the rows whose sum is positive: how many depends on the values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = torch.nonzero(x.sum(-1) > 0).squeeze(-1)
+        return self.linear(x[keep])
+
+
+class MasksRows(nn.Module):
+    """The same with a boolean mask index (`x[mask]`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[x.sum(-1) > 0])
+
+
+@pytest.mark.parametrize(
+    ("factory", "op"),
+    [("KeepsPositiveRows", "aten.nonzero"), ("MasksRows", "aten.index (bool mask)")],
+)
+def test_data_dependent_count_is_flagged_and_repeats(factory: str, op: str) -> None:
+    case = case_for(f"tests.test_count_kinds:{factory}", (6,), batch=16)
+    first, second = measure_case(case, COUNTS), measure_case(case, COUNTS)
+    assert first.status == "ok", first.error
+    kept = int((make_input(case).sum(-1) > 0).sum())
+    assert 0 < kept < 16 and first.macs == kept * 6 * 3 == second.macs  # seeded input: repeats
+    assert first.row()["count_data_dependent"] is True
+    assert first.counting is not None and op in first.counting.data_dependent_ops
+    assert any(n.startswith("count depends on the data: ") for n in first.notes)
+
+
+def test_shape_only_model_is_not_flagged() -> None:
+    result = measure_case(case_for("bench.zoo:mnist_cnn", (1, 28, 28)), COUNTS)
+    assert result.row()["count_data_dependent"] is False
+    assert not any(n.startswith("count depends on the data") for n in result.notes)
+
+
+def small_detector() -> nn.Module:
+    """Faster R-CNN at 320 px with no weights to download (random, seeded by the harness)."""
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+    return fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None)
+
+
+def test_detection_model_count_is_flagged_and_repeats() -> None:
+    case = case_for("tests.test_count_kinds:small_detector", (3, 96, 128))
+    first, second = measure_case(case, COUNTS), measure_case(case, COUNTS)
+    assert first.status == "ok", first.error
+    assert first.macs is not None and first.macs == second.macs  # weights and input seeded
+    assert first.row()["count_data_dependent"] is True
+    assert first.counting is not None
+    assert {"aten.nonzero", "torchvision.nms"} <= set(first.counting.data_dependent_ops)
+
+
+# --- counts only: meta first, the real model only when needed --------------------------------
+
+REAL_BUILDS: list[str] = []
+
+
+def real_builds() -> list[str]:
+    """REAL_BUILDS as the factory sees it: pytest imports this file under another module name
+    than the factory string's `tests.test_count_kinds`, so each has its own list."""
+    return importlib.import_module("tests.test_count_kinds").REAL_BUILDS
+
+
+def recorded_cnn() -> nn.Module:
+    """mnist_cnn, recording each build with real (not meta) parameters."""
+    from bench.zoo import mnist_cnn
+
+    model = mnist_cnn()
+    if not next(model.parameters()).is_meta:
+        REAL_BUILDS.append("cnn")
+    return model
+
+
+def test_counts_only_never_builds_the_real_model_when_meta_counts() -> None:
+    real_builds().clear()
+    case = case_for("tests.test_count_kinds:recorded_cnn", (1, 28, 28), batch=2)
+    result = measure_case(case, COUNTS)
+    assert result.status == "ok" and real_builds() == []
+    assert result.counting is not None and result.counting.counted_on == "meta"
+    assert result.counting.fvcore_macs is None and "--crosscheck" in result.counting.fvcore_note
+    # the same numbers as counting beside a real model
+    full = count_case(case, build_model(case), make_input(case), COUNTS.metrics, crosscheck=False)
+    assert (result.params, result.trainable_params, result.macs) == (
+        full.params,
+        full.trainable_params,
+        full.macs,
+    )
+    assert result.counting.buffers == full.details.buffers
+    assert result.counting.model_size_bytes == full.details.model_size_bytes
+    assert result.counting.layers == full.details.layers
+
+
+def test_crosscheck_builds_the_real_model_once_for_fvcore() -> None:
+    real_builds().clear()
+    case = case_for("tests.test_count_kinds:recorded_cnn", (1, 28, 28), batch=2)
+    result = measure_case(case, RunOptions(metrics=COUNTS.metrics, crosscheck=True))
+    assert real_builds() == ["cnn"]
+    assert result.counting is not None and result.counting.fvcore_macs is not None
+
+
+def test_count_without_running_calls_real_only_on_fallback() -> None:
+    calls: list[int] = []
+    case = case_for("tests.test_count_probe:ReadsItsInput", (6,))
+
+    @functools.cache
+    def real() -> tuple[nn.Module, torch.Tensor]:
+        calls.append(1)
+        return build_model(case), make_input(case)
+
+    outcome = count_without_running(case, real, COUNTS.metrics)
+    assert outcome.details.counted_on == "real" and outcome.macs == 6 * 3 and calls == [1]
+
+
+class BrokenForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("this model is broken")
+
+
+def test_counts_only_model_that_cannot_run_is_an_error_row() -> None:
+    result = measure_case(case_for("tests.test_count_kinds:BrokenForward", (6,)), COUNTS)
+    assert result.status == "error" and result.error is not None
+    assert result.error.startswith("ValueError")
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), [([], None), (["--crosscheck"], True), (["--no-crosscheck"], False)]
+)
+def test_crosscheck_flags(flags: list[str], expected: bool | None) -> None:
+    args: argparse.Namespace = build_parser().parse_args(["run", "suite.toml", *flags])
+    assert args.crosscheck is expected
