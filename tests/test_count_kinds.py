@@ -19,7 +19,8 @@ from bench.measure.case import RunOptions, measure_case
 from bench.measure.counting.meta import build_on_meta
 from bench.measure.counting.ops import count_ops, count_params
 from bench.measure.counting.probe import count_case, count_without_running
-from bench.model.factory import build_model, make_input
+from bench.model.factory import build_model
+from bench.model.inputs import make_input
 from bench.records import Case, ModelSpec
 
 COUNTS = RunOptions(metrics=frozenset({"params", "flops"}))
@@ -141,7 +142,7 @@ def test_data_dependent_count_is_flagged_and_repeats(factory: str, op: str) -> N
     case = case_for(f"tests.test_count_kinds:{factory}", (6,), batch=16)
     first, second = measure_case(case, COUNTS), measure_case(case, COUNTS)
     assert first.status == "ok", first.error
-    kept = int((make_input(case).sum(-1) > 0).sum())
+    kept = int((make_input(case).args[0].sum(-1) > 0).sum())
     assert 0 < kept < 16 and first.macs == kept * 6 * 3 == second.macs  # seeded input: repeats
     assert first.row()["count_data_dependent"] is True
     assert first.counting is not None and op in first.counting.data_dependent_ops
