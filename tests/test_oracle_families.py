@@ -10,7 +10,7 @@ real forward per model under inference mode, with seeded weights and a seeded im
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -55,14 +55,14 @@ def _build(config: OracleConfig, on_meta: bool) -> torch.nn.Module:
     return pretrained_architecture(config.name, model).eval()
 
 
-def _seeded(generator: torch.Generator):  # type: ignore[no-untyped-def]
-    def make(shape: Sequence[int]) -> torch.Tensor:
+def _seeded(generator: torch.Generator) -> Callable[[tuple[int, ...]], torch.Tensor]:
+    def make(shape: tuple[int, ...]) -> torch.Tensor:
         return torch.rand(*shape, generator=generator)
 
     return make
 
 
-def _empty(shape: Sequence[int]) -> torch.Tensor:
+def _empty(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.empty(*shape, device=META)
 
 

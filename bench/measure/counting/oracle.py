@@ -9,6 +9,7 @@ same architecture without downloading anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,7 +201,9 @@ def input_side(config: OracleConfig, model: Any) -> int:
     return int(transforms.crop_size[0])  # video
 
 
-def example_inputs(config: OracleConfig, model: Any, make: Any) -> tuple[Any, ...]:
+def example_inputs(
+    config: OracleConfig, model: Any, make: Callable[[tuple[int, ...]], Any]
+) -> tuple[Any, ...]:
     """The positional arguments of one forward pass; `make(shape)` makes one tensor (empty on
     meta, seeded random on real tensors)."""
     side = input_side(config, model)
