@@ -27,7 +27,8 @@ from bench.measure.counting.oracle import (
     family_configurations,
     pretrained_architecture,
 )
-from bench.model.factory import INPUT_SEED, WEIGHT_SEED
+from bench.model import INPUT_SEED
+from bench.model.factory import WEIGHT_SEED
 
 CONFIGS: list[OracleConfig] = [c for family in FAMILIES for c in family_configurations(family)]
 # Families whose forward runs on meta; the others need real tensors.

@@ -28,7 +28,8 @@ def torchvision_model(builder: str, frozen_batchnorm: bool = False, **kwargs: An
 
     `frozen_batchnorm=True` builds the layout torchvision's pretrained detection models have:
     given weights, their builders use FrozenBatchNorm2d (statistics and affine as buffers) in
-    the backbone; without weights, trainable BatchNorm2d. retinanet_resnet50_fpn then counts
+    the backbone (`model.backbone`; the whole model where there is none); without weights,
+    trainable BatchNorm2d. retinanet_resnet50_fpn then counts
     the weights metadata's 34,014,999 parameters instead of 34,068,119 (ResNet-50's 53,120
     BatchNorm affine parameters become buffers); the MACs are the same either way.
     """
@@ -43,21 +44,24 @@ def torchvision_model(builder: str, frozen_batchnorm: bool = False, **kwargs: An
         ) from None
     model = build(**random_weight_kwargs(build, kwargs))
     if frozen_batchnorm:
-        _freeze_batchnorm(model)
+        freeze_batchnorm(getattr(model, "backbone", model))
     return model
 
 
-def _freeze_batchnorm(model: nn.Module) -> None:
-    """Replace every BatchNorm2d (affine, with running statistics) by a FrozenBatchNorm2d
-    holding the same numbers."""
+def freeze_batchnorm(module: nn.Module) -> None:
+    """Replace every BatchNorm2d (affine, with running statistics) under `module` by a
+    FrozenBatchNorm2d holding the same numbers, on the same device (meta included), as
+    torchvision's detection builders do to the backbone when given weights."""
     from torchvision.ops.misc import FrozenBatchNorm2d
 
-    for parent in list(model.modules()):
+    for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.BatchNorm2d and child.affine and child.track_running_stats:
                 frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
-                frozen.weight.copy_(child.weight.detach())
-                frozen.bias.copy_(child.bias.detach())
-                frozen.running_mean.copy_(child.running_mean)
-                frozen.running_var.copy_(child.running_var)
+                frozen = frozen.to(child.weight.device)
+                if not child.weight.is_meta:
+                    frozen.weight.copy_(child.weight.detach())
+                    frozen.bias.copy_(child.bias.detach())
+                    frozen.running_mean.copy_(child.running_mean)
+                    frozen.running_var.copy_(child.running_var)
                 setattr(parent, name, frozen)

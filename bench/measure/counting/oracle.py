@@ -188,21 +188,10 @@ def pretrained_architecture(name: str, model: Any) -> Any:
     """The model as its builder makes it with weights: frozen batch norm in the backbone of the
     builders in FROZEN_BATCH_NORM (the same arithmetic, fewer parameters)."""
     if name in FROZEN_BATCH_NORM:
-        _freeze_batch_norm(model.backbone)
+        from bench.zoo.vision import freeze_batchnorm
+
+        freeze_batchnorm(model.backbone)
     return model
-
-
-def _freeze_batch_norm(module: Any) -> None:
-    from torch import nn
-    from torchvision.ops.misc import FrozenBatchNorm2d
-
-    for child_name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d):
-            # the builders pass FrozenBatchNorm2d as norm_layer, so it has its default eps
-            frozen = FrozenBatchNorm2d(child.num_features)
-            setattr(module, child_name, frozen.to(child.weight.device))
-        else:
-            _freeze_batch_norm(child)
 
 
 def data_dependent_reason(name: str) -> str | None:
