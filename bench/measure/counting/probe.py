@@ -192,9 +192,11 @@ def _quantized_note(packed: list[torch.Tensor], dtypes: str) -> str:
 def _data_dependent_note(ops: dict[str, int]) -> str:
     names = ", ".join(f"{op} x{n}" for op, n in ops.items())
     return (
-        f"count depends on the data: {names} ran, so the MACs depend on the input values and the "
-        "weights (e.g. NMS keeps a data-dependent number of boxes); weights and inputs are "
-        "seeded, so the count repeats, but another input or checkpoint gives another count"
+        f"count may depend on the data: {names} ran, ops whose output size depends on values; "
+        "the MACs change with the input and the weights when later layers run on what they "
+        "kept (an R-CNN's heads on the boxes NMS keeps), not when they only post-process "
+        "(RetinaNet's NMS after its last layer); weights and inputs are seeded, so the count "
+        "repeats, but another input or checkpoint may give another count"
     )
 
 
