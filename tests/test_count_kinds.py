@@ -22,6 +22,8 @@ from bench.measure.counting.probe import count_case, count_without_running
 from bench.model.factory import build_model
 from bench.model.inputs import make_input
 from bench.records import Case, ModelSpec
+from bench.report.summary import flags
+from bench.report.summary import warnings as report_warnings
 
 COUNTS = RunOptions(metrics=frozenset({"params", "flops"}))
 
@@ -147,12 +149,16 @@ def test_data_dependent_count_is_flagged_and_repeats(factory: str, op: str) -> N
     assert first.row()["count_data_dependent"] is True
     assert first.counting is not None and op in first.counting.data_dependent_ops
     assert any(n.startswith("count may depend on the data: ") for n in first.notes)
+    assert "count may depend on data" in flags(first)
+    (warning,) = [w for w in report_warnings([first]) if w.startswith("MACs may depend")]
+    assert f"`{case.label}`" in warning
 
 
 def test_shape_only_model_is_not_flagged() -> None:
     result = measure_case(case_for("bench.zoo:mnist_cnn", (1, 28, 28)), COUNTS)
     assert result.row()["count_data_dependent"] is False
     assert not any(n.startswith("count may depend on the data") for n in result.notes)
+    assert "count may depend on data" not in flags(result)
 
 
 def small_detector() -> nn.Module:

@@ -52,6 +52,8 @@ def flags(result: Result) -> list[str]:
         found.append("contended")
     if result.counting is not None and result.counting.counted_on == "real":
         found.append("counted on real data")
+    if result.counting is not None and result.counting.data_dependent:
+        found.append("count may depend on data")
     return found
 
 
@@ -175,6 +177,13 @@ def warnings(results: Sequence[Result]) -> list[str]:
             "FLOPs counted on real data (the model cannot run on meta; a data-dependent path "
             "may count differently for other inputs): "
             + ", ".join(f"`{r.case.label}`" for r in real)
+        )
+    dependent = [r for r in results if r.counting is not None and r.counting.data_dependent]
+    if dependent:
+        lines.append(
+            "MACs may depend on the data (ops such as nonzero or NMS ran while counting; the "
+            "weights and inputs are seeded, so the count repeats; see *Notes*): "
+            + ", ".join(f"`{r.case.label}`" for r in dependent)
         )
     uncounted = sorted(
         {r.case.model.name for r in results if r.counting and r.counting.uncounted_ops}
