@@ -243,3 +243,17 @@ def test_oom_on_a_cuda_case_empties_the_cache(monkeypatch) -> None:
     )
     assert emptied == [True]
     assert "OutOfMemoryError" in result.detail
+
+
+def test_a_multi_line_warning_is_one_note_line() -> None:
+    """A library's multi-line notice (torch.ao.quantization's deprecation) must not break the
+    report's list of notes."""
+    import warnings
+
+    from bench.measure.case import warning_notes
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("first line\n  second line\n", DeprecationWarning, stacklevel=1)
+        warnings.warn("first line\n  second line\n", DeprecationWarning, stacklevel=1)
+    assert warning_notes(caught) == ("DeprecationWarning: first line second line",)

@@ -169,7 +169,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         attempted = "download attempts: " + ", ".join(downloads.targets)
         detail = "\n".join(part for part in (attempted, result.detail) if part)
         result = Result(case=case, status="error", error=downloads.message(), detail=detail)
-    notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    notes = warning_notes(caught)
     if changed:
         notes += (
             f"the model changed process-wide settings ({'; '.join(changed)}); "
@@ -182,6 +182,13 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         interop_threads=interop_threads,
         numerics_flags=flags,
     )
+
+
+def warning_notes(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
+    """Each distinct warning a case raised, as one line (a library's multi-line deprecation
+    notice would otherwise break the report's lists)."""
+    lines = (f"{w.category.__name__}: {' '.join(str(w.message).split())}" for w in caught)
+    return tuple(dict.fromkeys(lines))
 
 
 def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
-from bench.measure.case import device_unavailable_reason
+from bench.measure.case import device_unavailable_reason, warning_notes
 from bench.measure.memory.probes import native_stderr_filtered
 from bench.measure.threads import intra_op_threads
 from bench.measure.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, TimingPolicy, measure_latency
@@ -70,7 +70,7 @@ def profile_case(
                 error=f"{type(exc).__name__}: {text}",
                 notes=(traceback.format_exc(limit=3).splitlines()[-1],),
             )
-    notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    notes = warning_notes(caught)
     return replace(result, notes=result.notes + notes)
 
 
