@@ -270,3 +270,22 @@ def test_a_swept_dimension_is_plotted_against_itself(tmp_path: Path, capsys) -> 
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "[![tokens: latency and throughput against seq](plots/model-tokens.png)]" in report
     assert (run_dir / "plots" / "model-tokens.png").stat().st_size > 0
+
+
+def test_channels_last_converts_every_four_dimensional_float_input(tmp_path: Path) -> None:
+    text = FUSION.replace('modes = ["eval", "train"]', 'memory_formats = ["channels_last"]')
+    (case,) = expand(load_suite(write(tmp_path, text)))
+    image, features = make_input(case).args
+    assert image.is_contiguous(memory_format=torch.channels_last) and features.dim() == 2
+    assert measure_case(case, COUNTS).status == "ok"
+    listed = FUSION.replace("kwargs = { width = 8 }", "batch_as_list = true").replace(
+        'modes = ["eval", "train"]', 'memory_formats = ["channels_last"]'
+    )
+    (as_list,) = expand(load_suite(write(tmp_path, listed)))
+    skipped = measure_case(as_list, COUNTS)
+    assert skipped.status == "skipped" and "lists" in skipped.error
+    vectors = TOKENS.replace("batch_sizes = [2]", 'memory_formats = ["channels_last"]')
+    assert all(
+        measure_case(c, COUNTS).status == "skipped"
+        for c in expand(load_suite(write(tmp_path, vectors)))
+    )

@@ -68,7 +68,9 @@ def input_problem(case: Case) -> str | None:
     ]
     if case.model.batch_as_list:
         return f"memory_format {case.memory_format} cannot apply to inputs passed as lists"
-    problems = [memory_format_problem(case.memory_format, shape) for shape in floats or [()]]
+    if not floats:
+        return f"memory_format {case.memory_format} applies to floating inputs; this case has none"
+    problems = [memory_format_problem(case.memory_format, shape) for shape in floats]
     return None if any(p is None for p in problems) else problems[0]
 
 
