@@ -285,7 +285,6 @@ def test_channels_last_converts_every_four_dimensional_float_input(tmp_path: Pat
     skipped = measure_case(as_list, COUNTS)
     assert skipped.status == "skipped" and "lists" in skipped.error
     vectors = TOKENS.replace("batch_sizes = [2]", 'memory_formats = ["channels_last"]')
-    assert all(
-        measure_case(c, COUNTS).status == "skipped"
-        for c in expand(load_suite(write(tmp_path, vectors)))
-    )
+    for case in expand(load_suite(write(tmp_path, vectors))):  # int64 ids only: nothing to lay out
+        row = measure_case(case, COUNTS)
+        assert row.status == "skipped" and "applies to floating inputs" in row.error
