@@ -49,3 +49,13 @@ def test_timing_section_shows_interval_target_and_flags() -> None:
 
 def test_no_timed_case_no_section() -> None:
     assert timing_section([Result(case=CPU, status="ok", params=3)]) == []
+
+
+def test_a_case_noisy_by_its_interval_says_so_not_only_its_iqr() -> None:
+    """IQR 5% is under the 10% rule; the interval (+-2.5% against a 0.1% target) made it noisy."""
+    from bench.report.summary import warnings
+
+    wide = LatencyStats.from_samples([100.0, 105.0] * 6, precision_target=0.001)
+    assert wide.noisy
+    (line,) = [w for w in warnings([Result(case=CPU, status="ok", latency=wide)]) if "noisy" in w]
+    assert "`net cpu float32 b1` (IQR 4.9%, interval +-" in line

@@ -11,7 +11,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from bench.records import CROSSCHECK_TOLERANCE, Result, crosscheck_disagreement
+from bench.records import (
+    CROSSCHECK_TOLERANCE,
+    NOISY_IQR_FRACTION,
+    Result,
+    crosscheck_disagreement,
+)
 from bench.report.tables import compact_table
 from bench.units import significant
 
@@ -62,6 +67,15 @@ def _spread(result: Result) -> str:
     if lat is None or lat.ci_low_ms is None:
         return ""
     return f"{significant(100 * lat.relative_half_width, 2)}"
+
+
+def _noise_words(result: Result) -> str:
+    """`IQR 38%`, plus the interval when that, not the spread, made the case noisy."""
+    lat = result.latency
+    assert lat is not None
+    iqr = lat.iqr_ms / lat.median_ms
+    words = f"IQR {significant(100 * iqr, 2)}%"
+    return words if iqr > NOISY_IQR_FRACTION else f"{words}, interval {_interval_words(result)}"
 
 
 def _interval_words(result: Result) -> str:
@@ -155,11 +169,11 @@ def warnings(results: Sequence[Result]) -> list[str]:
         )
     noisy = [r for r in timed if r.latency.noisy]
     if noisy:
-        cases = ", ".join(
-            f"`{r.case.label}` ({significant(100 * r.latency.iqr_ms / r.latency.median_ms, 2)}%)"
-            for r in noisy
+        cases = ", ".join(f"`{r.case.label}` ({_noise_words(r)})" for r in noisy)
+        lines.append(
+            "noisy (IQR over 10% of the median, or the median's interval wider than 3x the "
+            f"precision target; compare with care): {cases}"
         )
-        lines.append(f"noisy (IQR over 10% of the median; compare with care): {cases}")
     busy = [r for r in results if contended(r)]
     if busy:
         lines.append(
