@@ -23,6 +23,7 @@ from bench.compare import (
 )
 from bench.compare.verdicts import bootstrap_ratio_ci
 from bench.errors import BenchError
+from tests.robust_helpers import bench
 
 ENVIRONMENT = {
     "date": "2026-01-01T00:00:00+00:00",
@@ -79,16 +80,6 @@ def write_run(path: Path, cases: list[dict[str, Any]], **environment: Any) -> Pa
     record = {"suite_name": "s", "environment": {**ENVIRONMENT, **environment}, "cases": cases}
     (path / "run.json").write_text(json.dumps(record), encoding="utf-8")
     return path
-
-
-def bench(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`bench` as a user runs it, in a subprocess (slow: it imports torch)."""
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture

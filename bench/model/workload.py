@@ -68,20 +68,22 @@ def make_workload(
 ) -> Workload:
     """`forward_context` wraps the forward pass only (torch.autocast for mixed precision): in a
     training step the loss's backward and the optimizer step run outside it, as with AMP."""
+    # bound once here, not looked up per call: the forward is what the timing loop repeats
     call = ModelInput.of(example)
+    args, kwargs = call.args, dict(call.kwargs)
     if mode == "eval":
         model.eval()
 
         def forward() -> None:
             with forward_context():
-                call(model)
+                model(*args, **kwargs)
 
         return Workload(mode, forward, None, torch.inference_mode)
     if mode == "train":
 
         def forward_loss() -> torch.Tensor:
             with forward_context():
-                return scalar_loss(call(model))
+                return scalar_loss(model(*args, **kwargs))
 
         return train_workload(model, forward_loss)
     raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")

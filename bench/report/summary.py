@@ -79,10 +79,8 @@ def _noise_words(result: Result) -> str:
 
 
 def _interval_words(result: Result) -> str:
-    lat = result.latency
-    if lat is None or lat.ci_low_ms is None:
-        return "too few samples for an interval"
-    return f"+-{significant(100 * lat.relative_half_width, 2)}%"
+    spread = _spread(result)
+    return f"+-{spread}%" if spread else "too few samples for an interval"
 
 
 def precision_label(result: Result) -> str:

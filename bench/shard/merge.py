@@ -31,6 +31,7 @@ from bench.report import markdown_table, render_report, write_plots
 from bench.shard.partition import CaseKey, Shard, shard_from_record
 from bench.shard.rebuild import entry_key, result_from_entry
 from bench.store import REPORT_MD, RESULTS_CSV, RUN_JSON, new_run_dir, write_atomic
+from bench.store.readback import read_record
 
 
 class MergeError(BenchError):
@@ -113,14 +114,7 @@ def case_label(key: CaseKey) -> str:
 def read_shard(run_dir: Path) -> ShardRun:
     """A shard's run directory, or MergeError saying why it is not one."""
     path = run_dir / RUN_JSON
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MergeError(f"{path}: not found; {run_dir} is not a bench run directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MergeError(f"{path}: unreadable ({type(exc).__name__}); cannot merge it") from None
-    if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
-        raise MergeError(f"{path}: not a bench run record; cannot merge it")
+    record = read_record(run_dir, MergeError, "cannot merge it")
     try:
         shard = shard_from_record(record)
     except ValueError as exc:

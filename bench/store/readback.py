@@ -32,18 +32,23 @@ class RunReadError(BenchError):
     """A directory that is not a bench run, or a run.json this version cannot read."""
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
+def read_record(
+    run_dir: Path, error: type[BenchError] = RunReadError, purpose: str = ""
+) -> dict[str, Any]:
+    """run.json of a run directory, or `error` in one line saying why it is not one; `purpose`
+    (e.g. "cannot resume") ends the message. The one reader for report, resume and merge."""
+    tail = f"; {purpose}" if purpose else ""
     path = run_dir / RUN_JSON
     if not run_dir.is_dir():
-        raise RunReadError(f"{run_dir}: not a directory; give a bench run directory")
+        raise error(f"{run_dir}: not a directory, so it is not a bench run directory{tail}")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RunReadError(f"{path}: not found; {run_dir} is not a bench run directory") from None
+        raise error(f"{path}: not found; {run_dir} is not a bench run directory{tail}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunReadError(f"{path}: unreadable ({type(exc).__name__})") from None
+        raise error(f"{path}: unreadable ({type(exc).__name__}){tail}") from None
     if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
-        raise RunReadError(f"{path}: not a bench run record (no 'cases' list)")
+        raise error(f"{path}: not a bench run record (no 'cases' list){tail}")
     return record
 
 

@@ -12,14 +12,14 @@ the suite as it is now, and each finished model still built by the same factory 
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bench.errors import ResumeError
 from bench.records import COLUMNS, Case, Contention, LatencyStats, Result
-from bench.store.rundir import RESULTS_CSV, RUN_JSON, case_definition
+from bench.store.readback import read_record
+from bench.store.rundir import RESULTS_CSV, case_definition
 
 CaseKey = tuple[str, str, str, str, str, int, str, str, str]
 
@@ -38,18 +38,7 @@ class PriorRun:
 
 def read_run_record(run_dir: Path) -> dict[str, Any]:
     """run.json of a run directory, or ResumeError saying why it is not one."""
-    if not run_dir.is_dir():
-        raise ResumeError(f"{run_dir}: not a directory; give a run directory to --resume")
-    path = run_dir / RUN_JSON
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResumeError(f"{path}: not found; {run_dir} is not a bench run directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResumeError(f"{path}: unreadable ({type(exc).__name__}); cannot resume") from None
-    if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
-        raise ResumeError(f"{path}: not a bench run record; cannot resume")
-    return record
+    return read_record(run_dir, ResumeError, "cannot resume")
 
 
 def load_prior_run(

@@ -71,6 +71,19 @@ RealModel = Callable[[], tuple[nn.Module, ModelInput]]
 """Builds (once) the case's real model and input: called only when a probe needs them."""
 
 
+class _Real:
+    """The case's real model and input, and whether they exist yet (given already built, or
+    built by the first probe that needed them): the one state `_count` decides by."""
+
+    def __init__(self, build: RealModel, built: bool = False) -> None:
+        self._build = build
+        self.built = built
+
+    def __call__(self) -> tuple[nn.Module, ModelInput]:
+        self.built = True
+        return self._build()
+
+
 def count_case(
     case: Case,
     model: nn.Module,
@@ -83,7 +96,7 @@ def count_case(
     A failed optional probe leaves a note. `crosscheck` None (automatic) runs fvcore: the real
     model is there."""
     call = ModelInput.of(example)
-    return _count(case, lambda: (model, call), metrics, crosscheck is not False, real_built=True)
+    return _count(case, _Real(lambda: (model, call), built=True), metrics, crosscheck is not False)
 
 
 def count_without_running(
@@ -94,22 +107,14 @@ def count_without_running(
     when meta cannot count (a quantized model, data-dependent ops, a builder that refuses
     meta). fvcore's cross-check traces a real forward, so `crosscheck` None runs it only when
     the real model was built anyway; True builds it for the cross-check."""
-    state = {"built": False}
-
-    def tracked() -> tuple[nn.Module, ModelInput]:
-        state["built"] = True
-        return real()
-
-    return _count(case, tracked, metrics, crosscheck, real_built=False, built=state)
+    return _count(case, _Real(real), metrics, crosscheck)
 
 
 def _count(
     case: Case,
-    real: RealModel,
+    real: _Real,
     metrics: Set[str],
     crosscheck: bool | None,
-    real_built: bool,
-    built: dict[str, bool] | None = None,
 ) -> CountOutcome:
     notes: list[str] = []
     meta: tuple[nn.Module, ModelInput] | None = None
@@ -124,7 +129,7 @@ def _count(
     if "params" in metrics:
         # on meta only when no real model exists: the real one also holds what a checkpoint or
         # an in-place variant changed, and quantized weights (which never build on meta)
-        counted_model = meta[0] if meta is not None and not real_built else real()[0]
+        counted_model = meta[0] if meta is not None and not real.built else real()[0]
         params, trainable = count_params(counted_model)
         buffers, size = count_buffers(counted_model), model_size_bytes(counted_model)
         packed = packed_weights(counted_model)
@@ -157,7 +162,7 @@ def _count(
             )
         if counted and counted.data_dependent_ops:
             notes.append(_data_dependent_note(counted.data_dependent_ops))
-        wanted = crosscheck if crosscheck is not None else bool(built and built["built"])
+        wanted = crosscheck if crosscheck is not None else real.built
         if wanted:
             fvcore = _crosscheck(*real(), case.mode)
             if fvcore.macs is None and case.mode == "eval":
