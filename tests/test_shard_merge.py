@@ -312,10 +312,18 @@ def test_slurm_without_submitit_says_how_to_get_it(tmp_path: Path, monkeypatch) 
         slurm_executor(tmp_path, SlurmSettings(), "bench-x", 2)
 
 
+SBATCH = (
+    'for arg; do script="$arg"; done\n'  # the script is sbatch's last argument
+    'cp "$script" "$(dirname "$0")/sbatch-script"\n'
+    "echo 'Submitted batch job 4242'"
+)
+
+
 def fake_slurm(bin_dir: Path) -> None:
-    """`srun` and `sbatch` stand-ins: sbatch accepts the script and names a job id."""
+    """`srun` and `sbatch` stand-ins: sbatch keeps a copy of the script it was given (as
+    bin_dir/sbatch-script) and names a job id."""
     bin_dir.mkdir()
-    for name, body in [("srun", "exit 0"), ("sbatch", "echo 'Submitted batch job 4242'")]:
+    for name, body in [("srun", "exit 0"), ("sbatch", SBATCH)]:
         path = bin_dir / name
         path.write_text(f"#!/bin/sh\n{body}\n")
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
@@ -333,7 +341,9 @@ def test_slurm_executor_submits_one_array_with_one_task_per_shard(
         run_shard, ["s.toml"] * 3, ["out"] * 3, [OPTIONS] * 3, [1, 2, 3], [3] * 3, [None] * 3
     )
     assert [job.job_id for job in jobs] == ["4242_0", "4242_1", "4242_2"]
-    script = (tmp_path / "slurm" / "4242" / "4242_submission.sh").read_text()
+    # the script sbatch received (where submitit keeps its copy, and under which name, is
+    # submitit's business)
+    script = (tmp_path / "bin" / "sbatch-script").read_text()
     for line in ["--array=0-2%2", "--partition=gpu", "--gpus-per-task=1", "--time=90",
                  "--exclusive", "--job-name=bench-sharded"]:  # fmt: skip
         assert f"#SBATCH {line}\n" in script, line
