@@ -1,11 +1,13 @@
 """Sessions: tests, bench (CPU default suite), bench-gpu (CUDA; skips cleanly without one), lint,
-tests-torch (the test suite on the oldest and the newest supported torch), and bench-compare
-(tests/benchmarks through pytest-benchmark: a baseline per machine, then a regression gate).
+lock (refresh uv.lock), tests-latest and tests-oldest (the declared ranges at both ends), and
+bench-compare (tests/benchmarks through pytest-benchmark: a baseline per machine, then a gate).
 
-nox's uv backend makes every session after the first install in seconds: uv hard-links packages
-from its cache, so all sessions share one copy of torch on disk. Where uv is missing, nox falls
-back to virtualenv (and pip), which costs one full torch install per session.
-`session.posargs` pass through (e.g. `nox -s tests -- -k suite`).
+Every session but tests-latest and tests-oldest installs exactly what `uv.lock` pins (`uv sync
+--locked`), so a fresh clone next month runs on the releases CI saw today, torch included: two
+people running `nox -s bench` a week apart measure the same torch build. `--locked` also refuses
+a lock that no longer matches pyproject.toml, so a dependency change cannot land without its lock.
+`nox -s lock` refreshes it. uv hard-links packages from its cache, so all sessions share one copy
+of torch on disk. `session.posargs` pass through (e.g. `nox -s tests -- -k suite`).
 """
 
 from __future__ import annotations
@@ -13,35 +15,75 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tomllib
 from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
-nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.default_venv_backend = "uv"
 
-# The supported range (pyproject's `torch>=2.14,<2.16`) at both ends, each with the torchvision
-# release built against it. `nox -s tests` takes whatever the resolver picks (the newest).
-TORCH_RELEASES = {"2.14.1": "0.29.1", "2.15.0": "0.29.2"}
+LOCK = Path(__file__).parent / "uv.lock"
+# The test extra's marker for tests that compare the installed versions with uv.lock: set only
+# where the lock was installed, so tests-latest and tests-oldest do not expect it.
+LOCKED_ENV = {"BENCH_INSTALLED_FROM_LOCK": str(LOCK)}
+
+
+def install_locked(session: nox.Session, *extras: str) -> None:
+    """The project (editable) and exactly the lock's versions of its dependencies and `extras`."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        *(f"--extra={extra}" for extra in extras),
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+        silent=True,
+    )
+
+
+def locked_version(name: str) -> str:
+    """The version uv.lock pins for one package (for tools installed on their own, like ruff)."""
+    packages = tomllib.loads(LOCK.read_text(encoding="utf-8"))["package"]
+    return next(p["version"] for p in packages if p["name"] == name)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    install_locked(session, "test")
+    session.run("pytest", *session.posargs, env=LOCKED_ENV)
+
+
+@nox.session(name="tests-latest", reuse_venv=False)
+def tests_latest(session: nox.Session) -> None:
+    """The newest releases the declared ranges admit, lock ignored: finds upstream changes on
+    purpose (not run by CI). Prints which versions differ from uv.lock before the tests."""
+    session.install("--upgrade", "-e", ".[test]")
+    session.run("python", "-m", "tests.lock_drift", str(LOCK))
     session.run("pytest", *session.posargs)
 
 
-@nox.session(name="tests-torch")
-@nox.parametrize("torch", list(TORCH_RELEASES))
-def tests_torch(session: nox.Session, torch: str) -> None:
-    session.install("-e", ".[test]", f"torch=={torch}", f"torchvision=={TORCH_RELEASES[torch]}")
+@nox.session(name="tests-oldest", reuse_venv=False)
+def tests_oldest(session: nox.Session) -> None:
+    """The lowest release of every direct dependency that pyproject.toml admits (torch 2.14.0,
+    numpy 1.24, ...): the declared lower bounds are the tested ones (not run by CI)."""
+    session.install("--resolution=lowest-direct", "-e", ".[test]")
+    session.run("python", "-m", "tests.lock_drift", str(LOCK))
     session.run("pytest", *session.posargs)
 
 
 @nox.session
+def lock(session: nox.Session) -> None:
+    """Refresh uv.lock to the newest releases within pyproject.toml's ranges; review and commit
+    it. `nox -s lock -- --upgrade-package torch` moves one package only."""
+    args = session.posargs or ["--upgrade"]
+    session.run("uv", "lock", *args, external=True)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".")
+    install_locked(session)
     args = session.posargs or ["suites/default.toml"]
     session.run("bench", "run", *args)
 
@@ -50,7 +92,7 @@ def bench(session: nox.Session) -> None:
 def bench_gpu(session: nox.Session) -> None:
     if shutil.which("nvidia-smi") is None:
         session.skip("no CUDA device: bench-gpu skipped")
-    session.install("-e", ".")
+    install_locked(session)
     has_cuda = session.run(
         "python", "-c", "import torch; print(torch.cuda.is_available())", silent=True
     )
@@ -69,7 +111,7 @@ def bench_compare(session: nox.Session) -> None:
     median is more than 10% slower. `-- --benchmark-autosave` also saves the run as the new
     baseline; other pytest arguments pass through too.
     """
-    session.install("-e", ".[test]")
+    install_locked(session, "test")
     storage = Path(".benchmarks") / os.environ.get("BENCH_MACHINE", platform.node() or "local")
     command = ["pytest", "tests/benchmarks", f"--benchmark-storage={storage}"]
     if not any(storage.rglob("*.json")):
@@ -82,6 +124,6 @@ def bench_compare(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.5")
+    session.install(f"ruff=={locked_version('ruff')}")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
