@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -31,11 +32,16 @@ def locked_versions(lock: Path) -> dict[str, set[str]]:
 
 
 def installed_versions() -> dict[str, str]:
-    """What this interpreter imports, local version labels dropped (`2.15.0+cu132` is the lock's
-    `2.15.0`: the index serves one build per release and platform)."""
+    """What this environment installed, local version labels dropped (`2.15.0+cu132` is the
+    lock's `2.15.0`: the index serves one build per release and platform).
+
+    Only site-packages is read, not all of sys.path: importing setuptools puts its vendored
+    packages (`setuptools/_vendor/*.dist-info`) on sys.path, and those were never installed.
+    """
+    site = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     return {
         normalized(dist.metadata["Name"]): Version(dist.version).public
-        for dist in metadata.distributions()
+        for dist in metadata.distributions(path=site)
         if dist.metadata["Name"]
     }
 

@@ -11,7 +11,7 @@ import torchvision
 from packaging.version import Version
 
 from bench.environment import capture_environment
-from tests.lock_drift import drift, locked_versions
+from tests.lock_drift import drift, installed_versions, locked_versions
 
 LOCK = os.environ.get("BENCH_INSTALLED_FROM_LOCK")
 installed_from_lock = pytest.mark.skipif(
@@ -45,3 +45,14 @@ def test_drift_names_each_package_that_differs(tmp_path: Path) -> None:
     assert rows["torch"] == (Version(torch.__version__).public, "0.0.1")
     assert rows["pytest"][1] == "1.0"  # names are compared normalized: PyTest is pytest
     assert rows["numpy"][1] == "not in the lock"
+
+
+def test_drift_ignores_packages_vendored_on_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vendored = tmp_path / "vendored_thing-1.0.dist-info"
+    vendored.mkdir()
+    (vendored / "METADATA").write_text("Name: vendored-thing\nVersion: 1.0\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "vendored-thing" not in installed_versions()
+    assert installed_versions()["torch"] == Version(torch.__version__).public
