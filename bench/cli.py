@@ -442,7 +442,7 @@ def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
     """Options `bench submit` does not know are `bench run` options for every shard."""
     from bench.console import ProgressDisplay
     from bench.shard import missing_lines
-    from bench.shard.submit import (
+    from bench.submit import (
         LocalExecutor,
         SlurmSettings,
         parse_slurm_time,

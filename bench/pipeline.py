@@ -1,9 +1,9 @@
 """load -> expand -> measure -> write -> render, for one suite file.
 
-Durability order, per finished case: run.json is rewritten (atomically) with the case, then its
-row is appended to results.csv (one write, fsynced). So every row in results.csv has its raw
-samples in run.json even if the process is killed between the two, and `--resume` can trust the
-CSV as the list of finished cases.
+`run_suite` composes the stages: `plan_run` validates everything and decides which cases run
+(reading only), a RunWriter (bench.run_writer) owns the run directory's files and their
+durability order, the cases are measured one by one, and the writer's close renders the report
+from the record it wrote, the way `bench report` does.
 """
 
 from __future__ import annotations
@@ -15,29 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import capture_environment
-from bench.errors import ResumeError, WriteError, write_error
+from bench.errors import ResumeError, WriteError
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.experiments.run import expand_experiments, measure_experiment_case
 from bench.measure.case import RunOptions
 from bench.measure.execution import execute
-from bench.profile import CaseProfile, ProfileSettings, profile_cases, profile_section
+from bench.profile import ProfileSettings, profile_cases, profile_record
 from bench.records import Case, Result, Suite
-from bench.report.index import update_index
-from bench.report.rebuild import write_report
+from bench.run_writer import RunWriter
 from bench.shard.partition import Shard, select, shard_record, shard_to_run
+from bench.store.digests import file_sha256
+from bench.store.entries import factory_file
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
-from bench.store.rundir import (
-    REPORT_MD,
-    RESULTS_CSV,
-    RUN_JSON,
-    CsvWriter,
-    deferred_signals,
-    discard_run_dir,
-    new_run_dir,
-    run_record,
-    write_atomic,
-)
-from bench.store.runlog import RUN_LOG, RunLog
+from bench.store.rundir import RESULTS_CSV, CsvWriter
 from bench.suite.load import expand, load_suite
 
 AnyCase = Case | ExperimentCase
@@ -82,6 +72,43 @@ def run_suite(
     only that part of the case list runs (see bench.shard); run.json records the shard and the
     whole suite's case list for `bench merge`.
     """
+    writer, todo = open_run(suite_path, out, options, resume, shard, retry_timeouts)
+    complete = raised = False
+    extra: dict[str, Any] = {}
+    try:
+        if on_run_dir is not None:
+            on_run_dir(writer.run_dir)
+        measure_cases(writer, todo, options, progress)
+        complete = True
+        if profile is not None:
+            extra["profile"] = profile_run(writer, profile, options)
+    except BaseException as exc:
+        raised = True
+        if isinstance(exc, WriteError):
+            exc.finished = len(writer.results)
+        with contextlib.suppress(WriteError):
+            writer.log.write(
+                f"stopped by {type(exc).__name__} after {len(writer.results)} rows; report follows"
+            )
+        raise
+    finally:
+        late = writer.close(complete, extra)
+        if late is not None and not raised:  # else the first failure is the one to report
+            late.finished = len(writer.results)
+            raise late
+    return RunOutcome(run_dir=writer.run_dir, results=tuple(writer.results))
+
+
+def open_run(
+    suite_path: Path | None,
+    out: Path,
+    options: RunOptions,
+    resume: Path | None,
+    shard: Shard | None,
+    retry_timeouts: bool,
+) -> tuple[RunWriter, list[AnyCase]]:
+    """Load and check the suite (and, resuming, the run), then open the run's writer; with the
+    cases still to run. Nothing is created or changed until everything has been checked."""
     if suite_path is None:
         if resume is None:
             raise ResumeError("give a suite file, or --resume RUN_DIR")
@@ -91,152 +118,78 @@ def run_suite(
         *repeated(expand(suite), options.repeat),
         *expand_experiments(suite.name, suite.experiments, suite.devices, suite.dtypes),
     ]
-    prior: PriorRun | None = None
-    if resume is not None:
-        if options.repeat > 1:
-            raise ResumeError("--resume does not cover --repeat; start a new run")
-        if suite.experiments:
-            raise ResumeError(
-                f"{suite_path}: --resume does not cover [[experiments]] yet; start a new run"
-            )
-        writer = _lock_for_resume(resume)  # before reading it: no second writer can interleave
-        try:
-            prior = load_prior_run(
-                resume, suite.name, [c for c in cases if isinstance(c, Case)], retry_timeouts
-            )
-            shard = shard_to_run(shard, prior.record)  # a resumed shard keeps its split
-            if prior.csv_rewrite is not None:  # decided: only now may the file change
-                writer.rewrite(prior.csv_rewrite)
-        except BaseException:
-            writer.close()
-            raise
-    suite_cases = cases
-    if shard is not None:
-        cases = select(suite_cases, shard)
     environment = capture_environment()
-    results: list[AnyResult] = list(prior.results) if prior else []
-    extra = _record_extra(suite.name, suite_path, prior, environment)
-    if shard is not None:
-        extra.update(shard_record(shard, suite_path, suite_cases, cases))
-    run_dir = resume if resume is not None else new_run_dir(out, suite.name)
-    try:  # a new run directory that cannot even be set up is removed again
-        if resume is None:
-            writer = CsvWriter(run_dir / RESULTS_CSV)
-        try:
-            log = RunLog(run_dir / RUN_LOG)
-            record = run_record(results, environment, str(suite_path), extra)
-            write_atomic(run_dir / RUN_JSON, record)
-        except BaseException:
-            writer.close()
-            raise
-    except BaseException:
-        if resume is None:
-            discard_run_dir(run_dir)
-        raise
-    todo = [
-        c for c in cases if prior is None or (isinstance(c, Case) and c.key not in prior.finished)
-    ]
-    complete = raised = False
-    profiles: list[CaseProfile] = []
-    try:
-        log.write(
-            f"{'resumed' if prior else 'started'}: suite {suite.name!r} from {suite_path}; "
-            f"{len(cases)} cases, {len(cases) - len(todo)} already finished, {len(todo)} to run"
+    if resume is None:
+        chosen = select(cases, shard) if shard is not None else cases
+        header = _header(suite, suite_path, environment, None)
+        if shard is not None:
+            header.update(shard_record(shard, cases, chosen))
+        writer = RunWriter.create(out, suite.name, header)
+        _started(writer, suite, suite_path, len(chosen), chosen)
+        return writer, chosen
+    if options.repeat > 1:
+        raise ResumeError("--resume does not cover --repeat; start a new run")
+    if suite.experiments:
+        raise ResumeError(
+            f"{suite_path}: --resume does not cover [[experiments]] yet; start a new run"
         )
-        if on_run_dir is not None:
-            on_run_dir(run_dir)
-        for index, case in enumerate(todo, start=1):
-            if progress is not None:
-                progress(index, len(todo), case, None)
-            outcomes = (
-                execute(case, options)
-                if isinstance(case, Case)
-                else [measure_experiment_case(case, options.experiment_timing)]
-            )
-            for result in outcomes:
-                record = run_record([*results, result], environment, str(suite_path), extra)
-                write_atomic(run_dir / RUN_JSON, record)
-                writer.append(result)
-                results.append(result)  # only now: an interruption above leaves it out everywhere
-                log.case(index, len(todo), result)
-                if progress is not None:
-                    progress(index, len(todo), result.case, result)
-        complete = True
-        if profile is not None:
-            ok_cases = [r.case for r in results if isinstance(r, Result) and r.status == "ok"]
-            profiles = profile_cases(ok_cases, run_dir, profile, options)
-    except BaseException as exc:
-        raised = True
-        if isinstance(exc, WriteError):
-            exc.finished = len(results)
-        with contextlib.suppress(WriteError):
-            log.write(f"stopped by {type(exc).__name__} after {len(results)} rows; report follows")
+    rows = _lock_for_resume(resume)  # before reading it: no second writer can interleave
+    try:
+        prior = load_prior_run(
+            resume, suite.name, [c for c in cases if isinstance(c, Case)], retry_timeouts
+        )
+        shard = shard_to_run(shard, prior.record)  # a resumed shard keeps its split
+        chosen = select(cases, shard) if shard is not None else cases
+        header = _header(suite, suite_path, environment, prior)
+        if shard is not None:
+            header.update(shard_record(shard, cases, chosen))
+        if prior.csv_rewrite is not None:  # decided: only now may the file change
+            rows.rewrite(prior.csv_rewrite)
+        writer = RunWriter.resume(resume, rows, header, prior.results, prior.entries)
+    except BaseException:
+        rows.close()
         raise
-    finally:
-        # a signal now would cut the report short: it waits until the files are whole
-        with deferred_signals():
-            late = _close_run(
-                run_dir, suite, writer, log, results, environment, extra, complete, profiles
-            )
-        if late is not None and not raised:  # else the first failure is the one to report
-            late.finished = len(results)
-            raise late
-    return RunOutcome(run_dir=run_dir, results=tuple(results))
+    todo = [c for c in chosen if isinstance(c, Case) and c.key not in prior.finished]
+    _started(writer, suite, suite_path, len(chosen), todo)
+    return writer, todo
 
 
-def _close_run(
-    run_dir: Path,
-    suite: Suite,
-    writer: CsvWriter,
-    log: RunLog,
-    results: list[AnyResult],
-    environment: dict[str, Any],
-    extra: dict[str, Any],
-    complete: bool,
-    profiles: list[CaseProfile],
-) -> WriteError | None:
-    """Write run.json and report.md (each atomically) and close the files; every step is tried
-    even if an earlier one failed (a full disk), and the first failure is returned."""
-    failures: list[WriteError] = []
-    writer.close()
-    extra["complete"] = complete
-    steps: list[Callable[[], None]] = [
-        lambda: write_atomic(
-            run_dir / RUN_JSON, run_record(results, environment, str(suite.path), extra)
-        ),
-        lambda: _write_report(run_dir, profiles),
-        lambda: _update_index(run_dir),
-        lambda: log.write(
-            f"{'finished' if complete else 'interrupted'}: {len(results)} rows written"
-        ),
-        log.close,
-    ]
-    for step in steps:
-        try:
-            step()
-        except WriteError as exc:
-            failures.append(exc)
-    return failures[0] if failures else None
+def _started(
+    writer: RunWriter, suite: Suite, suite_path: Path, total: int, todo: list[AnyCase]
+) -> None:
+    resumed = bool(writer.results)
+    writer.log.write(
+        f"{'resumed' if resumed else 'started'}: suite {suite.name!r} from {suite_path}; "
+        f"{total} cases, {total - len(todo)} already finished, {len(todo)} to run"
+    )
 
 
-def _update_index(run_dir: Path) -> None:
-    try:
-        update_index(run_dir.parent)
-    except OSError as exc:
-        raise write_error(run_dir.parent, exc, "cannot write index.md") from None
+def measure_cases(
+    writer: RunWriter, todo: list[AnyCase], options: RunOptions, progress: ProgressCallback | None
+) -> None:
+    """Each case in turn; every result is written (entry, row, log line) as it comes."""
+    for index, case in enumerate(todo, start=1):
+        if progress is not None:
+            progress(index, len(todo), case, None)
+        outcomes = (
+            execute(case, options)
+            if isinstance(case, Case)
+            else [measure_experiment_case(case, options.experiment_timing)]
+        )
+        for result in outcomes:
+            writer.add(result)
+            writer.log.case(index, len(todo), result)
+            if progress is not None:
+                progress(index, len(todo), result.case, result)
 
 
-def _write_report(run_dir: Path, profiles: list[CaseProfile]) -> None:
-    """report.md from run.json alone, exactly as `bench report` rebuilds it; profiles are not in
-    run.json, so their section is appended here (and `bench report` leaves it out)."""
-    try:
-        write_report(run_dir)
-        if profiles:
-            report = (run_dir / REPORT_MD).read_text(encoding="utf-8")
-            section = "\n".join(profile_section(profiles, run_dir))
-            write_atomic(run_dir / REPORT_MD, f"{report}\n{section}\n")
-    except OSError as exc:  # plots are written with matplotlib, not write_atomic
-        raise write_error(run_dir, exc, "cannot write the report") from None
+def profile_run(
+    writer: RunWriter, settings: ProfileSettings, options: RunOptions
+) -> dict[str, Any]:
+    """Profile every ok case; what run.json keeps of it, so the report renders it."""
+    ok_cases = [r.case for r in writer.results if isinstance(r, Result) and r.status == "ok"]
+    profiles = profile_cases(ok_cases, writer.run_dir, settings, options)
+    return {"top": settings.top, "cases": [profile_record(p) for p in profiles]}
 
 
 def repeated(cases: list[Case], times: int) -> list[Case]:
@@ -265,16 +218,30 @@ def _suite_of(run_dir: Path) -> Path:
     return Path(suite_file)
 
 
-def _record_extra(
-    suite_name: str, suite_path: Path, prior: PriorRun | None, environment: dict[str, Any]
+def _header(
+    suite: Suite, suite_path: Path, environment: dict[str, Any], prior: PriorRun | None
 ) -> dict[str, Any]:
-    """run.json's bookkeeping: which suite (for --resume) and the environment of each session."""
+    """run.json's bookkeeping: which suite, resolved as the run resolved it, with the content
+    of it and of every model file (for --resume's checks), and the environment of each session.
+
+    `suite_file` is the absolute path as given, not resolved through a symlink: factory paths
+    resolve against the folder the suite was named in, and a resume must find the same files.
+    """
     earlier = list(prior.record.get("earlier_environments") or []) if prior else []
     if prior is not None and isinstance(prior.record.get("environment"), dict):
         earlier.append(prior.record["environment"])
+    factory_files = {
+        str(file): file_sha256(file)
+        for spec in suite.models
+        if (file := factory_file(spec.factory, suite.base_dir)) is not None
+    }
     return {
-        "suite_name": suite_name,
-        "suite_file": str(suite_path.resolve()),
-        "complete": False,
+        "suite_path": str(suite_path),
+        "suite_name": suite.name,
+        "suite_file": str(suite_path.absolute()),
+        "suite_sha256": file_sha256(suite_path),
+        "factory_files": factory_files,
+        "environment": environment,
         "earlier_environments": earlier,
+        "complete": False,
     }

@@ -47,3 +47,13 @@ kwargs = { in_features = 16, out_features = 4 }
 input_shape = [16]
 batch_sizes = [1, 2]
 """
+
+
+def save_record(run_dir: Path, record: dict) -> None:
+    """Write a (test-edited) run record back the way bench stores it: run.json's header and
+    one cases.jsonl line per case."""
+    from bench.store.rundir import CASES_JSONL, entry_line, write_header
+
+    write_header(run_dir, record)
+    lines = "".join(entry_line(entry) for entry in record.get("cases") or [])
+    (run_dir / CASES_JSONL).write_text(lines, encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from bench.cli import main
 from bench.errors import SuiteError
 from bench.model.checkpoints import CheckpointError, load_checkpoint
 from bench.model.factory import build_model
+from bench.store import read_record
 from bench.suite.load import expand, load_suite
 from tests.robust_helpers import model_entry, read_rows, suite_text
 
@@ -192,7 +192,5 @@ def test_run_rows_for_each_checkpoint_outcome(write_suite, tmp_path: Path, capsy
     }
     assert "lacks 1 of the model's 2 tensors (bias)" in rows["partial"]["error"]
     assert "trust_checkpoint = true" in rows["module"]["error"]
-    notes = {
-        c["model"]: c["notes"] for c in json.loads((run_dir / "run.json").read_text())["cases"]
-    }
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
     assert any("1 key(s) the model does not use, ignored: extra" in n for n in notes["extra"])

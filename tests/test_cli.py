@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from bench.records import COLUMNS
+from bench.store import read_record
 from tests.conftest import TINY_SUITE
 
 
@@ -72,7 +72,7 @@ def test_run_writes_new_run_dir_with_csv_report_and_json(write_suite, tmp_path: 
         assert row["error"] == ""
     report = (run_dir / "report.md").read_text()
     assert "<summary>Environment</summary>" in report and "| linear " in report
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     assert record["environment"]["torch"] == torch.__version__
     assert len(record["cases"][0]["latency_samples_ms"]) == 3
     memory = record["cases"][0]["memory"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from bench.store import read_record
 from tests.conftest import TINY_SUITE
 from tests.test_cli import bench, read_rows
 
@@ -34,7 +34,7 @@ def test_quick_run_fills_the_timing_columns(write_suite, tmp_path: Path) -> None
         assert row["repeat"] == ""
         assert float(row["latency_p99_ms"]) >= float(row["latency_median_ms"])
     assert "not steady: raise --budget" in done.stderr
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     case = record["cases"][0]
     assert case["latency_wall_samples_ms"] == []
     assert case["numerics_flags"]["tf32_matmul"] in (True, False)

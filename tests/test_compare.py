@@ -182,11 +182,11 @@ def test_bootstrap_is_seeded() -> None:
 
 def test_runs_match_by_case_and_list_added_and_removed(two_runs: tuple[Path, Path]) -> None:
     comparison = compare_runs(load_side(two_runs[0]), load_side(two_runs[1]))
-    verdicts = {c.key[0]: c.verdict for c in comparison.cases}
+    verdicts = {c.key.name: c.verdict for c in comparison.cases}
     assert verdicts == {"fast": "same", "slow": "slower"}
-    assert [c.key[0] for c in comparison.added] == ["fresh"]
-    assert [c.key[0] for c in comparison.removed] == ["gone"]
-    assert [c.key[0] for c in regressions_beyond(comparison, 1.5)] == ["slow"]
+    assert [c.key.name for c in comparison.added] == ["fresh"]
+    assert [c.key.name for c in comparison.removed] == ["gone"]
+    assert [c.key.name for c in regressions_beyond(comparison, 1.5)] == ["slow"]
     assert regressions_beyond(comparison, 2.5) == []  # 3x is 200% slower: not beyond 250%
 
 

@@ -113,19 +113,17 @@ def test_busy_processes_are_seen_by_the_real_probe() -> None:
 
 
 def test_resume_keeps_the_steady_and_contention_readings() -> None:
-    import json
     from pathlib import Path
 
     from bench.records import Case, ModelSpec, Result
-    from bench.store.resume import result_from_record
-    from bench.store.rundir import run_record
+    from bench.store.entries import entry_of, result_of
 
     case = Case("s", ModelSpec("m", "torch.nn:Linear", (4,), (1,)), "cpu", "float32", 1, Path())
     busy = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_avg=3.0)
     latency = LatencyStats.from_samples(
         [1.0] * 10, precision_target=0.01, steady=False, contention=busy
     )
-    (entry,) = json.loads(run_record([Result(case, "ok", latency=latency)], {}, "s.toml"))["cases"]
-    again = result_from_record(case, entry).latency
+    entry = entry_of(Result(case, "ok", latency=latency))
+    again = result_of(entry, Path()).latency
     assert again is not None
     assert (again.steady, again.contention, again.precision_target) == (False, busy, 0.01)

@@ -4,7 +4,6 @@ layer table, and how they reach the CSV columns and the report."""
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from bench.model.inputs import make_input
 from bench.records import METRICS, Case, LatencyStats, ModelSpec, Result
 from bench.records.counts import CountDetails, LayerRow, crosscheck_disagreement
 from bench.report.document import render_report
+from bench.store import read_record
 from tests.conftest import TINY_SUITE
 
 
@@ -281,7 +281,7 @@ def test_run_fills_the_counting_columns_and_run_json(write_suite, tmp_path: Path
         assert achieved == pytest.approx(int(row["flops"]) / float(row["latency_median_ms"]) / 1e6,
                                          rel=1e-5)  # fmt: skip
         assert float(row["peak_fraction"]) == pytest.approx(achieved / 50, rel=1e-5)
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     counting = record["cases"][0]["counting"]
     assert counting["flops_counted_on"] == "meta"
     assert counting["macs_by_op"] == {"aten.addmm": 64}

@@ -3,7 +3,6 @@ network is an error row naming the address, while the next case still runs."""
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import urllib.request
@@ -21,6 +20,7 @@ from bench.model.downloads import (
     block_downloads,
     random_weight_kwargs,
 )
+from bench.store import read_record
 from tests.robust_helpers import LINEAR, bench, model_entry, read_rows, suite_text
 
 
@@ -185,7 +185,7 @@ def test_downloading_cases_are_error_rows_and_the_next_case_runs(
         )
     log = (run_dir / "run.log").read_text()
     assert "download attempts: http://example.invalid/config.json" in log
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     assert not any("download" in n for c in record["cases"] for n in c["notes"])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 
 from bench.cli import main
 from bench.model.outputs import NonFiniteOutputError, OutputError, check_output
+from bench.store import read_record
 from tests.robust_helpers import LINEAR, bench, model_entry, read_rows, suite_text
 
 
@@ -115,7 +115,7 @@ def test_each_failure_is_its_own_error_row_and_the_rest_still_runs(
     # stderr: one line per case (12), no traceback
     assert len(err) == 12 and not any("Traceback" in line for line in err)
     # the NaN/Inf warning is in the row's notes (run.json, report) and in run.log
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     notes = {c["model"]: c["notes"] for c in record["cases"]}
     assert any(n.startswith("RuntimeWarning: NaN/Inf output:") for n in notes["nan"])
     assert any(n.startswith("RuntimeWarning: NaN/Inf output:") for n in notes["inf"])
@@ -186,7 +186,7 @@ def test_oom_backoff_adds_labelled_rows_at_real_smaller_batches(
         2 * 1000 / float(rows[3]["latency_median_ms"]), rel=1e-5
     )
     assert "big cpu float32 b2 (oom backoff from b16): ok" in "\n".join(err)
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     assert record["cases"][3]["notes"][0].startswith("oom backoff: batch 16 ran out of memory")
 
 

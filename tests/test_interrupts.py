@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import threading
@@ -13,6 +12,7 @@ import pytest
 
 from bench.cli import main
 from bench.records import COLUMNS
+from bench.store import read_record
 from bench.store.rundir import new_run_dir
 from tests.robust_helpers import (
     LINEAR,
@@ -81,7 +81,7 @@ def test_signal_keeps_finished_rows_and_writes_the_report(
         f"# bench run: robust (interrupted: 2 rows; finish it with --resume {run_dir})"
     )
     assert "2 cases: 2 ok, 0 not ok." in report
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     assert record["complete"] is False
     assert [c["batch_size"] for c in record["cases"]] == [1, 2]
     log = (run_dir / "run.log").read_text()
@@ -96,7 +96,7 @@ def test_interrupted_run_resumes_and_skips_finished_cases(write_suite, tmp_path:
     stdout, _ = process.communicate(timeout=120)
     run_dir = Path(stdout.strip())
     before = (run_dir / "results.csv").read_bytes()
-    first_samples = json.loads((run_dir / "run.json").read_text())["cases"][0]["latency_samples_ms"]
+    first_samples = read_record(run_dir)["cases"][0]["latency_samples_ms"]
 
     done = bench("run", "--resume", run_dir, "--quick")  # the suite file comes from run.json
     assert done.returncode == 0, done.stderr
@@ -115,7 +115,7 @@ def test_interrupted_run_resumes_and_skips_finished_cases(write_suite, tmp_path:
         ("sleeper", "1"),
         ("after", "1"),
     ]
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     assert record["complete"] is True
     assert record["cases"][0]["latency_samples_ms"] == first_samples
     assert len(record["earlier_environments"]) == 1
@@ -204,7 +204,7 @@ def test_sigkill_leaves_only_complete_lines(write_suite, tmp_path: Path) -> None
     assert len(rows) >= 3
     assert all(None not in r and None not in r.values() for r in rows)
     assert [r["batch_size"] for r in rows] == [str(b) for b in range(1, len(rows) + 1)]
-    assert len(json.loads((run_dir / "run.json").read_text())["cases"]) >= len(rows)
+    assert len(read_record(run_dir)["cases"]) >= len(rows)
 
 
 def test_two_runs_started_at_once_get_their_own_dirs(write_suite, tmp_path: Path) -> None:
@@ -218,6 +218,7 @@ def test_two_runs_started_at_once_get_their_own_dirs(write_suite, tmp_path: Path
     for run_dir in dirs:
         assert len(read_rows(run_dir)) == 1
         assert sorted(p.name for p in run_dir.iterdir()) == [
+            "cases.jsonl",
             "report.md",
             "results.csv",
             "run.json",

@@ -4,7 +4,6 @@ case finished, 1 after; finished rows stay whole and nothing half-written is lef
 from __future__ import annotations
 
 import errno
-import json
 import os
 import resource
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.store import rundir
+from bench.store import read_record, rundir
 from tests.robust_helpers import LINEAR, model_entry, read_rows, suite_text
 
 TWO = suite_text(
@@ -81,7 +80,7 @@ def test_a_full_disk_after_one_case_keeps_its_row_and_leaves_no_temp(
 
     def fills_up(fd: int, data: bytes) -> int:
         appended.append(fd)
-        if len(appended) == 3:  # header, first row, then the disk is full
+        if len(appended) == 5:  # header, first entry and row, second entry, then the disk is full
             real_write(fd, data[:10])  # a torn start of the second row
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
@@ -90,7 +89,7 @@ def test_a_full_disk_after_one_case_keeps_its_row_and_leaves_no_temp(
     real_replace = os.replace
 
     def replace_fails_late(src: object, dst: object) -> None:
-        if len(appended) >= 3:  # run.json and report.md cannot be written either
+        if len(appended) >= 5:  # run.json and report.md cannot be written either
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_replace(src, dst)
 
@@ -103,9 +102,9 @@ def test_a_full_disk_after_one_case_keeps_its_row_and_leaves_no_temp(
     assert [r["model"] for r in read_rows(run_dir)] == ["linear"]  # no torn second row
     assert (run_dir / "results.csv").read_bytes().endswith(b"\n")
     assert leftovers(tmp_path) == []
-    # run.json is written before each row (results.csv is the list of finished cases), and the
-    # final rewrite failed too: it is whole, and holds the finished row
-    record = json.loads((run_dir / "run.json").read_text())
+    # the entry is appended before each row (results.csv is the list of finished cases), and
+    # the final run.json failed too: the record is whole, and holds the finished row
+    record = read_record(run_dir)
     assert record["cases"][0]["model"] == "linear"
 
 
@@ -155,5 +154,5 @@ def test_a_closed_stdout_pipe_is_one_line_and_the_run_can_be_resumed(
     (line,) = stderr.splitlines()
     assert line.startswith("error: stdout: the pipe was closed; the run is in ")
     run_dir = Path(line.rsplit(" ", 1)[1])
-    assert json.loads((run_dir / "run.json").read_text())["cases"] == []
+    assert read_record(run_dir)["cases"] == []
     assert (run_dir / "report.md").is_file() and leftovers(tmp_path) == []

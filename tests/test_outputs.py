@@ -3,7 +3,6 @@ the sum of the floating leaves' means; compare_inplace rows say whether both bui
 
 from __future__ import annotations
 
-import json
 from collections import namedtuple
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch import nn
 from bench.cli import main
 from bench.model.outputs import NonFiniteOutputError, check_output, compare_outputs, output_leaves
 from bench.model.workload import scalar_loss
+from bench.store import read_record
 from tests.robust_helpers import model_entry, read_rows, suite_text
 
 Pair = namedtuple("Pair", ["hidden", "pooled"])
@@ -143,7 +143,7 @@ def test_a_model_returning_a_cache_object_is_an_ok_row_with_a_note(
     run_dir = run(capsys, suite, tmp_path, "--metrics", "latency")
     (row,) = read_rows(run_dir)
     assert (row["status"], row["error"]) == ("ok", "")
-    (entry,) = json.loads((run_dir / "run.json").read_text())["cases"]
+    (entry,) = read_record(run_dir)["cases"]
     assert (
         "output: non-tensor parts ignored (not checked, not in the training loss): "
         "output['past'] (KVCache), output['n'] (int), output['extra'] (NoneType)"
@@ -167,10 +167,7 @@ def test_compare_inplace_rows_record_whether_outputs_match(
         ("hazard", "in_place"): ("ok", "false"),
         ("hazard", "out_of_place"): ("ok", ""),
     }
-    notes = {
-        (c["model"], c["variant"]): c["notes"]
-        for c in json.loads((run_dir / "run.json").read_text())["cases"]
-    }
+    notes = {(c["model"], c["variant"]): c["notes"] for c in read_record(run_dir)["cases"]}
     (differs,) = [n for n in notes[("hazard", "in_place")] if n.startswith("in-place build")]
     assert differs.startswith(
         "in-place build differs from the out-of-place build: output: differs by up to "

@@ -3,7 +3,6 @@ and index.md, the list of runs in a results folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from bench.cli import main
 from bench.report.index import INDEX_MD, render_index
 from bench.report.rebuild import write_report
+from bench.store import read_record
 from tests.conftest import TINY_SUITE
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
@@ -102,7 +102,7 @@ def test_index_skips_folders_that_are_not_runs(tmp_path: Path) -> None:
     broken.mkdir()
     (broken / "run.json").write_text("{", encoding="utf-8")
     run = _copy_run(tmp_path, "20260101-000000-golden")
-    record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    record = read_record(run)
     text = render_index(tmp_path)
     assert "1 runs" in text and "golden" in text and "notes" not in text and "broken" not in text
     assert f"{len(record['cases'])} (4 ok)" in text

@@ -3,7 +3,6 @@ between cases, a model's own KeyboardInterrupt as its row."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -14,6 +13,7 @@ import torch
 
 from bench.cli import main
 from bench.measure.watchdog import parse_timeout
+from bench.store import read_record
 from tests.robust_helpers import LINEAR, bench, bench_popen, model_entry, read_rows, suite_text
 
 
@@ -66,7 +66,7 @@ def test_timed_out_case_is_its_row_and_resume_retries_it_only_when_asked(
     )
     assert code == 0
     assert statuses(run_dir) == [("linear", "ok"), ("slow", "ok")]
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_record(run_dir)
     assert [c["status"] for c in record["cases"]] == ["ok", "ok"]
 
 
@@ -106,7 +106,7 @@ def test_a_model_changing_torch_settings_does_not_change_the_next_case(
     meddler, linear = read_rows(run_dir)
     assert meddler["threads"] == "1"  # what was in effect when the case ended
     assert linear["threads"] == "2"  # the run's setting again
-    cases = json.loads((run_dir / "run.json").read_text())["cases"]
+    cases = read_record(run_dir)["cases"]
     notes = {c["model"]: c["notes"] for c in cases}
     (note,) = [n for n in notes["meddler"] if n.startswith("the model changed process-wide")]
     assert "threads 2 -> 1" in note and "default_dtype torch.float32 -> torch.float64" in note

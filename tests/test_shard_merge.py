@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import stat
@@ -20,8 +19,9 @@ from bench.measure.timing.engine import QUICK_POLICY
 from bench.pipeline import run_suite
 from bench.records import COLUMNS
 from bench.shard import Shard, merge_runs, plan_merge
-from bench.shard.rebuild import result_from_entry
-from bench.shard.submit import (
+from bench.store import read_record
+from bench.store.entries import result_of
+from bench.submit import (
     LocalExecutor,
     SlurmSettings,
     parse_slurm_time,
@@ -29,6 +29,7 @@ from bench.shard.submit import (
     slurm_executor,
     submit_shards,
 )
+from tests.conftest import save_record
 
 SUITE = """\
 [suite]
@@ -96,14 +97,14 @@ def copy_with(run_dir: Path, where: Path, edit) -> Path:
     """A copy of a run directory whose run.json went through `edit`."""
     copy = where / run_dir.name
     shutil.copytree(run_dir, copy)
-    record = json.loads((copy / "run.json").read_text())
+    record = read_record(copy)
     edit(record)
-    (copy / "run.json").write_text(json.dumps(record))
+    save_record(copy, record)
     return copy
 
 
 def test_each_shard_records_its_part_and_the_whole_case_list(runs) -> None:
-    records = [json.loads((runs[f"s{k}"] / "run.json").read_text()) for k in (1, 2, 3)]
+    records = [read_record(runs[f"s{k}"]) for k in (1, 2, 3)]
     for k, record in enumerate(records, start=1):
         assert (record["shard"]["index"], record["shard"]["count"]) == (k, 3)
         assert len(record["suite_cases"]) == len(rows(runs["whole"])) == 7
@@ -120,7 +121,7 @@ def test_three_shards_merge_into_exactly_the_unsharded_run(runs, tmp_path: Path,
     assert merged.parent == out
     # every cell of every row, in the suite's order, whatever order the shards were given in
     assert rows(merged) == rows(runs["whole"])
-    record = json.loads((merged / "run.json").read_text())
+    record = read_record(merged)
     assert record["complete"] is True
     assert record["missing_cases"] == [] and record["missing_shards"] == []
     assert [m["shard"]["index"] for m in record["merged_from"]] == [1, 2, 3]
@@ -135,8 +136,8 @@ def test_three_shards_merge_into_exactly_the_unsharded_run(runs, tmp_path: Path,
 
 def test_rebuilt_records_give_back_the_rows_the_shards_wrote(runs) -> None:
     for k in (1, 2, 3):
-        for entry in json.loads((runs[f"s{k}"] / "run.json").read_text())["cases"]:
-            assert result_from_entry(entry).row() == {c: entry[c] for c in COLUMNS}
+        for entry in read_record(runs[f"s{k}"])["cases"]:
+            assert result_of(entry, Path(".")).row() == {c: entry[c] for c in COLUMNS}
 
 
 def assert_refused(capsys, out: Path, *args: object) -> str:
@@ -171,7 +172,7 @@ def test_a_shard_from_another_torch_version_is_refused_unless_forced(
     assert code == 0
     merged = Path(stdout.strip())
     assert rows(merged) == rows(runs["whole"])
-    forced = json.loads((merged / "run.json").read_text())["forced"]
+    forced = read_record(merged)["forced"]
     assert len(forced) == 1 and "torch version" in forced[0]
     assert "Merged with --force despite" in (merged / "report.md").read_text()
 
@@ -218,7 +219,7 @@ def test_missing_shards_and_cases_are_listed(runs, tmp_path: Path, capsys) -> No
     assert lines[1:] == ["missing case: lin_b cpu float32 b1", "missing case: lin_b cpu float32 b2"]
     merged = Path(stdout.strip())
     assert [r[1] for r in rows(merged)] == ["lin_a"] * 3 + ["mlp"] * 2
-    record = json.loads((merged / "run.json").read_text())
+    record = read_record(merged)
     assert record["complete"] is False and record["missing_shards"] == [2]
     assert (
         "**Missing:** 2 of 7 cases; shards 2/3 were not given" in (merged / "report.md").read_text()
@@ -233,7 +234,7 @@ def test_rows_of_an_unfinished_shard_count_and_its_other_cases_are_missing(
     lines = (copy / "results.csv").read_text().splitlines(keepends=True)
     (copy / "results.csv").write_text("".join(lines[:2]) + lines[2].rstrip("\n"))  # torn line
     plan = plan_merge([copy, runs["s2"], runs["s3"]])
-    assert [key[5] for key in plan.missing_cases] == [2, 4]  # lin_a b2 (torn) and b4
+    assert [key.batch for key in plan.missing_cases] == [2, 4]  # lin_a b2 (torn) and b4
 
 
 def test_submit_local_runs_each_shard_then_merges(runs, tmp_path: Path, capsys) -> None:
@@ -248,7 +249,7 @@ def test_submit_local_runs_each_shard_then_merges(runs, tmp_path: Path, capsys) 
     shard_dirs = sorted(d for d in (out / "shards").iterdir() if d.is_dir())  # and index.md
     assert len(shard_dirs) == 2
     assert sorted(p for p in out.iterdir() if p.name != "shards") == [merged]
-    indices = [json.loads((d / "run.json").read_text())["shard"]["index"] for d in shard_dirs]
+    indices = [read_record(d)["shard"]["index"] for d in shard_dirs]
     assert sorted(indices) == [1, 2]
 
 
@@ -394,8 +395,8 @@ def test_experiment_rows_shard_and_merge_like_model_rows(tmp_path: Path, write_s
     # an experiment is one group: both of its variants land on one shard, the model on the other
     assert sorted(len(rows(d)) for d in dirs) == [1, 2]
     for run_dir in dirs:
-        for entry in json.loads((run_dir / "run.json").read_text())["cases"]:
-            assert result_from_entry(entry).row() == {c: entry[c] for c in COLUMNS}
+        for entry in read_record(run_dir)["cases"]:
+            assert result_of(entry, Path(".")).row() == {c: entry[c] for c in COLUMNS}
     outcome = merge_runs(dirs, tmp_path / "merged")
     assert outcome.all_ok
     merged = rows(outcome.run_dir)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bench import cli
 from bench.errors import BenchError
+from bench.records import CaseKey
 from bench.shard import (
     Shard,
     case_key,
@@ -52,10 +53,10 @@ input_shape = [1, 28, 28]
 """
 
 
-def keys_for(sizes: list[int]) -> list[tuple]:
+def keys_for(sizes: list[int]) -> list[CaseKey]:
     """Case keys of models m0, m1, ... with the given numbers of cases (batch sizes 1..n)."""
     return [
-        ("model", f"m{m}", "eval", "cpu", "float32", batch, "")
+        CaseKey("model", f"m{m}", "cpu", "float32", batch)
         for m, size in enumerate(sizes)
         for batch in range(1, size + 1)
     ]
@@ -71,9 +72,9 @@ def test_parts_are_disjoint_complete_stable_and_balanced(sizes: list[int], count
     assert sorted(flat) == list(range(len(keys)))  # every case exactly once
     assert partition(list(keys), count) == parts  # same list, same parts
     assert all(part == sorted(part) for part in parts)  # the suite's order within a shard
-    models_of = [{keys[p][1] for p in part} for part in parts]
+    models_of = [{keys[p].name for p in part} for part in parts]
     if count <= len(sizes):  # enough models: no model is split, no shard is empty
-        for model in {k[1] for k in keys}:
+        for model in {k.name for k in keys}:
             assert sum(model in models for models in models_of) == 1
         assert all(parts)
     else:  # more shards than models: split, but never leave a shard idle that could work

@@ -1,10 +1,10 @@
 import csv
 import datetime
-import json
 from pathlib import Path
 
 from bench.records import COLUMNS, Case, LatencyStats, ModelSpec, Result
-from bench.store.rundir import CsvWriter, format_cell, new_run_dir, run_record, write_atomic
+from bench.store.entries import entry_of
+from bench.store.rundir import CsvWriter, format_cell, new_run_dir, write_atomic
 
 SPEC = ModelSpec(name="m", factory="torch.nn:Identity", input_shape=(3,), batch_sizes=(1,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=1, base_dir=Path())
@@ -29,7 +29,7 @@ def test_cells_are_empty_for_missing_and_fixed_for_floats() -> None:
 def test_csv_has_header_and_one_flushed_row_per_result(tmp_path: Path) -> None:
     path = tmp_path / "results.csv"
     writer = CsvWriter(path)
-    writer.append(Result(case=CASE, status="ok", params=3, macs=0))
+    writer.append(Result(case=CASE, status="ok", params=3, macs=0).row())
     # readable before close: every finished row is already on disk
     rows = list(csv.DictReader(path.open()))
     writer.close()
@@ -51,9 +51,7 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
 def test_run_record_keeps_raw_samples_and_notes() -> None:
     latency = LatencyStats.from_samples([3.0, 1.0, 2.0], warmup_iterations=4)
     result = Result(case=CASE, status="ok", latency=latency, notes=("UserWarning: x",))
-    record = json.loads(run_record([result], {"torch": "t"}, "suite.toml"))
-    (case,) = record["cases"]
+    case = entry_of(result)
     assert case["latency_samples_ms"] == [3.0, 1.0, 2.0]
     assert case["warmup_iterations"] == 4
     assert case["notes"] == ["UserWarning: x"]
-    assert record["environment"] == {"torch": "t"}

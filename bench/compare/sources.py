@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.records import CaseKey, key_of_entry
+from bench.store.readback import read_record
 
-CaseKey = tuple[str, str, str, str, str, str, str, str]  # ..., variant, dims
-"""(model, device, dtype, batch, input shape, mode, variant): what makes two rows the same case."""
-KEY_FIELDS = ("model", "device", "dtype", "batch", "shape", "mode", "variant")
+PYTEST_BENCHMARK = "pytest-benchmark"  # the CaseKey kind of a pytest-benchmark test
 NOISY_IQR_FRACTION = 0.10  # the same rule as a run's `noisy` column, for files that lack it
 
 
@@ -30,7 +30,7 @@ class CompareError(BenchError):
 class SideCase:
     """One case of one side: its identity, raw latency samples and deterministic figures."""
 
-    key: CaseKey
+    key: CaseKey  # bench.records.keys: what pairs a BASE row with a NEW row
     status: str
     samples_ms: tuple[float, ...] = ()
     noisy: bool = False
@@ -40,19 +40,13 @@ class SideCase:
     peak_memory_bytes: int | None = None
     error: str = ""
     threads: str = ""  # "intra/inter" the case ran with ("" when the source does not say)
+    # every input's full shape (`1x3x224x224`): not part of the key, so a case whose input
+    # changed between the runs pairs up and is named, not silently dropped
+    shape: str = ""
 
     @property
     def label(self) -> str:
-        model, device, dtype, batch, shape, mode, variant, dims = self.key
-        parts = [model, device, dtype]
-        if batch:
-            parts.append(f"b{batch}")
-        if dims:
-            parts.append(dims)
-        if shape and not batch:
-            parts.append(shape)
-        parts += [p for p in (mode if mode != "eval" else "", variant) if p]
-        return " ".join(p for p in parts if p)
+        return self.key.label
 
 
 @dataclass(frozen=True)
@@ -71,10 +65,11 @@ class RunSamples:
 
 def load_side(path: Path) -> RunSamples:
     """A run directory (or its run.json), or a pytest-benchmark JSON file."""
+    if path.name == "run.json" and path.is_file():
+        path = path.parent
     if path.is_dir():
-        path = path / "run.json"
-        if not path.is_file():
-            raise CompareError(f"{path.parent}: no run.json; give a bench run directory")
+        record = read_record(path, CompareError)
+        return _from_run(path / "run.json", record)
     if not path.is_file():
         raise CompareError(f"{path}: not found; give a run directory or a pytest-benchmark JSON")
     try:
@@ -117,21 +112,13 @@ def _samples(values: Any, scale: float) -> tuple[float, ...]:
     return tuple(float(v) * scale for v in values if isinstance(v, int | float))
 
 
-def _run_case(entry: dict[str, Any]) -> SideCase:
-    experiment = entry.get("experiment") or ""
-    variant = entry.get("variant") or ""
-    if experiment and experiment != "model_inplace":
-        variant = f"{experiment}/{variant}"
-    key = (
-        str(entry.get("model") or ""),
-        str(entry.get("device") or ""),
-        str(entry.get("dtype") or ""),
-        "" if entry.get("batch_size") is None else str(entry["batch_size"]),
-        str(entry.get("input_shape") or ""),
-        str(entry.get("mode") or ""),
-        variant,
-        str(entry.get("dims") or ""),
-    )
+def _run_case(path: Path, number: int, entry: Any) -> SideCase:
+    try:
+        key, backoff_batch = key_of_entry(entry)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise CompareError(f"{path}: case {number} is malformed") from None
+    if backoff_batch is not None:  # ran a smaller batch than the case asked for: its own row
+        key = replace(key, variant=f"{key.variant} backoff b{backoff_batch}".strip())
     samples = _samples(entry.get("latency_samples_ms"), 1.0)
     noisy = entry.get("noisy")
     return SideCase(
@@ -147,6 +134,7 @@ def _run_case(entry: dict[str, Any]) -> SideCase:
         threads=(
             f"{entry['threads']}/{entry.get('interop_threads')}" if entry.get("threads") else ""
         ),
+        shape=str(entry.get("input_shape") or ""),
     )
 
 
@@ -165,7 +153,8 @@ def _dedupe(cases: list[SideCase]) -> tuple[tuple[SideCase, ...], tuple[str, ...
 
 def _from_run(path: Path, record: dict[str, Any]) -> RunSamples:
     env = record.get("environment") if isinstance(record.get("environment"), dict) else {}
-    cases, repeated = _dedupe([_run_case(e) for e in record["cases"] if isinstance(e, dict)])
+    entries = enumerate(record["cases"], start=1)
+    cases, repeated = _dedupe([_run_case(path, number, e) for number, e in entries])
     gpus = [d.get("name", "?") for d in env.get("cuda_devices") or [] if isinstance(d, dict)]
     environment = {
         "torch": str(env.get("torch")),
@@ -204,15 +193,16 @@ def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:
             f"{path}: {name}: no raw samples; save the run with --benchmark-save-data"
         )
     samples = _samples(stats.get("data"), 1000.0)  # pytest-benchmark stores seconds
-    key = (
-        name,
-        str(extra.get("device") or "cpu"),
-        str(extra.get("dtype") or ""),
-        str(extra.get("batch_size") or ""),
-        str(extra.get("input_shape") or ""),
-        str(extra.get("mode") or ""),
-        str(extra.get("variant") or ""),
-        str(extra.get("dims") or ""),
+    batch = extra.get("batch_size")
+    key = CaseKey(
+        kind=PYTEST_BENCHMARK,
+        name=name,
+        device=str(extra.get("device") or "cpu"),
+        dtype=str(extra.get("dtype") or ""),
+        batch=batch if isinstance(batch, int) and not isinstance(batch, bool) else None,
+        mode=str(extra.get("mode") or "eval"),
+        variant=str(extra.get("variant") or ""),
+        dims=str(extra.get("dims") or ""),
     )
     return SideCase(
         key=key,
@@ -223,6 +213,7 @@ def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:
         params=_int_or_none(extra.get("params")),
         macs=_int_or_none(extra.get("macs")),
         peak_memory_bytes=_int_or_none(extra.get("peak_memory_bytes")),
+        shape=str(extra.get("input_shape") or ""),
     )
 
 

@@ -138,6 +138,8 @@ def compare_samples(
         if case.status != "ok" or len(case.samples_ms) < 2:
             why = f"{side} is {case.status}" if case.status != "ok" else f"{side} has no samples"
             return SampleComparison("inconclusive", why)
+    if base.shape and new.shape and base.shape != new.shape:
+        return SampleComparison("inconclusive", f"input shape {base.shape} vs {new.shape}")
     base_median = float(np.median(base.samples_ms))
     new_median = float(np.median(new.samples_ms))
     ratio = new_median / base_median
@@ -189,8 +191,8 @@ def compare_runs(
 
 def device_mismatch(base: RunSamples, new: RunSamples) -> str:
     """'' when every device family both runs used is the same hardware, else what differs."""
-    used_base = {c.key[1].split(":")[0] for c in base.cases}
-    used_new = {c.key[1].split(":")[0] for c in new.cases}
+    used_base = {c.key.device.split(":")[0] for c in base.cases}
+    used_new = {c.key.device.split(":")[0] for c in new.cases}
     differences = [
         f"{family}: {base.hardware[family]} vs {new.hardware[family]}"
         for family in sorted(used_base & used_new)

@@ -9,16 +9,19 @@ the rows, `modules` the hooks and FLOPs, `tables` the aggregation, `session` one
 `render` report.md and CSV, `run` the suite-level commands.
 """
 
-from bench.profile.records import (
+from bench.profile.render import write_profile_csvs
+from bench.profile.run import ProfileOutcome, profile_cases, profile_suite, select_cases
+from bench.profile.session import cuda_memory_snapshot, profile_case
+from bench.records.profiles import (
     CaseProfile,
     MemoryRow,
     ModuleRow,
     OpRow,
     ProfileSettings,
+    profile_from_record,
+    profile_record,
 )
-from bench.profile.render import module_table, profile_section, write_profile_csvs
-from bench.profile.run import ProfileOutcome, profile_cases, profile_suite, select_cases
-from bench.profile.session import cuda_memory_snapshot, profile_case
+from bench.report.profiles import module_table, profile_section
 
 __all__ = [
     "CaseProfile",
@@ -31,6 +34,8 @@ __all__ = [
     "module_table",
     "profile_case",
     "profile_cases",
+    "profile_from_record",
+    "profile_record",
     "profile_section",
     "profile_suite",
     "select_cases",

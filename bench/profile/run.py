@@ -15,12 +15,12 @@ from bench.environment import capture_environment
 from bench.errors import BenchError
 from bench.measure.case import RunOptions
 from bench.model import MODES
-from bench.profile.records import CaseProfile, ProfileSettings
-from bench.profile.render import profile_section, write_profile_csvs
+from bench.profile.render import write_profile_csvs
 from bench.profile.session import profile_case
 from bench.records import Case
-from bench.report.document import render_report
-from bench.store.rundir import REPORT_MD, new_run_dir, write_atomic
+from bench.records.profiles import CaseProfile, ProfileSettings, profile_record
+from bench.report.rebuild import write_report
+from bench.store.rundir import new_run_dir, write_header
 from bench.suite.load import expand, load_suite
 
 PROFILE_DIR = "profile"
@@ -102,7 +102,14 @@ def profile_suite(
     if on_run_dir is not None:
         on_run_dir(run_dir)
     profiles = profile_cases(cases, run_dir, settings, options, progress)
-    report = render_report([], environment, f"bench profile: {suite.name}")
-    report += "\n" + "\n".join(profile_section(profiles, run_dir, settings.top)) + "\n"
-    write_atomic(run_dir / REPORT_MD, report)
+    header = {
+        "command": "profile",
+        "suite_name": suite.name,
+        "suite_file": str(suite_path.absolute()),
+        "environment": environment,
+        "complete": True,
+        "profile": {"top": settings.top, "cases": [profile_record(p) for p in profiles]},
+    }
+    write_header(run_dir, header)  # a record with no measured rows, only profiles
+    write_report(run_dir)
     return ProfileOutcome(run_dir=run_dir, profiles=tuple(profiles))

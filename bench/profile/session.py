@@ -30,9 +30,9 @@ from bench.measure.threads import intra_op_threads
 from bench.measure.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 from bench.model import Workload, build_model, make_input, make_workload
 from bench.profile.modules import module_flops, module_names, module_ranges
-from bench.profile.records import CaseProfile, ProfileSettings
 from bench.profile.tables import median_step_ms, memory_rows, module_rows, op_rows, step_times_ms
 from bench.records import Case
+from bench.records.profiles import CaseProfile, ProfileSettings
 
 TRACE_SUFFIX = ".trace.json"
 SNAPSHOT_SUFFIX = ".memory_snapshot.pickle"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench.profile.modules import RANGE_PREFIX
-from bench.profile.records import MemoryRow, ModuleRow, OpRow
+from bench.records.profiles import MemoryRow, ModuleRow, OpRow
 
 STEP_PREFIX = "ProfilerStep"
 _US_PER_MS = 1000.0

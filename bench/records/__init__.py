@@ -22,6 +22,7 @@ from bench.records.inputs import (
     parse_shapes_text,
     shapes_text,
 )
+from bench.records.keys import CaseKey, is_experiment_entry, key_of, key_of_entry
 from bench.records.latency import (
     CONTENDED_SHARE,
     LAUNCH_BOUND_RATIO,
@@ -62,6 +63,7 @@ __all__ = [
     "NOISY_IQR_FRACTION",
     "STATUSES",
     "Case",
+    "CaseKey",
     "Contention",
     "CountDetails",
     "InputSpec",
@@ -75,6 +77,9 @@ __all__ = [
     "crosscheck_disagreement",
     "dims_text",
     "intervals_overlap",
+    "is_experiment_entry",
+    "key_of",
+    "key_of_entry",
     "latency_cells",
     "latency_from_entry",
     "latency_ratio",

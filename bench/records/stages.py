@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.records.counts import CountDetails
 from bench.records.inputs import InputSpec, dims_text, shapes_text
+from bench.records.keys import CaseKey, key_of
 from bench.records.latency import (
     LatencyStats,
     latency_cells,
@@ -196,20 +197,9 @@ class Case:
     dims: tuple[tuple[str, int], ...] = ()
 
     @property
-    def key(self) -> tuple[str, str, str, str, str, int, str, str, str, str]:
-        """What identifies a requested case across runs (used by --resume)."""
-        return (
-            self.suite,
-            self.model.name,
-            self.mode,
-            self.device,
-            self.dtype,
-            self.batch_size,
-            self.inplace_variant,
-            self.memory_format,
-            self.compile,
-            dims_text(self.dims),
-        )
+    def key(self) -> CaseKey:
+        """What identifies the requested case across runs (bench.records.keys)."""
+        return key_of(self)
 
     @property
     def input_shapes(self) -> tuple[tuple[int, ...], ...]:

@@ -9,7 +9,7 @@ per-layer tables, notes and the full reading guide. Fixed formats, so identical 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bench.records import Result
@@ -89,14 +89,18 @@ def render_report(
     title: str,
     plots: dict[tuple[str, str, str], str] | None = None,
     model_plots: Mapping[str, str] | None = None,
+    front: Sequence[str] = (),
+    back: Sequence[str] = (),
 ) -> str:
-    """Model results get a table per suite; experiment results a section per experiment."""
+    """Model results get a table per suite; experiment results a section per experiment.
+    `front` lines go right after the machine line (a merged run's shard table: the reader must
+    see which machines before any number), `back` lines at the end (a run's profiles)."""
     from bench.report.experiments import experiment_sections, model_inplace_section
 
     everything = list(results)
     results = [r for r in everything if isinstance(r, Result)]
     experiments = [r for r in everything if not isinstance(r, Result)]
-    lines = [f"# {title}", "", _machine_line(environment, results), ""]
+    lines = [f"# {title}", "", _machine_line(environment, results), "", *front]
     problems = warnings(results)
     problems += [
         f"**{r.status}** `{r.case.label}`: {r.error}" for r in experiments if r.status != "ok"
@@ -143,4 +147,6 @@ def render_report(
         lines += counting[layers_at:]  # per-layer tables, each collapsed already
         noted = [f"- `{r.case.label}`: {note}" for r in rows for note in r.notes]
         lines += _collapsed(f"{prefix}Notes", [*noted, ""] if noted else [])
+    if back:
+        lines += ["", *back]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -6,14 +6,14 @@ line and two runs finishing together cannot interleave their lines.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.report.tables import markdown_table
-from bench.store.rundir import REPORT_MD, RUN_JSON
+from bench.store.readback import RunReadError, read_record
+from bench.store.rundir import REPORT_MD
 
 INDEX_MD = "index.md"
 
@@ -27,10 +27,8 @@ def _machine(env: dict[str, Any]) -> str:
 
 def _row(run_dir: Path) -> list[str] | None:
     try:
-        record = json.loads((run_dir / RUN_JSON).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("cases"), list):
+        record = read_record(run_dir)
+    except RunReadError:
         return None
     env = record.get("environment") if isinstance(record.get("environment"), dict) else {}
     cases = [c for c in record["cases"] if isinstance(c, dict)]

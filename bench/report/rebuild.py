@@ -1,7 +1,9 @@
-"""A run directory's report.md and plots, from its run.json alone.
+"""A run directory's report.md and plots, from its run record alone.
 
-`bench run` calls this at the end and `bench report RUN_DIR` calls it later: both read the same
-file through the same code, so the same run.json always gives byte-identical output.
+`bench run`, `bench merge` and `bench run --profile` call this at the end and `bench report
+RUN_DIR` calls it later: all read the same record through the same code, so the same record
+always gives byte-identical output. A merged run's shard table and a profiled run's profiles are
+in the record too, and come back as sections of their own.
 """
 
 from __future__ import annotations
@@ -9,15 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.records import Result
+from bench.records.profiles import DEFAULT_TOP, profile_from_record
 from bench.report.document import render_report
 from bench.report.experiments import write_plots
 from bench.report.model_plots import write_model_plots
+from bench.report.profiles import profile_section
+from bench.report.shards import shards_section
 from bench.store.readback import read_record, results_from_record
 from bench.store.rundir import REPORT_MD, write_atomic
 
 
 def report_title(record: dict, run_dir: Path) -> str:
     """Interrupted runs say so first: the tables below hold only the finished cases."""
+    if record.get("command") == "profile":
+        return f"bench profile: {record.get('suite_name') or '?'}"
+    merged = record.get("merged_from")
+    if merged:
+        return f"bench merge: {record.get('suite_name') or '?'} ({len(merged)} shards)"
     title = f"bench run: {record.get('suite_name') or '?'}"
     if record.get("complete") is False:
         rows = len(record["cases"])
@@ -34,7 +44,17 @@ def write_report(run_dir: Path) -> Path:
     plots = write_plots(experiments, run_dir)
     model_plots = write_model_plots(models, run_dir)
     environment = record.get("environment") if isinstance(record.get("environment"), dict) else {}
-    text = render_report(results, environment, report_title(record, run_dir), plots, model_plots)
+    profiled = record.get("profile") or {}
+    profiles = [profile_from_record(p) for p in profiled.get("cases") or []]
+    text = render_report(
+        results,
+        environment,
+        report_title(record, run_dir),
+        plots,
+        model_plots,
+        front=shards_section(record),
+        back=profile_section(profiles, run_dir, profiled.get("top", DEFAULT_TOP)),
+    )
     path = run_dir / REPORT_MD
     write_atomic(path, text)
     return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.records import Result
 from bench.report.tables import markdown_table
@@ -56,7 +56,8 @@ def repeat_spreads(results: Sequence[object]) -> list[RepeatSpread]:
     by_case: dict[tuple[object, ...], list[Result]] = {}
     for r in results:
         if isinstance(r, Result) and r.case.repeat is not None:
-            by_case.setdefault((*r.case.key, r.case.backoff_from), []).append(r)
+            once = replace(r.case.key, repeat=None)  # the repetitions of one case, together
+            by_case.setdefault((once, r.case.backoff_from), []).append(r)
     spreads = []
     for rows in by_case.values():
         timed = [r.latency for r in rows if r.status == "ok" and r.latency is not None]

@@ -1,10 +1,9 @@
 """Sharding: one suite split over many machines, then joined back into one run.
 
 Owns the stable split of a suite's case list (`partition`), reading the shard from a
-scheduler's environment for `--shard auto` (`environ`), rebuilding records from run.json
-(`rebuild`) and `bench merge` (`merge`). `bench submit` lives in `bench.shard.submit` and is
-imported from there: it drives the pipeline, which itself uses this package to pick a shard's
-cases, so exporting it here would make an import circle.
+scheduler's environment for `--shard auto` (`environ`) and `bench merge` (`merge`). `bench
+submit` is bench.submit, beside the pipeline it drives (the
+pipeline uses this package to pick a shard's cases, so it cannot live here).
 """
 
 from bench.shard.environ import COUNT_VARIABLE, INDEX_VARIABLES, shard_from_environment
@@ -12,14 +11,12 @@ from bench.shard.merge import (
     MergeError,
     MergeOutcome,
     MergePlan,
-    case_label,
     merge_runs,
     missing_lines,
     plan_merge,
     write_merge,
 )
 from bench.shard.partition import (
-    CaseKey,
     Shard,
     case_key,
     parse_shard,
@@ -33,13 +30,11 @@ from bench.shard.partition import (
 __all__ = [
     "COUNT_VARIABLE",
     "INDEX_VARIABLES",
-    "CaseKey",
     "MergeError",
     "MergeOutcome",
     "MergePlan",
     "Shard",
     "case_key",
-    "case_label",
     "merge_runs",
     "missing_lines",
     "parse_shard",

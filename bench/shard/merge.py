@@ -9,29 +9,42 @@ counts the rows ran with. `--force` lets an environment or suite-file difference
 recorded in run.json and the report); a second suite or an overlap is always refused, since no
 choice of rows would then be "every case once".
 
-results.csv is the shards' rows, verbatim, in the suite's case order; run.json holds their
-run.json entries and every shard's environment; report.md is rendered from the rebuilt records
-(see `rebuild`), with a table of the machines each shard ran on. Missing shards and cases are
-listed, not fatal: the merge of the shards that finished is still worth reading.
+Each shard's results.csv must say what its run record says: a row whose cells differ from the
+row its entry rebuilds (an edited CSV, a record from another run) is refused, naming the column.
+
+results.csv is the shards' rows, verbatim, in the suite's case order; cases.jsonl holds their
+entries; run.json (format 2) every shard's environment and what is missing. report.md is
+rendered by the one report renderer (bench.report.rebuild), which opens a merged run's report
+with the table of the machines each shard ran on, so `bench report` rebuilds it byte for byte.
+Missing shards and cases are listed, not fatal: the merge of the shards that finished is still
+worth reading.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, one_line
-from bench.records import COLUMNS, Result
-from bench.report import markdown_table, render_report, write_plots
-from bench.shard.partition import CaseKey, Shard, shard_from_record
-from bench.shard.rebuild import entry_key, result_from_entry
-from bench.store import REPORT_MD, RESULTS_CSV, RUN_JSON, new_run_dir, write_atomic
+from bench.records import COLUMNS, CaseKey, key_of_entry
+from bench.report.rebuild import write_report
+from bench.shard.partition import Shard, shard_from_record
+from bench.store.entries import result_of
 from bench.store.readback import read_record
+from bench.store.rundir import (
+    CASES_JSONL,
+    RESULTS_CSV,
+    RUN_JSON,
+    entry_line,
+    format_cell,
+    new_run_dir,
+    write_atomic,
+    write_header,
+)
 
 
 class MergeError(BenchError):
@@ -49,13 +62,8 @@ class ShardRun:
     entries: tuple[dict[str, Any], ...]  # one per row, same order
     keys: tuple[CaseKey, ...]  # the requested case of each row
 
-    @property
-    def suite_cases(self) -> tuple[CaseKey, ...]:
-        return tuple(tuple(k) for k in self.record.get("suite_cases") or ())
-
-    @property
-    def shard_cases(self) -> frozenset[CaseKey]:
-        return frozenset(tuple(k) for k in self.record.get("shard_cases") or ())
+    suite_cases: tuple[CaseKey, ...]
+    shard_cases: frozenset[CaseKey]
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -92,27 +100,9 @@ class MergeOutcome:
         return statuses_ok and not self.plan.missing_cases
 
 
-def case_label(key: CaseKey) -> str:
-    """A human name for a case key, as progress lines and report.md name cases."""
-    if key[0] == "experiment":
-        _, experiment, family, variant, device, dtype, numel = key
-        return f"{experiment} {family}/{variant} n={numel} {device} {dtype}"
-    _, model, mode, device, dtype, batch, variant, memory_format, compiled, repeat, dims = key
-    label = f"{model} {device} {dtype} b{batch}"
-    if dims:
-        label += f" {dims}"
-    if memory_format != "contiguous":
-        label += f" {memory_format}"
-    if compiled != "eager":
-        label += f" compile={compiled}"
-    if variant:
-        label += f" {variant}"
-    label = label if mode == "eval" else f"{label} {mode}"
-    return label if repeat is None else f"{label} #{repeat}"
-
-
 def read_shard(run_dir: Path) -> ShardRun:
-    """A shard's run directory, or MergeError saying why it is not one."""
+    """A shard's run directory, or MergeError saying why it is not one (or why its rows cannot
+    be trusted)."""
     path = run_dir / RUN_JSON
     record = read_record(run_dir, MergeError, "cannot merge it")
     try:
@@ -124,35 +114,53 @@ def read_shard(run_dir: Path) -> ShardRun:
             f"{run_dir}: not a shard (run.json records no shard); "
             "merge runs made with `bench run SUITE --shard K/N`"
         )
-    entries = {}
-    for entry in record["cases"]:
-        if isinstance(entry, dict):
-            key, backoff_from = entry_key(entry)
-            entries[(key, backoff_from)] = entry
+    try:
+        suite_cases = tuple(CaseKey.from_json(k) for k in record["suite_cases"])
+        shard_cases = frozenset(CaseKey.from_json(k) for k in record.get("shard_cases") or ())
+        entries = {key_of_entry(entry): entry for entry in record["cases"]}
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise MergeError(f"{path}: malformed case list ({exc}); cannot merge it") from None
+    base_dir = Path(str(record.get("suite_file") or run_dir)).parent
     rows, matched, keys = [], [], []
     for number, row in _read_csv(run_dir / RESULTS_CSV):
-        cells = dict(zip(COLUMNS, row, strict=True))
-        key, backoff_from = entry_key(_typed(cells))
-        entry = entries.get((key, backoff_from))
+        where = f"{run_dir / RESULTS_CSV}: line {number}"
+        try:
+            key, backoff_batch = key_of_entry(dict(zip(COLUMNS, row, strict=True)))
+        except ValueError:
+            raise MergeError(f"{where}: batch_size/backoff_from/numel are not integers") from None
+        entry = entries.get((key, backoff_batch))
         if entry is None:
-            where = f"{run_dir / RESULTS_CSV}: line {number}"
-            raise MergeError(f"{where}: no matching case in run.json; cannot merge it")
+            raise MergeError(f"{where}: no matching case in its run record; cannot merge it")
+        _same_row(row, entry, base_dir, where)
         rows.append(row)
         matched.append(entry)
         keys.append(key)
-    return ShardRun(run_dir, shard, record, tuple(rows), tuple(matched), tuple(keys))
+    return ShardRun(
+        run_dir,
+        shard,
+        record,
+        tuple(rows),
+        tuple(matched),
+        tuple(keys),
+        suite_cases,
+        shard_cases,
+    )
 
 
-def _typed(cells: dict[str, str]) -> dict[str, Any]:
-    """The CSV cells entry_key reads, typed as run.json has them (empty cells are None)."""
-    typed: dict[str, Any] = {k: (v if v != "" else None) for k, v in cells.items()}
-    for name in ("batch_size", "backoff_from", "numel"):
-        if typed[name] is not None:
-            try:
-                typed[name] = int(typed[name])
-            except ValueError:
-                raise MergeError(f"a results.csv row has {name}={typed[name]!r}") from None
-    return typed
+def _same_row(row: tuple[str, ...], entry: dict[str, Any], base_dir: Path, where: str) -> None:
+    """Refuse a results.csv row that says something else than its run record (an edited CSV,
+    or a record from another run): the merge would report the record's figures under the row's."""
+    try:
+        rebuilt = result_of(entry, base_dir).row()
+    except (KeyError, ValueError, TypeError) as exc:
+        raise MergeError(f"{where}: its run record entry is malformed ({exc})") from None
+    for column, cell in zip(COLUMNS, row, strict=True):
+        recorded = format_cell(rebuilt[column])
+        if cell != recorded:
+            raise MergeError(
+                f"{where}: {column} is {cell!r} in results.csv but {recorded!r} in run.json; "
+                "the shard's files disagree, cannot merge it"
+            )
 
 
 def _read_csv(path: Path) -> list[tuple[int, tuple[str, ...]]]:
@@ -225,7 +233,7 @@ def _check_disjoint(shards: Sequence[ShardRun]) -> None:
         for b in shards[i + 1 :]:
             both = a.shard_cases & b.shard_cases
             if both:
-                example = case_label(sorted(both, key=repr)[0])
+                example = sorted(both)[0].label
                 raise MergeError(
                     f"shards {a.shard.label} ({a.run_dir}) and {b.shard.label} ({b.run_dir}) "
                     f"overlap: {len(both)} cases in both, e.g. {example}; merge disjoint shards"
@@ -265,7 +273,7 @@ def plan_merge(run_dirs: Sequence[Path], force: bool = False) -> MergePlan:
         for key in shard.keys:
             if key not in allowed:
                 raise MergeError(
-                    f"{shard.run_dir}: holds a row for {case_label(key)}, which is not one of "
+                    f"{shard.run_dir}: holds a row for {key.label}, which is not one of "
                     f"shard {shard.shard.label}'s cases; cannot merge it"
                 )
     differences = _differences(shards)
@@ -312,93 +320,19 @@ def _csv_text(rows: Sequence[tuple[str, ...]]) -> str:
     return buffer.getvalue()
 
 
-def _machines_section(plan: MergePlan) -> list[str]:
-    rows = []
-    for shard in plan.shards:
-        env = shard.environment
-        gpus = ", ".join(d.get("name", "?") for d in env.get("cuda_devices") or []) or "none"
-        threads = "; ".join(f"{a} / {b}" for a, b in _thread_counts(shard))
-        rows.append(
-            [
-                shard.shard.label,
-                str(shard.run_dir),
-                str(env.get("hostname")),
-                f"{env.get('cpu_model')} ({env.get('cpu_count')} cores)",
-                gpus,
-                f"{env.get('torch')} / {env.get('cuda_version')}",
-                threads,
-                str(env.get("date")),
-                str(env.get("git_commit")),
-                str(len(shard.rows)),
-                "yes" if shard.complete else "no",
-            ]
-        )
-    headers = [
-        "Shard",
-        "Run directory",
-        "Host",
-        "CPU",
-        "GPUs",
-        "torch / CUDA",
-        "Threads (intra / inter)",
-        "Date (UTC)",
-        "Git commit",
-        "Rows",
-        "Finished",
-    ]
-    lines = ["## Shards and their machines", "", markdown_table(rows, headers), ""]
-    if len({s.environment.get("cpu_model") for s in plan.shards}) > 1:
-        lines += [
-            "**The shards ran on different CPU models:** CPU latencies of different shards "
-            "are not comparable with each other.",
-            "",
-        ]
-    if plan.forced:
-        lines += ["**Merged with --force despite:**", ""]
-        lines += [f"- {reason}" for reason in plan.forced] + [""]
-    if plan.missing_shards or plan.missing_cases:
-        count = plan.shards[0].shard.count
-        lines += [
-            f"**Missing:** {len(plan.missing_cases)} of {len(plan.suite_cases)} cases"
-            + (
-                f"; shards {', '.join(f'{i}/{count}' for i in plan.missing_shards)} were not given"
-                if plan.missing_shards
-                else ""
-            ),
-            "",
-        ]
-        lines += [f"- `{case_label(k)}`" for k in plan.missing_cases] + [""]
-    lines.append(
-        "Per-layer tables and failing cases' tracebacks are in each shard's report.md and run.log."
-    )
-    return [*lines, ""]
-
-
-def _with_machines(report: str, section: list[str]) -> str:
-    """Put the shard table on the first screen, right after the machine line: a merged run's
-    figures come from several machines, and a reader must see which before any number."""
-    end = report.find("\n## ")
-    if end < 0:
-        return report + "\n" + "\n".join(section)
-    return report[: end + 1] + "\n".join(section) + report[end:]
-
-
 def write_merge(plan: MergePlan, out: Path) -> MergeOutcome:
-    """Create a new run directory under `out` with the merged results.csv, run.json, report.md."""
+    """Create a new run directory under `out` with the merged results.csv, record and report."""
     ordered = _ordered_rows(plan)
-    try:
-        results = [result_from_entry(entry) for _, entry in ordered]
-    except (KeyError, ValueError, TypeError) as exc:
-        raise MergeError(f"a shard's run.json entry is malformed ({exc!r})") from None
     run_dir = new_run_dir(out, f"{plan.suite_name}-merged")
     write_atomic(run_dir / RESULTS_CSV, _csv_text([row for row, _ in ordered]))
+    write_atomic(run_dir / CASES_JSONL, "".join(entry_line(entry) for _, entry in ordered))
     first = plan.shards[0]
-    record = {
+    header = {
         "suite_path": first.record.get("suite_path"),
-        "environment": first.environment,
         "suite_name": plan.suite_name,
         "suite_file": first.record.get("suite_file"),
         "suite_sha256": first.record.get("suite_sha256"),
+        "environment": first.environment,
         "complete": not plan.missing_cases and all(s.complete for s in plan.shards),
         "merged_from": [
             {
@@ -406,22 +340,20 @@ def write_merge(plan: MergePlan, out: Path) -> MergeOutcome:
                 "shard": s.record.get("shard"),
                 "complete": s.complete,
                 "rows": len(s.rows),
+                "threads": _thread_counts(s),
                 "environment": s.environment,
             }
             for s in plan.shards
         ],
         "missing_shards": list(plan.missing_shards),
-        "missing_cases": [list(k) for k in plan.missing_cases],
+        "missing_cases": [k.to_json() for k in plan.missing_cases],
         "forced": list(plan.forced),
-        "suite_cases": [list(k) for k in plan.suite_cases],
-        "cases": [entry for _, entry in ordered],
+        "suite_cases": [k.to_json() for k in plan.suite_cases],
     }
-    write_atomic(run_dir / RUN_JSON, json.dumps(record, indent=2, default=str) + "\n")
-    experiments = [r for r in results if not isinstance(r, Result)]
-    plots = write_plots(experiments, run_dir)
-    title = f"bench merge: {plan.suite_name} ({len(plan.shards)} shards)"
-    report = render_report(results, first.environment, title, plots)
-    write_atomic(run_dir / REPORT_MD, _with_machines(report, _machines_section(plan)))
+    write_header(run_dir, header)
+    write_report(run_dir)
+    base_dir = Path(str(first.record.get("suite_file") or run_dir)).parent
+    results = [result_of(entry, base_dir) for _, entry in ordered]
     return MergeOutcome(run_dir=run_dir, plan=plan, results=tuple(results))
 
 
@@ -437,7 +369,7 @@ def missing_lines(plan: MergePlan, limit: int = 20) -> list[str]:
         shards = ", ".join(f"{i}/{count}" for i in plan.missing_shards)
         lines.append(f"missing shards: {shards}")
     for key in plan.missing_cases[:limit]:
-        lines.append(one_line(f"missing case: {case_label(key)}"))
+        lines.append(one_line(f"missing case: {key.label}"))
     if len(plan.missing_cases) > limit:
         lines.append(f"... and {len(plan.missing_cases) - limit} more missing cases (report.md)")
     return lines

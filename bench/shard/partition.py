@@ -16,19 +16,13 @@ Within a shard, cases keep the suite's declared order.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.records.inputs import dims_text
-
-CaseKey = tuple[Any, ...]
-"""A case's identity across machines: ("model", model, mode, device, dtype, batch, variant) or
-("experiment", experiment, family, variant, device, dtype, numel). JSON stores it as a list."""
+from bench.records.keys import CaseKey, key_of
 
 
 @dataclass(frozen=True)
@@ -65,36 +59,13 @@ def parse_shard(text: str) -> Shard:
 
 
 def case_key(case: Any) -> CaseKey:
-    """The key of a model case (bench.records.Case) or a tensor experiment case."""
-    if hasattr(case, "model"):
-        return (
-            "model",
-            case.model.name,
-            case.mode,
-            case.device,
-            case.dtype,
-            case.batch_size,
-            case.inplace_variant,
-            case.memory_format,
-            case.compile,
-            case.repeat,
-            dims_text(case.dims),
-        )
-    variant = case.variant
-    return (
-        "experiment",
-        case.experiment,
-        variant.family,
-        variant.name,
-        case.device,
-        case.dtype,
-        case.numel,
-    )
+    """The key of a model case or a tensor experiment case (bench.records.keys)."""
+    return key_of(case)
 
 
 def _group(key: CaseKey) -> tuple[str, str]:
     """What stays together: a model (all its modes, devices, dtypes, batches) or an experiment."""
-    return key[0], key[1]
+    return key.kind, key.name
 
 
 def partition(keys: Sequence[CaseKey], count: int) -> list[list[int]]:
@@ -146,16 +117,15 @@ def select(cases: Sequence[Any], shard: Shard) -> list[Any]:
 
 
 def shard_record(
-    shard: Shard, suite_path: Path, suite_cases: Sequence[Any], shard_cases: Sequence[Any]
+    shard: Shard, suite_cases: Sequence[Any], shard_cases: Sequence[Any]
 ) -> dict[str, Any]:
-    """run.json's shard bookkeeping: which part, the suite file's digest (shards must have run
-    the same file) and the whole suite's case list, so a merge can say which cases (and which
-    shards) are missing without the suite file."""
+    """run.json's shard bookkeeping: which part, and the whole suite's case list so a merge can
+    say which cases (and which shards) are missing without the suite file. (The header's
+    `suite_sha256` says which suite file ran: shards must have run the same one.)"""
     return {
         "shard": {"index": shard.index, "count": shard.count, "source": shard.source},
-        "suite_sha256": hashlib.sha256(suite_path.read_bytes()).hexdigest(),
-        "suite_cases": [list(case_key(c)) for c in suite_cases],
-        "shard_cases": [list(case_key(c)) for c in shard_cases],
+        "suite_cases": [case_key(c).to_json() for c in suite_cases],
+        "shard_cases": [case_key(c).to_json() for c in shard_cases],
     }
 
 

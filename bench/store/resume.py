@@ -2,11 +2,14 @@
 
 results.csv is the truth about which cases finished: a requested case (suite, model, mode,
 device, dtype, batch size) with a row there is done, whatever its status (an error row is a
-finished result; delete the row, or start a new run, to retry it). run.json supplies each row's
-raw samples and notes; the pipeline rewrites it before appending each row, so every row has them.
+finished result; delete the row, or start a new run, to retry it). The run record supplies each
+row's entry (bench.store.entries), appended before the row, so every row has one; the finished
+results are read back from it whole (samples, memory, counting, notes, flags), so the resumed
+run's record and report say what the first session measured.
 
 The run directory must belong to the suite being resumed: same suite name, every row a case of
-the suite as it is now, and each finished model still built by the same factory and kwargs.
+the suite as it is now, each finished model still built by the same factory, kwargs, factory file
+content and checkpoint; and a run that `bench merge` made is not resumed (resume its shards).
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ResumeError
-from bench.records import COLUMNS, Case, Contention, LatencyStats, Result
+from bench.records import COLUMNS, Case, CaseKey, Result, key_of_entry
+from bench.store.entries import case_definition, factory_file, result_of
 from bench.store.readback import read_record
-from bench.store.rundir import RESULTS_CSV, case_definition
-
-CaseKey = tuple[str, str, str, str, str, int, str, str, str]
+from bench.store.rundir import RESULTS_CSV
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class PriorRun:
     results: tuple[Result, ...]
     finished: frozenset[CaseKey]
     record: dict[str, Any]
+    entries: tuple[dict[str, Any], ...]  # the kept rows' record entries, in the rows' order
     # what results.csv must become before the run goes on (a torn last line cut, timed-out rows
     # dropped for a retry); None: keep it as it is. Nothing is written while validating.
     csv_rewrite: bytes | None = None
@@ -50,43 +53,59 @@ def load_prior_run(
     of `csv_rewrite`), so their cases run again.
     """
     record = read_run_record(run_dir)
+    if record.get("merged_from"):
+        raise ResumeError(
+            f"{run_dir}: made by `bench merge` from {len(record['merged_from'])} shards; "
+            "resume the unfinished shards, then merge them again"
+        )
     if record.get("suite_name") not in (None, suite_name):
         raise ResumeError(
             f"{run_dir}: a run of suite {record['suite_name']!r}, not {suite_name!r}; "
             "resume it with its own suite file"
         )
     by_key = {case.key: case for case in cases}
-    entries = {_entry_key(entry): entry for entry in record["cases"] if isinstance(entry, dict)}
+    entries = {_entry_key(entry, run_dir): entry for entry in record["cases"]}
     header, lines, torn = _read_lines(run_dir / RESULTS_CSV)
     results: list[Result] = []
     kept: list[bytes] = [header]
+    kept_entries: list[dict[str, Any]] = []
     for number, (line, row) in enumerate(lines, start=2):
         where = f"{run_dir / RESULTS_CSV}: line {number}"
         if row["suite"] != suite_name:
             raise ResumeError(f"{where}: suite {row['suite']!r}, not {suite_name!r}")
-        key, backoff_from = _row_key(row, where)
+        try:
+            key, backoff_batch = key_of_entry(row)
+        except ValueError:
+            raise ResumeError(f"{where}: batch_size/backoff_from are not integers") from None
         case = by_key.get(key)
         if case is None:
             raise ResumeError(
                 f"{where}: {row['model']} {row['device']} {row['dtype']} b{row['batch_size']} "
                 f"{row['mode']} is not a case of the suite now; start a new run"
             )
-        entry = entries.get((key, backoff_from))
+        entry = entries.get((key, backoff_batch))
         if entry is None:
             raise ResumeError(f"{where}: no matching case in run.json; cannot resume")
         _same_definition(case, entry, row, where)
-        if backoff_from is not None:
-            case = replace(case, batch_size=int(row["batch_size"]), backoff_from=backoff_from)
+        if backoff_batch is not None:
+            case = replace(case, batch_size=backoff_batch, backoff_from=key.batch)
         if retry_timeouts and row["status"] == "timeout":
             continue
         try:
-            results.append(result_from_record(case, entry))
+            results.append(replace(result_of(entry, case.base_dir), case=case))
         except (KeyError, ValueError, TypeError) as exc:
             raise ResumeError(f"{where}: its run.json entry is malformed ({exc})") from None
         kept.append(line)
+        kept_entries.append(entry)
     finished = frozenset(r.case.key for r in results if r.case.backoff_from is None)
     rewrite = b"".join(kept) if torn or len(kept) != len(lines) + 1 else None
-    return PriorRun(results=tuple(results), finished=finished, record=record, csv_rewrite=rewrite)
+    return PriorRun(
+        results=tuple(results),
+        finished=finished,
+        record=record,
+        entries=tuple(kept_entries),
+        csv_rewrite=rewrite,
+    )
 
 
 def _same_definition(case: Case, entry: dict[str, Any], row: dict[str, str], where: str) -> None:
@@ -101,9 +120,17 @@ def _same_definition(case: Case, entry: dict[str, Any], row: dict[str, str], whe
     if not isinstance(recorded, dict):  # a run from before definitions were recorded
         recorded = {"factory": entry.get("factory"), "kwargs": entry.get("kwargs")}
     now = case_definition(case)
+    if "factory_file_sha256" not in recorded:  # recorded before factory files were hashed
+        now.pop("factory_file_sha256", None)
     changed = [
         key for key in sorted(recorded.keys() | now.keys()) if recorded.get(key) != now.get(key)
     ]
+    if changed == ["factory_file_sha256"]:
+        raise ResumeError(
+            f"{where}: model {case.model.name!r}: its factory file "
+            f"{factory_file(case.model.factory, case.base_dir)} changed since the run; "
+            "start a new run"
+        )
     if changed:
         raise ResumeError(
             f"{where}: model {case.model.name!r} changed since the run ({', '.join(changed)}); "
@@ -138,57 +165,10 @@ def _read_lines(path: Path) -> tuple[bytes, list[tuple[bytes, dict[str, str]]], 
     return raw[0], lines, torn
 
 
-def _row_key(row: dict[str, str], where: str) -> tuple[CaseKey, int | None]:
+def _entry_key(entry: Any, run_dir: Path) -> tuple[CaseKey, int | None]:
     try:
-        batch = int(row["batch_size"])
-        backoff_from = int(row["backoff_from"]) if row["backoff_from"] else None
-    except ValueError:
-        raise ResumeError(f"{where}: batch_size/backoff_from are not integers") from None
-    requested = backoff_from if backoff_from is not None else batch
-    variant = row["variant"] if row["experiment"] == "model_inplace" else ""
-    key = (row["suite"], row["model"], row["mode"], row["device"], row["dtype"], requested, variant)
-    key += (row["memory_format"], row["compile"], row["dims"])
-    return key, backoff_from
-
-
-def _entry_key(entry: dict[str, Any]) -> tuple[CaseKey, int | None]:
-    backoff_from = entry.get("backoff_from")
-    requested = backoff_from if backoff_from is not None else entry.get("batch_size")
-    fields = ("suite", "model", "mode", "device", "dtype")
-    variant = entry.get("variant") if entry.get("experiment") == "model_inplace" else ""
-    key = (*(entry.get(name) for name in fields), requested, variant or "")
-    key += (entry.get("memory_format", "contiguous"), entry.get("compile", "eager"))
-    key += (entry.get("dims") or "",)
-    return key, backoff_from  # type: ignore[return-value]
-
-
-def result_from_record(case: Case, entry: dict[str, Any]) -> Result:
-    """A finished case rebuilt from its run.json entry: statistics recomputed from the raw
-    samples, with the precision target, steadiness and contention reading as recorded."""
-    samples = entry.get("latency_samples_ms") or []
-    contention = entry.get("contention")
-    latency = (
-        LatencyStats.from_samples(
-            samples,
-            entry.get("warmup_iterations") or 0,
-            precision_target=entry.get("precision_target"),
-            steady=entry.get("steady"),
-            contention=Contention(**contention) if isinstance(contention, dict) else None,
-        )
-        if samples
-        else None
-    )
-    return Result(
-        case=case,
-        status=entry["status"],
-        error=entry.get("error") or "",
-        params=entry.get("params"),
-        trainable_params=entry.get("trainable_params"),
-        macs=entry.get("macs"),
-        latency=latency,
-        peak_memory_bytes=entry.get("peak_memory_bytes"),
-        notes=tuple(entry.get("notes") or ()),
-        compile_ms=entry.get("compile_ms"),
-        graph_breaks=entry.get("graph_breaks"),
-        matches_reference=entry.get("matches_reference"),
-    )
+        return key_of_entry(entry)
+    except (AttributeError, KeyError, ValueError, TypeError):
+        raise ResumeError(
+            f"{run_dir}: a case of its run record is malformed; cannot resume"
+        ) from None

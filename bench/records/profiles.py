@@ -6,8 +6,10 @@ Times are per profiled step (the session's total divided by its active steps), i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_STEPS = 5
 DEFAULT_TOP = 15
@@ -103,3 +105,28 @@ class CaseProfile:
         if not self.bench_median_ms or self.profiled_step_ms is None:
             return None
         return self.profiled_step_ms / self.bench_median_ms - 1.0
+
+
+def profile_record(profile: CaseProfile) -> dict[str, Any]:
+    """A profile as run.json keeps it, so `bench report` renders the profile section too."""
+    record = dataclasses.asdict(profile)
+    for name in ("trace", "memory_snapshot"):
+        record[name] = None if record[name] is None else str(record[name])
+    return record
+
+
+def profile_from_record(record: dict[str, Any]) -> CaseProfile:
+    """The inverse of profile_record; KeyError or TypeError on a record bench did not write."""
+    return CaseProfile(
+        **{
+            **record,
+            "ops": tuple(OpRow(**row) for row in record["ops"]),
+            "modules": tuple(ModuleRow(**row) for row in record["modules"]),
+            "memory": tuple(MemoryRow(**row) for row in record["memory"]),
+            "trace": None if record["trace"] is None else Path(record["trace"]),
+            "memory_snapshot": (
+                None if record["memory_snapshot"] is None else Path(record["memory_snapshot"])
+            ),
+            "notes": tuple(record["notes"]),
+        }
+    )

@@ -1,0 +1,136 @@
+"""The one writer of a run directory while a run measures: results.csv, cases.jsonl, run.json
+(the header) and run.log, opened together, written in one order, closed together.
+
+Durability order, per finished case: its entry is appended to cases.jsonl (one write, fsynced),
+then its row to results.csv (likewise). So every row in results.csv has its entry even if the
+process is killed between the two, and `--resume` can trust the CSV as the list of finished
+cases. Each case costs two appends, whatever the number of cases before it; run.json is written
+at the start and the end only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import WriteError, write_error
+from bench.report.index import update_index
+from bench.report.rebuild import write_report
+from bench.store.entries import entry_of
+from bench.store.rundir import (
+    CASES_JSONL,
+    RESULTS_CSV,
+    CsvWriter,
+    EntryLog,
+    deferred_signals,
+    discard_run_dir,
+    entry_line,
+    new_run_dir,
+    write_header,
+)
+from bench.store.runlog import RUN_LOG, RunLog
+
+
+@dataclass
+class RunWriter:
+    run_dir: Path
+    header: dict[str, Any]
+    rows: CsvWriter
+    entries: EntryLog
+    log: RunLog
+    results: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, out: Path, suite_name: str, header: dict[str, Any]) -> RunWriter:
+        """A new run directory under `out`; nothing is left behind if it cannot be set up."""
+        run_dir = new_run_dir(out, suite_name)
+        opened: list[Any] = []
+        try:
+            rows = CsvWriter(run_dir / RESULTS_CSV)
+            opened.append(rows)
+            entries = EntryLog(run_dir / CASES_JSONL)
+            opened.append(entries)
+            log = RunLog(run_dir / RUN_LOG)
+            opened.append(log)
+            write_header(run_dir, header)
+        except BaseException:
+            for file in opened:
+                file.close()
+            discard_run_dir(run_dir)
+            raise
+        return cls(run_dir, header, rows, entries, log)
+
+    @classmethod
+    def resume(
+        cls,
+        run_dir: Path,
+        rows: CsvWriter,
+        header: dict[str, Any],
+        kept: Sequence[Any],
+        kept_entries: Sequence[dict[str, Any]],
+    ) -> RunWriter:
+        """Go on writing `run_dir`, whose results.csv `rows` holds (locked, already cut to the
+        kept rows). cases.jsonl is rewritten to the kept rows' entries, in their order: an entry
+        whose row never made it (killed between the two appends) goes, and a format-1 run's
+        cases move out of run.json."""
+        entries = EntryLog(run_dir / CASES_JSONL, resume=True)
+        try:
+            entries.rewrite("".join(entry_line(e) for e in kept_entries).encode("utf-8"))
+            log = RunLog(run_dir / RUN_LOG)
+            write_header(run_dir, header)
+        except BaseException:
+            entries.close()
+            raise
+        return cls(run_dir, header, rows, entries, log, list(kept))
+
+    def add(self, result: Any) -> None:
+        """Entry, then row: see the module's durability order."""
+        self.entries.append(entry_of(result))
+        self.rows.append(result.row())
+        self.results.append(result)  # only now: an interruption above leaves it out everywhere
+
+    def close(self, complete: bool, extra: dict[str, Any] | None = None) -> WriteError | None:
+        """Write run.json and report.md (each atomically) and close the files; every step is
+        tried even if an earlier one failed (a full disk), and the first failure is returned.
+        Signals wait until the files are whole."""
+        self.header.update(extra or {}, complete=complete)
+        steps: list[Callable[[], None]] = [
+            self.rows.close,
+            self.entries.close,
+            lambda: write_header(self.run_dir, self.header),
+            self._write_report,
+            self._update_index,
+            lambda: self.log.write(
+                f"{'finished' if complete else 'interrupted'}: {len(self.results)} rows written"
+            ),
+            self.log.close,
+        ]
+        failures: list[WriteError] = []
+        with deferred_signals():
+            for step in steps:
+                try:
+                    step()
+                except WriteError as exc:
+                    failures.append(exc)
+        return failures[0] if failures else None
+
+    def _write_report(self) -> None:
+        try:
+            write_report(self.run_dir)
+        except OSError as exc:  # plots are written with matplotlib, not write_atomic
+            raise write_error(self.run_dir, exc, "cannot write the report") from None
+
+    def _update_index(self) -> None:
+        try:
+            update_index(self.run_dir.parent)
+        except OSError as exc:
+            raise write_error(self.run_dir.parent, exc, "cannot write index.md") from None
+
+    def abandon(self) -> None:
+        """Close the files of a run that failed before its first case (nothing to report)."""
+        for file in (self.rows, self.entries, self.log):
+            with contextlib.suppress(OSError, WriteError):
+                file.close()
