@@ -83,6 +83,23 @@ def test_no_import_circle() -> None:
     assert _find_cycle(graph) is None
 
 
+def _package(module: str) -> str:
+    """bench.store.rundir -> store; a top-level module (bench.pipeline) is its own node."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_no_import_circle_between_packages() -> None:
+    """Layers, not just modules: `pipeline` may use `shard`, but then nothing in `shard` may
+    use `pipeline` (bench submit, which drives both, sits beside them)."""
+    graph: dict[str, set[str]] = {}
+    for importer, path in MODULES.items():
+        for module, _ in _imports(path):
+            if _package(module) != _package(importer) and module != "bench":
+                graph.setdefault(_package(importer), set()).add(_package(module))
+    assert _find_cycle(graph) is None
+
+
 def test_top_level_holds_a_handful_of_modules() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= MAX_TOP_LEVEL_MODULES, top
