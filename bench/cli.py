@@ -443,6 +443,7 @@ def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
     from bench.console import ProgressDisplay
     from bench.shard import missing_lines
     from bench.shard.submit import (
+        SLURM_LOGS_DIR,
         LocalExecutor,
         SlurmSettings,
         parse_slurm_time,
@@ -476,7 +477,7 @@ def _submit(args: argparse.Namespace, run_argv: list[str]) -> int:
             array_parallelism=args.slurm_array_parallelism,
             exclusive=not args.slurm_shared_node,
         )
-        folder = args.out.resolve() / "slurm"
+        folder = args.out.resolve() / SLURM_LOGS_DIR
         executor = slurm_executor(folder, settings, f"bench-{suite.name}", args.shards)
     display = None if run_args.quiet else ProgressDisplay()
     try:

@@ -57,9 +57,7 @@ def describe_seconds(seconds: float) -> str:
 class Guard:
     """What happened while the guard was active (mutable: the signal handlers fill it in)."""
 
-    timeout_s: float | None
     active: bool = True
-    timed_out: bool = False
     interrupted: bool = False  # a real SIGINT arrived
 
 
@@ -70,14 +68,13 @@ def case_guard(timeout_s: float | None) -> Iterator[Guard]:
     A timer that fires just as the block ends may still raise CaseTimeout from this context's
     exit; callers catch CaseTimeout around the whole `with`.
     """
-    guard = Guard(timeout_s)
+    guard = Guard()
     if threading.current_thread() is not threading.main_thread():
         yield guard
         return
 
     def on_alarm(signum: int, frame: object) -> None:
         if guard.active:
-            guard.timed_out = True
             raise CaseTimeout(timeout_s)
 
     def on_sigint(signum: int, frame: object) -> None:
