@@ -12,10 +12,12 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.console.streams import RUN_DIRS, announce, ensure_streams, say
+from bench.durations import BUDGET, TIMEOUT, DurationLimit
 from bench.errors import BenchError, TerminatedError, WriteError, one_line
 from bench.records import METRICS
 
@@ -61,16 +63,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _duration(text: str) -> float:
-    from bench.measure.timing.engine import parse_duration  # imports torch: only for `run`
+def _duration(limit: DurationLimit) -> Callable[[str], float]:
+    """The type of a duration option: the same forms and bounds as the suite file's key."""
 
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"budget must be positive, got {text!r}")
-    return seconds
+    def parse(text: str) -> float:
+        try:
+            return limit.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def _precision(text: str) -> float:
@@ -182,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     # timing knobs; they override the suite's `budget`, `precision` and `threads`
     run.add_argument(
         "--budget",
-        type=_duration,
-        help="time per case, build and FLOP counting included, e.g. 2s or 500ms (default 2s)",
+        type=_duration(BUDGET),
+        help="time per case, build and FLOP counting included, e.g. 2s, 500ms or 1m (default 2s)",
     )
     run.add_argument(
         "--precision",
@@ -271,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--timeout",
-        type=_timeout,
+        type=_duration(TIMEOUT),
         metavar="DURATION",
         help="per-case limit, e.g. 90s or 10m (default: the suite's `timeout`, else 10m); "
         "a case past it is a `timeout` row and the run goes on",
@@ -355,15 +357,6 @@ def _run(args: argparse.Namespace) -> int:
         for spread in repeat_spreads(outcome.results):
             say(f"repeatability: {spread.summary()}")
     return EXIT_OK if outcome.all_ok else EXIT_CASE_FAILED
-
-
-def _timeout(text: str) -> float:
-    from bench.measure.watchdog import parse_timeout
-
-    try:
-        return parse_timeout(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _steps(text: str) -> int:

@@ -18,7 +18,6 @@ from bench.measure.timing.engine import (
     choose_block_size,
     is_steady,
     measure_latency,
-    parse_duration,
 )
 from tests.fakes import FakeClock, FakeCpuSource, FakeCudaBackend
 
@@ -301,19 +300,6 @@ def test_cpu_latency_has_no_wall_column() -> None:
     clock = FakeClock()
     stats = measure_latency(lambda: clock.advance_ms(1), CpuTimer(clock), QUICK_POLICY, clock)
     assert stats.wall_median_ms is None and stats.launch_bound is None
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("2s", 2.0), ("500ms", 0.5), ("0.25", 0.25), (" 3 s", 3.0)]
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "2m", "fast", "-1s", "1e3"])
-def test_parse_duration_refuses_other_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid duration"):
-        parse_duration(text)
 
 
 def _split_blocks(log: list[tuple[object, ...]]) -> list[list[tuple[object, ...]]]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -53,20 +52,8 @@ __all__ = [
     "choose_block_size",
     "is_steady",
     "measure_latency",
-    "parse_duration",
     "warm_up",
 ]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from '2s', '500ms' or a bare number of seconds; ValueError naming the forms."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"invalid duration {text!r}; use seconds like '2s', '0.5' or '500ms'")
-    value = float(match.group(1))
-    return value / 1000.0 if match.group(2) == "ms" else value
 
 
 @dataclass(frozen=True)
