@@ -1,5 +1,5 @@
-"""Human units shared by every renderer: binary byte sizes (KiB, MiB, GiB), 3-4 significant
-figures, decimal scales (k, M, G) for counts."""
+"""Human units shared by every renderer: binary byte sizes (KiB, MiB, GiB) and 3-4 significant
+figures."""
 
 from __future__ import annotations
 
@@ -35,9 +35,3 @@ def significant(value: float | None, digits: int = 4) -> str:
     if rounded != 0 and math.floor(math.log10(abs(rounded))) > magnitude:  # 9.9996 -> 10.00
         decimals = max(decimals - 1, 0)
     return f"{value:,.{decimals}f}"
-
-
-def scaled(value: float | None, unit: str, digits: int = 4) -> str:
-    """`value` divided by the decimal `unit` (k, M, G, T), 3-4 significant figures."""
-    factors = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    return "" if value is None else significant(value / factors[unit], digits)

@@ -21,13 +21,13 @@ from torchvision.models import get_model_builder
 from bench.measure.counting.fvcore_check import fvcore_macs
 from bench.measure.counting.meta import META, build_on_meta
 from bench.measure.counting.ops import count_ops
-from bench.measure.counting.oracle import (
+from bench.records.counts import CROSSCHECK_TOLERANCE
+from tests.oracle import (
     builder_arguments,
     crop_size,
     default_weights,
     oracle_models,
 )
-from bench.records.counts import CROSSCHECK_TOLERANCE
 
 
 def main() -> int:

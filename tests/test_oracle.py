@@ -18,18 +18,18 @@ from torchvision.models import get_model_builder
 
 from bench.measure.counting.meta import META, build_on_meta
 from bench.measure.counting.ops import count_ops, count_params
-from bench.measure.counting.oracle import (
+from bench.measure.counting.quantized import (
+    incomplete_quantized_ops,
+    packed_weights,
+    weight_dtypes,
+)
+from tests.oracle import (
     builder_arguments,
     crop_size,
     default_weights,
     oracle_models,
     quantized_builder_arguments,
     quantized_oracle_models,
-)
-from bench.measure.counting.quantized import (
-    incomplete_quantized_ops,
-    packed_weights,
-    weight_dtypes,
 )
 
 # Models that genuinely cannot match, with the reason. None in torchvision 0.29.1.

@@ -18,7 +18,9 @@ from torchvision.models import get_model_builder
 
 from bench.measure.counting.meta import META, build_on_meta
 from bench.measure.counting.ops import count_ops, count_params
-from bench.measure.counting.oracle import (
+from bench.model import INPUT_SEED
+from bench.model.factory import WEIGHT_SEED
+from tests.oracle import (
     FAMILIES,
     OracleConfig,
     data_dependent_reason,
@@ -27,8 +29,6 @@ from bench.measure.counting.oracle import (
     family_configurations,
     pretrained_architecture,
 )
-from bench.model import INPUT_SEED
-from bench.model.factory import WEIGHT_SEED
 
 CONFIGS: list[OracleConfig] = [c for family in FAMILIES for c in family_configurations(family)]
 # Families whose forward runs on meta; the others need real tensors.

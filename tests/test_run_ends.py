@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.measure.watchdog import parse_timeout
+from bench.durations import TIMEOUT
 from bench.store import read_record
 from tests.robust_helpers import LINEAR, bench, bench_popen, model_entry, read_rows, suite_text
 
@@ -29,13 +29,13 @@ def statuses(run_dir: Path) -> list[tuple[str, str]]:
 
 
 def test_timeout_parsing() -> None:
-    assert parse_timeout("10m") == 600
-    assert parse_timeout("1.5s") == 1.5
-    assert parse_timeout("250ms") == 0.25
-    assert parse_timeout("2h") == 7200
+    assert TIMEOUT.parse("10m") == 600
+    assert TIMEOUT.parse("1.5s") == 1.5
+    assert TIMEOUT.parse("250ms") == 0.25
+    assert TIMEOUT.parse("2h") == 7200
     for bad in ("0", "-1s", "ten", "9999h", ""):
         with pytest.raises(ValueError):
-            parse_timeout(bad)
+            TIMEOUT.parse(bad)
 
 
 def test_timed_out_case_is_its_row_and_resume_retries_it_only_when_asked(

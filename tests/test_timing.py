@@ -18,7 +18,6 @@ from bench.measure.timing.engine import (
     choose_block_size,
     is_steady,
     measure_latency,
-    parse_duration,
 )
 from tests.fakes import FakeClock, FakeCpuSource, FakeCudaBackend
 
@@ -43,7 +42,7 @@ def scripted(clock: FakeClock, durations_ms: Iterable[float]) -> Callable[[], No
 def test_cpu_timer_reads_clock_around_the_call() -> None:
     clock = FakeClock()
     timer = CpuTimer(clock)
-    assert timer.time_call(lambda: clock.advance_ms(2.5)) == 2.5
+    assert timer.time_block(lambda: clock.advance_ms(2.5), 1).elapsed_ms == 2.5
     assert timer.time_block(lambda: clock.advance_ms(2.0), 3).elapsed_ms == 6.0
 
 
@@ -221,7 +220,7 @@ def test_setup_runs_before_every_call_outside_the_timed_region() -> None:
 def test_cuda_timer_synchronizes_the_case_device_around_events() -> None:
     backend = FakeCudaBackend(kernel_ms=[3.0])
     timer = CudaTimer("cuda:1", backend)
-    elapsed = timer.time_call(backend.run_kernel)
+    elapsed = timer.time_block(backend.run_kernel, 1).elapsed_ms
     assert elapsed == 3.0
     assert backend.log == [
         ("synchronize", "cuda:1"),
@@ -301,34 +300,6 @@ def test_cpu_latency_has_no_wall_column() -> None:
     clock = FakeClock()
     stats = measure_latency(lambda: clock.advance_ms(1), CpuTimer(clock), QUICK_POLICY, clock)
     assert stats.wall_median_ms is None and stats.launch_bound is None
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("2s", 2.0), ("500ms", 0.5), ("0.25", 0.25), (" 3 s", 3.0)]
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "2m", "fast", "-1s", "1e3"])
-def test_parse_duration_refuses_other_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid duration"):
-        parse_duration(text)
-
-
-def test_a_timer_with_only_time_call_still_works() -> None:
-    """Timers written against the earlier one-call protocol keep working, one call per block."""
-    clock = FakeClock()
-
-    class OneCall:
-        def time_call(self, fn: Callable[[], object]) -> float:
-            start = clock()
-            fn()
-            return (clock() - start) / 1e6
-
-    stats = measure_latency(lambda: clock.advance_ms(2.0), OneCall(), QUICK_POLICY, clock)
-    assert stats.samples_ms == (2.0, 2.0, 2.0)
-    assert stats.iterations_per_sample == 1
 
 
 def _split_blocks(log: list[tuple[object, ...]]) -> list[list[tuple[object, ...]]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from bench.durations import describe_seconds
 from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
 from bench.measure.contention import ContentionProbe
@@ -32,13 +33,7 @@ from bench.measure.timing.engine import (
     measure_latency,
 )
 from bench.measure.torch_state import capture_state, restore_state, state_changes
-from bench.measure.watchdog import (
-    DEFAULT_TIMEOUT_S,
-    CaseTimeout,
-    Guard,
-    case_guard,
-    describe_seconds,
-)
+from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, Guard, case_guard
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
 from bench.model.inplace import check_inplace

@@ -33,8 +33,8 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench.durations import describe_seconds
 from bench.measure.case import RunOptions, measure_case
-from bench.measure.watchdog import describe_seconds
 from bench.records import Case, Result
 
 STARTUP_S = 300.0  # spawn + importing torch; generous for a loaded machine

@@ -18,17 +18,12 @@ Off the main thread (signals can only be handled there) the guard sets no timer:
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 600.0  # generous: a case that takes ten minutes is a suite that needs a key
-TIMEOUT_FORMS = "a duration like '90s', '500ms', '10m' or '1h', or a number of seconds"
-_TIMEOUT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|m|min|h)?\s*$")
-_UNIT_S = {None: 1.0, "s": 1.0, "ms": 1e-3, "m": 60.0, "min": 60.0, "h": 3600.0}
-MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: beyond that the number is a typo, not a limit
 
 
 class CaseTimeout(BaseException):
@@ -36,30 +31,11 @@ class CaseTimeout(BaseException):
     swallow it and keep running."""
 
 
-def parse_timeout(text: str) -> float:
-    """Seconds from '90s', '500ms', '10m', '1h' or a bare number; ValueError naming the forms."""
-    match = _TIMEOUT.match(text)
-    if match is None:
-        raise ValueError(f"invalid timeout {text!r}; use {TIMEOUT_FORMS}")
-    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-    if not 0 < seconds <= MAX_TIMEOUT_S:
-        raise ValueError(f"timeout {text!r} out of range; allowed: more than 0, at most 1 week")
-    return seconds
-
-
-def describe_seconds(seconds: float) -> str:
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
-
-
 @dataclass
 class Guard:
     """What happened while the guard was active (mutable: the signal handlers fill it in)."""
 
-    timeout_s: float | None
     active: bool = True
-    timed_out: bool = False
     interrupted: bool = False  # a real SIGINT arrived
 
 
@@ -70,14 +46,13 @@ def case_guard(timeout_s: float | None) -> Iterator[Guard]:
     A timer that fires just as the block ends may still raise CaseTimeout from this context's
     exit; callers catch CaseTimeout around the whole `with`.
     """
-    guard = Guard(timeout_s)
+    guard = Guard()
     if threading.current_thread() is not threading.main_thread():
         yield guard
         return
 
     def on_alarm(signum: int, frame: object) -> None:
         if guard.active:
-            guard.timed_out = True
             raise CaseTimeout(timeout_s)
 
     def on_sigint(signum: int, frame: object) -> None:

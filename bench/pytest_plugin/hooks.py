@@ -83,7 +83,7 @@ def _checked_suite(text: str) -> Path:
 
 
 def _warmup_max_s(config: pytest.Config) -> float:
-    from bench.measure.timing import parse_duration
+    from bench.durations import parse_duration
 
     text = config.getoption("bench_warmup_max")
     try:

@@ -13,9 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from bench.durations import BUDGET, DURATION_FORMS, TIMEOUT, DurationLimit
 from bench.errors import FactoryError, SuiteError
-from bench.measure.timing.engine import parse_duration
-from bench.measure.watchdog import TIMEOUT_FORMS, parse_timeout
 from bench.model.factory import resolve_factory
 from bench.model.variants import AMP_DTYPES, COMPILE_MODES, DTYPES, MEMORY_FORMATS
 from bench.model.workload import MODES
@@ -41,7 +40,6 @@ TOP_KEYS = {"suite", "models", "experiments"}
 MAX_BATCH = 2**24
 
 MAX_THREADS = 1024
-MAX_BUDGET_S = 24 * 3600.0
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -126,23 +124,9 @@ def _dim_values(model: ModelSpec) -> list[tuple[tuple[str, int], ...]]:
 
 
 def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
-    """`budget` ("2s", "500ms" or seconds), `precision` (0 < p < 1), `threads` (>= 1)."""
-    budget_s = precision = threads = None
-    if "budget" in header:
-        value = header["budget"]
-        try:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ValueError
-            budget_s = parse_duration(str(value))
-            if not 0 < budget_s <= MAX_BUDGET_S:
-                raise ValueError
-        except ValueError:
-            raise SuiteError(
-                path,
-                "[suite] budget",
-                f'must be a duration like "2s", "500ms" or a number of seconds, more than 0 and '
-                f"at most 24 hours, got {value!r}",
-            ) from None
+    """`budget` and `timeout` (durations, as on the command line), `precision` (0 < p < 1),
+    `threads` (>= 1)."""
+    precision = threads = None
     if "precision" in header:
         value = header["precision"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
@@ -158,18 +142,27 @@ def _timing_settings(path: Path, header: dict[str, Any]) -> TimingSettings:
             allowed = f"must be a positive integer, at most {MAX_THREADS}, got {value!r}"
             raise SuiteError(path, "[suite] threads", allowed)
         threads = value
-    timeout_s = None
-    if "timeout" in header:
-        value = header["timeout"]
-        try:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ValueError(f"must be {TIMEOUT_FORMS}, got {value!r}")
-            timeout_s = parse_timeout(str(value))
-        except ValueError as exc:
-            raise SuiteError(path, "[suite] timeout", str(exc)) from None
     return TimingSettings(
-        budget_s=budget_s, precision=precision, threads=threads, timeout_s=timeout_s
+        budget_s=_duration(path, header, BUDGET),
+        precision=precision,
+        threads=threads,
+        timeout_s=_duration(path, header, TIMEOUT),
     )
+
+
+def _duration(path: Path, header: dict[str, Any], limit: DurationLimit) -> float | None:
+    """A duration key: a string in the command line's forms ("90s", "1m"), or a TOML number of
+    seconds; absent is None (the run's default applies)."""
+    if limit.name not in header:
+        return None
+    value = header[limit.name]
+    where = f"[suite] {limit.name}"
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SuiteError(path, where, f"must be {DURATION_FORMS}, got {value!r}")
+    try:
+        return limit.parse(str(value))
+    except ValueError as exc:
+        raise SuiteError(path, where, str(exc)) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """Parameters, FLOPs and MACs: counted once per case, on the meta device where the model allows.
 
 `probe` counts a case; `ops` wraps FlopCounterMode; `formulas` adds the ops it misses; `meta`
-builds a shape-only copy; `fvcore_check` is the second opinion; `layers` the torchinfo table;
-`oracle` lists torchvision's models with published figures, for the tests.
+builds a shape-only copy; `fvcore_check` is the second opinion; `layers` the torchinfo table.
 """
 
 from bench.measure.counting.ops import (

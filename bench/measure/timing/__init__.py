@@ -12,7 +12,6 @@ from bench.measure.timing.engine import (
     TimingPolicy,
     Warmup,
     measure_latency,
-    parse_duration,
     warm_up,
 )
 from bench.measure.timing.timers import BlockTiming, Clock, CpuTimer, CudaTimer, Timer
@@ -29,6 +28,5 @@ __all__ = [
     "TimingPolicy",
     "Warmup",
     "measure_latency",
-    "parse_duration",
     "warm_up",
 ]

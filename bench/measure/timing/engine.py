@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -53,20 +52,8 @@ __all__ = [
     "choose_block_size",
     "is_steady",
     "measure_latency",
-    "parse_duration",
     "warm_up",
 ]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from '2s', '500ms' or a bare number of seconds; ValueError naming the forms."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"invalid duration {text!r}; use seconds like '2s', '0.5' or '500ms'")
-    value = float(match.group(1))
-    return value / 1000.0 if match.group(2) == "ms" else value
 
 
 @dataclass(frozen=True)
@@ -159,9 +146,6 @@ def measure_latency(
     if probe is None:
         probe = default_probe()
 
-    if not hasattr(timer, "time_block"):
-        timer = _SingleCallTimer(timer)
-
     def timed(iterations: int) -> BlockTiming:
         if setup is not None:
             setup()
@@ -246,8 +230,6 @@ def warm_up(
     pytest-benchmark, whose warmup is off by default on CPython). `setup` runs before every call,
     outside the timed region; the timer's own synchronization ends every call on CUDA.
     """
-    if not hasattr(timer, "time_block"):
-        timer = _SingleCallTimer(timer)
 
     def timed_ms() -> float:
         if setup is not None:
@@ -261,22 +243,6 @@ def warm_up(
     first_call_ms = first.wall_ms if first.wall_ms is not None else first.elapsed_ms
     durations_ms, steady = _warm_up(timed_ms, policy, clock, deadline_ns)
     return Warmup(first_call_ms, tuple(durations_ms), policy.steady_window, steady)
-
-
-class _SingleCallTimer:
-    """Adapts a timer that only has `time_call(fn) -> ms` (the pre-block protocol): one call per
-    block, and no known overhead, so blocks stay at one call."""
-
-    def __init__(self, timer: Any) -> None:
-        self.timer = timer
-
-    def time_block(self, fn: Callable[[], Any], iterations: int) -> BlockTiming:
-        return BlockTiming(
-            elapsed_ms=math.fsum(self.timer.time_call(fn) for _ in range(iterations))
-        )
-
-    def overhead_ns(self) -> float:
-        return 0.0
 
 
 def _warm_up(

@@ -69,10 +69,6 @@ class CpuTimer:
             end = clock()
         return BlockTiming(elapsed_ms=(end - start) / 1e6)
 
-    def time_call(self, fn: Callable[[], Any]) -> float:
-        """One call's duration in milliseconds (kept for callers that time single calls)."""
-        return self.time_block(fn, 1).elapsed_ms
-
     def overhead_ns(self) -> float:
         """Cost of one clock read: the median over batches of back-to-back reads, so one
         preemption during the probe does not inflate it (measured once per timer)."""
@@ -114,9 +110,6 @@ class CudaTimer:
         return BlockTiming(
             elapsed_ms=float(start.elapsed_time(end)), wall_ms=(host_end - host_start) / 1e6
         )
-
-    def time_call(self, fn: Callable[[], Any]) -> float:
-        return self.time_block(fn, 1).elapsed_ms
 
     def overhead_ns(self) -> float:
         """Host wall time of an empty synchronized block (median of 5), measured once."""

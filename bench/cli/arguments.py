@@ -1,0 +1,104 @@
+"""What every verb shares: the parser that turns a usage error into one line and exit 2, the
+exit codes, and the argument types.
+
+Each type refuses a bad value with one line naming what is allowed (argparse prefixes the
+option's name), so a typo costs the user a line on stderr, never a traceback or a half run.
+Nothing here imports torch: `bench --help` and a mistyped option answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import NoReturn
+
+from bench.durations import DurationLimit
+from bench.records import METRICS
+
+EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+
+MAX_THREADS = 1024  # the suite's `threads` has the same bound (bench.suite.load)
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse, but usage errors are one `error:` line and exit 2, like suite errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `bench --help`)\n")
+
+
+def positive_int(maximum: int | None = None) -> Callable[[str], int]:
+    """The type of every count option (--shards, --repeat, --steps, --threads, ...): plain
+    decimal digits, at least 1 and at most `maximum` when given."""
+    bound = "" if maximum is None else f", at most {maximum}"
+
+    def parse(text: str) -> int:
+        value = int(text) if text.isascii() and text.isdigit() else 0
+        if value < 1 or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected a positive integer{bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+THREADS = positive_int(MAX_THREADS)
+
+
+def duration(limit: DurationLimit) -> Callable[[str], float]:
+    """The type of a duration option: the same forms and bounds as the suite file's key."""
+
+    def parse(text: str) -> float:
+        try:
+            return limit.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def metrics(text: str) -> frozenset[str]:
+    chosen = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in METRICS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown metric {unknown[0] if unknown else text!r}; choose from {','.join(METRICS)}"
+        )
+    return frozenset(chosen)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def precision(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"precision must be between 0 and 1, got {text!r}")
+    return value
+
+
+def percent(text: str) -> float:
+    """`10`, `10%` or `2.5%`: a percentage, returned as a fraction."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 10 or 10%, got {text!r}")
+    return value / 100
+
+
+def add_threads(group: argparse._ActionsContainer) -> None:
+    """`--threads`, the same for every verb that runs a model."""
+    group.add_argument("--threads", type=THREADS, help="intra-op threads (default: torch's)")

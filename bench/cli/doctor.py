@@ -1,0 +1,26 @@
+"""`bench doctor`: can this machine be trusted for benchmarking?"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.cli.arguments import EXIT_OK, add_threads
+
+
+def add_doctor(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
+    parser.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    add_threads(parser)
+    parser.set_defaults(handler=doctor)
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from bench.doctor import render_doctor, run_doctor, write_doctor_json
+
+    report = run_doctor(quick=args.quick, threads=args.threads)
+    print(render_doctor(report))
+    if args.json is not None:
+        write_doctor_json(report, args.json)
+    return EXIT_OK

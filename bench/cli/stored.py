@@ -1,0 +1,91 @@
+"""`bench compare` and `bench report`: verbs over runs already on disk. They never measure, so
+they never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, percent
+
+
+def add_compare(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "compare",
+        help="what changed between two runs: faster, slower, same or inconclusive per case",
+        description="Compare two runs case by case from their raw samples. BASE and NEW are run "
+        "directories (or pytest-benchmark JSON files saved with --benchmark-save-data). Prints "
+        "markdown; exit 1 with --fail-on-regression when a case is confidently slower.",
+    )
+    parser.add_argument("base", type=Path, metavar="BASE", help="the earlier run")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge against BASE")
+    verdicts = parser.add_argument_group("verdicts")
+    verdicts.add_argument(
+        "--threshold",
+        type=percent,
+        default=0.10,
+        metavar="PCT",
+        help="smallest change called faster/slower, in percent (default 10)",
+    )
+    verdicts.add_argument(
+        "--fail-on-regression",
+        type=percent,
+        default=None,
+        metavar="PCT",
+        help="exit 1 if any case is confidently slower by more than PCT percent",
+    )
+    verdicts.add_argument(
+        "--force", action="store_true", help="compare even if the runs used different hardware"
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, help="also write the markdown to this file")
+    parser.set_defaults(handler=compare)
+
+
+def add_report(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "report",
+        help="rebuild a run's report.md and plots from its run.json",
+        description="Rewrite report.md and the PNG plots of RUN_DIR from its run.json alone "
+        "(the same run.json gives byte-identical files).",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
+    parser.set_defaults(handler=report)
+
+
+def compare(args: argparse.Namespace) -> int:
+    from bench.compare import (
+        CompareError,
+        compare_runs,
+        device_mismatch,
+        load_side,
+        regressions_beyond,
+        render_comparison,
+    )
+
+    base, new = load_side(args.base), load_side(args.new)
+    mismatch = device_mismatch(base, new)
+    if mismatch and not args.force:
+        raise CompareError(
+            f"{args.base} vs {args.new}: different hardware ({mismatch}); "
+            "timings are not comparable; pass --force to compare anyway"
+        )
+    comparison = compare_runs(base, new, args.threshold)
+    text = render_comparison(comparison, mismatch)
+    sys.stdout.write(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    if args.fail_on_regression is not None and regressions_beyond(
+        comparison, args.fail_on_regression
+    ):
+        return EXIT_CASE_FAILED
+    return EXIT_OK
+
+
+def report(args: argparse.Namespace) -> int:
+    from bench.report.rebuild import write_report
+
+    print(write_report(args.run_dir))
+    return EXIT_OK
