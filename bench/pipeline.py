@@ -9,6 +9,7 @@ from the record it wrote, the way `bench report` does.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -167,20 +168,32 @@ def _started(
 def measure_cases(
     writer: RunWriter, todo: list[AnyCase], options: RunOptions, progress: ProgressCallback | None
 ) -> None:
-    """Each case in turn; every result is written (entry, row, log line) as it comes."""
-    for index, case in enumerate(todo, start=1):
-        if progress is not None:
-            progress(index, len(todo), case, None)
-        outcomes = (
-            execute(case, options)
-            if isinstance(case, Case)
-            else [measure_experiment_case(case, options.experiment_timing)]
-        )
-        for result in outcomes:
-            writer.add(result)
-            writer.log.case(index, len(todo), result)
+    """Each case in turn; every result is written (entry, row, log line) as it comes.
+
+    Every case ends with a full garbage collection (bench.measure.case), which walks every
+    object alive: torch and the libraries imported so far are ~100 ms of that walk per case,
+    and the results kept so far make it grow with the run. So what is alive now is frozen out
+    of the collector's walks for the run (gc.freeze): each case then pays for its own garbage
+    only (a 1,500-case counts-only sweep: 115 ms a case before, 15 ms after).
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        for index, case in enumerate(todo, start=1):
             if progress is not None:
-                progress(index, len(todo), result.case, result)
+                progress(index, len(todo), case, None)
+            outcomes = (
+                execute(case, options)
+                if isinstance(case, Case)
+                else [measure_experiment_case(case, options.experiment_timing)]
+            )
+            for result in outcomes:
+                writer.add(result)
+                writer.log.case(index, len(todo), result)
+                if progress is not None:
+                    progress(index, len(todo), result.case, result)
+    finally:
+        gc.unfreeze()  # a caller that goes on (a notebook, the tests) collects as before
 
 
 def profile_run(

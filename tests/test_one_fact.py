@@ -212,3 +212,23 @@ def test_resume_refuses_an_edited_model_file(tmp_path: Path, capsys) -> None:
     assert code == 2 and err.count("\n") == 1
     assert f"its factory file {folder.resolve() / 'model.py'} changed since the run" in err
     assert (Path(out) / "results.csv").read_bytes() == before
+
+
+def test_cases_run_with_what_was_alive_before_frozen_out_of_the_collector(
+    write_suite, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each case ends with a full gc.collect(); without the freeze it walked torch's whole
+    object graph every time (~100 ms a case) and grew with the results kept."""
+    import gc
+
+    import bench.pipeline
+
+    frozen: list[int] = []
+    execute = bench.pipeline.execute
+    monkeypatch.setattr(
+        bench.pipeline, "execute", lambda *a: frozen.append(gc.get_freeze_count()) or execute(*a)
+    )
+    code, _, _ = run(capsys, "run", write_suite(suite_text(LINEAR)), *PARAMS, "--out", tmp_path)
+    assert code == 0
+    assert frozen and frozen[0] > 0
+    assert gc.get_freeze_count() == 0  # unfrozen again for whoever goes on in this process
