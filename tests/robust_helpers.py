@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,12 +42,20 @@ def read_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(reader)
 
 
+def _ctrl_c_as_a_terminal_sends_it() -> None:
+    """A shell starts background jobs with SIGINT ignored, and a child inherits that: Python
+    then installs no KeyboardInterrupt handler, and a test's SIGINT would do nothing (`nohup nox
+    -s tests &` hung here). The child gets Ctrl-C as a user at a terminal would send it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def bench_popen(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bench", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_a_terminal_sends_it,
     )
 
 
