@@ -49,6 +49,31 @@ batch_sizes = [1, 2]
 """
 
 
+# Three models of unequal case counts (3, 2 and 2 cases): enough to show how shards split a
+# suite, shared by the partition and the merge tests.
+SHARDED_MODELS = """\
+[[models]]
+name = "lin_a"
+factory = "torch.nn:Linear"
+kwargs = { in_features = 16, out_features = 4 }
+input_shape = [16]
+batch_sizes = [1, 2, 4]
+
+[[models]]
+name = "lin_b"
+factory = "torch.nn:Linear"
+kwargs = { in_features = 8, out_features = 8 }
+input_shape = [8]
+batch_sizes = [1, 2]
+
+[[models]]
+name = "mlp"
+factory = "bench.zoo:mlp"
+input_shape = [1, 28, 28]
+modes = ["eval", "train"]
+"""
+
+
 def save_record(run_dir: Path, record: dict) -> None:
     """Write a (test-edited) run record back the way bench stores it: run.json's header and
     one cases.jsonl line per case."""
