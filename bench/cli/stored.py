@@ -46,9 +46,10 @@ def add_compare(verbs: argparse._SubParsersAction) -> None:
 def add_report(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "report",
-        help="rebuild a run's report.md and plots from its run.json",
-        description="Rewrite report.md and the PNG plots of RUN_DIR from its run.json alone "
-        "(the same run.json gives byte-identical files).",
+        help="rebuild a run's report.md and plots from its record",
+        description="Rewrite report.md and the PNG plots of RUN_DIR from its record alone "
+        "(run.json and cases.jsonl; the same record gives byte-identical files, for plain, "
+        "merged and profiled runs alike).",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
     parser.set_defaults(handler=report)
