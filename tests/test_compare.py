@@ -23,6 +23,7 @@ from bench.compare import (
 )
 from bench.compare.verdicts import bootstrap_ratio_ci
 from bench.errors import BenchError
+from bench.records import CaseKey
 from tests.robust_helpers import bench
 
 ENVIRONMENT = {
@@ -48,7 +49,7 @@ def samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.02) -> l
 
 
 def side(values: list[float], **fields: Any) -> SideCase:
-    key = ("m", "cpu", "float32", "1", "1x8", "eval", "")
+    key = CaseKey("model", "m", "cpu", "float32", 1)
     return SideCase(key=key, status="ok", samples_ms=tuple(values), **fields)
 
 
@@ -159,13 +160,23 @@ def test_change_near_the_threshold_with_wide_interval_is_inconclusive() -> None:
 
 @pytest.mark.parametrize(
     ("flags", "why"),
-    [({"noisy": True}, "noisy"), ({"contended": True}, "contended")],
+    [({"noisy": True}, "noisy"), ({"contended": True}, "contended"), ({"steady": False}, "steady")],
 )
 def test_noisy_or_contended_side_is_inconclusive_even_when_3x(flags: dict, why: str) -> None:
     result = compare_samples(side(samples(5.0, 1)), side(samples(15.0, 2), **flags))
     assert result.verdict == "inconclusive"
     assert why in result.reason
     assert result.ratio == pytest.approx(3.0, rel=0.02)  # the figures are still shown
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("where", ["BASE", "NEW"])
+def test_impossible_samples_are_inconclusive_without_figures(bad: float, where: str) -> None:
+    good, broken = samples(5.0, 1), [*samples(5.0, 2)[:-1], bad]
+    base, new = (broken, good) if where == "BASE" else (good, broken)
+    result = compare_samples(side(base), side(new))
+    assert (result.verdict, result.ratio) == ("inconclusive", None)
+    assert result.reason == f"{where} has impossible samples (zero, negative or not finite)"
 
 
 def test_failed_side_is_inconclusive_without_figures() -> None:

@@ -43,6 +43,7 @@ class SideCase:
     # every input's full shape (`1x3x224x224`): not part of the key, so a case whose input
     # changed between the runs pairs up and is named, not silently dropped
     shape: str = ""
+    steady: bool | None = None  # False: warmup never settled before the samples were taken
 
     @property
     def label(self) -> str:
@@ -127,6 +128,7 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
         samples_ms=samples,
         noisy=_truthy(noisy) if noisy is not None else _iqr_noisy(samples),
         contended=_truthy(entry.get("contended")),
+        steady=None if entry.get("steady") in (None, "") else _truthy(entry.get("steady")),
         params=_int_or_none(entry.get("params")),
         macs=_int_or_none(entry.get("macs")),
         peak_memory_bytes=_int_or_none(entry.get("peak_memory_bytes")),

@@ -20,6 +20,7 @@ a percentage when the interval's lower end exceeds it, which is what `--fail-on-
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -125,6 +126,8 @@ def _flag_reason(base: SideCase, new: SideCase) -> str:
     for side, case in (("BASE", base), ("NEW", new)):
         if case.contended:
             return f"{side} ran contended"
+        if case.steady is False:
+            return f"{side} did not reach a steady state before sampling"
         if case.noisy:
             return f"{side} is noisy (IQR > 10% of median)"
     return ""
@@ -137,6 +140,10 @@ def compare_samples(
     for side, case in (("BASE", base), ("NEW", new)):
         if case.status != "ok" or len(case.samples_ms) < 2:
             why = f"{side} is {case.status}" if case.status != "ok" else f"{side} has no samples"
+            return SampleComparison("inconclusive", why)
+        if not all(math.isfinite(v) and v > 0 for v in case.samples_ms):
+            # a latency of 0 or less (a broken clock, an edited file) has no ratio to take
+            why = f"{side} has impossible samples (zero, negative or not finite)"
             return SampleComparison("inconclusive", why)
     if base.shape and new.shape and base.shape != new.shape:
         return SampleComparison("inconclusive", f"input shape {base.shape} vs {new.shape}")
