@@ -1,9 +1,11 @@
-"""Shared fixtures: suite files written on the fly, and the CUDA marker's clean skip."""
+"""Shared fixtures: suite files written on the fly, `bench` run in this process, torch's
+quantized engine restored, and the CUDA marker's clean skip."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,37 @@ def write_suite(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`bench ARGS` through `bench.cli.main` in this process: its exit status (also where
+    argparse itself exits, as SystemExit), stdout and stderr, shaped like `subprocess.run`'s.
+
+    For tests of arguments, error messages and what a run writes: a subprocess would spend
+    seconds starting Python and importing torch again. Tests where the process boundary is the
+    point (the console script, signals, hangs, a closed stdout, --isolate) keep
+    `tests.robust_helpers.bench`."""
+    from bench.cli import main
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()  # this command's output only, as a fresh process would print it
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def restore_quantized_engine() -> Iterator[None]:
+    """Quantized builders set torch's process-wide quantized engine; later tests get it back."""
+    engine = torch.backends.quantized.engine
+    yield
+    torch.backends.quantized.engine = engine
+
+
 TINY_SUITE = """\
 [suite]
 name = "tiny"
@@ -46,4 +79,30 @@ factory = "torch.nn:Linear"
 kwargs = { in_features = 16, out_features = 4 }
 input_shape = [16]
 batch_sizes = [1, 2]
+"""
+
+# Three models of 3, 2 and 2 cases (lin_a, lin_b, mlp in eval and train): the shard tests' suite.
+SHARD_SUITE = """\
+[suite]
+name = "sharded"
+
+[[models]]
+name = "lin_a"
+factory = "torch.nn:Linear"
+kwargs = { in_features = 16, out_features = 4 }
+input_shape = [16]
+batch_sizes = [1, 2, 4]
+
+[[models]]
+name = "lin_b"
+factory = "torch.nn:Linear"
+kwargs = { in_features = 8, out_features = 8 }
+input_shape = [8]
+batch_sizes = [1, 2]
+
+[[models]]
+name = "mlp"
+factory = "bench.zoo:mlp"
+input_shape = [1, 28, 28]
+modes = ["eval", "train"]
 """

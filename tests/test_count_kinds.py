@@ -35,11 +35,7 @@ def case_for(factory: str, shape: tuple[int, ...], batch: int = 1, **kwargs: obj
                 base_dir=Path())  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def restore_quantized_engine():  # type: ignore[no-untyped-def]
-    engine = torch.backends.quantized.engine
-    yield
-    torch.backends.quantized.engine = engine
+pytestmark = pytest.mark.usefixtures("restore_quantized_engine")  # from conftest.py
 
 
 # --- quantized -------------------------------------------------------------------------------

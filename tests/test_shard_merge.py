@@ -29,31 +29,9 @@ from bench.shard.submit import (
     slurm_executor,
     submit_shards,
 )
+from tests.conftest import SHARD_SUITE
 
-SUITE = """\
-[suite]
-name = "sharded"
-
-[[models]]
-name = "lin_a"
-factory = "torch.nn:Linear"
-kwargs = { in_features = 16, out_features = 4 }
-input_shape = [16]
-batch_sizes = [1, 2, 4]
-
-[[models]]
-name = "lin_b"
-factory = "torch.nn:Linear"
-kwargs = { in_features = 8, out_features = 8 }
-input_shape = [8]
-batch_sizes = [1, 2]
-
-[[models]]
-name = "mlp"
-factory = "bench.zoo:mlp"
-input_shape = [1, 28, 28]
-modes = ["eval", "train"]
-"""
+SUITE = SHARD_SUITE
 OPTIONS = RunOptions(metrics=frozenset({"params", "flops"}), crosscheck=False)
 RUN_FLAGS = ["--metrics", "params,flops", "--no-crosscheck", "--quiet"]
 

@@ -20,36 +20,18 @@ from bench.shard import (
     shard_to_run,
 )
 from bench.suite.load import expand, load_suite
+from tests.conftest import SHARD_SUITE
 
-SUITE = """\
-[suite]
-name = "four-models"
-
-[[models]]
-name = "lin_a"
-factory = "torch.nn:Linear"
-kwargs = { in_features = 16, out_features = 4 }
-input_shape = [16]
-batch_sizes = [1, 2, 4]
-
-[[models]]
-name = "lin_b"
-factory = "torch.nn:Linear"
-kwargs = { in_features = 8, out_features = 8 }
-input_shape = [8]
-batch_sizes = [1, 2]
-
-[[models]]
-name = "mlp"
-factory = "bench.zoo:mlp"
-input_shape = [1, 28, 28]
-modes = ["eval", "train"]
-
+# the shard tests' suite with a fourth model
+SUITE = (
+    SHARD_SUITE.replace('name = "sharded"', 'name = "four-models"')
+    + """
 [[models]]
 name = "cnn"
 factory = "bench.zoo:mnist_cnn"
 input_shape = [1, 28, 28]
 """
+)
 
 
 def keys_for(sizes: list[int]) -> list[tuple]:
