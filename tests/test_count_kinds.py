@@ -167,7 +167,10 @@ def small_detector() -> nn.Module:
 
 def test_detection_model_count_is_flagged_and_repeats() -> None:
     case = case_for("tests.test_count_kinds:small_detector", (3, 96, 128))
-    first, second = measure_case(case, COUNTS), measure_case(case, COUNTS)
+    # fvcore's cross-check (a traced forward of the whole R-CNN: a third of the time) is not what
+    # this checks; test_any_model_suite runs it over RetinaNet as a user's run does
+    options = RunOptions(metrics=COUNTS.metrics, crosscheck=False)
+    first, second = measure_case(case, options), measure_case(case, options)
     assert first.status == "ok", first.error
     assert first.macs is not None and first.macs == second.macs  # weights and input seeded
     assert first.row()["count_data_dependent"] is True
