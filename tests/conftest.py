@@ -1,5 +1,5 @@
 """Shared fixtures: suite files written on the fly, `bench` run in this process, torch's
-quantized engine restored, and the CUDA marker's clean skip."""
+quantized engine restored; the CUDA marker's clean skip; the heap frozen between test files."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import torch
 # benchmarks are not unit tests, and plain `pytest` (nox -s tests) must not spend minutes timing.
 # pytest never ignores a path given on its command line, so naming the folder runs it.
 collect_ignore = ["benchmarks"]
+BENCHMARKS = Path(__file__).parent / "benchmarks"
 
 
 _FROZEN_AT: list[Path] = []  # the test file whose first test last froze the heap
@@ -28,7 +29,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     (hundreds of thousands of objects). bench calls gc.collect() after every case to free what
     the case left; scanning these objects made each call take 0.15-0.3 s in this process,
     hundreds of times a session. What is alive between two files is never a later case's
-    garbage, so every collect still frees all of it."""
+    garbage, so every collect still frees all of it. Not for tests/benchmarks: what those time
+    stays as a user's process runs it."""
+    if BENCHMARKS in item.path.parents:
+        return
     if _FROZEN_AT[-1:] != [item.path]:
         _FROZEN_AT[:] = [item.path]
         gc.collect()
