@@ -1,9 +1,12 @@
-"""Shared fixtures: suite files written on the fly, and the CUDA marker's clean skip."""
+"""Shared fixtures: suite files written on the fly, `bench` run in this process, torch's
+quantized engine restored; the CUDA marker's clean skip; the heap frozen between test files."""
 
 from __future__ import annotations
 
+import gc
+import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,32 @@ import torch
 # benchmarks are not unit tests, and plain `pytest` (nox -s tests) must not spend minutes timing.
 # pytest never ignores a path given on its command line, so naming the folder runs it.
 collect_ignore = ["benchmarks"]
+BENCHMARKS = Path(__file__).parent / "benchmarks"
+
+
+_FROZEN_AT: list[Path] = []  # the test file whose first test last froze the heap
+
+
+@pytest.hookimpl(tryfirst=True)  # before the file's fixtures are made: those are not frozen
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """At each test file's first test, move everything alive into the garbage collector's
+    permanent generation: torch, torchvision, the test modules and what earlier files imported
+    (hundreds of thousands of objects). bench calls gc.collect() after every case to free what
+    the case left; scanning these objects made each call take 0.15-0.3 s in this process,
+    hundreds of times a session. What is alive between two files is never a later case's
+    garbage, so every collect still frees all of it. Not for tests/benchmarks: what those time
+    stays as a user's process runs it."""
+    if BENCHMARKS in item.path.parents:
+        return
+    if _FROZEN_AT[-1:] != [item.path]:
+        _FROZEN_AT[:] = [item.path]
+        gc.collect()
+        gc.freeze()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # back to the collector for interpreter shutdown (nanobind reports frozen objects as leaks)
+    gc.unfreeze()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -36,6 +65,37 @@ def write_suite(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`bench ARGS` through `bench.cli.main` in this process: its exit status (also where
+    argparse itself exits, as SystemExit), stdout and stderr, shaped like `subprocess.run`'s.
+
+    For tests of arguments, error messages and what a run writes: a subprocess would spend
+    seconds starting Python and importing torch again. Tests where the process boundary is the
+    point (the console script, signals, hangs, a closed stdout, --isolate) keep
+    `tests.robust_helpers.bench`."""
+    from bench.cli import main
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()  # this command's output only, as a fresh process would print it
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def restore_quantized_engine() -> Iterator[None]:
+    """Quantized builders set torch's process-wide quantized engine; later tests get it back."""
+    engine = torch.backends.quantized.engine
+    yield
+    torch.backends.quantized.engine = engine
+
+
 TINY_SUITE = """\
 [suite]
 name = "tiny"
@@ -48,10 +108,11 @@ input_shape = [16]
 batch_sizes = [1, 2]
 """
 
+# Three models of 3, 2 and 2 cases (lin_a, lin_b, mlp in eval and train): the shard tests' suite.
+SHARD_SUITE = """\
+[suite]
+name = "sharded"
 
-# Three models of unequal case counts (3, 2 and 2 cases): enough to show how shards split a
-# suite, shared by the partition and the merge tests.
-SHARDED_MODELS = """\
 [[models]]
 name = "lin_a"
 factory = "torch.nn:Linear"

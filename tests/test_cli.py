@@ -1,8 +1,9 @@
-"""End to end: `bench run` in a subprocess, as a user runs it."""
+"""`bench run` as a user runs it: end to end in a subprocess (the console script, and one run
+whose stderr must be bench's lines alone), the rest through `bench.cli.main` in this process
+(the `cli` fixture), which parses the same arguments and writes the same run directory."""
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -10,26 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.records import COLUMNS
 from bench.store import read_record
 from tests.conftest import TINY_SUITE
-
-
-def bench(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def read_rows(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        assert reader.fieldnames == list(COLUMNS)
-        return list(reader)
+from tests.robust_helpers import bench, read_rows
 
 
 def assert_clean_stderr(stderr: str) -> None:
@@ -83,22 +67,20 @@ def test_run_writes_new_run_dir_with_csv_report_and_json(write_suite, tmp_path: 
     assert "Activation peak" in report
 
 
-def test_second_run_never_touches_the_first(write_suite, tmp_path: Path) -> None:
+def test_second_run_never_touches_the_first(write_suite, tmp_path: Path, cli) -> None:
     suite = write_suite(TINY_SUITE)
     out = tmp_path / "results"
-    first = Path(bench("run", suite, "--out", out, "--quick", "--metrics", "params").stdout.strip())
+    first = Path(cli("run", suite, "--out", out, "--quick", "--metrics", "params").stdout.strip())
     before = (first / "results.csv").read_bytes()
-    second = Path(
-        bench("run", suite, "--out", out, "--quick", "--metrics", "params").stdout.strip()
-    )
+    second = Path(cli("run", suite, "--out", out, "--quick", "--metrics", "params").stdout.strip())
     assert first != second
     assert (first / "results.csv").read_bytes() == before
 
 
-def test_bad_suite_is_one_line_exit_2_and_writes_nothing(write_suite, tmp_path: Path) -> None:
+def test_bad_suite_is_one_line_exit_2_and_writes_nothing(write_suite, tmp_path: Path, cli) -> None:
     suite = write_suite(TINY_SUITE.replace("[16]", "[16.0]"))
     out = tmp_path / "results"
-    done = bench("run", suite, "--out", out)
+    done = cli("run", suite, "--out", out)
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -108,8 +90,8 @@ def test_bad_suite_is_one_line_exit_2_and_writes_nothing(write_suite, tmp_path: 
     assert not out.exists()
 
 
-def test_missing_suite_file_is_exit_2(tmp_path: Path) -> None:
-    done = bench("run", tmp_path / "nope.toml", "--out", tmp_path / "r")
+def test_missing_suite_file_is_exit_2(tmp_path: Path, cli) -> None:
+    done = cli("run", tmp_path / "nope.toml", "--out", tmp_path / "r")
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
 
@@ -117,19 +99,19 @@ def test_missing_suite_file_is_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args", [("run",), ("run", "x.toml", "--metrics", "speed"), ("frobnicate",)]
 )
-def test_usage_errors_are_one_line_exit_2(args: tuple[str, ...]) -> None:
-    done = bench(*args)
+def test_usage_errors_are_one_line_exit_2(args: tuple[str, ...], cli) -> None:
+    done = cli(*args)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
 
 
-def test_failing_case_gets_an_error_row_and_others_still_run(write_suite, tmp_path) -> None:
+def test_failing_case_gets_an_error_row_and_others_still_run(write_suite, tmp_path, cli) -> None:
     suite = write_suite(
         TINY_SUITE
         + '\n[[models]]\nname = "wrong_shape"\nfactory = "torch.nn:Linear"\n'
         + "kwargs = { in_features = 5, out_features = 2 }\ninput_shape = [7]\n"
     )
-    done = bench("run", suite, "--out", tmp_path / "r", "--quick")
+    done = cli("run", suite, "--out", tmp_path / "r", "--quick")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     rows = read_rows(Path(done.stdout.strip()))
@@ -141,8 +123,8 @@ def test_failing_case_gets_an_error_row_and_others_still_run(write_suite, tmp_pa
     assert rows[2]["params"] == rows[2]["latency_median_ms"] == ""
 
 
-def test_metrics_choose_what_is_measured(write_suite, tmp_path: Path) -> None:
-    done = bench("run", write_suite(TINY_SUITE), "--out", tmp_path / "r", "--metrics", "params")
+def test_metrics_choose_what_is_measured(write_suite, tmp_path: Path, cli) -> None:
+    done = cli("run", write_suite(TINY_SUITE), "--out", tmp_path / "r", "--metrics", "params")
     assert done.returncode == 0
     (row, _) = read_rows(Path(done.stdout.strip()))
     assert row["params"] == "68"
@@ -150,9 +132,9 @@ def test_metrics_choose_what_is_measured(write_suite, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU behaviour")
-def test_cuda_cases_are_skipped_with_a_reason_without_a_gpu(write_suite, tmp_path) -> None:
+def test_cuda_cases_are_skipped_with_a_reason_without_a_gpu(write_suite, tmp_path, cli) -> None:
     suite = write_suite(TINY_SUITE.replace('name = "tiny"', 'name = "tiny"\ndevices = ["cuda"]'))
-    done = bench("run", suite, "--out", tmp_path / "r", "--quick")
+    done = cli("run", suite, "--out", tmp_path / "r", "--quick")
     assert done.returncode == 0
     rows = read_rows(Path(done.stdout.strip()))
     assert {r["status"] for r in rows} == {"skipped"}
@@ -166,11 +148,11 @@ def test_console_script_is_installed() -> None:
     assert "run" in done.stdout
 
 
-def test_train_mode_times_a_whole_step(write_suite, tmp_path: Path) -> None:
+def test_train_mode_times_a_whole_step(write_suite, tmp_path: Path, cli) -> None:
     suite = write_suite(
         TINY_SUITE.replace("batch_sizes = [1, 2]", 'batch_sizes = [2]\nmodes = ["eval", "train"]')
     )
-    done = bench("run", suite, "--out", tmp_path / "r", "--quick")
+    done = cli("run", suite, "--out", tmp_path / "r", "--quick")
     assert done.returncode == 0, done.stderr
     eval_row, train_row = read_rows(Path(done.stdout.strip()))
     assert (eval_row["mode"], train_row["mode"]) == ("eval", "train")

@@ -1,4 +1,6 @@
-"""End to end: the timing columns, --budget/--precision/--threads, run.json."""
+"""End to end: the timing columns, --budget/--precision/--threads, run.json. The budgeted run
+and the CUDA one go through a fresh `bench` process (their timing is the point: no test-process
+heap behind it); the rest through `bench.cli.main` in this process (the `cli` fixture)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ import pytest
 
 from bench.store import read_record
 from tests.conftest import TINY_SUITE
-from tests.test_cli import bench, read_rows
+from tests.robust_helpers import bench, read_rows
 
 
-def test_quick_run_fills_the_timing_columns(write_suite, tmp_path: Path) -> None:
-    done = bench(
+def test_quick_run_fills_the_timing_columns(write_suite, tmp_path: Path, cli) -> None:
+    done = cli(
         "run", write_suite(TINY_SUITE), "--out", tmp_path, "--quick", "--threads", "1",
         "--precision", "0.05", "--metrics", "latency",
     )  # fmt: skip
@@ -59,8 +61,8 @@ def test_budgeted_run_samples_adaptively(write_suite, tmp_path: Path) -> None:
     assert "95% CI +-" in done.stderr  # the terminal says what its +-% is
 
 
-def test_repeat_runs_every_case_n_times_interleaved(write_suite, tmp_path: Path) -> None:
-    done = bench(
+def test_repeat_runs_every_case_n_times_interleaved(write_suite, tmp_path: Path, cli) -> None:
+    done = cli(
         "run", write_suite(TINY_SUITE), "--out", tmp_path, "--quick", "--repeat", "3",
         "--metrics", "latency", "--threads", "1",
     )  # fmt: skip
@@ -80,8 +82,8 @@ def test_repeat_runs_every_case_n_times_interleaved(write_suite, tmp_path: Path)
     ("flag", "value"),
     [("--budget", "soon"), ("--precision", "2"), ("--threads", "0"), ("--repeat", "0")],
 )
-def test_bad_timing_flags_are_one_line_exit_2(flag: str, value: str, tmp_path: Path) -> None:
-    done = bench("run", tmp_path / "x.toml", flag, value)
+def test_bad_timing_flags_are_one_line_exit_2(flag: str, value: str, tmp_path: Path, cli) -> None:
+    done = cli("run", tmp_path / "x.toml", flag, value)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from bench.compare import (
 from bench.compare.verdicts import bootstrap_ratio_ci
 from bench.errors import BenchError
 from bench.records import CaseKey
-from tests.robust_helpers import bench
 
 ENVIRONMENT = {
     "date": "2026-01-01T00:00:00+00:00",
@@ -81,18 +79,6 @@ def write_run(path: Path, cases: list[dict[str, Any]], **environment: Any) -> Pa
     record = {"suite_name": "s", "environment": {**ENVIRONMENT, **environment}, "cases": cases}
     (path / "run.json").write_text(json.dumps(record), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """`bench.cli.main` in this process: exit code, stdout and stderr."""
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture
@@ -258,7 +244,7 @@ def test_cli_gate_exits_1_on_a_confident_regression(
 def test_cli_refuses_different_hardware_unless_forced(tmp_path: Path, cli) -> None:
     base = write_run(tmp_path / "a", [entry("m", samples(1.0, 1))])
     new = write_run(tmp_path / "b", [entry("m", samples(1.0, 2))], cpu_model="Other CPU")
-    refused = bench("compare", base, new)
+    refused = cli("compare", base, new)
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
     assert "--force" in refused.stderr and "Other CPU" in refused.stderr

@@ -35,11 +35,7 @@ def case_for(factory: str, shape: tuple[int, ...], batch: int = 1, **kwargs: obj
                 base_dir=Path())  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def restore_quantized_engine():  # type: ignore[no-untyped-def]
-    engine = torch.backends.quantized.engine
-    yield
-    torch.backends.quantized.engine = engine
+pytestmark = pytest.mark.usefixtures("restore_quantized_engine")  # from conftest.py
 
 
 # --- quantized -------------------------------------------------------------------------------
@@ -163,15 +159,22 @@ def test_shape_only_model_is_not_flagged() -> None:
 
 
 def small_detector() -> nn.Module:
-    """Faster R-CNN at 320 px with no weights to download (random, seeded by the harness)."""
+    """The mobile 320 px Faster R-CNN with no weights to download (random, seeded by the harness),
+    its transform kept at the test's 96x128 input rather than resizing it to 320x427: RPN,
+    nonzero and NMS run the same, on an eleventh of the backbone's work."""
     from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 
-    return fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None)
+    return fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, min_size=96, max_size=128
+    )
 
 
 def test_detection_model_count_is_flagged_and_repeats() -> None:
     case = case_for("tests.test_count_kinds:small_detector", (3, 96, 128))
-    first, second = measure_case(case, COUNTS), measure_case(case, COUNTS)
+    # fvcore's cross-check (a traced forward of the whole R-CNN: a third of the time) is not what
+    # this checks; test_any_model_suite runs it over RetinaNet as a user's run does
+    options = RunOptions(metrics=COUNTS.metrics, crosscheck=False)
+    first, second = measure_case(case, options), measure_case(case, options)
     assert first.status == "ok", first.error
     assert first.macs is not None and first.macs == second.macs  # weights and input seeded
     assert first.row()["count_data_dependent"] is True

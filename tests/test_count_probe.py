@@ -261,14 +261,9 @@ def test_report_shows_counts_coverage_disagreement_and_collapsed_layers() -> Non
     assert any(line.startswith("| Net (Net)") and "2x10" in line for line in text.splitlines())
 
 
-def _bench(*args: object) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "bench", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-
-def test_run_fills_the_counting_columns_and_run_json(write_suite, tmp_path: Path) -> None:
+def test_run_fills_the_counting_columns_and_run_json(write_suite, tmp_path: Path, cli) -> None:
     suite = write_suite(TINY_SUITE)
-    done = _bench("run", suite, "--out", tmp_path, "--quick", "--quiet", "--peak-gflops", "50")
+    done = cli("run", suite, "--out", tmp_path, "--quick", "--quiet", "--peak-gflops", "50")
     assert done.returncode == 0, done.stderr
     run_dir = Path(done.stdout.strip())
     with (run_dir / "results.csv").open(newline="") as handle:
@@ -289,10 +284,12 @@ def test_run_fills_the_counting_columns_and_run_json(write_suite, tmp_path: Path
     assert "<details>" in (run_dir / "report.md").read_text()
 
 
-def test_run_without_crosscheck_or_peak_leaves_those_cells_empty(write_suite, tmp_path) -> None:
+def test_run_without_crosscheck_or_peak_leaves_those_cells_empty(
+    write_suite, tmp_path, cli
+) -> None:
     suite = write_suite(TINY_SUITE)
-    done = _bench("run", suite, "--out", tmp_path, "--quiet", "--no-crosscheck",
-                  "--metrics", "params,flops")  # fmt: skip
+    done = cli("run", suite, "--out", tmp_path, "--quiet", "--no-crosscheck",
+               "--metrics", "params,flops")  # fmt: skip
     assert done.returncode == 0, done.stderr
     with (Path(done.stdout.strip()) / "results.csv").open(newline="") as handle:
         row = next(csv.DictReader(handle))
@@ -301,8 +298,8 @@ def test_run_without_crosscheck_or_peak_leaves_those_cells_empty(write_suite, tm
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "fast", "inf"])
-def test_bad_peak_gflops_is_a_usage_error(write_suite, value: str) -> None:
-    done = _bench("run", write_suite(TINY_SUITE), "--peak-gflops", value)
+def test_bad_peak_gflops_is_a_usage_error(write_suite, value: str, cli) -> None:
+    done = cli("run", write_suite(TINY_SUITE), "--peak-gflops", value)
     assert done.returncode == 2
     assert done.stderr.startswith("error: argument --peak-gflops: expected a positive number")
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1

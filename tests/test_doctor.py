@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -71,14 +69,9 @@ def test_no_cuda_device_means_no_cuda_figures() -> None:
     assert cuda_figures(backend, lambda device: [], SMALL, FakeClock()) == ()
 
 
-def test_doctor_quick_end_to_end(tmp_path: Path) -> None:
+def test_doctor_quick_end_to_end(tmp_path: Path, cli) -> None:
     out = tmp_path / "doctor.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "doctor", "--quick", "--threads", "1", "--json", out],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cli("doctor", "--quick", "--threads", "1", "--json", out)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     for needle in ("clock:", "overhead on a no-op:", "agreement resnet18_b1", "agreement mlp_b1"):

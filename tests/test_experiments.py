@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -186,14 +184,11 @@ def test_compare_inplace_must_be_boolean(write_suite) -> None:
         load_suite(write_suite(text))
 
 
-def test_bench_run_writes_experiment_rows_report_section_and_plot(write_suite, tmp_path) -> None:
+def test_bench_run_writes_experiment_rows_report_section_and_plot(
+    write_suite, tmp_path, cli
+) -> None:
     suite = write_suite(EXPERIMENT_SUITE)
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "run", str(suite), "--out", str(tmp_path), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cli("run", suite, "--out", tmp_path, "--quick")
     assert done.returncode == 0, done.stderr
     run_dir = Path(done.stdout.strip())
     rows = list(csv.DictReader((run_dir / "results.csv").open()))

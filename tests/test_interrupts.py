@@ -88,7 +88,9 @@ def test_signal_keeps_finished_rows_and_writes_the_report(
     assert "interrupted: 2 rows written" in log
 
 
-def test_interrupted_run_resumes_and_skips_finished_cases(write_suite, tmp_path: Path) -> None:
+def test_interrupted_run_resumes_and_skips_finished_cases(write_suite, tmp_path: Path, cli) -> None:
+    """Interrupted in a real process by a real SIGINT; resumed in this one (`cli`): the resume
+    reads only what the interrupted process left on disk."""
     suite, marker = sleeper_suite(write_suite, tmp_path)
     process = bench_popen("run", suite, "--out", tmp_path / "r", "--quick")
     wait_for(marker, process)
@@ -98,7 +100,7 @@ def test_interrupted_run_resumes_and_skips_finished_cases(write_suite, tmp_path:
     before = (run_dir / "results.csv").read_bytes()
     first_samples = read_record(run_dir)["cases"][0]["latency_samples_ms"]
 
-    done = bench("run", "--resume", run_dir, "--quick")  # the suite file comes from run.json
+    done = cli("run", "--resume", run_dir, "--quick")  # the suite file comes from run.json
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()) == run_dir
     # only the two unfinished cases ran, numbered as this session's work
@@ -122,7 +124,7 @@ def test_interrupted_run_resumes_and_skips_finished_cases(write_suite, tmp_path:
     assert "4 cases: 4 ok, 0 not ok." in (run_dir / "report.md").read_text()
     assert "resumed: suite 'robust'" in (run_dir / "run.log").read_text()
 
-    again = bench("run", suite, "--resume", run_dir, "--quick")
+    again = cli("run", suite, "--resume", run_dir, "--quick")
     assert again.returncode == 0 and again.stderr == ""  # nothing left to run
     assert (run_dir / "results.csv").read_bytes() == after
 

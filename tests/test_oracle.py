@@ -9,8 +9,6 @@ in a new torchvision is checked without anyone adding it here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -69,14 +67,6 @@ def test_counts_match_torchvision_metadata(name: str) -> None:
 # so the big ones are slow.
 QUANTIZED_MODELS = quantized_oracle_models()
 SLOW_QUANTIZED = {"quantized_resnext101_32x8d", "quantized_resnext101_64x4d"}
-
-
-@pytest.fixture
-def restore_quantized_engine() -> Iterator[None]:
-    """The quantized builders set torch's process-wide quantized engine; later tests get it back."""
-    engine = torch.backends.quantized.engine
-    yield
-    torch.backends.quantized.engine = engine
 
 
 def test_the_quantized_oracle_covers_torchvision_quantization() -> None:

@@ -1,4 +1,6 @@
-"""`bench profile` and `bench run --profile` end to end, as a user runs them."""
+"""`bench profile` and `bench run --profile` end to end, as a user runs them: the profile of a
+working model in a fresh `bench` process (its stderr must hold no profiler log noise, which the
+profiler writes to the process's own stderr), the rest through `bench.cli.main` in this process."""
 
 from __future__ import annotations
 
@@ -44,19 +46,19 @@ def test_profile_of_a_users_two_layer_mlp(tmp_path: Path) -> None:
     assert json.loads(traces[0].read_text(encoding="utf-8"))["traceEvents"]
 
 
-def test_profile_of_an_unknown_model_is_a_usage_error(tmp_path: Path) -> None:
+def test_profile_of_an_unknown_model_is_a_usage_error(tmp_path: Path, cli) -> None:
     suite = write_suite(tmp_path)
     out = tmp_path / "results"
-    done = bench("profile", suite, "--model", "nope", "--out", out)
+    done = cli("profile", suite, "--model", "nope", "--out", out)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1
     assert "--model 'nope': no such model" in done.stderr
     assert not out.exists()
 
 
-def test_profile_of_a_failing_model_exits_1_and_reports_it(tmp_path: Path) -> None:
+def test_profile_of_a_failing_model_exits_1_and_reports_it(tmp_path: Path, cli) -> None:
     suite = write_suite(tmp_path)
-    done = bench("profile", suite, "--model", "broken", "--quick", "--out", tmp_path / "r")
+    done = cli("profile", suite, "--model", "broken", "--quick", "--out", tmp_path / "r")
     assert done.returncode == 1
     report = (Path(done.stdout.strip()) / "report.md").read_text(encoding="utf-8")
     assert "Not profiled: error: RuntimeError: " in report

@@ -29,13 +29,9 @@ from bench.submit import (
     slurm_executor,
     submit_shards,
 )
-from tests.conftest import SHARDED_MODELS, save_record
+from tests.conftest import SHARD_SUITE, save_record
 
-SUITE = f"""\
-[suite]
-name = "sharded"
-
-{SHARDED_MODELS}"""
+SUITE = SHARD_SUITE
 OPTIONS = RunOptions(metrics=frozenset({"params", "flops"}), crosscheck=False)
 RUN_FLAGS = ["--metrics", "params,flops", "--no-crosscheck", "--quiet"]
 

@@ -21,18 +21,18 @@ from bench.shard import (
     shard_to_run,
 )
 from bench.suite.load import expand, load_suite
-from tests.conftest import SHARDED_MODELS
+from tests.conftest import SHARD_SUITE
 
-SUITE = f"""\
-[suite]
-name = "four-models"
-
-{SHARDED_MODELS}
+# the shard tests' suite with a fourth model
+SUITE = (
+    SHARD_SUITE.replace('name = "sharded"', 'name = "four-models"')
+    + """
 [[models]]
 name = "cnn"
 factory = "bench.zoo:mnist_cnn"
 input_shape = [1, 28, 28]
 """
+)
 
 
 def keys_for(sizes: list[int]) -> list[CaseKey]:
