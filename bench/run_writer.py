@@ -10,7 +10,6 @@ at the start and the end only.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,9 +127,3 @@ class RunWriter:
             update_index(self.run_dir.parent)
         except OSError as exc:
             raise write_error(self.run_dir.parent, exc, "cannot write index.md") from None
-
-    def abandon(self) -> None:
-        """Close the files of a run that failed before its first case (nothing to report)."""
-        for file in (self.rows, self.entries, self.log):
-            with contextlib.suppress(OSError, WriteError):
-                file.close()
