@@ -13,6 +13,7 @@ import pytest
 
 from bench.cli import main
 from bench.compare import (
+    RunSamples,
     SideCase,
     compare_runs,
     compare_samples,
@@ -327,3 +328,19 @@ def test_pytest_benchmark_json_without_data_is_refused(tmp_path: Path) -> None:
     stripped.write_text(json.dumps(record), encoding="utf-8")
     with pytest.raises(BenchError, match="--benchmark-save-data"):
         load_side(stripped)
+
+
+@pytest.mark.parametrize(
+    ("slower", "threshold", "gate", "fails"),
+    [(1.08, 0.10, 0.05, True), (1.20, 0.50, 0.10, True), (1.08, 0.10, 0.10, False)],
+)
+def test_the_regression_gate_does_not_depend_on_the_threshold(
+    slower: float, threshold: float, gate: float, fails: bool
+) -> None:
+    base = side(samples(5.0, 1, n=200, spread=0.005))
+    new = side(samples(5.0 * slower, 2, n=200, spread=0.005))
+    runs = [RunSamples("x", "run", "t", "d", {}, {}, (case,)) for case in (base, new)]
+    comparison = compare_runs(*runs, threshold=threshold)
+    if fails:  # the threshold did not call it slower: a gate on the verdict let it pass
+        assert comparison.cases[0].verdict != "slower"
+    assert bool(regressions_beyond(comparison, gate)) is fails
