@@ -61,7 +61,7 @@ class ShardRun:
     rows: tuple[tuple[str, ...], ...]
     entries: tuple[dict[str, Any], ...]  # one per row, same order
     keys: tuple[CaseKey, ...]  # the requested case of each row
-
+    results: tuple[Any, ...]  # each row's Result, rebuilt from its entry (and checked against it)
     suite_cases: tuple[CaseKey, ...]
     shard_cases: frozenset[CaseKey]
 
@@ -121,7 +121,7 @@ def read_shard(run_dir: Path) -> ShardRun:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise MergeError(f"{path}: malformed case list ({exc}); cannot merge it") from None
     base_dir = Path(str(record.get("suite_file") or run_dir)).parent
-    rows, matched, keys = [], [], []
+    rows, matched, keys, results = [], [], [], []
     for number, row in _read_csv(run_dir / RESULTS_CSV):
         where = f"{run_dir / RESULTS_CSV}: line {number}"
         try:
@@ -131,7 +131,7 @@ def read_shard(run_dir: Path) -> ShardRun:
         entry = entries.get((key, backoff_batch))
         if entry is None:
             raise MergeError(f"{where}: no matching case in its run record; cannot merge it")
-        _same_row(row, entry, base_dir, where)
+        results.append(_same_row(row, entry, base_dir, where))
         rows.append(row)
         matched.append(entry)
         keys.append(key)
@@ -142,16 +142,19 @@ def read_shard(run_dir: Path) -> ShardRun:
         tuple(rows),
         tuple(matched),
         tuple(keys),
+        tuple(results),
         suite_cases,
         shard_cases,
     )
 
 
-def _same_row(row: tuple[str, ...], entry: dict[str, Any], base_dir: Path, where: str) -> None:
-    """Refuse a results.csv row that says something else than its run record (an edited CSV,
-    or a record from another run): the merge would report the record's figures under the row's."""
+def _same_row(row: tuple[str, ...], entry: dict[str, Any], base_dir: Path, where: str) -> Any:
+    """The row's Result, rebuilt from its entry; refuse a results.csv row that says something
+    else than its run record (an edited CSV, or a record from another run): the merge would
+    report the record's figures under the row's."""
     try:
-        rebuilt = result_of(entry, base_dir).row()
+        result = result_of(entry, base_dir)
+        rebuilt = result.row()
     except (KeyError, ValueError, TypeError) as exc:
         raise MergeError(f"{where}: its run record entry is malformed ({exc})") from None
     for column, cell in zip(COLUMNS, row, strict=True):
@@ -161,6 +164,7 @@ def _same_row(row: tuple[str, ...], entry: dict[str, Any], base_dir: Path, where
                 f"{where}: {column} is {cell!r} in results.csv but {recorded!r} in run.json; "
                 "the shard's files disagree, cannot merge it"
             )
+    return result
 
 
 def _read_csv(path: Path) -> list[tuple[int, tuple[str, ...]]]:
@@ -298,18 +302,19 @@ def plan_merge(run_dirs: Sequence[Path], force: bool = False) -> MergePlan:
     )
 
 
-def _ordered_rows(plan: MergePlan) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
-    """Rows in the suite's case order; an --oom-backoff row stays right after its case's row."""
+def _ordered_rows(plan: MergePlan) -> list[tuple[tuple[str, ...], dict[str, Any], Any]]:
+    """(row, entry, result) in the suite's case order; an --oom-backoff row stays right after
+    its case's row."""
     position = {key: i for i, key in enumerate(plan.suite_cases)}
     tagged = [
-        (position[key], shard_number, row_number, row, entry)
+        (position[key], shard_number, row_number, row, entry, result)
         for shard_number, shard in enumerate(plan.shards)
-        for row_number, (row, entry, key) in enumerate(
-            zip(shard.rows, shard.entries, shard.keys, strict=True)
+        for row_number, (row, entry, key, result) in enumerate(
+            zip(shard.rows, shard.entries, shard.keys, shard.results, strict=True)
         )
     ]
     tagged.sort(key=lambda t: t[:3])
-    return [(row, entry) for *_, row, entry in tagged]
+    return [(row, entry, result) for *_, row, entry, result in tagged]
 
 
 def _csv_text(rows: Sequence[tuple[str, ...]]) -> str:
@@ -324,8 +329,8 @@ def write_merge(plan: MergePlan, out: Path) -> MergeOutcome:
     """Create a new run directory under `out` with the merged results.csv, record and report."""
     ordered = _ordered_rows(plan)
     run_dir = new_run_dir(out, f"{plan.suite_name}-merged")
-    write_atomic(run_dir / RESULTS_CSV, _csv_text([row for row, _ in ordered]))
-    write_atomic(run_dir / CASES_JSONL, "".join(entry_line(entry) for _, entry in ordered))
+    write_atomic(run_dir / RESULTS_CSV, _csv_text([row for row, _, _ in ordered]))
+    write_atomic(run_dir / CASES_JSONL, "".join(entry_line(entry) for _, entry, _ in ordered))
     first = plan.shards[0]
     header = {
         "suite_path": first.record.get("suite_path"),
@@ -352,9 +357,7 @@ def write_merge(plan: MergePlan, out: Path) -> MergeOutcome:
     }
     write_header(run_dir, header)
     write_report(run_dir)
-    base_dir = Path(str(first.record.get("suite_file") or run_dir)).parent
-    results = [result_of(entry, base_dir) for _, entry in ordered]
-    return MergeOutcome(run_dir=run_dir, plan=plan, results=tuple(results))
+    return MergeOutcome(run_dir=run_dir, plan=plan, results=tuple(r for *_, r in ordered))
 
 
 def merge_runs(run_dirs: Sequence[Path], out: Path, force: bool = False) -> MergeOutcome:
