@@ -78,3 +78,13 @@ def median(values: Sequence[float]) -> float:
 def sample_std(values: Sequence[float]) -> float:
     """Sample standard deviation (n - 1 in the denominator); 0 for a single value."""
     return statistics.stdev(values) if len(values) >= 2 else 0.0
+
+
+def block_medians(samples: Sequence[float], samples_per_block: int) -> list[float]:
+    """The median of each run of `samples_per_block` consecutive samples (a short last run
+    included): the block summaries every interval is computed from. Consecutive samples share
+    the machine's state, so a block, not a sample, is the unit that is close to independent."""
+    size = max(1, int(samples_per_block))
+    if size == 1:
+        return list(samples)
+    return [median(samples[i : i + size]) for i in range(0, len(samples), size)]

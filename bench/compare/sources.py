@@ -44,6 +44,10 @@ class SideCase:
     # changed between the runs pairs up and is named, not silently dropped
     shape: str = ""
     steady: bool | None = None  # False: warmup never settled before the samples were taken
+    # consecutive raw samples that form one block, the unit every interval is computed from
+    # (1: each sample is its own block, as in records made before blocks existed)
+    samples_per_block: int = 1
+    drifting: bool = False  # the blocks disagree beyond the interval they imply
 
     @property
     def label(self) -> str:
