@@ -18,6 +18,10 @@ from bench.records import METRICS
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+EXIT_UNJUDGED = 3
+"""A regression gate (`--fail-on-regression`, `--bench-gate`) that could not judge: NEW has
+error rows, no case matched, or every case was inconclusive (unless `--allow-inconclusive`).
+Its own code, so a CI script can tell "slower" (1) from "could not tell" (3)."""
 
 MAX_THREADS = 1024  # the suite's `threads` has the same bound (bench.suite.load)
 
