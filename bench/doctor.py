@@ -61,7 +61,7 @@ CPU_ROOT = Path("/sys/devices/system/cpu")
 class DoctorSettings:
     rounds: int
     seconds_per_round: float
-    min_samples: int
+    min_blocks: int
     noise_repeats: int
     noise_budget_s: float
     matmul_n: int
@@ -271,7 +271,7 @@ def run_doctor(
         cpu_timer = CpuTimer()
         rounds, seconds = settings.rounds, settings.seconds_per_round
         agreement = tuple(
-            compare(name, model_callable(name), rounds, seconds, settings.min_samples)
+            compare(name, model_callable(name), rounds, seconds, settings.min_blocks)
             for name in ("resnet18_b1", "mlp_b1")
         )
         cpu_ceilings = tuple(
@@ -283,7 +283,7 @@ def run_doctor(
         )
         noise = machine_noise(settings.noise_repeats, settings.noise_budget_s)
         governors = cpu_governors()
-        the_overhead = overhead(rounds, seconds, settings.min_samples)
+        the_overhead = overhead(rounds, seconds, settings.min_blocks)
         cuda = cuda_figures(backend, default_cuda_workloads(settings), ceiling_policy)
         contention = probe.stop()
         return DoctorReport(

@@ -67,7 +67,7 @@ def test_stop_before_start_is_an_error() -> None:
 def test_the_engine_brackets_sampling_and_the_row_says_contended() -> None:
     clock = FakeClock()
     source = FakeCpuSource(2, others_per_read_s=1.0)
-    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=6, max_samples=6)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_blocks=6, max_samples=6)
     stats = measure_latency(
         lambda: clock.advance_ms(5),
         CpuTimer(clock),

@@ -20,7 +20,7 @@ from bench.measure.timing.engine import CpuTimer, TimingPolicy
 from bench.records import Contention
 from tests.fakes import FakeClock, FakeCudaBackend
 
-SMALL = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)
+SMALL = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_blocks=3, max_samples=3)
 
 
 def test_observed_clock_resolution_is_the_smallest_step() -> None:

@@ -1,10 +1,12 @@
 """The timing engine under a fake clock and a fake CUDA device: exact, deterministic, no GPU.
 
 The first call is timed separately (first_call_ms), warmup runs until steady (bounded by time),
-blocks of calls are sized from the clock's cost, and sampling stops when the median's CI is tight
-enough or the budget is spent.
+calls per sample are sized from the clock's cost, samples per block so that the blocks fill the
+budget, and sampling goes on until the budget is spent (at least `min_blocks` blocks); the
+median's interval comes from the block medians.
 """
 
+import itertools
 from collections.abc import Callable, Iterable
 
 import pytest
@@ -30,8 +32,10 @@ def quiet_probe(cores: int = 2) -> ContentionProbe:
 
 
 def scripted(clock: FakeClock, durations_ms: Iterable[float]) -> Callable[[], None]:
-    """A callable whose successive calls take the given times on the fake clock."""
-    durations = iter(durations_ms)
+    """A callable whose successive calls take the given times on the fake clock (the last one
+    repeated for ever after)."""
+    durations_ms = list(durations_ms)
+    durations = itertools.chain(durations_ms, itertools.repeat(durations_ms[-1]))
 
     def fn() -> None:
         clock.advance_ms(next(durations))
@@ -63,15 +67,18 @@ def test_first_call_is_separate_and_warmup_stops_when_steady() -> None:
     clock = FakeClock()
     warmup = [50, 30, 20, 10, 10, 10, 10, 10]
     fn = scripted(clock, [100.0, *warmup] + [10.0] * 100)
-    policy = TimingPolicy(warmup_min_iterations=1, steady_window=3, min_samples=6, budget_s=100.0)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=3, min_blocks=6, budget_s=1.0)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock, probe=quiet_probe())
     assert stats.first_call_ms == 100.0  # the cold call is not in the samples
     # After 8 warmup calls the last three (10, 10, 10) match the three before (20, 10, 10).
     assert stats.warmup_iterations == 8
     assert stats.steady is True
-    assert stats.iterations_per_sample == 1  # a free clock needs no blocks
-    # Identical samples: the CI (from 6 samples on) has zero width, the target is met at once.
-    assert stats.samples_ms == (10.0,) * 6
+    assert stats.iterations_per_sample == 1  # a free clock needs no longer samples
+    # 100 + 160 ms spent; the 740 ms left make 20 blocks of 37 ms: 3 samples of 10 ms each,
+    # taken until the budget is spent (25 blocks reach 1,010 ms).
+    assert stats.samples_per_block == 3
+    assert stats.samples_ms == (10.0,) * 75
+    assert stats.blocks == 25
     assert stats.precision_met is True
 
 
@@ -82,7 +89,7 @@ def slow_start(clock: FakeClock, slow_calls: int, steady_ms: float = 20.0) -> Ca
 
 def test_slow_start_is_warmed_through_before_any_sample() -> None:
     clock = FakeClock()
-    policy = TimingPolicy(min_samples=10, budget_s=10.0)
+    policy = TimingPolicy(min_blocks=10, budget_s=10.0)
     stats = measure_latency(slow_start(clock, 4), CpuTimer(clock), policy, clock)
     # Cold call + 3 slow warmup calls, then 20 ms calls until the median of the last five
     # matches the five before them: [600, 600, 20, 20, 20] has median 20 after 8 fast calls.
@@ -97,11 +104,11 @@ def test_slow_start_is_warmed_through_before_any_sample() -> None:
 def test_budget_that_ends_before_steady_state_marks_the_case_not_steady() -> None:
     clock = FakeClock()
     # 1 s: the cold call and two slow warmup calls (1.8 s) already overrun it.
-    policy = TimingPolicy(min_samples=10, budget_s=1.0)
+    policy = TimingPolicy(min_blocks=10, budget_s=1.0)
     stats = measure_latency(slow_start(clock, 12), CpuTimer(clock), policy, clock)
     assert stats.steady is False
     assert stats.warmup_iterations == 3  # the minimum; then the budget had no room left
-    assert len(stats.samples_ms) == 10  # it samples what it can
+    assert len(stats.samples_ms) == 10  # it samples what it can: the minimum of blocks
     assert stats.precision_met is False
     assert stats.precision_label() == "not steady: raise --budget"
     assert "not steady: raise --budget" in stats.doubts()
@@ -111,7 +118,7 @@ def test_budget_that_ends_before_steady_state_marks_the_case_not_steady() -> Non
 def test_warmup_keeps_room_for_the_minimum_samples() -> None:
     clock = FakeClock()
     fn = scripted(clock, [200.0] + [100.0 - i for i in range(60)] + [1.0] * 1000)
-    policy = TimingPolicy(budget_s=2.0, min_samples=6)
+    policy = TimingPolicy(budget_s=2.0, min_blocks=6)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock)
     # Never steady (every call faster than the last). After the cold 200 ms call, warmup stops at
     # the first check where 6 more calls at the recent pace would overrun the 2 s budget: after
@@ -124,12 +131,12 @@ def test_warmup_keeps_room_for_the_minimum_samples() -> None:
 def test_warmup_minimums_come_first() -> None:
     clock = FakeClock()
     fn = scripted(clock, [5.0] * 100)
-    policy = TimingPolicy(warmup_min_iterations=12, steady_window=0, min_samples=6)
+    policy = TimingPolicy(warmup_min_iterations=12, steady_window=0, min_blocks=6)
     assert measure_latency(fn, CpuTimer(clock), policy, clock).warmup_iterations == 12
 
 
 def test_choose_block_size_makes_the_clock_cost_negligible_within_the_budget() -> None:
-    policy = TimingPolicy(max_clock_overhead=1e-3, min_samples=10)
+    policy = TimingPolicy(max_clock_overhead=1e-3, min_blocks=10)
     big = 1e12
     assert choose_block_size(1_000, 100, policy, big) == 100  # 100 ns / 1e-3 = 100 us blocks
     assert choose_block_size(30_000, 100, policy, big) == 4  # ceil(100 us / 30 us)
@@ -141,53 +148,89 @@ def test_choose_block_size_makes_the_clock_cost_negligible_within_the_budget() -
     assert choose_block_size(1e6, 0, with_min_block, big) == 10  # 10 ms blocks of 1 ms calls
 
 
-def test_blocks_are_sized_from_the_clock_cost_and_samples_are_per_call() -> None:
+def test_samples_are_sized_from_the_clock_cost_and_are_per_call() -> None:
     clock = FakeClock(step_ns=100)  # every clock read costs 100 ns
-    stats = measure_latency(lambda: clock.advance_ms(0.001), CpuTimer(clock), clock=clock)
-    # One call reads as 1.1 us; minus the 100 ns read, 1 us. The block must last 100 ns / 1e-3
-    # = 100 us: 100 calls. A calibration block of 100 (100.1 us) confirms the size.
+    policy = TimingPolicy(budget_s=0.01)
+    stats = measure_latency(lambda: clock.advance_ms(0.001), CpuTimer(clock), policy, clock)
+    # One call reads as 1.1 us; minus the 100 ns read, 1 us. A sample must last 100 ns / 1e-3
+    # = 100 us: 100 calls. A calibration run of 100 (100.1 us) confirms the size.
     assert stats.iterations_per_sample == 100
     assert stats.samples_ms[0] == pytest.approx(100_100 / 100 / 1e6)
     # 10 single warmup calls reach steadiness (window 5); the 100 calibration calls count too.
     assert stats.warmup_iterations == 10 + 100
-    assert len(stats.samples_ms) == 10  # identical samples: the minimum suffices
+    # ~9.9 ms left for 20 blocks: 4 samples (400 us) each, until the budget is spent
+    assert stats.samples_per_block == 4
+    assert len(stats.samples_ms) % 4 == 0 and stats.blocks >= 20
 
 
-def test_precision_target_stops_sampling_as_soon_as_the_median_ci_is_tight() -> None:
+def test_a_fast_case_gets_longer_samples_not_thousands_of_them() -> None:
     clock = FakeClock()
-    # The first (cold) call takes the leading 10 ms; the samples hold three slow 20 ms outliers,
-    # then steady 10 ms calls. The 95% CI is [x_(l), x_(n-l+1)] with l from the binomial table
-    # (n=14: l=3, n=15: l=4): its upper end leaves the three outliers only at n = 15.
-    fn = scripted(clock, [10.0, 20.0, 10.0, 20.0, 10.0, 20.0] + [10.0] * 1000)
-    policy = TimingPolicy(**NO_WARMUP, min_samples=6, precision=0.05, budget_s=100.0)
+    policy = TimingPolicy(budget_s=2.0, min_block_s=1e-4)
+    stats = measure_latency(lambda: clock.advance_ms(0.001), CpuTimer(clock), policy, clock)
+    # 1 us calls: 100 us samples would make 1,000 per 0.1 s block; capped at 25 samples a block,
+    # each sample holds 4,000 calls instead (4 ms)
+    assert stats.samples_per_block == 25
+    assert stats.iterations_per_sample == 4000
+    assert len(stats.samples_ms) <= 25 * 21
+
+
+def test_a_tight_interval_does_not_stop_sampling_before_the_budget() -> None:
+    clock = FakeClock()
+    fn = scripted(clock, [10.0])
+    policy = TimingPolicy(**NO_WARMUP, min_blocks=6, precision=0.05, budget_s=1.0)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock)
-    assert len(stats.samples_ms) == 15
+    # identical samples meet the target after 6 blocks, yet the blocks go on to the budget:
+    # 990 ms left / 20 blocks = 49.5 ms: 4 samples a block, 25 blocks to pass 1 s
     assert stats.precision_met is True
+    assert (stats.samples_per_block, stats.blocks) == (4, 25)
+
+
+def test_the_interval_comes_from_blocks_and_sees_drift_the_samples_hide() -> None:
+    clock = FakeClock()
+    # the machine slows by 30% over the run: each block's 4 samples agree with each other
+    # (a per-sample interval would be tight), but the blocks do not
+    pace = iter(10.0 * (1 + 0.3 * i / 100) for i in itertools.count())
+
+    def drifting_fn() -> None:
+        clock.advance_ms(next(pace))
+
+    policy = TimingPolicy(**NO_WARMUP, min_blocks=6, precision=0.01, budget_s=1.0)
+    stats = measure_latency(drifting_fn, CpuTimer(clock), policy, clock)
+    assert stats.blocks >= 20
+    assert stats.relative_half_width > 0.05  # the interval spans the drift, not +-0.1%
+    assert stats.precision_met is False
+    assert stats.drifting is True and "drifting" in stats.doubts()
+    assert stats.block_lag1 is not None and stats.block_lag1 > 0.5
+    assert stats.ci_low_ms is not None and stats.ci_high_ms is not None
+    assert stats.ci_low_ms < stats.median_ms < stats.ci_high_ms
 
 
 def test_sampling_stops_at_the_budget_when_the_target_is_out_of_reach() -> None:
     clock = FakeClock()
     fn = scripted(clock, [1.0] + [3.0, 1.0] * 1000)
-    policy = TimingPolicy(**NO_WARMUP, min_samples=6, precision=0.01, budget_s=0.1)
+    policy = TimingPolicy(**NO_WARMUP, min_blocks=6, precision=0.01, budget_s=0.1)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock)
-    # The budget counts from the first call: 1 + 25 * 3 + 24 * 1 = 100 ms after 49 samples.
-    assert len(stats.samples_ms) == 49
-    assert stats.precision_met is False
+    # 99 ms left: 20 blocks of 4.95 ms, 4 samples each at the first call's 1 ms (no warmup to
+    # tell better); blocks stop once 100 ms have passed since the first call: 1 + 13 x 8 ms
+    assert (stats.samples_per_block, stats.blocks) == (4, 13)
+    assert stats.block_medians_ms == (2.0,) * 13
     assert stats.precision_target == 0.01
 
 
-def test_min_samples_outlast_the_budget() -> None:
+def test_min_blocks_outlast_the_budget() -> None:
     clock = FakeClock()
     fn = scripted(clock, [1.0] + [50.0, 70.0] * 100)
-    policy = TimingPolicy(**NO_WARMUP, min_samples=7, budget_s=0.01)
+    policy = TimingPolicy(**NO_WARMUP, min_blocks=7, budget_s=0.01)
     assert len(measure_latency(fn, CpuTimer(clock), policy, clock).samples_ms) == 7
 
 
 def test_max_samples_caps_sampling() -> None:
     clock = FakeClock()
     fn = scripted(clock, [1.0, 2.0] * 100)
-    policy = TimingPolicy(**NO_WARMUP, min_samples=1, budget_s=60.0, max_samples=7)
-    assert len(measure_latency(fn, CpuTimer(clock), policy, clock).samples_ms) == 7
+    policy = TimingPolicy(**NO_WARMUP, min_blocks=1, budget_s=60.0, max_samples=7)
+    stats = measure_latency(fn, CpuTimer(clock), policy, clock)
+    assert len(stats.samples_ms) == 7  # one block of 7: the most that fits the cap
+    assert stats.samples_per_block == 7
 
 
 def test_quick_policy_is_small() -> None:
@@ -210,7 +253,7 @@ def test_setup_runs_before_every_call_outside_the_timed_region() -> None:
         calls.append("fn")
         clock.advance_ms(0.001)
 
-    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=2, max_samples=2)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_blocks=2, max_samples=2)
     stats = measure_latency(fn, CpuTimer(clock), policy, clock, setup=setup)
     assert calls == ["setup", "fn"] * 4  # first call, one warmup call, two samples
     assert stats.iterations_per_sample == 1  # setup must precede every call: no blocks
@@ -263,7 +306,7 @@ def test_cuda_latency_is_device_time_with_wall_time_and_a_launch_bound_flag() ->
         clock.advance_ms(5.0)
         backend.run_kernel()
 
-    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_blocks=3, max_samples=3)
     stats = measure_latency(launch, CudaTimer("cuda:0", backend, clock), policy, clock)
     assert stats.samples_ms == (2.0, 2.0, 2.0)  # device time from the events
     assert stats.first_call_ms == 5.0  # the cold call's synchronized host wall time
@@ -290,7 +333,7 @@ def test_device_bound_cuda_case_is_not_launch_bound() -> None:
         backend.run_kernel()
         clock.advance_ms(7.9)  # the synchronize waits for the kernel
 
-    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_samples=3, max_samples=3)
+    policy = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_blocks=3, max_samples=3)
     stats = measure_latency(launch, CudaTimer("cuda:0", backend, clock), policy, clock)
     assert stats.median_ms == 8.0
     assert stats.launch_bound is False

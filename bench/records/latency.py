@@ -2,10 +2,15 @@
 
 Median and IQR are robust to the preemptions a shared machine inflicts; the median's
 confidence interval (order statistics, no distribution assumed) says how precisely it is known.
+The interval is computed from block medians, not from single samples: consecutive samples share
+the machine's state (a drift window lasts longer than many samples), so ~500 samples taken in
+0.4 s and treated as independent gave +-1% intervals that the next run missed by 20%. Blocks
+spread over the whole budget let the interval see the drift the run went through.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +18,7 @@ from typing import Any
 
 from bench.stats import (
     DEFAULT_CONFIDENCE,
+    block_medians,
     median_ci,
     percentile,
     relative_half_width,
@@ -38,6 +44,9 @@ case's cores slows it by about as much or more (an intra-op parallel region wait
 thread, and a preempted thread loses its cache), ten times the default 1% precision target. Below
 a tenth the reading is within what /proc/stat's 10 ms ticks can resolve over a short phase.
 """
+MIN_BLOCKS_FOR_DRIFT = 12
+"""Fewer blocks than this leave halves too small for a median interval each (6 blocks is the
+least that gives a 95% one): `drifting` is then False."""
 LAUNCH_BOUND_RATIO = 1.5
 """CUDA host wall time over device time above this marks a row `launch_bound`."""
 
@@ -48,9 +57,11 @@ class LatencyStats:
 
     Each raw sample is one timed block divided by `iterations_per_sample` (blocks make the clock's
     own cost negligible for fast calls). On CUDA the samples are device time from CUDA events and
-    `wall_samples_ms` the synchronized host wall time of the same blocks. The median's interval is
-    distribution-free (see bench/stats.py); `precision_met` says whether its relative half-width
-    reached `precision_target`.
+    `wall_samples_ms` the synchronized host wall time of the same blocks. Every
+    `samples_per_block` consecutive samples form a block; `median_ms` is the median of the block
+    medians and its interval is distribution-free over them (see bench/stats.py);
+    `precision_met` says whether its relative half-width reached `precision_target`. IQR, p90,
+    min, mean and std describe the single samples.
     """
 
     samples_ms: tuple[float, ...]
@@ -75,6 +86,11 @@ class LatencyStats:
     # include the slow start); None when not known (records built without the engine).
     steady: bool | None = None
     contention: Contention | None = None  # what other processes did while the samples ran
+    samples_per_block: int = 1  # 1: every sample its own block (records made before blocks)
+    block_medians_ms: tuple[float, ...] = ()
+    block_cv: float | None = None  # between-block standard deviation over the mean
+    block_lag1: float | None = None  # lag-1 autocorrelation of the block medians, in run order
+    drifting: bool = False  # the two halves' median intervals do not overlap
 
     @classmethod
     def from_samples(
@@ -90,17 +106,21 @@ class LatencyStats:
         measure_s: float | None = None,
         steady: bool | None = None,
         contention: Contention | None = None,
+        samples_per_block: int = 1,
     ) -> LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
         ordered = sorted(samples_ms)
+        blocks = block_medians(samples_ms, samples_per_block)
+        ordered_blocks = sorted(blocks)
         # Samples that include a slow start have no interval worth writing: it would bracket
         # the start-up, not the steady median (an empty cell beats a wrong number).
-        interval = None if steady is False else median_ci(ordered, confidence)
+        interval = None if steady is False else median_ci(ordered_blocks, confidence)
+        median_ms = percentile(ordered_blocks, 50)
         walls = sorted(wall_samples_ms)
         return cls(
             samples_ms=tuple(samples_ms),
-            median_ms=percentile(ordered, 50),
+            median_ms=median_ms,
             iqr_ms=percentile(ordered, 75) - percentile(ordered, 25),
             p90_ms=percentile(ordered, 90),
             min_ms=ordered[0],
@@ -119,7 +139,16 @@ class LatencyStats:
             measure_s=measure_s,
             steady=steady,
             contention=contention,
+            samples_per_block=max(1, int(samples_per_block)),
+            block_medians_ms=tuple(blocks),
+            block_cv=_cv(blocks),
+            block_lag1=lag1_autocorrelation(blocks),
+            drifting=steady is not False and _drifting(blocks, confidence),
         )
+
+    @property
+    def blocks(self) -> int:
+        return len(self.block_medians_ms)
 
     @property
     def relative_half_width(self) -> float:
@@ -156,8 +185,13 @@ class LatencyStats:
 
     @property
     def trustworthy(self) -> bool:
-        """Steady, not noisy, not contended: a median that may be compared with another."""
-        return self.steady is not False and not self.noisy and self.contended is not True
+        """Steady, not noisy, not drifting, not contended: a median that may be compared."""
+        return (
+            self.steady is not False
+            and not self.noisy
+            and not self.drifting
+            and self.contended is not True
+        )
 
     def doubts(self) -> list[str]:
         """Why this median should not be compared, in the words report and terminal use."""
@@ -168,6 +202,8 @@ class LatencyStats:
             reasons.append("contended")
         if self.noisy:
             reasons.append("noisy")
+        if self.drifting:
+            reasons.append("drifting")
         return reasons
 
     def precision_label(self) -> str:
@@ -184,6 +220,46 @@ class LatencyStats:
         if self.wall_median_ms is None or self.median_ms <= 0:
             return None
         return self.wall_median_ms > LAUNCH_BOUND_RATIO * self.median_ms
+
+
+def _cv(blocks: Sequence[float]) -> float | None:
+    """Between-block coefficient of variation; None with fewer than two blocks."""
+    mean = math.fsum(blocks) / len(blocks) if blocks else 0.0
+    if len(blocks) < 2 or mean <= 0:
+        return None
+    return sample_std(blocks) / mean
+
+
+def lag1_autocorrelation(values: Sequence[float]) -> float | None:
+    """Lag-1 autocorrelation of a series (None under three values or without variance).
+
+    Near 0 when consecutive blocks are independent; clearly positive when they share a slow
+    drift, the sign that the blocks are too short for this machine's drift windows.
+    """
+    if len(values) < 3:
+        return None
+    mean = math.fsum(values) / len(values)
+    centred = [v - mean for v in values]
+    variance = math.fsum(c * c for c in centred)
+    if variance <= 0:
+        return None
+    return math.fsum(a * b for a, b in itertools.pairwise(centred)) / variance
+
+
+def _drifting(blocks: Sequence[float], confidence: float) -> bool:
+    """The median intervals of the run's first and second halves of blocks do not overlap: the
+    speed moved during the run by more than the blocks' own scatter allows. For independent
+    blocks two 95% intervals miss each other well under 1% of the time; a steady trend (a
+    machine slowing by 25% over the run) separates them even where the whole run's interval,
+    widened by that trend, looks merely wide."""
+    if len(blocks) < MIN_BLOCKS_FOR_DRIFT:
+        return False
+    half = len(blocks) // 2
+    first = median_ci(sorted(blocks[:half]), confidence)
+    second = median_ci(sorted(blocks[-half:]), confidence)
+    if first is None or second is None:
+        return False
+    return first[1] < second[0] or second[1] < first[0]
 
 
 def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
@@ -206,6 +282,11 @@ def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
         "first_call_ms": lat.first_call_ms,
         "warmup_iterations": lat.warmup_iterations,
         "iterations_per_sample": lat.iterations_per_sample,
+        "samples_per_block": lat.samples_per_block,
+        "blocks": lat.blocks,
+        "block_cv": lat.block_cv,
+        "block_lag1": lat.block_lag1,
+        "drifting": lat.drifting,
         "wall_median_ms": lat.wall_median_ms,
         "launch_bound": lat.launch_bound,
         "noisy": lat.noisy,
@@ -296,6 +377,7 @@ def latency_from_entry(entry: dict[str, Any]) -> LatencyStats | None:
         samples,
         entry.get("warmup_iterations") or 0,
         iterations_per_sample=entry.get("iterations_per_sample") or 1,
+        samples_per_block=entry.get("samples_per_block") or 1,
         first_call_ms=entry.get("first_call_ms"),
         precision_target=entry.get("precision_target"),
         wall_samples_ms=entry.get("latency_wall_samples_ms") or (),

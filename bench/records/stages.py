@@ -108,6 +108,14 @@ COLUMNS: tuple[str, ...] = (
     # (`qint8+float32` for a quantized model, whose `dtype` column is its float input's)
     "count_data_dependent",
     "weight_dtypes",
+    # blocks, the unit of the median's interval: consecutive samples per block, how many
+    # blocks, their spread (CV) and lag-1 autocorrelation, and `drifting` when the run's two
+    # halves disagree beyond the interval (bench/records/latency.py)
+    "samples_per_block",
+    "blocks",
+    "block_cv",
+    "block_lag1",
+    "drifting",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")

@@ -60,12 +60,8 @@ def torch_median_ms(fn: Callable[[], Any], min_run_time_s: float, threads: int) 
     return timer.blocked_autorange(min_run_time=min_run_time_s).median * 1e3
 
 
-def harness_median_ms(fn: Callable[[], Any], budget_s: float, min_samples: int = 10) -> float:
-    policy = TimingPolicy(
-        budget_s=budget_s,
-        min_time_s=budget_s / 2,
-        min_samples=min_samples,
-    )
+def harness_median_ms(fn: Callable[[], Any], budget_s: float, min_blocks: int = 10) -> float:
+    policy = TimingPolicy(budget_s=budget_s, min_blocks=min_blocks)
     return measure_latency(fn, CpuTimer(), policy).median_ms
 
 
@@ -74,14 +70,14 @@ def compare(
     fn: Callable[[], Any],
     rounds: int,
     seconds_per_round: float,
-    min_samples: int = 10,
+    min_blocks: int = 10,
 ) -> Agreement:
     """Interleaved rounds of the harness and the reference on fn, under the current threads."""
     threads = torch.get_num_threads()
     ours: list[float] = []
     theirs: list[float] = []
     for _ in range(rounds):
-        ours.append(harness_median_ms(fn, seconds_per_round, min_samples))
+        ours.append(harness_median_ms(fn, seconds_per_round, min_blocks))
         theirs.append(torch_median_ms(fn, seconds_per_round, threads))
         torch.set_num_threads(threads)  # the Timer restores it too; make sure of it
     ratios = tuple(a / b for a, b in zip(ours, theirs, strict=True))
@@ -124,9 +120,9 @@ def noop() -> None:
     """The cheapest callable: its time per iteration is the timer's own per-iteration cost."""
 
 
-def overhead(rounds: int, seconds_per_round: float, min_samples: int = 10) -> Overhead:
+def overhead(rounds: int, seconds_per_round: float, min_blocks: int = 10) -> Overhead:
     """Per-iteration cost on a no-op, harness vs reference (medians over interleaved rounds)."""
-    agreement = compare("noop", noop, rounds, seconds_per_round, min_samples)
+    agreement = compare("noop", noop, rounds, seconds_per_round, min_blocks)
     harness_ns = statistics.median(agreement.harness_median_ms) * 1e6
     torch_ns = statistics.median(agreement.torch_median_ms) * 1e6
     difference_ns = harness_ns - torch_ns

@@ -1,33 +1,39 @@
-"""The timing engine: cold first call, warmup until steady, block sizing, adaptive sampling.
+"""The timing engine: cold first call, warmup until steady, calibration, block sampling.
 
 1. The first (cold) call is timed on its own and reported as `first_call_ms`: lazy
    initialisation, allocator growth and cuDNN autotuning belong there, not in the median.
 2. Warmup runs single timed calls until the recent ones stop getting faster: the median of the
    last `steady_window` calls is no more than `steady_tolerance` below the median of the window
    before it. No sample is taken before that: warmup goes on as long as the budget leaves room
-   for `min_samples` more calls at the recent pace. When the budget runs out first, the case
+   for `min_blocks` more calls at the recent pace. When the budget runs out first, the case
    samples what it can and is marked `steady = False` (its samples include the slow start, so
    its interval is not quoted and `precision_met` is false). Warmup always meets
    `warmup_min_iterations` and `warmup_min_s` first.
-3. The block size is chosen from the steady per-call time so that the timer's own cost (a clock
-   read on the CPU, a synchronize + events on CUDA) is at most `max_clock_overhead` of a block.
-   A `setup` hook (fresh input, cleared gradients) must run before every call, outside the timed
-   region, so with one the block size is 1.
-4. Blocks are sampled until the median's distribution-free confidence interval (bench/stats.py)
-   has a relative half-width of at most `precision`, or the case's `budget_s` (counted from the
-   first call) runs out, always collecting at least `min_samples` and at most `max_samples`.
-   Each raw sample is one block's time divided by its size.
+3. Calibration, once: the calls per timed sample are chosen from the steady per-call time so
+   that the timer's own cost (a clock read on the CPU, a synchronize + events on CUDA) is at most
+   `max_clock_overhead` of a sample (a `setup` hook that must run before every call, outside the
+   timed region, forces one call per sample). Then the samples per block are chosen so that
+   `target_blocks` blocks fill the rest of the budget, at most `max_samples_per_block` of them
+   (beyond that the samples grow longer instead, so a fast case's record stays small).
+4. Blocks are taken back to back until the budget (counted from the first call) is spent, and
+   at least `min_blocks` of them, at most `max_samples` raw samples. Sampling does not stop
+   early when the interval looks tight: consecutive samples share the machine's state (this VM
+   drifts 16-24% between half-second windows), so only blocks spread over the whole budget let
+   the interval see that drift. Each raw sample is one timed run divided by its calls; each
+   block is summarised by its median, and every statistic that claims an uncertainty (the
+   median's interval, `precision_met`, `noisy`, `drifting`, compare's verdicts) is computed
+   from the block medians (bench/records/latency.py). `precision` is the interval's target:
+   `precision_met` says whether the blocks reached it.
+5. A contention probe (bench/measure/contention.py) brackets the whole timed phase, first
+   call to last block: the row is `contended` when other processes took more than a tenth of
+   its cores.
 
-5. Around sampling, a contention probe (bench/measure/contention.py) reads how much CPU other
-   processes took; the row is `contended` when they took more than a tenth of its cores.
-
-Every stopping rule reads the injected host `clock`, so tests drive them exactly with a fake one;
-the contention probe takes an injected CPU-time source the same way.
+Every stopping rule reads the injected host `clock`, so tests drive them exactly with a fake one
+(one that drifts, too); the contention probe takes an injected CPU-time source the same way.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import statistics
 import time
@@ -38,7 +44,6 @@ from typing import Any
 from bench.measure.contention import ContentionProbe, default_probe
 from bench.measure.timing.timers import BlockTiming, Clock, CpuTimer, CudaTimer, Timer
 from bench.records.latency import LatencyStats
-from bench.stats import median, median_ci, relative_half_width
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -64,8 +69,9 @@ class TimingPolicy:
     warmup_min_s: float = 0.0
     steady_window: int = 5  # 0: warm up for the minimums only, steadiness not judged
     steady_tolerance: float = 0.05
-    min_samples: int = 10
-    min_time_s: float = 0.0
+    min_blocks: int = 10
+    target_blocks: int = 20
+    max_samples_per_block: int = 25
     max_samples: int = 10_000
     budget_s: float = 2.0
     precision: float = 0.01
@@ -89,14 +95,14 @@ DEFAULT_POLICY = TimingPolicy()
 QUICK_POLICY = TimingPolicy(
     warmup_min_iterations=1,
     warmup_min_s=0.0,
-    min_samples=3,
+    min_blocks=3,
     max_samples=3,
     budget_s=0.0,
 )
 """A smoke test: one cold call, one warmup call, three samples. Not for numbers you quote
 (no budget, so never steady)."""
 EXPERIMENT_POLICY = TimingPolicy(
-    warmup_min_iterations=3, min_samples=10, budget_s=0.25, precision=0.02
+    warmup_min_iterations=3, min_blocks=10, budget_s=0.25, precision=0.02
 )
 """Tensor experiments: ops take microseconds and a sweep has ~100 rows, so a short budget each.
 Every call gets a fresh input (a setup step), so blocks are one call each."""
@@ -117,7 +123,7 @@ def choose_block_size(
     """Calls per block: enough that the timer's cost is negligible, few enough to fit the budget.
 
     The block lasts at least `overhead_ns / max_clock_overhead` and `min_block_s`; it is shrunk so
-    that `min_samples` blocks still fit in the remaining budget, but never below one call.
+    that `min_blocks` blocks still fit in the remaining budget, but never below one call.
     """
     target_ns = max(policy.min_block_s * 1e9, overhead_ns / policy.max_clock_overhead)
     if target_ns <= 0:
@@ -125,7 +131,7 @@ def choose_block_size(
     if per_call_ns <= 0:
         return policy.max_block_size
     size = math.ceil(target_ns / per_call_ns)
-    fits = math.floor(remaining_ns / (policy.min_samples * per_call_ns)) if remaining_ns > 0 else 1
+    fits = math.floor(remaining_ns / (policy.min_blocks * per_call_ns)) if remaining_ns > 0 else 1
     return int(max(1, min(size, fits, policy.max_block_size)))
 
 
@@ -151,6 +157,7 @@ def measure_latency(
             setup()
         return timer.time_block(fn, iterations)
 
+    probe.start()
     start_ns = clock()
     deadline_ns = start_ns + policy.budget_s * 1e9
     first = timed(1)
@@ -158,34 +165,33 @@ def measure_latency(
 
     warmup_ms, steady = _warm_up(lambda: timed(1).elapsed_ms, policy, clock, deadline_ns)
 
-    block_size, calibration_calls = 1, 0
+    calls, calibration_calls = 1, 0
+    per_call_ms = statistics.median(warmup_ms[-policy.steady_window :] or [first.elapsed_ms])
     if setup is None:
-        recent = warmup_ms[-policy.steady_window :] or [first.elapsed_ms]
-        block_size, calibration_calls = _calibrate_block_size(
-            timed, statistics.median(recent), timer.overhead_ns(), policy, clock, deadline_ns
+        calls, calibration_calls, per_call_ms = _calibrate_block_size(
+            timed, per_call_ms, timer.overhead_ns(), policy, clock, deadline_ns
         )
+    calls, samples_per_block = blocks_for(per_call_ms * 1e6, calls, policy, deadline_ns - clock())
+    if setup is not None:
+        calls = 1  # setup must precede every call: one call per sample
 
     samples_ms: list[float] = []
-    ordered: list[float] = []
     walls_ms: list[float] = []
-    probe.start()
-    sampling_start = clock()
-    while len(samples_ms) < policy.max_samples:
-        now_ns = clock()
-        if _enough_samples(ordered, (now_ns - sampling_start) / 1e9, now_ns >= deadline_ns, policy):
+    while _more_blocks(len(samples_ms) // samples_per_block, clock() >= deadline_ns, policy):
+        if samples_ms and len(samples_ms) + samples_per_block > policy.max_samples:
             break
-        block = timed(block_size)
-        sample_ms = block.elapsed_ms / block_size
-        samples_ms.append(sample_ms)
-        bisect.insort(ordered, sample_ms)
-        if block.wall_ms is not None:
-            walls_ms.append(block.wall_ms / block_size)
+        for _ in range(samples_per_block):
+            block = timed(calls)
+            samples_ms.append(block.elapsed_ms / calls)
+            if block.wall_ms is not None:
+                walls_ms.append(block.wall_ms / calls)
     contention = probe.stop()
 
     return LatencyStats.from_samples(
         samples_ms,
         warmup_iterations=len(warmup_ms) + calibration_calls,
-        iterations_per_sample=block_size,
+        iterations_per_sample=calls,
+        samples_per_block=samples_per_block,
         first_call_ms=first_call_ms,
         precision_target=policy.precision,
         wall_samples_ms=walls_ms,
@@ -194,6 +200,33 @@ def measure_latency(
         steady=steady,
         contention=contention,
     )
+
+
+def blocks_for(
+    per_call_ns: float, calls: int, policy: TimingPolicy, remaining_ns: float
+) -> tuple[int, int]:
+    """(calls per sample, samples per block) so that `target_blocks` blocks fill the rest.
+
+    A block that would need more than `max_samples_per_block` samples gets longer samples
+    instead (more calls each), so a microsecond case keeps a record of ~500 values, not 60,000.
+    Without budget left (a smoke test), each sample is its own block.
+    """
+    sample_ns = max(per_call_ns, 1e-3) * calls
+    if remaining_ns <= 0 or policy.target_blocks < 1:
+        return calls, 1
+    # the minimum of blocks must fit within max_samples
+    most = max(1, min(policy.max_samples_per_block, policy.max_samples // max(1, policy.min_blocks)))
+    block_ns = remaining_ns / policy.target_blocks
+    samples = math.floor(block_ns / sample_ns)
+    if samples <= most:
+        return calls, max(1, samples)
+    longer = math.ceil(block_ns / (most * max(per_call_ns, 1e-3)))
+    return int(min(max(calls, longer), policy.max_block_size)), most
+
+
+def _more_blocks(blocks: int, out_of_budget: bool, policy: TimingPolicy) -> bool:
+    """Another block is due: the minimum is not met, or the budget is not spent."""
+    return blocks < policy.min_blocks or not out_of_budget
 
 
 @dataclass(frozen=True)
@@ -250,7 +283,7 @@ def _warm_up(
 ) -> tuple[list[float], bool | None]:
     """Warmup call durations, and whether they reached a steady state (minimums always met).
 
-    Warmup stops when steady, or when the budget no longer leaves room for `min_samples` calls
+    Warmup stops when steady, or when the budget no longer leaves room for `min_blocks` calls
     at the pace of the recent ones: then the case is sampled anyway, and marked not steady.
     A `steady_window` of 0 asks for the minimums only, and steadiness is not judged (None).
     """
@@ -265,7 +298,7 @@ def _warm_up(
             if is_steady(durations_ms, policy.steady_window, policy.steady_tolerance):
                 return durations_ms, True
             recent_ms = statistics.median(durations_ms[-policy.steady_window :] or [0.0])
-            if now_ns + policy.min_samples * recent_ms * 1e6 >= deadline_ns:
+            if now_ns + policy.min_blocks * recent_ms * 1e6 >= deadline_ns:
                 return durations_ms, False
         durations_ms.append(call_ms())
 
@@ -277,12 +310,13 @@ def _calibrate_block_size(
     policy: TimingPolicy,
     clock: Clock,
     deadline_ns: float,
-) -> tuple[int, int]:
-    """Block size from the single-call time, refined by timing blocks of the proposed size.
+) -> tuple[int, int, float]:
+    """Calls per sample from the single-call time, refined by timing runs of the proposed size.
 
     A single timed call of a sub-microsecond function is mostly clock cost, so its estimate is
-    refined (at most three times) from blocks, where that cost is spread over the calls. Returns
-    the size and the number of calls the refinement ran (they count as warmup).
+    refined (at most three times) from runs of several calls, where that cost is spread over
+    them. Returns the size, the number of calls the refinement ran (they count as warmup) and
+    the per-call time in milliseconds the size was chosen from.
     """
     per_call_ns = max(single_call_ms * 1e6 - overhead_ns, 1.0)
     size = choose_block_size(per_call_ns, overhead_ns, policy, deadline_ns - clock())
@@ -298,21 +332,4 @@ def _calibrate_block_size(
         size = refined
         if stable:
             break
-    return size, calls
-
-
-def _enough_samples(
-    ordered_ms: list[float], sampling_s: float, out_of_budget: bool, policy: TimingPolicy
-) -> bool:
-    """The minimums are met, and the median is precise enough or the budget is spent."""
-    if len(ordered_ms) < policy.min_samples or sampling_s < policy.min_time_s:
-        return False
-    return out_of_budget or _precise_enough(ordered_ms, policy)
-
-
-def _precise_enough(ordered_ms: list[float], policy: TimingPolicy) -> bool:
-    interval = median_ci(ordered_ms, policy.confidence)
-    if interval is None:
-        return False
-    median_ms = median(ordered_ms)
-    return relative_half_width(interval, median_ms) <= policy.precision
+    return size, calls, per_call_ns / 1e6
