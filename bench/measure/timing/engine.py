@@ -215,7 +215,8 @@ def blocks_for(
     if remaining_ns <= 0 or policy.target_blocks < 1:
         return calls, 1
     # the minimum of blocks must fit within max_samples
-    most = max(1, min(policy.max_samples_per_block, policy.max_samples // max(1, policy.min_blocks)))
+    fitting = policy.max_samples // max(1, policy.min_blocks)
+    most = max(1, min(policy.max_samples_per_block, fitting))
     block_ns = remaining_ns / policy.target_blocks
     samples = math.floor(block_ns / sample_ns)
     if samples <= most:
