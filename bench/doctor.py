@@ -7,7 +7,7 @@ Figures, each with the reason it matters:
 - agreement: the harness's median against `Timer.blocked_autorange` on resnet18 b1 and a small
   MLP, interleaved, same threads (bench/timing_crosscheck.py);
 - noise: the spread of repeated short measurements of one fixed matmul: what a user can hope to
-  resolve between two runs here;
+  resolve between two runs here (saved as the machine's A/A noise floor, bench/noise_floor.py);
 - the CPU frequency governor where readable (`performance` is what a benchmark wants);
 - ceilings: achieved matmul GFLOP/s and copy GB/s on the CPU, and on each CUDA device where one
   exists (through the same timer seam the tests fake), so reports can compare models to them.
@@ -20,6 +20,7 @@ Figures, each with the reason it matters:
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import itertools
 import json
 import statistics
@@ -51,6 +52,7 @@ from bench.measure.timing.agreement import (
     overhead,
 )
 from bench.measure.timing.engine import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.noise_floor import NoiseFloor
 from bench.records import CONTENDED_SHARE, Contention
 
 GOVERNOR_GLOB = "cpu*/cpufreq/scaling_governor"
@@ -198,6 +200,19 @@ def machine_noise(repeats: int, budget_s: float, n: int = 256) -> Noise:
     center = statistics.median(medians)
     cv = statistics.stdev(medians) / statistics.mean(medians) if len(medians) > 1 else 0.0
     return Noise(workload.detail, medians, cv, (max(medians) - min(medians)) / center)
+
+
+def noise_floor_of(report: DoctorReport) -> NoiseFloor:
+    """The A/A noise floor this report measured: the spread of its repeated whole measurements
+    (max - min over median), the largest difference two unchanged runs showed here."""
+    noise = report.noise
+    return NoiseFloor(
+        fraction=round(noise.spread, 4),
+        workload=noise.workload,
+        repeats=len(noise.medians_ms),
+        date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        quick=report.quick,
+    )
 
 
 def cuda_driver_version() -> str | None:

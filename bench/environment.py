@@ -94,7 +94,18 @@ def capture_environment() -> dict[str, Any]:
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         # what else the machine was doing as the run began (rows carry their own readings)
         "load_avg_before_run": load_averages(),
+        # the machine's A/A noise floor from `bench doctor` (None: never measured here)
+        "noise_floor": _noise_floor(),
     }
+
+
+def _noise_floor() -> dict[str, Any] | None:
+    from dataclasses import asdict
+
+    from bench.noise_floor import load_floor
+
+    floor = load_floor()
+    return None if floor is None else asdict(floor)
 
 
 def load_averages() -> list[float] | None:

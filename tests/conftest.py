@@ -4,7 +4,9 @@ quantized engine restored; the CUDA marker's clean skip; the heap frozen between
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +18,9 @@ import torch
 # benchmarks are not unit tests, and plain `pytest` (nox -s tests) must not spend minutes timing.
 # pytest never ignores a path given on its command line, so naming the folder runs it.
 collect_ignore = ["benchmarks"]
+# `bench doctor` saves the machine's noise floor and every run records it: tests keep theirs
+# away from the user's ~/.cache (subprocesses inherit the variable)
+os.environ["BENCH_NOISE_FLOOR_FILE"] = str(Path(tempfile.mkdtemp()) / "noise-floor.json")
 BENCHMARKS = Path(__file__).parent / "benchmarks"
 
 

@@ -344,3 +344,123 @@ def test_the_regression_gate_does_not_depend_on_the_threshold(
     if fails:  # the threshold did not call it slower: a gate on the verdict let it pass
         assert comparison.cases[0].verdict != "slower"
     assert bool(regressions_beyond(comparison, gate)) is fails
+
+
+def drifting_samples(median_ms: float, seed: int, shift: float, n: int = 200) -> list[float]:
+    """Samples whose level moves by `shift` (a fraction) halfway through, as a VM's does."""
+    values = samples(median_ms, seed, n=n, spread=0.005)
+    return [v * (1 + shift if i >= n // 2 else 1) for i, v in enumerate(values)]
+
+
+def test_blocks_are_the_unit_so_in_run_drift_widens_the_interval() -> None:
+    # 200 samples in 20 blocks of 10; NEW's second half ran 20% slower. Per sample the interval
+    # would be tight around a shifted median; per block it spans the drift.
+    base = side(samples(5.0, 1, n=200, spread=0.005), samples_per_block=10)
+    new = side(drifting_samples(5.0, 2, 0.20), samples_per_block=10)
+    result = compare_samples(base, new)
+    assert result.ci_low is not None and result.ci_high is not None
+    assert result.ci_high - result.ci_low > 0.10  # the per-sample bootstrap gave < 0.02
+    assert result.verdict == "inconclusive"
+
+
+def test_a_drifting_side_is_inconclusive_even_when_the_ratio_is_large() -> None:
+    result = compare_samples(
+        side(samples(5.0, 1)), side(samples(15.0, 2), drifting=True), threshold=0.10
+    )
+    assert (result.verdict, result.reason) == (
+        "inconclusive",
+        "NEW drifted during its run (its halves disagree)",
+    )
+
+
+def test_too_few_blocks_give_no_verdict() -> None:
+    base = side(samples(5.0, 1, n=50), samples_per_block=10)  # 5 blocks
+    new = side(samples(15.0, 2, n=50), samples_per_block=10)
+    result = compare_samples(base, new)
+    assert result.verdict == "inconclusive"
+    assert result.reason == "BASE has 5 blocks; an interval needs 6"
+    assert result.ci_low is None
+
+
+@pytest.mark.parametrize(
+    ("floor", "verdict"), [(0.0, "slower"), (0.10, "slower"), (0.25, "inconclusive")]
+)
+def test_no_change_below_the_noise_floor_is_called(floor: float, verdict: str) -> None:
+    base = side(samples(5.0, 1, n=200, spread=0.005))
+    new = side(samples(5.0 * 1.18, 2, n=200, spread=0.005))  # 18% slower, tight interval
+    result = compare_samples(base, new, threshold=0.05, noise_floor=floor)
+    assert result.verdict == verdict
+    if verdict == "inconclusive":
+        assert "noise floor" in result.reason
+
+
+def test_the_runs_recorded_floor_reaches_verdicts_gate_and_footnote(tmp_path: Path) -> None:
+    floor = {"fraction": 0.25, "workload": "256x256 matmul", "date": "2026-12-01"}
+    base = write_run(tmp_path / "b", [entry("m", samples(5.0, 1, n=200, spread=0.005))])
+    new = write_run(
+        tmp_path / "n",
+        [entry("m", samples(5.0 * 1.18, 2, n=200, spread=0.005))],
+        noise_floor=floor,
+    )
+    comparison = compare_runs(load_side(base), load_side(new), threshold=0.05)
+    assert comparison.noise_floor == 0.25
+    assert comparison.cases[0].verdict == "inconclusive"
+    assert regressions_beyond(comparison, 0.05) == []  # 18% is below the 25% floor
+    assert "noise floor" in render_comparison(comparison) and "25.0%" in render_comparison(
+        comparison
+    )
+
+
+def _gate_runs(tmp_path: Path, new_cases: list[dict[str, Any]]) -> tuple[Path, Path]:
+    base = write_run(tmp_path / "base", [entry("a", samples(1.0, 1)), entry("b", samples(2.0, 2))])
+    return base, write_run(tmp_path / "new", new_cases)
+
+
+@pytest.mark.parametrize(
+    ("new_cases", "why"),
+    [
+        (
+            [entry("a", samples(1.0, 3)), entry("b", [], status="error", error="boom")],
+            "NEW has 1 failed case(s)",
+        ),
+        ([entry("other", samples(1.0, 3))], "no case of NEW matches"),
+        (
+            [entry("a", samples(1.0, 3), noisy=True), entry("b", samples(2.0, 4), noisy=True)],
+            "all 2 matched cases are inconclusive",
+        ),
+    ],
+)
+def test_the_gate_has_its_own_exit_code_when_it_cannot_judge(
+    tmp_path: Path, cli, new_cases: list[dict[str, Any]], why: str
+) -> None:
+    base, new = _gate_runs(tmp_path, new_cases)
+    done = cli("compare", base, new, "--fail-on-regression", "10")
+    assert done.returncode == 3, done.stderr
+    assert why in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert (
+        cli("compare", base, new, "--fail-on-regression", "10", "--allow-inconclusive").returncode
+        == 0
+    )
+    assert cli("compare", base, new).returncode == 0  # no gate asked: a report only
+
+
+def test_an_unwritable_out_is_one_line_and_exit_2(
+    two_runs: tuple[Path, Path], tmp_path: Path, cli
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = cli("compare", *two_runs, "--out", blocker / "sub" / "c.md")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --out") and len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""  # nothing half-written to the terminal either
+
+
+def test_a_saved_floor_belongs_to_its_machine(tmp_path: Path, monkeypatch) -> None:
+    from bench.noise_floor import NoiseFloor, load_floor, save_floor
+
+    monkeypatch.setenv("BENCH_NOISE_FLOOR_FILE", str(tmp_path / "floors.json"))
+    assert load_floor() is None
+    save_floor(NoiseFloor(0.18, "256x256 matmul", 10, "2026-12-04T00:00:00+00:00"))
+    assert load_floor() == NoiseFloor(0.18, "256x256 matmul", 10, "2026-12-04T00:00:00+00:00")
+    monkeypatch.setattr("bench.noise_floor.machine_id", lambda: "another|cpu|64")
+    assert load_floor() is None  # another machine's floor is not this one's

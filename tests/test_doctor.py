@@ -87,6 +87,13 @@ def test_doctor_quick_end_to_end(tmp_path: Path, cli) -> None:
     assert all(a["threads"] == 1 and a["median_ratio"] > 0 for a in report["agreement"])
     ceilings = {c["name"]: c for c in report["ceilings"]}
     assert ceilings["matmul"]["unit"] == "GFLOP/s" and ceilings["matmul"]["value"] > 0
+    # the noise spread is saved as this machine's floor, which runs then record
+    from bench.noise_floor import load_floor
+
+    floor = load_floor()
+    assert floor is not None and floor.quick is True
+    assert floor.fraction == round(report["noise"]["spread"], 4)
+    assert f"noise floor {100 * floor.fraction:.1f}% saved to" in done.stdout
     assert ceilings["copy"]["unit"] == "GB/s" and ceilings["copy"]["value"] > 0
     assert report["overhead"]["harness_ns"] > 0 and report["overhead"]["torch_ns"] > 0
 

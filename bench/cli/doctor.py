@@ -17,10 +17,17 @@ def add_doctor(verbs: argparse._SubParsersAction) -> None:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from bench.doctor import render_doctor, run_doctor, write_doctor_json
+    from bench.doctor import noise_floor_of, render_doctor, run_doctor, write_doctor_json
+    from bench.noise_floor import save_floor
 
     report = run_doctor(quick=args.quick, threads=args.threads)
     print(render_doctor(report))
     if args.json is not None:
         write_doctor_json(report, args.json)
+    floor = noise_floor_of(report)
+    path = save_floor(floor)
+    print(
+        f"noise floor {100 * floor.fraction:.1f}% saved to {path}: later runs record it, and "
+        "`bench compare` calls no change below it"
+    )
     return EXIT_OK

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, percent
+from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, EXIT_UNJUDGED, percent
 
 
 def add_compare(verbs: argparse._SubParsersAction) -> None:
@@ -33,7 +33,14 @@ def add_compare(verbs: argparse._SubParsersAction) -> None:
         type=percent,
         default=None,
         metavar="PCT",
-        help="exit 1 if any case is confidently slower by more than PCT percent",
+        help="exit 1 if any case is confidently slower by more than PCT percent (its whole "
+        "interval beyond PCT and the noise floor); exit 3 if the gate cannot judge: NEW has "
+        "failed cases, no case matched, or every case is inconclusive",
+    )
+    verdicts.add_argument(
+        "--allow-inconclusive",
+        action="store_true",
+        help="with --fail-on-regression: pass (exit 0) where the gate cannot judge",
     )
     verdicts.add_argument(
         "--force", action="store_true", help="compare even if the runs used different hardware"
@@ -63,6 +70,7 @@ def compare(args: argparse.Namespace) -> int:
         load_side,
         regressions_beyond,
         render_comparison,
+        unjudged_reason,
     )
 
     base, new = load_side(args.base), load_side(args.new)
@@ -74,15 +82,41 @@ def compare(args: argparse.Namespace) -> int:
         )
     comparison = compare_runs(base, new, args.threshold)
     text = render_comparison(comparison, mismatch)
-    sys.stdout.write(text)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
-    if args.fail_on_regression is not None and regressions_beyond(
-        comparison, args.fail_on_regression
-    ):
+        write_text_file(args.out, text)
+    sys.stdout.write(text)
+    if args.fail_on_regression is None:
+        return EXIT_OK
+    return gate_exit_code(
+        [c.base.label for c in regressions_beyond(comparison, args.fail_on_regression)],
+        unjudged_reason(comparison),
+        args.allow_inconclusive,
+    )
+
+
+def gate_exit_code(regressed: list[str], unjudged: str, allow_inconclusive: bool) -> int:
+    """1 when a case regressed; 3 when the gate could not judge (unless allowed); else 0.
+    Says why on stderr, one line, so a CI log shows the cause without the markdown."""
+    if regressed:
+        shown = ", ".join(f"`{label}`" for label in regressed[:3])
+        more = f" and {len(regressed) - 3} more" if len(regressed) > 3 else ""
+        print(f"gate: {len(regressed)} case(s) confidently slower: {shown}{more}", file=sys.stderr)
         return EXIT_CASE_FAILED
+    if unjudged and not allow_inconclusive:
+        print(f"gate: cannot judge: {unjudged} (--allow-inconclusive to pass)", file=sys.stderr)
+        return EXIT_UNJUDGED
     return EXIT_OK
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write an --out file; a path that cannot be written is a one-line error (exit 2)."""
+    from bench.errors import BenchError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"--out {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def report(args: argparse.Namespace) -> int:

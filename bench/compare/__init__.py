@@ -2,8 +2,9 @@
 
 `sources` reads a run directory (run.json, raw samples) or a pytest-benchmark JSON file saved
 with `--benchmark-save-data` into comparable cases; `verdicts` matches the cases of two runs and
-decides, per case, `faster`, `slower`, `same` or `inconclusive` from the raw samples (bootstrap
-interval of the ratio of medians, Mann-Whitney U); `markdown` renders the comparison.
+decides, per case, `faster`, `slower`, `same` or `inconclusive` from the raw samples' block
+medians (bootstrap interval of the ratio of medians, a machine noise floor); `paired` gives the
+paired ratio of interleaved measurements (`bench ab`); `markdown` renders the comparison.
 """
 
 from bench.compare.markdown import render_comparison
@@ -16,6 +17,7 @@ from bench.compare.verdicts import (
     compare_samples,
     device_mismatch,
     regressions_beyond,
+    unjudged_reason,
 )
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "load_side",
     "regressions_beyond",
     "render_comparison",
+    "unjudged_reason",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.compare.sources import SideCase
-from bench.compare.verdicts import ALPHA, CONFIDENCE, CaseComparison, Comparison
+from bench.compare.verdicts import CONFIDENCE, MIN_BLOCKS, CaseComparison, Comparison
 from bench.report.tables import markdown_table
 from bench.units import significant
 
@@ -71,9 +71,35 @@ def _case_list(title: str, cases: tuple[SideCase, ...]) -> list[str]:
     return [f"**{title}** ({len(cases)}):", "", *[f"- `{c.label}`" for c in cases], ""]
 
 
+def rule_footnote(comparison: Comparison) -> str:
+    """The rule the verdicts applied, in the words and figures of this comparison."""
+    t = comparison.threshold
+    floor = comparison.noise_floor
+    called = max(t, floor or 0.0)
+    if floor is None:
+        floor_text = (
+            "No A/A noise floor was recorded for these runs (`bench doctor` measures one): "
+            "between-run drift is not accounted for, so prefer `bench ab`."
+        )
+    else:
+        floor_text = (
+            f"This machine's A/A noise floor (between repeated whole measurements, from "
+            f"`bench doctor`) is {100 * floor:.1f}%: no change below it is called."
+        )
+    return (
+        f"NEW/BASE is the ratio of the medians of block medians (above 1: slower); its "
+        f"{CONFIDENCE:.0%} CI [lo, hi] is a bootstrap over blocks. `slower` when lo > "
+        f"{significant(1 + called, 4)}, `faster` when hi < {significant(1 / (1 + called), 4)}; "
+        f"`same` when the whole CI lies within [{significant(1 / (1 + t), 4)}, "
+        f"{significant(1 + t, 4)}] (threshold {100 * t:g}%); otherwise `inconclusive`, and "
+        "always when either side errored, is noisy, contended, drifting or not steady, has "
+        f"fewer than {MIN_BLOCKS} blocks, or holds impossible samples. {floor_text} The U test "
+        "(Mann-Whitney on block medians) is shown, not used."
+    )
+
+
 def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
     """The whole comparison; `refused_devices` (set with --force) is repeated as a warning."""
-    percent = f"{100 * comparison.threshold:g}%"
     counts = comparison.counts()
     lines = [
         "# bench compare",
@@ -131,10 +157,7 @@ def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
                 "lrrrrrll",
             ),
             "",
-            f"NEW/BASE is the ratio of medians (above 1: slower). `slower`/`faster`: Mann-Whitney "
-            f"U p < {ALPHA} and the bootstrap interval excludes 1, and the ratio is beyond "
-            f"{percent}; `same`: the whole interval is within {percent}; otherwise "
-            "`inconclusive` (always when either side is noisy or contended).",
+            rule_footnote(comparison),
             "",
         ]
     changed = [(c, change) for c in comparison.cases for change in c.exact_changes()]

@@ -66,6 +66,8 @@ class RunSamples:
     hardware: Mapping[str, str]  # device family ("cpu", "cuda") -> the hardware's name
     cases: tuple[SideCase, ...]
     duplicates: tuple[str, ...] = field(default=())  # labels of rows that repeat a case key
+    # this machine's A/A noise floor when the run was made (bench doctor), None: not measured
+    noise_floor: float | None = None
 
 
 def load_side(path: Path) -> RunSamples:
@@ -133,6 +135,8 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
         noisy=_truthy(noisy) if noisy is not None else _iqr_noisy(samples),
         contended=_truthy(entry.get("contended")),
         steady=None if entry.get("steady") in (None, "") else _truthy(entry.get("steady")),
+        samples_per_block=_int_or_none(entry.get("samples_per_block")) or 1,
+        drifting=_truthy(entry.get("drifting")),
         params=_int_or_none(entry.get("params")),
         macs=_int_or_none(entry.get("macs")),
         peak_memory_bytes=_int_or_none(entry.get("peak_memory_bytes")),
@@ -186,7 +190,17 @@ def _from_run(path: Path, record: dict[str, Any]) -> RunSamples:
         hardware={"cpu": str(env.get("cpu_model")), "cuda": ", ".join(gpus) or "none"},
         cases=cases,
         duplicates=repeated,
+        noise_floor=_floor(env.get("noise_floor")),
     )
+
+
+def _floor(value: Any) -> float | None:
+    """The recorded floor's fraction, from run.json's `environment.noise_floor` record."""
+    if isinstance(value, dict):
+        value = value.get("fraction")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
 
 
 def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:

@@ -1,21 +1,23 @@
 """Per-case verdicts from raw samples: `faster`, `slower`, `same` or `inconclusive`.
 
-The ratio is NEW's median over BASE's (above 1: slower). Its 95% interval comes from a seeded
-percentile bootstrap (each side resampled on its own, the medians' ratio taken each time), and a
-two-sided Mann-Whitney U test asks whether the two sets of samples differ at all. The rules, as
-asv's `--factor` with a significance test:
+The ratio r is NEW's median over BASE's (above 1: slower), each median taken over the side's
+block medians: consecutive samples share the machine's state, so the block (a run of samples
+spread over the case's budget) is the unit. r's 95% interval [lo, hi] comes from a seeded
+percentile bootstrap over blocks (each side resampled on its own, the medians' ratio taken each
+time). With t the threshold and d the larger of t and the machine's A/A noise floor:
 
-- `slower` / `faster`: the difference is significant (U test p < alpha) **and** the whole
-  interval lies beyond the threshold (above 1 + t, or below 1 / (1 + t)). A point estimate just
-  past the threshold is not enough: the interval covers only the noise within each run, and two
-  runs of an unchanged model differ by a few percent more than that;
-- `same`: the whole interval lies inside [1 / (1 + t), 1 + t]: any change is smaller than t;
-- `inconclusive`: anything else, and always when either side is flagged noisy or contended, or
-  lacks samples, since then no interval can be trusted.
+- `slower` when lo > 1 + d; `faster` when hi < 1 / (1 + d);
+- `same` when the whole interval lies inside [1 / (1 + t), 1 + t];
+- `inconclusive` otherwise, and always when either side errored, is noisy, contended, drifting
+  or not steady, has fewer than MIN_BLOCKS blocks, or holds impossible samples (zero, negative,
+  not finite).
 
-Two identical sets of samples (a run compared with itself) are `same` without further test: no
-resampling can show a difference that the data do not hold. A regression is *confident* beyond
-a percentage when the interval's lower end exceeds it, which is what `--fail-on-regression` gates.
+Two stored runs were made at different times, and a whole run on a shared machine shifts by more
+than any in-run interval shows (20-30% on a 2-core VM): the noise floor, the spread `bench
+doctor` measured between repeated whole measurements on this machine (recorded in each run's
+environment), is the smallest change ever called. `bench ab` interleaves the two sides instead
+and needs no floor. A Mann-Whitney U test on the block medians is reported beside the interval.
+Two identical sets of samples (a run compared with itself) are `same` without further test.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.compare.sources import CaseKey, RunSamples, SideCase
+from bench.stats import block_medians
 
 VERDICTS = ("faster", "slower", "same", "inconclusive")
 DEFAULT_THRESHOLD = 0.10
 ALPHA = 0.05
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+MIN_BLOCKS = 6  # the fewest blocks whose median has a 95% interval (bench/stats.py)
 SEED = 20240601  # fixed: the same two runs always get the same interval
 _CHUNK_VALUES = 2_000_000  # bootstrap in chunks so thousands of samples stay within memory
 
@@ -86,6 +90,7 @@ class Comparison:
     cases: tuple[CaseComparison, ...]
     added: tuple[SideCase, ...]
     removed: tuple[SideCase, ...]
+    noise_floor: float | None = None  # the larger side's A/A floor; None: neither measured one
 
     def environment_differences(self) -> list[tuple[str, str, str]]:
         names = [n for n in self.base.environment if n in self.new.environment]
@@ -150,16 +155,25 @@ def _flag_reason(base: SideCase, new: SideCase) -> str:
         if case.steady is False:
             return f"{side} did not reach a steady state before sampling"
         if case.noisy:
-            return f"{side} is noisy (IQR > 10% of median)"
+            return f"{side} is noisy"
+        if case.drifting:
+            return f"{side} drifted during its run (its halves disagree)"
     return ""
 
 
+def _blocks(case: SideCase) -> list[float]:
+    return block_medians(case.samples_ms, case.samples_per_block)
+
+
 def compare_samples(
-    base: SideCase, new: SideCase, threshold: float = DEFAULT_THRESHOLD
+    base: SideCase,
+    new: SideCase,
+    threshold: float = DEFAULT_THRESHOLD,
+    noise_floor: float = 0.0,
 ) -> SampleComparison:
-    """The verdict on one case's latency, with the figures behind it."""
+    """The verdict on one case's latency, with the figures behind it (module doc's rule)."""
     for side, case in (("BASE", base), ("NEW", new)):
-        if case.status != "ok" or len(case.samples_ms) < 2:
+        if case.status != "ok" or not case.samples_ms:
             why = f"{side} is {case.status}" if case.status != "ok" else f"{side} has no samples"
             return SampleComparison("inconclusive", why)
         if not all(math.isfinite(v) and v > 0 for v in case.samples_ms):
@@ -168,42 +182,43 @@ def compare_samples(
             return SampleComparison("inconclusive", why)
     if base.shape and new.shape and base.shape != new.shape:
         return SampleComparison("inconclusive", f"input shape {base.shape} vs {new.shape}")
-    base_median = float(np.median(base.samples_ms))
-    new_median = float(np.median(new.samples_ms))
+    base_blocks, new_blocks = _blocks(base), _blocks(new)
+    base_median = float(np.median(base_blocks))
+    new_median = float(np.median(new_blocks))
     ratio = new_median / base_median
     if sorted(base.samples_ms) == sorted(new.samples_ms):
         return SampleComparison(
             "same", "identical samples", base_median, new_median, ratio, ratio, ratio, 1.0
         )
-    low, high = bootstrap_ratio_ci(base.samples_ms, new.samples_ms)
-    p_value = float(mannwhitneyu(base.samples_ms, new.samples_ms, alternative="two-sided").pvalue)
+    for side, blocks in (("BASE", base_blocks), ("NEW", new_blocks)):
+        if len(blocks) < MIN_BLOCKS:
+            why = f"{side} has {len(blocks)} blocks; an interval needs {MIN_BLOCKS}"
+            return SampleComparison("inconclusive", why, base_median, new_median, ratio)
+    low, high = bootstrap_ratio_ci(base_blocks, new_blocks)
+    p_value = float(mannwhitneyu(base_blocks, new_blocks, alternative="two-sided").pvalue)
     figures = (base_median, new_median, ratio, low, high, p_value)
-    upper, lower = 1 + threshold, 1 / (1 + threshold)
     flagged = _flag_reason(base, new)
     if flagged:
         return SampleComparison("inconclusive", flagged, *figures)
-    significant = p_value < ALPHA and (low > 1 or high < 1)
-    if significant and low > upper:
-        return SampleComparison("slower", "significant, beyond threshold", *figures)
-    if significant and high < lower:
-        return SampleComparison("faster", "significant, beyond threshold", *figures)
-    if lower <= low and high <= upper:
-        return SampleComparison("same", "interval inside threshold", *figures)
-    if significant:
-        why = "significant but within threshold; interval reaches past it"
-    else:
-        why = "not significant; interval reaches past threshold"
-    return SampleComparison("inconclusive", why, *figures)
+    verdict, why = interval_verdict(low, high, threshold, noise_floor)
+    return SampleComparison(verdict, why, *figures)
 
 
 def compare_runs(
     base: RunSamples, new: RunSamples, threshold: float = DEFAULT_THRESHOLD
 ) -> Comparison:
-    """Match cases by key (in BASE's run order) and judge each; list added and removed ones."""
+    """Match cases by key (in BASE's run order) and judge each; list added and removed ones.
+
+    The noise floor is the larger of the two runs' recorded floors (a change must stand out on
+    both machines' days)."""
+    floors = [f for f in (base.noise_floor, new.noise_floor) if f is not None]
+    floor = max(floors) if floors else None
     new_by_key = {c.key: c for c in new.cases}
     base_keys = {c.key for c in base.cases}
     matched = tuple(
-        CaseComparison(b, new_by_key[b.key], compare_samples(b, new_by_key[b.key], threshold))
+        CaseComparison(
+            b, new_by_key[b.key], compare_samples(b, new_by_key[b.key], threshold, floor or 0.0)
+        )
         for b in base.cases
         if b.key in new_by_key
     )
@@ -214,6 +229,7 @@ def compare_runs(
         cases=matched,
         added=tuple(c for c in new.cases if c.key not in base_keys),
         removed=tuple(c for c in base.cases if c.key not in new_by_key),
+        noise_floor=floor,
     )
 
 
@@ -233,15 +249,30 @@ def device_mismatch(base: RunSamples, new: RunSamples) -> str:
 
 def regressions_beyond(comparison: Comparison, fraction: float) -> list[CaseComparison]:
     """Cases confidently slower by more than `fraction`, whatever --threshold made of them: the
-    ratio's interval starts past 1 + fraction, the difference is significant and neither side is
-    flagged (noisy, contended, not steady). So `--fail-on-regression 5` fails an 8% slowdown
-    with a tight interval even where the 10% threshold called it `same`."""
+    ratio's interval starts past 1 + fraction (and past the noise floor) and neither side is
+    flagged. So `--fail-on-regression 5` fails an 8% slowdown with a tight interval even where
+    the 10% threshold called it `same`."""
+    beyond = 1 + max(fraction, comparison.noise_floor or 0.0)
     return [
         c
         for c in comparison.cases
         if c.timing.ci_low is not None
-        and c.timing.ci_low > 1 + fraction
-        and c.timing.p_value is not None
-        and c.timing.p_value < ALPHA
+        and c.timing.ci_low > beyond
+        and c.timing.reason != "identical samples"
         and not _flag_reason(c.base, c.new)
     ]
+
+
+def unjudged_reason(comparison: Comparison) -> str:
+    """Why a regression gate cannot pass this comparison ('' when it can judge it): NEW has
+    error rows, no case matched, or every matched case is inconclusive."""
+    failed = [c for c in comparison.new.cases if c.status in ("error", "oom", "timeout")]
+    if failed:
+        shown = ", ".join(f"`{c.label}`" for c in failed[:3])
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        return f"NEW has {len(failed)} failed case(s): {shown}{more}"
+    if not comparison.cases:
+        return "no case of NEW matches a case of BASE"
+    if all(c.verdict == "inconclusive" for c in comparison.cases):
+        return f"all {len(comparison.cases)} matched cases are inconclusive"
+    return ""
