@@ -105,7 +105,10 @@ def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() ->
 
     busy = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_avg=3.5)
     steady = LatencyStats.from_samples(
-        [10.0 + i / 100 for i in range(20)], precision_target=0.01, steady=True, contention=busy
+        [10.0 + (7 * i % 20) / 100 for i in range(20)],
+        precision_target=0.01,
+        steady=True,
+        contention=busy,
     )
     unsteady = LatencyStats.from_samples(
         [700.0, 650.0, 90.0] + [20.0] * 7, precision_target=0.01, steady=False
@@ -122,6 +125,11 @@ def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() ->
     assert "95% CI +-% (target)" in text  # the column says what its +-% is
     assert " 50% |" in text and " 3.50 |" in text  # others' CPU share, load average
     assert "1.50 / 1.00 / 0.50" in text  # the load before the run
+    # a run whose speed moved is flagged drifting, in the row and in the warnings
+    trend = LatencyStats.from_samples([10.0 * (1 + i / 100) for i in range(20)], steady=True)
+    drifted = render_report([Result(case=CASE, status="ok", latency=trend)], ENV, "t")
+    assert trend.drifting and "drifting" in drifted.split("## Suite")[1].split("\n\n")[2]
+    assert "drifting (the first and second halves" in drifted.split("## Suite")[0]
     # the unsteady row shows no interval over its slow start
     timing = text.split("<summary>Timing precision</summary>")[1]
     line = next(row for row in timing.splitlines() if "b8" in row)

@@ -49,8 +49,8 @@ def flags(result: Result) -> list[str]:
     if lat is not None:
         if lat.steady is False:
             found.append("not steady: raise --budget")
-        found += [name for name, on in (("noisy", lat.noisy), ("launch-bound", lat.launch_bound))
-                  if on]  # fmt: skip
+        found += [name for name, on in (("noisy", lat.noisy), ("drifting", lat.drifting),
+                                        ("launch-bound", lat.launch_bound)) if on]  # fmt: skip
         if lat.precision_met is False:
             found.append("imprecise")
     if contended(result):
@@ -139,13 +139,16 @@ SUMMARY_GUIDE = (
     "One row per case. *Input* is the whole input, batch first. *MACs* are multiply-accumulates "
     "of the timed work over the whole batch: one forward pass for `eval` rows, one whole "
     "training step (forward, backward, optimizer) for `train` rows; FLOPs = 2 x MACs. *Median* "
-    "is the latency of that work after warmup, *95% CI* the half-width of the median's "
-    "distribution-free confidence interval as a percentage of it. *Peak memory* is the most "
+    "is the latency of that work after warmup (the median of block medians: each block is a run "
+    "of samples, and the blocks fill the case's budget), *95% CI* the half-width of the "
+    "median's distribution-free confidence interval over the blocks, as a percentage of it. *Peak memory* is the most "
     "memory allocated during one steady-state step, weights and input included, in MiB "
     "(2^20 bytes; all memory in this report is binary). Flags: *noisy* (IQR over 10% of the "
     "median: compare with care), *imprecise* (the precision target was not met within the "
     "budget), *not steady: raise --budget* (warmup never settled; the samples include the slow "
-    "start), *contended* (other processes took over 10% of the cores the case needs), "
+    "start), *drifting* (the median intervals of the first and second halves of the blocks do "
+    "not overlap: the speed moved during the run), *contended* (other processes took over 10% "
+    "of the cores the case needs), "
     "*launch-bound* (CUDA host slower than the device), *counted on real "
     "data* (FLOPs counted on the real model: the count may depend on the input)."
 )
@@ -171,6 +174,13 @@ def warnings(results: Sequence[Result]) -> list[str]:
         lines.append(
             "noisy (IQR over 10% of the median, or the median's interval wider than 3x the "
             f"precision target; compare with care): {cases}"
+        )
+    drifting = [r for r in timed if r.latency.drifting]
+    if drifting:
+        lines.append(
+            "drifting (the first and second halves of the blocks disagree beyond their "
+            "intervals: the machine's speed moved during the case; compare with care): "
+            + ", ".join(f"`{r.case.label}`" for r in drifting)
         )
     busy = [r for r in results if contended(r)]
     if busy:
