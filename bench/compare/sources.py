@@ -203,15 +203,33 @@ def _floor(value: Any) -> float | None:
     return None
 
 
+def benchmark_has_samples(bench: Mapping[str, Any]) -> bool:
+    """Whether a pytest-benchmark row kept its raw rounds (`--benchmark-save-data`): without them
+    no interval can be computed, only a comparison of summaries that cannot tell noise from a
+    change."""
+    stats = bench.get("stats")
+    return isinstance(stats, Mapping) and "data" in stats
+
+
 def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:
-    """pytest-benchmark rows: the test id is the model; extra_info may say the rest."""
-    name = str(bench.get("fullname") or bench.get("name") or "?")
-    extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
-    stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
-    if "data" not in stats:
+    if not benchmark_has_samples(bench):
+        name = str(bench.get("fullname") or bench.get("name") or "?")
         raise CompareError(
             f"{path}: {name}: no raw samples; save the run with --benchmark-save-data"
         )
+    return side_case_of_benchmark(bench)
+
+
+def side_case_of_benchmark(bench: Mapping[str, Any]) -> SideCase:
+    """One pytest-benchmark row (a saved JSON's, or a live run's `as_dict()`) as a SideCase.
+
+    The test id is the model; extra_info may say the rest. One function for files and live
+    runs, so `bench compare` on saved JSON and the plugin's `--bench-gate` pair and judge the
+    same rows the same way. A row without raw samples is an `error` case with none.
+    """
+    name = str(bench.get("fullname") or bench.get("name") or "?")
+    extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
+    stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
     samples = _samples(stats.get("data"), 1000.0)  # pytest-benchmark stores seconds
     batch = extra.get("batch_size")
     key = CaseKey(

@@ -12,7 +12,7 @@ shapes, threads and bench's median with its 95% interval; `machine_info` gains t
 `hooks` holds the hooks and fixtures; `cases` the suite's cases as parameters; `collect` the
 suite file as a test module; `user` a test's own model as a subject; `measure` one subject's
 counts, timing and memory into extra_info; `timing` the warmup and pytest-benchmark loop;
-`machine` machine_info and the baseline check.
+`machine` machine_info and the baseline check; `gate` the `--bench-gate` regression gate.
 """
 
 from bench.pytest_plugin.hooks import (
@@ -23,6 +23,9 @@ from bench.pytest_plugin.hooks import (
     pytest_benchmark_update_machine_info,
     pytest_collect_file,
     pytest_configure,
+    pytest_sessionfinish,
+    pytest_sessionstart,
+    pytest_terminal_summary,
     use_bench_defaults,
 )
 
@@ -45,6 +48,9 @@ __all__ = [
     "pytest_benchmark_update_machine_info",
     "pytest_collect_file",
     "pytest_configure",
+    "pytest_sessionfinish",
+    "pytest_sessionstart",
+    "pytest_terminal_summary",
     "suite_params",
     "use_bench_defaults",
 ]

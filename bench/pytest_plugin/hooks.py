@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 SUITES = pytest.StashKey[tuple[Path, ...]]()
+GATE_OUTCOME = pytest.StashKey[Any]()  # the gate's GateOutcome, from sessionfinish to the summary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,6 +34,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(warmup stops earlier once the last 5 calls are no faster than the 5 before). "
         "Default: %(default)s",
     )
+    group.addoption(
+        "--bench-gate",
+        type=_gate_fraction,
+        default=None,
+        metavar="PCT",
+        help="with --benchmark-compare: exit 1 when a benchmark is confidently more than PCT "
+        "percent slower than the baseline (its median ratio's 95%% interval, over blocks of "
+        "rounds, lies wholly above 1 + PCT), 3 when none could be judged. Turns on "
+        "--benchmark-save-data.",
+    )
+    group.addoption(
+        "--bench-gate-allow-inconclusive",
+        action="store_true",
+        help="let --bench-gate pass when every benchmark it judged was inconclusive",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     the suite files to what pytest collects."""
     suites = tuple(_checked_suite(text) for text in config.getoption("bench_suite") or ())
     _warmup_max_s(config)  # a bad duration is a usage error before anything runs
+    _check_gate_options(config)
     config.stash[SUITES] = suites
     if not suites:
         return
@@ -90,6 +107,77 @@ def _warmup_max_s(config: pytest.Config) -> float:
         return parse_duration(str(text))
     except ValueError as exc:
         raise pytest.UsageError(f"--bench-warmup-max: {exc}") from None
+
+
+def _gate_fraction(text: str) -> float:
+    from bench.cli.arguments import percent
+
+    return percent(text)
+
+
+def _check_gate_options(config: pytest.Config) -> None:
+    """--bench-gate judges against pytest-benchmark's baseline, so without --benchmark-compare
+    it has nothing to judge: a usage error now, not a silent pass after the benchmarks ran.
+    Raw rounds are saved so that this run, autosaved, is a baseline the gate can use."""
+    if config.getoption("bench_gate") is None:
+        return
+    if not config.getoption("benchmark_compare", None):
+        raise pytest.UsageError(
+            "--bench-gate needs a baseline: add --benchmark-compare (the newest saved run) "
+            "or --benchmark-compare=NUM"
+        )
+    config.option.benchmark_save_data = True
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A --benchmark-compare that found no saved run leaves the gate nothing to judge: a usage
+    error before any benchmark runs. (pytest-benchmark loads the baseline in its own
+    pytest_configure, which runs last, so this is the first hook that can see it.)"""
+    config = session.config
+    benchmarks = getattr(config, "_benchmarksession", None)
+    if config.getoption("bench_gate") is None or benchmarks is None:
+        return
+    if not benchmarks.compared_mapping:
+        compare = config.getoption("benchmark_compare")
+        which = "" if compare is True else f" matching {compare!r}"
+        raise pytest.UsageError(
+            f"--bench-gate: no saved run{which} in {benchmarks.storage.location} to compare "
+            "to; save a baseline first with --benchmark-autosave"
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Judge this run against the baseline once every benchmark has run (pytest-benchmark's
+    own sessionfinish, a wrapper, has finished its work before this runs); the exit status
+    becomes the gate's unless the tests already failed."""
+    config = session.config
+    threshold = config.getoption("bench_gate")
+    benchmarks = getattr(config, "_benchmarksession", None)
+    if threshold is None or benchmarks is None:
+        return
+    from bench.pytest_plugin.gate import judge_session
+
+    outcome = judge_session(benchmarks, threshold)
+    config.stash[GATE_OUTCOME] = outcome
+    if session.exitstatus == pytest.ExitCode.OK:
+        allow = config.getoption("bench_gate_allow_inconclusive")
+        session.exitstatus = outcome.exit_code(allow)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's own table
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    outcome = config.stash.get(GATE_OUTCOME, None)
+    if outcome is None:
+        return
+    from bench.pytest_plugin.gate import summary_lines
+
+    allow = config.getoption("bench_gate_allow_inconclusive")
+    *lines, verdict = summary_lines(outcome, allow)
+    terminalreporter.write_sep("-", "bench gate")
+    for line in lines:
+        terminalreporter.write_line(line)
+    code = outcome.exit_code(allow)
+    terminalreporter.write_line(verdict, red=code == 1, yellow=code == 3, green=code == 0)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -1,7 +1,7 @@
 """The default suite as pytest-benchmark tests: one test per case, grouped by model.
 
 Run with `pytest tests/benchmarks --benchmark-autosave` (baseline) and
-`pytest tests/benchmarks --benchmark-compare --benchmark-compare-fail=median:10%` (gate).
+`pytest tests/benchmarks --benchmark-compare --bench-gate 10` (gate).
 """
 
 from __future__ import annotations
