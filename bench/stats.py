@@ -88,3 +88,54 @@ def block_medians(samples: Sequence[float], samples_per_block: int) -> list[floa
     if size == 1:
         return list(samples)
     return [median(samples[i : i + size]) for i in range(0, len(samples), size)]
+
+
+def grouped_block_medians(
+    samples: Sequence[float], processes: Sequence[tuple[int, int]]
+) -> list[list[float]]:
+    """Each worker process's block medians: `processes` holds, per process in run order, how
+    many of the samples it took and how many samples make one of its blocks."""
+    groups, start = [], 0
+    for count, per_block in processes:
+        groups.append(block_medians(samples[start : start + count], per_block))
+        start += count
+    return groups
+
+
+def hierarchical_medians(
+    groups: Sequence[Sequence[float]], resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap medians that resample where the variance lives: the processes with
+    replacement, then the blocks within each chosen process (Kalibera & Jones); each replicate's
+    statistic is the median of the pooled blocks. Processes of unequal block counts are padded
+    with NaN, which the median skips."""
+    width = max(len(g) for g in groups)
+    table = np.full((len(groups), width), np.nan)
+    for index, group in enumerate(groups):
+        table[index, : len(group)] = group
+    sizes = np.array([len(g) for g in groups])
+    chosen = rng.integers(0, len(groups), size=(resamples, len(groups)))  # processes
+    # within each chosen process, `width` draws among its own blocks (NaN beyond its count)
+    draws = np.floor(rng.random((resamples, len(groups), width)) * sizes[chosen][..., None])
+    picked = table[chosen[..., None], draws.astype(int)]
+    mask = np.arange(width)[None, None, :] < sizes[chosen][..., None]
+    picked = np.where(mask, picked, np.nan)
+    return np.nanmedian(picked.reshape(resamples, -1), axis=1)
+
+
+HIERARCHICAL_RESAMPLES = 2000
+HIERARCHICAL_SEED = 20240601
+
+
+def hierarchical_median_ci(
+    groups: Sequence[Sequence[float]], confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float] | None:
+    """The pooled median's percentile interval from hierarchical resampling (seeded, so one
+    record always gives one interval); None with fewer than two processes' blocks."""
+    if len(groups) < 2 or any(len(g) == 0 for g in groups):
+        return None
+    rng = np.random.default_rng(HIERARCHICAL_SEED)
+    medians = hierarchical_medians(groups, HIERARCHICAL_RESAMPLES, rng)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return float(low), float(high)

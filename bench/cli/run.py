@@ -74,6 +74,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "case's medians (one CSV row per case per repetition, numbered in `repeat`)",
     )
     timing.add_argument(
+        "--processes",
+        type=positive_int(64),
+        default=1,
+        metavar="N",
+        help="time each case in N fresh worker processes, one after another (pyperf-style; N "
+        "times the timing cost): the interval then also covers what differs between processes",
+    )
+    timing.add_argument(
         "--timeout",
         type=duration(TIMEOUT),
         metavar="DURATION",
@@ -184,6 +192,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         isolate=args.isolate,
         timeout_s=args.timeout,
         repeat=args.repeat,
+        processes=args.processes,
     )
 
 

@@ -48,6 +48,8 @@ class SideCase:
     # (1: each sample is its own block, as in records made before blocks existed)
     samples_per_block: int = 1
     drifting: bool = False  # the blocks disagree beyond the interval they imply
+    # `--processes N`: (samples, samples per block) of each worker process, in run order
+    process_sizes: tuple[tuple[int, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -136,6 +138,7 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
         contended=_truthy(entry.get("contended")),
         steady=None if entry.get("steady") in (None, "") else _truthy(entry.get("steady")),
         samples_per_block=_int_or_none(entry.get("samples_per_block")) or 1,
+        process_sizes=_process_sizes(entry.get("latency_process_sizes"), len(samples)),
         drifting=_truthy(entry.get("drifting")),
         params=_int_or_none(entry.get("params")),
         macs=_int_or_none(entry.get("macs")),
@@ -146,6 +149,17 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
         ),
         shape=str(entry.get("input_shape") or ""),
     )
+
+
+def _process_sizes(value: Any, samples: int) -> tuple[tuple[int, int], ...]:
+    """Per-process (samples, samples per block) pairs; () when absent or not adding up."""
+    if not isinstance(value, list) or len(value) < 2:
+        return ()
+    pairs = [p for p in value if isinstance(p, list) and len(p) == 2]
+    sizes = tuple(
+        (int(n), max(1, int(k))) for n, k in pairs if isinstance(n, int) and isinstance(k, int)
+    )
+    return sizes if len(sizes) == len(value) and sum(n for n, _ in sizes) == samples else ()
 
 
 def _dedupe(cases: list[SideCase]) -> tuple[tuple[SideCase, ...], tuple[str, ...]]:

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.compare.sources import CaseKey, RunSamples, SideCase
-from bench.stats import block_medians
+from bench.stats import block_medians, grouped_block_medians, hierarchical_medians
 
 VERDICTS = ("faster", "slower", "same", "inconclusive")
 DEFAULT_THRESHOLD = 0.10
@@ -104,6 +104,14 @@ class Comparison:
         return {v: sum(c.verdict == v for c in self.cases) for v in VERDICTS}
 
 
+def _side_medians(
+    values: Sequence[float] | list[list[float]], rng: np.random.Generator
+) -> np.ndarray:
+    if values and isinstance(values[0], list):
+        return hierarchical_medians(values, RESAMPLES, rng)  # type: ignore[arg-type]
+    return _medians(np.asarray(values, dtype=float), rng)
+
+
 def _medians(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     rows_per_chunk = max(1, _CHUNK_VALUES // len(samples))
     medians = []
@@ -115,12 +123,15 @@ def _medians(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def bootstrap_ratio_ci(
-    base: Sequence[float], new: Sequence[float], seed: int = SEED
+    base: Sequence[float] | list[list[float]],
+    new: Sequence[float] | list[list[float]],
+    seed: int = SEED,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(new) / median(base)."""
+    """Percentile bootstrap interval of median(new) / median(base). A side given as a list of
+    groups (one per worker process) is resampled hierarchically: processes, then blocks."""
     rng = np.random.default_rng(seed)
-    base_medians = _medians(np.asarray(base, dtype=float), rng)
-    new_medians = _medians(np.asarray(new, dtype=float), rng)
+    base_medians = _side_medians(base, rng)
+    new_medians = _side_medians(new, rng)
     ratios = new_medians / base_medians
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(ratios, [tail, 100 - tail])
@@ -162,7 +173,19 @@ def _flag_reason(base: SideCase, new: SideCase) -> str:
 
 
 def _blocks(case: SideCase) -> list[float]:
-    return block_medians(case.samples_ms, case.samples_per_block)
+    return [b for group in _groups(case) for b in group]
+
+
+def _groups(case: SideCase) -> list[list[float]]:
+    """The case's block medians per worker process (one group without `--processes`)."""
+    if len(case.process_sizes) > 1:
+        return grouped_block_medians(case.samples_ms, case.process_sizes)
+    return [block_medians(case.samples_ms, case.samples_per_block)]
+
+
+def _resampled(case: SideCase) -> list[float] | list[list[float]]:
+    groups = _groups(case)
+    return groups if len(groups) > 1 else groups[0]
 
 
 def compare_samples(
@@ -194,7 +217,7 @@ def compare_samples(
         if len(blocks) < MIN_BLOCKS:
             why = f"{side} has {len(blocks)} blocks; an interval needs {MIN_BLOCKS}"
             return SampleComparison("inconclusive", why, base_median, new_median, ratio)
-    low, high = bootstrap_ratio_ci(base_blocks, new_blocks)
+    low, high = bootstrap_ratio_ci(_resampled(base), _resampled(new))
     p_value = float(mannwhitneyu(base_blocks, new_blocks, alternative="two-sided").pvalue)
     figures = (base_median, new_median, ratio, low, high, p_value)
     flagged = _flag_reason(base, new)

@@ -105,6 +105,8 @@ class RunOptions:
     isolate: bool = False
     # `bench run --repeat N`: the suite's model cases N times, interleaved
     repeat: int = 1
+    # `bench run --processes N`: each case timed in N fresh worker processes, pooled
+    processes: int = 1
 
 
 def variant_unavailable_reason(case: Case) -> str | None:

@@ -36,6 +36,10 @@ def execute(case: Case, options: RunOptions) -> Iterator[Result]:
 
 
 def _measure(case: Case, options: RunOptions) -> Result:
+    if options.processes > 1:
+        from bench.measure.processes import measure_in_processes
+
+        return measure_in_processes(case, options)
     if options.isolate:
         from bench.measure.isolation import measure_isolated  # multiprocessing only when asked for
 

@@ -19,6 +19,8 @@ from typing import Any
 from bench.stats import (
     DEFAULT_CONFIDENCE,
     block_medians,
+    grouped_block_medians,
+    hierarchical_median_ci,
     median_ci,
     percentile,
     relative_half_width,
@@ -91,6 +93,9 @@ class LatencyStats:
     block_cv: float | None = None  # between-block standard deviation over the mean
     block_lag1: float | None = None  # lag-1 autocorrelation of the block medians, in run order
     drifting: bool = False  # the two halves' median intervals do not overlap
+    # `--processes N`: per worker process in run order, (samples it took, samples per block);
+    # empty for one process. The interval then resamples processes, then blocks within them.
+    process_sizes: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def from_samples(
@@ -107,15 +112,29 @@ class LatencyStats:
         steady: bool | None = None,
         contention: Contention | None = None,
         samples_per_block: int = 1,
+        process_sizes: Sequence[tuple[int, int]] = (),
     ) -> LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
         ordered = sorted(samples_ms)
-        blocks = block_medians(samples_ms, samples_per_block)
+        processes = tuple((int(n), int(per)) for n, per in process_sizes)
+        if processes and sum(n for n, _ in processes) != len(samples_ms):
+            raise ValueError("process sizes do not add up to the samples")
+        groups = grouped_block_medians(samples_ms, processes) if len(processes) > 1 else []
+        blocks = (
+            [b for g in groups for b in g]
+            if groups
+            else block_medians(samples_ms, samples_per_block)
+        )
         ordered_blocks = sorted(blocks)
         # Samples that include a slow start have no interval worth writing: it would bracket
         # the start-up, not the steady median (an empty cell beats a wrong number).
-        interval = None if steady is False else median_ci(ordered_blocks, confidence)
+        if steady is False:
+            interval = None
+        elif groups:
+            interval = hierarchical_median_ci(groups, confidence)
+        else:
+            interval = median_ci(ordered_blocks, confidence)
         median_ms = percentile(ordered_blocks, 50)
         walls = sorted(wall_samples_ms)
         return cls(
@@ -144,11 +163,17 @@ class LatencyStats:
             block_cv=_cv(blocks),
             block_lag1=lag1_autocorrelation(blocks),
             drifting=steady is not False and _drifting(blocks, confidence),
+            process_sizes=processes if len(processes) > 1 else (),
         )
 
     @property
     def blocks(self) -> int:
         return len(self.block_medians_ms)
+
+    @property
+    def processes(self) -> int:
+        """Worker processes the samples came from (1 unless `--processes`)."""
+        return max(1, len(self.process_sizes))
 
     @property
     def relative_half_width(self) -> float:
@@ -287,6 +312,7 @@ def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
         "block_cv": lat.block_cv,
         "block_lag1": lat.block_lag1,
         "drifting": lat.drifting,
+        "processes": lat.processes,
         "wall_median_ms": lat.wall_median_ms,
         "launch_bound": lat.launch_bound,
         "noisy": lat.noisy,
@@ -378,6 +404,7 @@ def latency_from_entry(entry: dict[str, Any]) -> LatencyStats | None:
         entry.get("warmup_iterations") or 0,
         iterations_per_sample=entry.get("iterations_per_sample") or 1,
         samples_per_block=entry.get("samples_per_block") or 1,
+        process_sizes=[tuple(pair) for pair in entry.get("latency_process_sizes") or ()],
         first_call_ms=entry.get("first_call_ms"),
         precision_target=entry.get("precision_target"),
         wall_samples_ms=entry.get("latency_wall_samples_ms") or (),

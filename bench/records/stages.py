@@ -116,6 +116,8 @@ COLUMNS: tuple[str, ...] = (
     "block_cv",
     "block_lag1",
     "drifting",
+    # `--processes N`: the worker processes the case's samples came from, one after another
+    "processes",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")

@@ -62,6 +62,8 @@ def entry_of(result: Any) -> dict[str, Any]:
             "latency_wall_samples_ms": list(lat.wall_samples_ms) if lat else [],
             "latency_ci_confidence": lat.confidence if lat else None,
             "latency_measure_s": lat.measure_s if lat else None,
+            # `--processes N`: [samples, samples per block] of each worker process, in order
+            "latency_process_sizes": [list(p) for p in lat.process_sizes] if lat else [],
             # the contention probe's raw reading (the row has its share and verdict)
             "contention": dataclasses.asdict(lat.contention) if lat and lat.contention else None,
             "numerics_flags": dict(result.numerics_flags),
