@@ -37,13 +37,17 @@ def test_timing_section_shows_interval_target_and_flags() -> None:
         "12",
         "1",
         "10",
+        "10 x 1",
+        "0.5%",
+        "-0.90",  # alternating samples: each block the opposite of the one before
         "2/2",
         "",
         "",
     ]  # fmt: skip  (Others' CPU and Load are empty in every row, so the table leaves them out)
     # CUDA: wall 4 ms for 1 ms of device time is launch-bound; 8 calls per sample
     assert cells[1][0] == "net cuda float32 b1"
-    assert (cells[1][7], cells[1][10], cells[1][11]) == ("8", "4", "launch-bound")
+    assert (cells[1][7], cells[1][13], cells[1][14]) == ("8", "4", "launch-bound")
+    assert (cells[1][9], cells[1][10], cells[1][11]) == ("6 x 1", "0.0%", "")
     assert len(cells) == 2  # the failed case has no timing row
 
 

@@ -22,6 +22,9 @@ HEADERS = [
     "Warmup",
     "Calls/sample",
     "Samples",
+    "Blocks",
+    "Block CV",
+    "Lag-1",
     "Threads",
     "Wall (ms)",
     "Others' CPU",
@@ -60,12 +63,21 @@ def _row(result: Result) -> list[str]:
         str(lat.warmup_iterations),
         str(lat.iterations_per_sample),
         str(len(lat.samples_ms)),
+        _blocks_cell(lat.blocks, lat.samples_per_block, lat.processes),
+        "" if lat.block_cv is None else f"{100 * lat.block_cv:.1f}%",
+        "" if lat.block_lag1 is None else f"{lat.block_lag1:+.2f}",
         f"{result.threads}/{result.interop_threads}" if result.threads is not None else "",
         "" if lat.wall_median_ms is None else f"{lat.wall_median_ms:.4g}",
         "" if share is None else f"{100 * share:.0f}%",
         "" if load is None else f"{load:.2f}",
         ", ".join(flags),
     ]
+
+
+def _blocks_cell(blocks: int, per_block: int, processes: int) -> str:
+    """`20 x 4` (blocks x samples each), `40 x 4 in 2 processes`."""
+    cell = f"{blocks} x {per_block}"
+    return cell if processes == 1 else f"{cell} in {processes} processes"
 
 
 def timing_section(results: Sequence[Result]) -> list[str]:
@@ -78,7 +90,11 @@ def timing_section(results: Sequence[Result]) -> list[str]:
         "**Timing precision:**",
         "",
         f"Precision target met in {met} of {len(timed)} timed cases. The interval is the "
-        "median's distribution-free 95% CI; threads are intra-op/inter-op; Wall is CUDA's "
+        "median's distribution-free 95% CI over the *Blocks* (runs of consecutive samples "
+        "spread over the budget; with worker processes, resampled by process, then block); "
+        "*Block CV* is their spread (standard deviation over mean), *Lag-1* their lag-1 "
+        "autocorrelation (near 0: independent blocks; high: the machine drifted on a longer "
+        "time scale); threads are intra-op/inter-op; Wall is CUDA's "
         "synchronized host time per iteration. *Others' CPU* is the CPU time other processes "
         f"took while the samples ran, beyond the cores the case leaves free, as a share of the "
         f"cores it needs (*contended* above {100 * CONTENDED_SHARE:g}%); *Load* the 1-minute "
