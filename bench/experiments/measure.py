@@ -10,9 +10,9 @@ What each row says, and how it is known:
   their input (the in-place families, and for a fair comparison their out-of-place baselines)
   get a fresh input for every call: `setup` copies the pristine input into the working tensors
   (no allocation) outside the timed region, so an in-place op timed a thousand times sees the
-  same values every time instead of drifting to denormals. Views and copies do not write: they reuse one input, checked unmodified after
-  timing, because a large refresh copy before each call would evict the caches and make a
-  microsecond view look size-dependent.
+  same values every time instead of drifting to denormals. Views and copies do not write: they
+  reuse one input, checked unmodified after timing, because a large refresh copy before each
+  call would evict the caches and make a microsecond view look size-dependent.
 - allocated_bytes: the bytes the call allocates (gross, temporaries included), from the CPU
   profiler's allocation events or the CUDA allocator's `allocated_bytes.all.allocated` counter.
 - shares_storage: the output's untyped storage has the same data pointer as the input it would
