@@ -18,7 +18,7 @@ from typing import Any
 from bench.environment import capture_environment
 from bench.errors import ResumeError, WriteError
 from bench.experiments.records import ExperimentCase, ExperimentResult
-from bench.experiments.run import expand_experiments, measure_experiment_case
+from bench.experiments.run import ExperimentSession, expand_experiments
 from bench.measure.case import RunOptions
 from bench.measure.execution import execute
 from bench.profile import ProfileSettings, profile_cases, profile_record
@@ -176,6 +176,10 @@ def measure_cases(
     of the collector's walks for the run (gc.freeze): each case then pays for its own garbage
     only (a 1,500-case counts-only sweep: 115 ms a case before, 15 ms after).
     """
+    # a family's variants are timed together, interleaved: the first of them asked measures all
+    experiments = ExperimentSession(
+        [c for c in todo if isinstance(c, ExperimentCase)], options.experiment_timing
+    )
     gc.collect()
     gc.freeze()
     try:
@@ -183,9 +187,7 @@ def measure_cases(
             if progress is not None:
                 progress(index, len(todo), case, None)
             outcomes = (
-                execute(case, options)
-                if isinstance(case, Case)
-                else [measure_experiment_case(case, options.experiment_timing)]
+                execute(case, options) if isinstance(case, Case) else [experiments.result(case)]
             )
             for result in outcomes:
                 writer.add(result)

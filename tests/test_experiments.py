@@ -8,12 +8,20 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.compare import VERDICTS
 from bench.errors import SuiteError
-from bench.experiments.analysis import log_log_slope
-from bench.experiments.catalog import CATALOG, CATALOG_BY_KEY, Variant
+from bench.experiments import run as experiment_run
+from bench.experiments.analysis import inplace_conclusions, log_log_slope
+from bench.experiments.catalog import CATALOG, CATALOG_BY_KEY, Variant, baseline_of
 from bench.experiments.measure import cuda_allocated_bytes, measure_variant, pristine_inputs
-from bench.measure.timing.engine import QUICK_POLICY
+from bench.experiments.readback import experiment_result
+from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
+from bench.experiments.run import ExperimentSession, expand_experiments, measure_experiment_group
+from bench.measure.timing.engine import QUICK_POLICY, TimingPolicy
 from bench.model.factory import set_inplace
+from bench.report.experiments import experiment_sections
+from bench.store import read_record
+from bench.store.entries import json_value
 from bench.suite.load import expand, load_suite
 from bench.zoo import cifar10_net
 from tests.fakes import FakeCudaBackend
@@ -214,6 +222,12 @@ def test_bench_run_writes_experiment_rows_report_section_and_plot(
     assert "## Experiment `views` (cpu, float32)" in report
     assert "## Model-level in-place comparison" in report
     assert "`x.view(-1)`: " in report and "allocates nothing" in report
+    assert "measured interleaved" in report  # --quick: one round each, too few for an interval
+    assert "`x.clone()` vs `x.view(-1)` at 10,000 float32 elements: inconclusive (1 " in report
+    entries = read_record(run_dir)["cases"]
+    clone_entry = next(e for e in entries if e.get("variant") == "clone" and e["numel"] == 10000)
+    assert clone_entry["paired"]["baseline"] == "view"
+    assert len(clone_entry["round_medians_ms"]) == clone_entry["paired"]["rounds"] == 1
     assert (run_dir / "plots" / "views-cpu-float32.png").stat().st_size > 1000
 
 
@@ -221,3 +235,114 @@ def test_experiment_names_are_checked_like_model_names(write_suite) -> None:
     path = write_suite('[suite]\nname = "s"\n[[experiments]]\nname = "a\\tb"\nkind = "view"\n')
     with pytest.raises(SuiteError, match="control character"):
         load_suite(path)
+
+
+SHORT_POLICY = TimingPolicy(
+    warmup_min_iterations=2, steady_window=0, min_samples=6, budget_s=0.01, precision=0.02
+)
+"""A few milliseconds a variant: enough rounds for an interval, nothing asserted on times."""
+
+
+def family_cases(family: str, numel: int = 1000) -> list[ExperimentCase]:
+    return [
+        ExperimentCase("s", "e", v, numel, "cpu", "float32")
+        for v in CATALOG_BY_KEY.values()
+        if v.family == family
+    ]
+
+
+def test_every_family_is_compared_with_its_first_variant() -> None:
+    for variants in CATALOG.values():
+        for variant in variants:
+            first = next(v for v in variants if v.family == variant.family)
+            assert baseline_of(variant) is first, variant.key
+    assert {baseline_of(v).name for v in CATALOG["inplace"]} == {"out_of_place"}
+
+
+def test_cases_expand_group_by_group() -> None:
+    spec = ExperimentSpec("e", "inplace", ("relu", "clamp"), (1000, 2000))
+    cases = expand_experiments("s", (spec,), ("cpu",), ("float32",))
+    assert [(c.variant.key, c.numel) for c in cases] == [
+        ("relu/out_of_place", 1000),
+        ("relu/in_place", 1000),
+        ("relu/out_of_place", 2000),
+        ("relu/in_place", 2000),
+        ("clamp/out_of_place", 1000),
+        ("clamp/in_place", 1000),
+        ("clamp/out_of_place", 2000),
+        ("clamp/in_place", 2000),
+    ]
+
+
+def test_a_family_is_timed_interleaved_and_compared_with_its_baseline() -> None:
+    baseline, in_place = measure_experiment_group(family_cases("relu"), SHORT_POLICY)
+    assert (baseline.status, in_place.status) == ("ok", "ok")
+    assert baseline.paired is None
+    paired = in_place.paired
+    assert paired is not None and paired.baseline == "out_of_place"
+    assert paired.verdict in VERDICTS and paired.ratio is not None and paired.ratio > 0
+    assert paired.ci_low is not None and paired.ci_low <= paired.ratio <= (paired.ci_high or 0)
+    for row in (baseline, in_place):
+        assert row.measurement is not None
+        rounds = row.measurement.round_medians_ms
+        assert len(rounds) == paired.rounds >= 6
+        assert len(row.measurement.latency.samples_ms) == 2 * paired.rounds  # ABBA: 2 a round
+        entry = json_value(row.record())
+        assert json_value(experiment_result(entry).record()) == entry  # lossless
+    assert "paired" in json_value(in_place.record())
+    sentence = next(iter(inplace_conclusions([baseline, in_place])))
+    assert "interleaved rounds; verdict" in sentence
+    section = "\n".join(experiment_sections([baseline, in_place], {}))
+    assert "measured interleaved" in section and "vs out_of_place" in section
+
+
+def test_records_from_before_interleaving_read_back_and_say_how_they_were_timed() -> None:
+    rows = measure_experiment_group(family_cases("relu"), SHORT_POLICY)
+    old_entries = []
+    for row in rows:
+        entry = json_value(row.record())
+        entry.pop("round_medians_ms")
+        entry.pop("paired", None)
+        old_entries.append(entry)
+    old_rows = [experiment_result(entry) for entry in old_entries]
+    assert [r.paired for r in old_rows] == [None, None]
+    assert all(r.measurement and r.measurement.round_medians_ms == () for r in old_rows)
+    assert [json_value(r.record()) for r in old_rows] == old_entries  # rewritten unchanged
+    (sentence,) = inplace_conclusions(old_rows)
+    assert "measured one after the other, not interleaved" in sentence
+    section = "\n".join(experiment_sections(old_rows, {}))
+    assert "measured one variant after the other" in section
+    assert "measured interleaved" not in section
+
+
+def test_a_variant_that_fails_leaves_the_rest_of_its_group_measured() -> None:
+    def broken(t):
+        raise RuntimeError("this variant cannot run")
+
+    cases = family_cases("relu")
+    cases.append(
+        ExperimentCase("s", "e", Variant("relu", "broken", "boom", broken), 1000, "cpu", "float32")
+    )
+    baseline, in_place, failed = measure_experiment_group(cases, SHORT_POLICY)
+    assert (baseline.status, in_place.status, failed.status) == ("ok", "ok", "error")
+    assert failed.error == "RuntimeError: this variant cannot run"
+    assert in_place.paired is not None and in_place.paired.rounds >= 6
+
+
+def test_the_session_measures_each_group_once_on_its_first_case(monkeypatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_group(cases, policy):
+        calls.append([f"{c.variant.key}@{c.numel}" for c in cases])
+        return [ExperimentResult(c, "skipped", error="fake") for c in cases]
+
+    monkeypatch.setattr(experiment_run, "measure_experiment_group", fake_group)
+    spec = ExperimentSpec("e", "inplace", ("relu",), (1000, 2000))
+    cases = expand_experiments("s", (spec,), ("cpu",), ("float32",))
+    session = ExperimentSession(cases, QUICK_POLICY)
+    handed = [session.result(case) for case in cases]
+    assert [r.case for r in handed] == cases
+    assert calls == [
+        ["relu/out_of_place@1000", "relu/in_place@1000"],
+        ["relu/out_of_place@2000", "relu/in_place@2000"],
+    ]

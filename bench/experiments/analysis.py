@@ -4,9 +4,12 @@ Everything here reads measured rows; nothing is asserted from the op's name. A v
 should not grow with size and it should allocate nothing; a copy should grow linearly, at the
 machine's copy bandwidth. The fit says which each variant actually did.
 
-Timing conclusions come only from clean rows: steady, neither noisy nor contended, and (for a
-comparison) with non-overlapping median intervals; anything else reads "no clear difference
-(noisy)". Every ratio quoted carries its interval.
+A variant is compared with its family's baseline (the out-of-place op, or the view) by the
+paired ratio of the rounds they were measured in, interleaved (bench.experiments.comparison):
+its interval and verdict, never a ratio of two medians taken at different times. Records made
+before interleaving fall back to the two medians' intervals, from clean rows only (steady,
+neither noisy nor contended, intervals apart; else "no clear difference (noisy)"), and say so.
+Scaling fits use clean rows only. Every ratio quoted carries its interval.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.experiments.catalog import baseline_of
 from bench.experiments.records import ExperimentResult
 from bench.records import LatencyStats, intervals_overlap, latency_ratio
 from bench.units import human_bytes
@@ -96,24 +100,43 @@ def reference_numel(rows: Sequence[ExperimentResult]) -> int | None:
     return min(sizes, key=lambda n: abs(math.log(n / REFERENCE_NUMEL)))
 
 
+def speed_against_baseline(row: ExperimentResult, baseline: ExperimentResult) -> str:
+    """The paired comparison of rows measured interleaved; a record from before interleaving
+    falls back to the two medians' intervals, and says it was measured one after the other."""
+    if row.paired is not None:
+        return row.paired.sentence()
+    m, b = row.measurement, baseline.measurement
+    assert m is not None and b is not None  # callers pass ok rows
+    speed = speed_comparison(m.latency, b.latency)
+    if speed.startswith("no clear"):
+        speed += _why_unclear(
+            [(row.case.variant.code, m.latency), (baseline.case.variant.code, b.latency)]
+        )
+    return speed + "; measured one after the other, not interleaved"
+
+
+def _against_baselines(
+    rows: Sequence[ExperimentResult],
+) -> tuple[int | None, list[tuple[ExperimentResult, ExperimentResult]]]:
+    """At the reference size: every non-baseline variant's row with its family's baseline row."""
+    numel = reference_numel(rows)
+    at_size = {r.case.variant.key: r for r in _ok(rows) if r.case.numel == numel}
+    pairs = []
+    for key, row in at_size.items():
+        baseline = at_size.get(baseline_of(row.case.variant).key)
+        if baseline is not None and key != baseline.case.variant.key:
+            pairs.append((row, baseline))
+    return numel, pairs
+
+
 def inplace_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
     """One sentence per non-baseline variant vs its family's out-of-place baseline."""
-    numel = reference_numel(rows)
-    at_size = {
-        (r.case.variant.family, r.case.variant.name): r for r in _ok(rows) if r.case.numel == numel
-    }
+    numel, pairs = _against_baselines(rows)
     sentences = []
-    for (family, name), row in at_size.items():
-        baseline = at_size.get((family, "out_of_place"))
-        if name == "out_of_place" or baseline is None:
-            continue
+    for row, baseline in pairs:
         m, b = row.measurement, baseline.measurement
         assert m is not None and b is not None  # _ok filtered
-        speed = speed_comparison(m.latency, b.latency)
-        if speed.startswith("no clear"):
-            speed += _why_unclear(
-                [(row.case.variant.code, m.latency), (baseline.case.variant.code, b.latency)]
-            )
+        speed = speed_against_baseline(row, baseline)
         sentences.append(
             f"`{row.case.variant.code}` allocates {human_bytes(m.allocated_bytes)} vs "
             f"{human_bytes(b.allocated_bytes)} for `{baseline.case.variant.code}` at {numel:,} "
@@ -178,6 +201,12 @@ def view_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
         )
         sentences.append(
             f"`{fit.code}`: {fit.verdict} (log-log slope {slope}), {allocation}{bandwidth}."
+        )
+    numel, pairs = _against_baselines(rows)
+    for row, baseline in pairs:
+        sentences.append(
+            f"`{row.case.variant.code}` vs `{baseline.case.variant.code}` at {numel:,} "
+            f"{row.case.dtype} elements: {speed_against_baseline(row, baseline)}."
         )
     return sentences
 

@@ -160,6 +160,13 @@ def families(kind: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.family for v in CATALOG[kind]))
 
 
+def baseline_of(variant: Variant) -> Variant:
+    """The variant its family is compared against: the first of the family in the catalog (the
+    out-of-place op for in-place families; the view, or the no-copy form, for view families).
+    A variant of a family the catalog does not know is its own baseline."""
+    return next((v for v in CATALOG_BY_KEY.values() if v.family == variant.family), variant)
+
+
 def reference(variant: Variant, inputs: Inputs) -> torch.Tensor:
     """The value a variant must produce, computed before it runs, on copies of its inputs.
 

@@ -1,13 +1,18 @@
-"""Measure one variant of a tensor experiment at one size, device and dtype.
+"""Measure the variants of a tensor experiment at one size, device and dtype.
+
+Each variant is prepared on its own (`prepare_variant`: inputs, correctness, aliasing,
+allocation), the variants of a family are timed together in interleaved rounds
+(`time_interleaved`), and each is finished on its own (`finish_variant`: input untouched,
+backward). `measure_variant` does the three for a single variant.
 
 What each row says, and how it is known:
-- latency: the timing core. Ops that write into their input (the in-place families, and for a
-  fair comparison their out-of-place baselines) get a fresh input for every call: `setup`
-  copies the pristine input into the working tensors (no allocation) outside the timed region,
-  so an in-place op timed a thousand times sees the same values every time instead of drifting
-  to denormals. Views and copies do not write: they reuse one input, checked unmodified after
-  timing, because a large refresh copy before each call would evict the caches and make a
-  microsecond view look size-dependent.
+- latency: the timing core's warmup and block rules, in interleaved rounds. Ops that write into
+  their input (the in-place families, and for a fair comparison their out-of-place baselines)
+  get a fresh input for every call: `setup` copies the pristine input into the working tensors
+  (no allocation) outside the timed region, so an in-place op timed a thousand times sees the
+  same values every time instead of drifting to denormals. Views and copies do not write: they
+  reuse one input, checked unmodified after timing, because a large refresh copy before each
+  call would evict the caches and make a microsecond view look size-dependent.
 - allocated_bytes: the bytes the call allocates (gross, temporaries included), from the CPU
   profiler's allocation events or the CUDA allocator's `allocated_bytes.all.allocated` counter.
 - shares_storage: the output's untyped storage has the same data pointer as the input it would
@@ -21,16 +26,17 @@ What each row says, and how it is known:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from bench.experiments.catalog import ROWS_REQUIRED, Inputs, Variant, matches, reference
+from bench.experiments.interleave import Arm, Interleaved, measure_interleaved
 from bench.measure.contention import ContentionProbe
 from bench.measure.memory.probes import native_stderr_filtered
-from bench.measure.timing.engine import CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.measure.timing.engine import CpuTimer, CudaTimer, TimingPolicy
 from bench.model.factory import torch_dtype
 from bench.records import LatencyStats
 
@@ -48,6 +54,9 @@ class VariantMeasurement:
     backward_ok: bool
     backward_error: str
     input_policy: str = FRESH_COPY
+    # per interleaved round, the median of this variant's blocks (ms per call): what its
+    # comparison with the family's baseline pairs; empty in records made before interleaving
+    round_medians_ms: tuple[float, ...] = ()
 
 
 def shape_for(numel: int) -> tuple[int, int]:
@@ -64,14 +73,25 @@ def pristine_inputs(numel: int, device: str, dtype: str) -> Inputs:
     }
 
 
-def measure_variant(
-    variant: Variant,
-    numel: int,
-    device: str,
-    dtype: str,
-    policy: TimingPolicy,
-    cuda_backend: Any = None,
-) -> VariantMeasurement:
+@dataclass(frozen=True)
+class PreparedVariant:
+    """A variant ready to be timed: its working inputs, the call and the refresh that precedes
+    every call (None for variants that do not write), and what was checked before timing."""
+
+    variant: Variant
+    pristine: Inputs
+    work: Inputs
+    call: Callable[[], torch.Tensor]
+    setup: Callable[[], None] | None
+    allocated_bytes: int
+    shares_storage: bool
+    matches_reference: bool
+
+
+def prepare_variant(
+    variant: Variant, numel: int, device: str, dtype: str, cuda_backend: Any = None
+) -> PreparedVariant:
+    """Inputs, the correctness and aliasing checks, and the allocation count, before timing."""
     pristine = pristine_inputs(numel, device, dtype)
     work = {name: tensor.clone() for name, tensor in pristine.items()}
 
@@ -82,7 +102,6 @@ def measure_variant(
     def call() -> torch.Tensor:
         return variant.run(work)
 
-    is_cuda = torch.device(device).type == "cuda"
     with torch.no_grad():
         expected = reference(variant, pristine)
         refresh()
@@ -94,33 +113,78 @@ def measure_variant(
         correct = matches(output, expected)
         del output
         refresh()
-        if is_cuda:
+        if _is_cuda(device):
             allocated = cuda_allocated_bytes(call, device, cuda_backend)
         else:
             allocated = cpu_allocated_bytes(call)
-        timer = CudaTimer(device, cuda_backend) if is_cuda else CpuTimer()
-        probe = ContentionProbe(1 if is_cuda else torch.get_num_threads())
-        if variant.fresh_input:
-            latency = measure_latency(
-                call, timer, policy, time.perf_counter_ns, setup=refresh, probe=probe
-            )
-        else:
-            # A copy of a large input before every call would evict the caches that a view's
-            # microsecond of metadata work runs from; views do not write, so reuse the input and
-            # prove afterwards that it is untouched.
-            latency = measure_latency(call, timer, policy, time.perf_counter_ns, probe=probe)
-            if not all(torch.equal(work[name], pristine[name]) for name in work):
-                raise RuntimeError(f"{variant.key} modified its input; it needs a fresh input")
-    backward_ok, backward_error = try_backward(variant, pristine)
-    return VariantMeasurement(
-        latency=latency,
+    # A copy of a large input before every call would evict the caches that a view's
+    # microsecond of metadata work runs from; views do not write, so they reuse the input and
+    # `finish_variant` proves afterwards that it is untouched.
+    return PreparedVariant(
+        variant=variant,
+        pristine=pristine,
+        work=work,
+        call=call,
+        setup=refresh if variant.fresh_input else None,
         allocated_bytes=allocated,
         shares_storage=shares,
         matches_reference=correct,
+    )
+
+
+def time_interleaved(
+    prepared: Sequence[PreparedVariant],
+    device: str,
+    policy: TimingPolicy,
+    cuda_backend: Any = None,
+) -> Interleaved:
+    """The variants' calls timed in interleaved rounds (bench.experiments.interleave)."""
+    is_cuda = _is_cuda(device)
+    timer = CudaTimer(device, cuda_backend) if is_cuda else CpuTimer()
+    probe = ContentionProbe(1 if is_cuda else torch.get_num_threads())
+    arms = [Arm(p.call, p.setup) for p in prepared]
+    with torch.no_grad():
+        return measure_interleaved(arms, timer, policy, time.perf_counter_ns, probe)
+
+
+def finish_variant(
+    prepared: PreparedVariant, latency: LatencyStats, round_medians_ms: Sequence[float] = ()
+) -> VariantMeasurement:
+    """After timing: a variant that reused its input must have left it untouched; then the
+    backward check."""
+    if prepared.setup is None and not all(
+        torch.equal(prepared.work[name], prepared.pristine[name]) for name in prepared.work
+    ):
+        raise RuntimeError(f"{prepared.variant.key} modified its input; it needs a fresh input")
+    backward_ok, backward_error = try_backward(prepared.variant, prepared.pristine)
+    return VariantMeasurement(
+        latency=latency,
+        allocated_bytes=prepared.allocated_bytes,
+        shares_storage=prepared.shares_storage,
+        matches_reference=prepared.matches_reference,
         backward_ok=backward_ok,
         backward_error=backward_error,
-        input_policy=FRESH_COPY if variant.fresh_input else SAME_INPUT,
+        input_policy=FRESH_COPY if prepared.variant.fresh_input else SAME_INPUT,
+        round_medians_ms=tuple(round_medians_ms),
     )
+
+
+def measure_variant(
+    variant: Variant,
+    numel: int,
+    device: str,
+    dtype: str,
+    policy: TimingPolicy,
+    cuda_backend: Any = None,
+) -> VariantMeasurement:
+    """One variant on its own (a group of one: rounds of a single block)."""
+    prepared = prepare_variant(variant, numel, device, dtype, cuda_backend)
+    timing = time_interleaved([prepared], device, policy, cuda_backend)
+    return finish_variant(prepared, timing.latency(0, policy), timing.arms[0].round_medians_ms)
+
+
+def _is_cuda(device: str) -> bool:
+    return torch.device(device).type == "cuda"
 
 
 def cpu_allocated_bytes(fn: Callable[[], Any]) -> int:

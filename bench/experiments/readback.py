@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from bench.experiments.catalog import CATALOG_BY_KEY
+from bench.experiments.comparison import PairedComparison
 from bench.experiments.measure import FRESH_COPY, VariantMeasurement
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.records import latency_from_entry
 
 
 def experiment_result(entry: dict[str, Any]) -> ExperimentResult:
-    """The row's variant is looked up in the catalog (its code and family come from there)."""
+    """The row's variant is looked up in the catalog (its code and family come from there).
+
+    Records made before variants were interleaved have no `round_medians_ms` or `paired`:
+    they read back without a paired comparison, and the report says how they were measured."""
     variant = CATALOG_BY_KEY[f"{entry['model']}/{entry['variant']}"]
     case = ExperimentCase(
         suite=entry["suite"],
@@ -33,11 +37,14 @@ def experiment_result(entry: dict[str, Any]) -> ExperimentResult:
             backward_ok=bool(entry.get("backward_ok")),
             backward_error=entry.get("backward_error") or "",
             input_policy=entry.get("input_policy") or FRESH_COPY,
+            round_medians_ms=tuple(entry.get("round_medians_ms") or ()),
         )
+    paired = entry.get("paired")
     return ExperimentResult(
         case=case,
         status=entry["status"],
         error=entry.get("error") or "",
         measurement=measurement,
         notes=tuple(entry.get("notes") or ()),
+        paired=PairedComparison.from_record(paired) if isinstance(paired, dict) else None,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.experiments.catalog import Variant
+from bench.experiments.comparison import PairedComparison
 from bench.experiments.measure import VariantMeasurement, shape_for
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
@@ -44,6 +45,9 @@ class ExperimentResult:
     measurement: VariantMeasurement | None = None
     notes: tuple[str, ...] = ()
     detail: str = ""  # the traceback of an error row, for run.log (never a CSV cell)
+    # this variant against its family's baseline, from the rounds they shared; None for the
+    # baseline itself, and in records made before variants were interleaved
+    paired: PairedComparison | None = None
 
     @property
     def latency(self) -> Any:
@@ -88,4 +92,15 @@ class ExperimentResult:
             "latency_ci_confidence": lat.confidence if lat else None,
             # the contention probe's raw reading (the row has its share and verdict)
             "contention": dataclasses.asdict(lat.contention) if lat and lat.contention else None,
+            **self._interleaved_record(),
         }
+
+    def _interleaved_record(self) -> dict[str, Any]:
+        """Keys only interleaved measurements have; absent otherwise, so an older record
+        rewritten after reading back stays as it was."""
+        extra: dict[str, Any] = {}
+        if self.measurement is not None and self.measurement.round_medians_ms:
+            extra["round_medians_ms"] = list(self.measurement.round_medians_ms)
+        if self.paired is not None:
+            extra["paired"] = self.paired.record()
+        return extra

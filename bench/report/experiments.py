@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.experiments.analysis import inplace_conclusions, speed_comparison, view_conclusions
 from bench.experiments.catalog import INPLACE_VARIANTS
+from bench.experiments.comparison import THRESHOLD
 from bench.experiments.records import ExperimentResult
 from bench.report.experiment_plots import plot_experiment
 from bench.report.tables import markdown_table
@@ -59,6 +60,7 @@ def _table(rows: Sequence[ExperimentResult]) -> str:
                 _flag(None if m is None else m.shares_storage),
                 _flag(None if m is None else m.matches_reference),
                 _flag(None if m is None else m.backward_ok),
+                _versus_baseline(r),
             ]
         )
     headers = [
@@ -72,8 +74,45 @@ def _table(rows: Sequence[ExperimentResult]) -> str:
         "Shares storage",
         "Same values",
         "Backward ok",
+        "Time vs baseline (95% CI), verdict",
     ]
     return markdown_table(body, headers)
+
+
+def _versus_baseline(row: ExperimentResult) -> str:
+    """The row's paired ratio to its family's baseline: time over baseline time."""
+    paired = row.paired
+    if paired is None:
+        return ""
+    if paired.ratio is None or paired.ci_low is None or paired.ci_high is None:
+        return paired.verdict
+    return (
+        f"{paired.ratio:.3g}x ({paired.ci_low:.3g}-{paired.ci_high:.3g}) vs "
+        f"{paired.baseline}, {paired.verdict}"
+    )
+
+
+def _timing_note(rows: Sequence[ExperimentResult]) -> str:
+    """How the rows were timed: interleaved (paired ratios), or, in older records, one after
+    the other (ratios of two medians)."""
+    if not any(r.measurement is not None and r.measurement.round_medians_ms for r in rows):
+        return (
+            "Timing: these rows were measured one variant after the other, so a ratio between "
+            "two of them includes whatever the machine drifted in between; speeds compare the "
+            "two medians' 95% intervals."
+        )
+    return (
+        "Timing: the variants of each family were measured interleaved at each size: after "
+        "each was warmed up, rounds alternated their blocks of calls (ABBA for two variants; "
+        "for more, the order rotated each round and mirrored) for the budget, so the machine's "
+        "drift fell on every variant alike. A speed is the paired ratio against the family's "
+        "baseline (its first variant: the out-of-place op, or the view): the geometric mean of "
+        "the per-round ratios of block medians, with a 95% bootstrap interval over rounds. "
+        f"Verdict: `faster` or `slower` when the whole interval lies beyond "
+        f"{100 * THRESHOLD:g}%, `same` when it lies within, `inconclusive` otherwise (and "
+        "whenever a variant did not reach a steady state or other processes crowded the "
+        "machine)."
+    )
 
 
 def experiment_sections(
@@ -87,7 +126,7 @@ def experiment_sections(
         lines += [f"## Experiment `{experiment}` ({device}, {dtype})", ""]
         lines += ["**Conclusions** (computed from the rows below):", ""]
         lines += [f"- {sentence}" for sentence in conclusions] or ["- no successful rows"]
-        lines.append("")
+        lines += ["", _timing_note(rows), ""]
         if key in plots:
             lines += [f"![{experiment}: latency and bytes vs size]({plots[key]})", ""]
         lines += [
