@@ -13,8 +13,9 @@ BUSY = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_av
 
 
 def lat(center: float, spread: float = 0.0, **kwargs) -> LatencyStats:
-    """20 samples evenly spread over center +- spread: median center, CI inside that range."""
-    values = [center - spread + 2 * spread * i / 19 for i in range(20)]
+    """20 samples evenly spread over center +- spread, in a shuffled order (sorted, they would be
+    a trend, and drifting): median center, CI inside that range."""
+    values = [center - spread + 2 * spread * (7 * i % 20) / 19 for i in range(20)]
     return LatencyStats.from_samples(values, precision_target=0.01, **kwargs)
 
 

@@ -238,7 +238,7 @@ def test_experiment_names_are_checked_like_model_names(write_suite) -> None:
 
 
 SHORT_POLICY = TimingPolicy(
-    warmup_min_iterations=2, steady_window=0, min_samples=6, budget_s=0.01, precision=0.02
+    warmup_min_iterations=2, steady_window=0, min_blocks=6, budget_s=0.01, precision=0.02
 )
 """A few milliseconds a variant: enough rounds for an interval, nothing asserted on times."""
 

@@ -23,7 +23,7 @@ A_NS, B_NS = 10_000, 20_000  # B costs exactly twice A
 DRIFT = 0.30  # the machine is 30% slower at the end of the run than at its start
 POLICY = TimingPolicy(
     warmup_min_iterations=3,
-    min_samples=10,
+    min_blocks=10,
     budget_s=0.25,
     precision=0.0,  # never precise enough: every measurement samples its whole budget
     min_block_s=0.001,
@@ -173,7 +173,7 @@ def test_paired_ratio_cancels_drift_that_biases_one_after_the_other_medians() ->
 def test_round_limits_follow_the_policy_and_the_pairing_minimum() -> None:
     assert round_limits(2, POLICY) == (6, 5000)  # 10 samples = 5 rounds, but pairs need 6
     assert round_limits(1, POLICY) == (10, 10_000)
-    quick = TimingPolicy(min_samples=3, max_samples=3, budget_s=0.0)
+    quick = TimingPolicy(min_blocks=3, max_samples=3, budget_s=0.0)
     assert round_limits(2, quick) == (1, 1)  # a smoke test: one round, no interval
 
 
@@ -208,7 +208,7 @@ def test_cuda_blocks_use_device_time_and_keep_the_host_wall() -> None:
             backend.device_time_ms += self.ms
 
     timer = CudaTimer("cuda:1", backend, clock)
-    policy = TimingPolicy(warmup_min_iterations=2, steady_window=0, min_samples=6, budget_s=0.0)
+    policy = TimingPolicy(warmup_min_iterations=2, steady_window=0, min_blocks=6, budget_s=0.0)
     refreshed: list[str] = []
     arms = [
         Arm(Kernel("A", 0.01), lambda: refreshed.append("A")),

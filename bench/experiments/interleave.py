@@ -113,14 +113,14 @@ def round_order(arms: int, round_index: int) -> tuple[int, ...]:
 
 
 def round_limits(arms: int, policy: TimingPolicy) -> tuple[int, int]:
-    """Fewest and most rounds: each arm collects at least `min_samples` blocks (and, with
+    """Fewest and most rounds: each arm collects at least `min_blocks` blocks (and, with
     something to pair, at least MIN_ROUNDS rounds) and at most `max_samples`; at least one."""
     # imported here: bench.compare's package imports the report, which imports this module
     from bench.compare.paired import MIN_ROUNDS
 
     blocks = round_order(arms, 0).count(0)  # every arm has as many blocks in a round
     most = max(1, policy.max_samples // blocks)
-    fewest = max(1, math.ceil(policy.min_samples / blocks), MIN_ROUNDS if arms > 1 else 1)
+    fewest = max(1, math.ceil(policy.min_blocks / blocks), MIN_ROUNDS if arms > 1 else 1)
     return min(fewest, most), most
 
 
@@ -190,7 +190,7 @@ def _block_sizes(
     block_policy = dataclasses.replace(
         policy,
         min_block_s=max(policy.min_block_s, target_s),
-        min_samples=fewest_rounds * order.count(0),
+        min_blocks=fewest_rounds * order.count(0),
     )
     share_ns = remaining_ns / len(arms)
     overhead_ns = timer.overhead_ns()
