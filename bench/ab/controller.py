@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bench.ab.outcome import AbRun, CaseRun, Round, SideRecord, judge, summed
-from bench.ab.protocol import CaseFailed, CaseInfo, Listing, Prepared, Worker
+from bench.ab.protocol import CaseFailed, CaseInfo, Listing, NoAnswer, Prepared, Worker
 from bench.durations import describe_seconds
 from bench.measure.watchdog import DEFAULT_TIMEOUT_S
 from bench.records.latency import Contention
@@ -102,29 +102,45 @@ class _Deadline:
         """Seconds left for the next answer; CaseFailed once the case is past its limit."""
         left = self.at - self.clock()
         if left <= 0:
-            limit = describe_seconds(self.timeout_s)
-            raise CaseFailed(f"past the case's limit of {limit} (--timeout)")
+            raise CaseFailed(f"past the case's limit of {self.limit()} (--timeout)")
         return left
+
+    def limit(self) -> str:
+        return describe_seconds(self.timeout_s)
+
+    def reason(self, exc: CaseFailed) -> str:
+        """The failure as the row says it: a side that did not answer ran out of the case's
+        time, whatever was left of it for that one request."""
+        if isinstance(exc, NoAnswer):
+            return f"no answer within the case's limit of {self.limit()} (--timeout); worker killed"
+        return str(exc)
 
 
 def _run_case(
     info: CaseInfo, workers: dict[str, Worker], settings: AbSettings, clock: Callable[[], float]
 ) -> CaseRun:
-    timeout_s = settings.timeout_s or info.timeout_s or DEFAULT_TIMEOUT_S
-    deadline = _Deadline(clock, timeout_s)
     prepared: dict[str, Prepared] = {}
     errors: dict[str, str] = {}
     rounds: list[Round] = []
     readings: dict[str, list[Contention]] = {"BASE": [], "NEW": []}
     samples: dict[str, int] = {}
+    for name, worker in workers.items():
+        try:
+            worker.ready()
+        except CaseFailed as exc:
+            errors[name] = f"worker did not start again: {exc}"
+    timeout_s = settings.timeout_s or info.timeout_s or DEFAULT_TIMEOUT_S
+    deadline = _Deadline(clock, timeout_s)  # from here: a fresh worker's start is not the case's
     try:
         for name, worker in workers.items():
+            if name in errors:
+                continue
             try:
                 prepared[name] = worker.prepare(
                     info.key, settings.block_time_s, settings.budget_s, deadline.left()
                 )
             except CaseFailed as exc:
-                errors[name] = str(exc)
+                errors[name] = deadline.reason(exc)
         if not errors:
             samples = {n: samples_per_block(p, settings.block_time_s) for n, p in prepared.items()}
             _rounds(info, workers, settings, clock, deadline, samples, rounds, readings, errors)
@@ -133,7 +149,7 @@ def _run_case(
             try:
                 workers[name].release(max(deadline.at - clock(), RELEASE_S))
             except CaseFailed as exc:
-                errors.setdefault(name, f"release: {exc}")
+                errors.setdefault(name, f"release: {deadline.reason(exc)}")
 
     def side(name: str) -> SideRecord:
         return SideRecord(
@@ -172,7 +188,7 @@ def _rounds(
             try:
                 reading = workers[name].block(samples[name], deadline.left())
             except CaseFailed as exc:
-                errors[name] = str(exc)
+                errors[name] = deadline.reason(exc)
                 return
             medians[name] = _block_median(reading.per_call_ms)
             if reading.contention is not None:

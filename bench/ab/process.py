@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import bench
 from bench.ab import protocol
-from bench.ab.protocol import BlockReading, CaseFailed, Listing, Prepared
+from bench.ab.protocol import BlockReading, CaseFailed, Listing, NoAnswer, Prepared
 from bench.ab.sides import SideError
 from bench.durations import describe_seconds
 from bench.errors import one_line
@@ -67,12 +67,14 @@ class ProcessWorker:
         except CaseFailed as exc:
             raise SideError(f"{self.name} ({self.directory}): {exc}") from None
 
+    def ready(self) -> None:
+        if self.process is None:  # killed during an earlier case: a fresh one
+            self._spawn()
+            self._receive(STARTUP_S)
+
     def prepare(
         self, key: CaseKey, block_time_s: float, warmup_budget_s: float, timeout_s: float
     ) -> Prepared:
-        if self.process is None:  # killed after an earlier case: a fresh one
-            self._spawn()
-            self._receive(STARTUP_S)
         message = {
             "op": protocol.PREPARE,
             "key": key.to_json(),
@@ -146,9 +148,8 @@ class ProcessWorker:
         line = self._read_line(process.stdout, time.monotonic() + timeout_s)
         if line is None:
             self._stop()
-            raise CaseFailed(
-                f"no answer within {describe_seconds(round(timeout_s, 3))} (--timeout); "
-                "worker killed"
+            raise NoAnswer(
+                f"no answer within {describe_seconds(round(timeout_s, 3))}; worker killed"
             )
         if line == b"":
             code = self._stop()

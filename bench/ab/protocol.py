@@ -27,6 +27,10 @@ class CaseFailed(Exception):
     BenchError: the user's command was valid, one model on one side was not."""
 
 
+class NoAnswer(CaseFailed):
+    """The side did not answer within the time it was given; its worker was killed."""
+
+
 @dataclass(frozen=True)
 class CaseInfo:
     """A case as a side's suite defines it: its key, its label, and its time limit."""
@@ -72,9 +76,13 @@ class Worker(Protocol):
     """One side, able to list, prepare and time cases one at a time.
 
     Every method but `list_cases` and `close` raises CaseFailed when the side fails the case;
-    `timeout_s` bounds how long the controller waits for the answer."""
+    `timeout_s` bounds how long the controller waits for the answer (NoAnswer past it)."""
 
     def list_cases(self) -> Listing: ...
+
+    def ready(self) -> None:
+        """A running worker (a fresh one after a kill), before the case's time limit starts."""
+        ...
 
     def prepare(
         self, key: CaseKey, block_time_s: float, warmup_budget_s: float, timeout_s: float

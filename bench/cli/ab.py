@@ -210,23 +210,27 @@ def ab(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(markdown)
     say(f"written: {out}")
-    return _exit_code(run, args)
+    return exit_code(run, args.fail_on_regression, args.allow_inconclusive)
 
 
-def _exit_code(run: AbRun, args: argparse.Namespace) -> int:
+def exit_code(run: AbRun, fail_on_regression: float | None, allow_inconclusive: bool) -> int:
+    """The gate, as `bench compare`'s: without --fail-on-regression 0, or 1 when a case failed;
+    with it 1 for a confident regression past the limit, else 3 when the run cannot be judged
+    (NEW failed a case, no case matched, every case inconclusive) unless --allow-inconclusive,
+    else 0. Says why on stderr."""
     from bench.ab.outcome import regressions_beyond, unjudged_reason
 
-    if args.fail_on_regression is None:
+    if fail_on_regression is None:
         return EXIT_CASE_FAILED if any(c.errored for c in run.cases) else EXIT_OK
-    limit = f"{100 * args.fail_on_regression:g}%"
-    regressed = regressions_beyond(run, args.fail_on_regression)
+    limit = f"{100 * fail_on_regression:g}%"
+    regressed = regressions_beyond(run, fail_on_regression)
     for case in regressed:
         low = case.judgement.ci_low
         say(f"regression: {case.label}: NEW/BASE interval starts at {low:.3f}x, past 1 + {limit}")
     if regressed:
         return EXIT_CASE_FAILED
     reason = unjudged_reason(run)
-    if reason and not args.allow_inconclusive:
+    if reason and not allow_inconclusive:
         say(f"gate: cannot judge ({reason}); exit {EXIT_UNJUDGED} (--allow-inconclusive passes)")
         return EXIT_UNJUDGED
     return EXIT_OK
