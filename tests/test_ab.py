@@ -430,3 +430,22 @@ def test_a_bad_side_is_one_line_and_exit_2(
     missing = cli("ab", "suite.toml", "--base", "HEAD", "--new-python", "./no/python")
     assert missing.returncode == 2
     assert missing.stderr == "error: --new-python ./no/python: no such interpreter\n"
+    failing = two_commits / "failing-python"
+    failing.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    broken = cli("ab", "suite.toml", "--base-python", failing)
+    assert broken.returncode == 2
+    assert broken.stderr == f"error: --base-python {failing}: does not run (cannot start)\n"
+    no_base = cli("ab", "suite.toml")
+    assert no_base.returncode == 2 and no_base.stderr.startswith("error: give --base SIDE")
+    old_bench = two_commits / "old"
+    (old_bench / "bench").mkdir(parents=True)
+    (old_bench / "bench" / "__init__.py").write_text("")
+    older = cli("ab", "suite.toml", "--base", old_bench)
+    assert older.returncode == 2 and "without bench.ab.worker" in older.stderr
+    assert (
+        subprocess.run(["git", "worktree", "list"], capture_output=True, text=True).stdout.count(
+            "\n"
+        )
+        == 1
+    )

@@ -88,7 +88,7 @@ def _side(
         directory = directory.resolve()
         commit = _head(directory)
         own_suite = _mapped(suite, cwd, cwd, directory)
-        return Side(name, given, DIRECTORY, directory, python, commit, own_suite)
+        return _usable(Side(name, given, DIRECTORY, directory, python, commit, own_suite))
     if root is None:
         raise SideError(
             f"{option} {given}: no such directory, and {cwd} is not in a git repository"
@@ -102,7 +102,20 @@ def _side(
     cleanup.callback(_remove_worktree, root, tree)
     if _git(["worktree", "add", "--detach", "--quiet", str(tree), commit], root) is None:
         raise SideError(f"{option} {given}: `git worktree add` failed in {root}")
-    return Side(name, given, REVISION, tree, python, commit, _mapped(suite, cwd, root, tree))
+    own_suite = _mapped(suite, cwd, root, tree)
+    return _usable(Side(name, given, REVISION, tree, python, commit, own_suite))
+
+
+def _usable(side: Side) -> Side:
+    """A tree with its own `bench` runs its own worker; one from before `bench ab` has none,
+    and mixing in ours would time a bench that neither side is."""
+    own = side.directory / "bench"
+    if (own / "__init__.py").is_file() and not (own / "ab" / "worker.py").is_file():
+        raise SideError(
+            f"--{side.name.lower()} {side.given}: its tree has its own `bench` package without "
+            "bench.ab.worker (older than `bench ab`), so it cannot be measured as a side"
+        )
+    return side
 
 
 def _mapped(suite: Path, cwd: Path, anchor: Path, tree: Path) -> Path:

@@ -47,7 +47,8 @@ def add_ab(verbs: argparse._SubParsersAction) -> None:
     sides.add_argument(
         "--base",
         metavar="SIDE",
-        help="the reference: a git revision or a directory (default: . with --base-python)",
+        help="the reference: a git revision or a directory (default: . when an interpreter "
+        "option is given)",
     )
     sides.add_argument("--new", metavar="SIDE", default=".", help="the side to judge (default: .)")
     sides.add_argument("--base-python", metavar="PY", help="BASE's interpreter (default: this one)")
@@ -139,9 +140,9 @@ def ab(args: argparse.Namespace) -> int:
     from bench.ab.process import ProcessWorker
     from bench.ab.sides import open_sides
 
-    if args.base is None and args.base_python is None:
+    if args.base is None and args.base_python is None and args.new_python is None:
         raise BenchError(
-            "give --base SIDE (a git revision or a directory), or --base-python PY "
+            "give --base SIDE (a git revision or a directory), or --base-python/--new-python PY "
             "(see `bench ab --help`)"
         )
     out = args.out if args.out is not None else default_out()
