@@ -119,81 +119,99 @@ class _Deadline:
 def _run_case(
     info: CaseInfo, workers: dict[str, Worker], settings: AbSettings, clock: Callable[[], float]
 ) -> CaseRun:
-    prepared: dict[str, Prepared] = {}
-    errors: dict[str, str] = {}
-    rounds: list[Round] = []
-    readings: dict[str, list[Contention]] = {"BASE": [], "NEW": []}
-    samples: dict[str, int] = {}
-    for name, worker in workers.items():
-        try:
-            worker.ready()
-        except CaseFailed as exc:
-            errors[name] = f"worker did not start again: {exc}"
-    timeout_s = settings.timeout_s or info.timeout_s or DEFAULT_TIMEOUT_S
-    deadline = _Deadline(clock, timeout_s)  # from here: a fresh worker's start is not the case's
+    case = _CaseMeasurement(info, workers, settings, clock)
     try:
+        case.prepare()
+        if not case.errors:
+            case.run_rounds()
+    finally:
+        case.release()
+    return case.result()
+
+
+class _CaseMeasurement:
+    """One case as it is measured: what each side prepared, the rounds so far, the readings
+    and the failures. Rounds are kept as they come, so a side that fails mid-way leaves the
+    rounds before it on record."""
+
+    def __init__(
+        self,
+        info: CaseInfo,
+        workers: dict[str, Worker],
+        settings: AbSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self.info, self.workers, self.settings, self.clock = info, workers, settings, clock
+        self.prepared: dict[str, Prepared] = {}
+        self.samples: dict[str, int] = {}
+        self.errors: dict[str, str] = {}
+        self.rounds: list[Round] = []
+        self.readings: dict[str, list[Contention]] = {name: [] for name in workers}
         for name, worker in workers.items():
-            if name in errors:
+            try:
+                worker.ready()
+            except CaseFailed as exc:
+                self.errors[name] = f"worker did not start again: {exc}"
+        # from here on: a fresh worker's start-up is not the case's time
+        timeout_s = settings.timeout_s or info.timeout_s or DEFAULT_TIMEOUT_S
+        self.deadline = _Deadline(clock, timeout_s)
+
+    def prepare(self) -> None:
+        block_time_s, budget_s = self.settings.block_time_s, self.settings.budget_s
+        for name, worker in self.workers.items():
+            if name in self.errors:
                 continue
             try:
-                prepared[name] = worker.prepare(
-                    info.key, settings.block_time_s, settings.budget_s, deadline.left()
+                prepared = worker.prepare(
+                    self.info.key, block_time_s, budget_s, self.deadline.left()
                 )
             except CaseFailed as exc:
-                errors[name] = deadline.reason(exc)
-        if not errors:
-            samples = {n: samples_per_block(p, settings.block_time_s) for n, p in prepared.items()}
-            _rounds(info, workers, settings, clock, deadline, samples, rounds, readings, errors)
-    finally:
-        for name in prepared:
-            try:
-                workers[name].release(max(deadline.at - clock(), RELEASE_S))
-            except CaseFailed as exc:
-                errors.setdefault(name, f"release: {deadline.reason(exc)}")
+                self.errors[name] = self.deadline.reason(exc)
+                continue
+            self.prepared[name] = prepared
+            self.samples[name] = samples_per_block(prepared, block_time_s)
 
-    def side(name: str) -> SideRecord:
+    def run_rounds(self) -> None:
+        """Rounds until the budget is spent and the minimum is met, or a side fails."""
+        settings = self.settings
+        rng = random.Random(f"{settings.seed}:{self.info.label}")
+        start = self.clock()
+        while len(self.rounds) < settings.min_rounds or self.clock() - start < settings.budget_s:
+            i = len(self.rounds)
+            base_first = i % 2 == 0 if settings.order == ABBA else rng.random() < 0.5
+            medians: dict[str, float] = {}
+            for name in ("BASE", "NEW") if base_first else ("NEW", "BASE"):
+                try:
+                    reading = self.workers[name].block(self.samples[name], self.deadline.left())
+                except CaseFailed as exc:
+                    self.errors[name] = self.deadline.reason(exc)
+                    return
+                medians[name] = _block_median(reading.per_call_ms)
+                if reading.contention is not None:
+                    self.readings[name].append(reading.contention)
+            self.rounds.append(Round(base_first, medians["BASE"], medians["NEW"]))
+
+    def release(self) -> None:
+        for name in self.prepared:
+            try:
+                self.workers[name].release(max(self.deadline.at - self.clock(), RELEASE_S))
+            except CaseFailed as exc:
+                self.errors.setdefault(name, f"release: {self.deadline.reason(exc)}")
+
+    def side(self, name: str) -> SideRecord:
+        readings = self.readings[name]
         return SideRecord(
-            prepared=prepared.get(name),
-            samples=samples.get(name),
-            error=errors.get(name),
-            contention=summed(readings[name]),
-            contended_blocks=sum(r.contended is True for r in readings[name]),
+            prepared=self.prepared.get(name),
+            samples=self.samples.get(name),
+            error=self.errors.get(name),
+            contention=summed(readings),
+            contended_blocks=sum(r.contended is True for r in readings),
         )
 
-    base, new = side("BASE"), side("NEW")
-    return CaseRun(
-        info.key, info.label, tuple(rounds), base, new, judge(rounds, base, new, settings.threshold)
-    )
-
-
-def _rounds(
-    info: CaseInfo,
-    workers: dict[str, Worker],
-    settings: AbSettings,
-    clock: Callable[[], float],
-    deadline: _Deadline,
-    samples: dict[str, int],
-    rounds: list[Round],
-    readings: dict[str, list[Contention]],
-    errors: dict[str, str],
-) -> None:
-    """Rounds until the budget is spent and the minimum is met; appends as it goes, so a side
-    that fails mid-way leaves the rounds before it on record."""
-    rng = random.Random(f"{settings.seed}:{info.label}")
-    start = clock()
-    while len(rounds) < settings.min_rounds or clock() - start < settings.budget_s:
-        base_first = len(rounds) % 2 == 0 if settings.order == ABBA else rng.random() < 0.5
-        medians: dict[str, float] = {}
-        for name in ("BASE", "NEW") if base_first else ("NEW", "BASE"):
-            try:
-                reading = workers[name].block(samples[name], deadline.left())
-            except CaseFailed as exc:
-                errors[name] = deadline.reason(exc)
-                return
-            medians[name] = _block_median(reading.per_call_ms)
-            if reading.contention is not None:
-                readings[name].append(reading.contention)
-        rounds.append(Round(base_first, medians["BASE"], medians["NEW"]))
+    def result(self) -> CaseRun:
+        base, new = self.side("BASE"), self.side("NEW")
+        judgement = judge(self.rounds, base, new, self.settings.threshold)
+        return CaseRun(self.info.key, self.info.label, tuple(self.rounds), base, new, judgement)
 
 
 def _block_median(per_call_ms: tuple[float, ...]) -> float:
