@@ -317,6 +317,44 @@ def test_block_readings_survive_the_wire_nan_included() -> None:
     assert back.contention == reading.contention
 
 
+def test_a_session_builds_calibrates_and_times_blocks_as_bench_run_does(
+    write_suite: Callable[..., Path],
+) -> None:
+    from bench.ab.session import CaseSession
+
+    suite = write_suite(
+        """\
+        [suite]
+        name = "session"
+        threads = 1
+
+        [[models]]
+        name = "linear"
+        factory = "torch.nn:Linear"
+        kwargs = { in_features = 16, out_features = 4 }
+        input_shape = [16]
+        modes = ["eval", "train"]
+        """
+    )
+    session = CaseSession(suite, threads=None)
+    listing = session.listing()
+    eval_key, train_key = (c.key for c in listing.cases)
+    assert (eval_key.mode, train_key.mode) == ("eval", "train")
+    fast = session.prepare(eval_key, block_time_s=0.01, warmup_budget_s=0.2)
+    assert fast.per_call_ms > 0 and fast.calls > 1  # microseconds a call: many calls a sample
+    reading = session.block(3)
+    assert len(reading.per_call_ms) == 3 and all(v > 0 for v in reading.per_call_ms)
+    assert reading.contention is not None and reading.contention.cores_needed == 1
+    step = session.prepare(train_key, block_time_s=0.01, warmup_budget_s=0.2)
+    assert step.calls == 1  # gradients are cleared before every step, outside the timing
+    assert len(session.block(2).per_call_ms) == 2
+    session.release()
+    with pytest.raises(CaseFailed, match="block before prepare"):
+        session.block(1)
+    with pytest.raises(CaseFailed, match="no case"):
+        session.prepare(key("missing"), 0.01, 0.2)
+
+
 # --- through real worker processes ------------------------------------------------------------
 
 MODEL_V1 = """\
@@ -333,9 +371,14 @@ def make():
 
 def broken():
     return torch.nn.Linear(32, 32)
+
+
+def hangs():
+    return torch.nn.Linear(32, 32)
 """
 MODEL_V2 = """\
 import os
+import time
 
 import torch
 
@@ -348,6 +391,16 @@ def make():
 
 def broken():
     raise RuntimeError("no good")
+
+
+class Hangs(torch.nn.Module):
+    def forward(self, x):
+        time.sleep(600)  # a model stuck (in C, say): only killing its worker ends it
+        return x
+
+
+def hangs():
+    return Hangs()
 """
 SUITE = """\
 [suite]
@@ -362,6 +415,11 @@ input_shape = [32]
 [[models]]
 name = "broken"
 factory = "mymodel.py:broken"
+input_shape = [32]
+
+[[models]]
+name = "hangs"
+factory = "mymodel.py:hangs"
 input_shape = [32]
 """
 
@@ -394,11 +452,13 @@ def test_two_commits_measured_through_worker_processes(
     two_commits: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     out = two_commits / "out"
-    args = ["--budget", "0.1s", "--block-time", "20ms", "--min-rounds", "6", "--out", out]
-    done = cli("ab", "suite.toml", "--base", "HEAD~1", "--new", "HEAD", *args)
-    assert done.returncode == 1, done.stderr  # NEW failed `broken`
+    args = ["--budget", "0.1s", "--block-time", "20ms", "--min-rounds", "6", "--timeout", "4s"]
+    done = cli("ab", "suite.toml", "--base", "HEAD~1", "--new", "HEAD", *args, "--out", out)
+    assert done.returncode == 1, done.stderr  # NEW failed `broken` and `hangs`
     assert "| `lin cpu float32 b1`" in done.stdout
     assert "NEW failed: RuntimeError: no good" in done.stdout
+    stuck = "NEW failed: no answer within the case's limit of 4 s (--timeout); worker killed"
+    assert stuck in done.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "comparison.csv",
         "comparison.json",
