@@ -105,6 +105,10 @@ class ProcessWorker:
         except subprocess.TimeoutExpired:
             _kill(process)
 
+    def kill(self) -> None:
+        """Stop the worker at once, whatever it is doing (the run is being abandoned)."""
+        self._stop()
+
     def _spawn(self) -> None:
         environment = dict(os.environ)
         path = [str(self.directory), str(bench_parent())]

@@ -185,9 +185,12 @@ def ab(args: argparse.Namespace) -> int:
             )
             listings = (workers[0].list_cases(), workers[1].list_cases())
             run = run_ab(workers[0], workers[1], listings, settings, observer=_Progress())
-        finally:
+        except BaseException:  # Ctrl-C, a bad side: stop the workers now, mid-block or not
             for worker in workers:
-                worker.close()
+                worker.kill()
+            raise
+        for worker in workers:
+            worker.close()
         described = tuple(
             SideDescription(
                 side.name,
