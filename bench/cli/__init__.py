@@ -13,6 +13,7 @@ import argparse
 import signal
 from collections.abc import Callable
 
+from bench.cli.ab import add_ab
 from bench.cli.arguments import (
     EXIT_CASE_FAILED,
     EXIT_INTERRUPTED,
@@ -42,15 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bench",
         description="Numbers you can trust about PyTorch models: parameters, FLOPs/MACs, CPU and "
         "CUDA latency with confidence intervals, peak memory. `bench run SUITE` measures; "
-        "`bench compare BASE NEW` says what changed; `bench report RUN_DIR` rebuilds a report.",
+        "`bench compare BASE NEW` says what changed between two runs; `bench ab SUITE --base REV` "
+        "measures two versions interleaved in one run; `bench report RUN_DIR` rebuilds a report.",
         epilog="Exit codes: 0 ok, 1 a case failed (or --fail-on-regression tripped), 2 bad usage "
-        "or input, 130 interrupted, 143 terminated. More: README.md.",
+        "or input, 3 a gate could not judge, 130 interrupted, 143 terminated. More: README.md.",
     )
     parser.add_argument("--version", action="version", version=f"bench {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=UsageParser)
     for add_verb in (
         add_run,
         add_compare,
+        add_ab,
         add_report,
         add_doctor,
         add_profile,

@@ -1,0 +1,511 @@
+"""`bench ab`: the controller driven by in-process fake workers on a drifting fake clock (order,
+stopping, verdicts, failures, contention, the gate), then once through real worker processes on
+two commits of a throwaway repository."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bench.ab.controller import RANDOM, AbSettings, run_ab
+from bench.ab.outcome import AbRun
+from bench.ab.protocol import (
+    BlockReading,
+    CaseFailed,
+    CaseInfo,
+    Listing,
+    NoAnswer,
+    Prepared,
+    decode,
+    encode,
+    reading_from_json,
+    reading_to_json,
+)
+from bench.ab.render import SideDescription, render_csv, render_json, render_markdown
+from bench.cli.ab import exit_code
+from bench.records.keys import MODEL, CaseKey
+from bench.records.latency import Contention
+
+RUN_S = 12.0  # the fake machine's drift spans this much fake time
+DRIFT = 0.30
+
+
+class DriftingClock:
+    """Fake seconds, and the fake machine's speed at each moment: 30% slower by the end of
+    RUN_S, with a 5% wobble every 0.7 s on top (this VM's half-second windows)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def slowdown(self) -> float:
+        ramp = DRIFT * min(self.now / RUN_S, 1.0)
+        return 1.0 + ramp + 0.05 * math.sin(2 * math.pi * self.now / 0.7)
+
+
+def key(name: str) -> CaseKey:
+    return CaseKey(MODEL, name, "cpu", "float32", 1)
+
+
+class FakeWorker:
+    """One side in process: each call takes `per_call_ms[case]` times the machine's slowdown
+    and 2% seeded noise, and advances the shared clock by what it ran."""
+
+    def __init__(
+        self,
+        name: str,
+        clock: DriftingClock,
+        per_call_ms: dict[str, float],
+        log: list[tuple[str, str]],
+        seed: int = 0,
+        fail_prepare: frozenset[str] = frozenset(),
+        fail_block_after: dict[str, int] | None = None,
+        others_cpu_share: float = 0.0,
+    ) -> None:
+        self.name, self.clock, self.per_call_ms, self.log = name, clock, per_call_ms, log
+        self.rng = random.Random(f"{seed}:{name}")
+        self.fail_prepare = fail_prepare
+        self.fail_block_after = fail_block_after or {}
+        self.others_cpu_share = others_cpu_share
+        self.case: str | None = None
+        self.blocks = 0
+
+    def list_cases(self) -> Listing:
+        cases = tuple(CaseInfo(key(n), f"{n} cpu float32 b1", None) for n in self.per_call_ms)
+        return Listing("3.11.0", "2.15.0", "/fake/bench", cases)
+
+    def _call_ms(self) -> float:
+        assert self.case is not None
+        return (
+            self.per_call_ms[self.case] * self.clock.slowdown() * self.rng.lognormvariate(0, 0.02)
+        )
+
+    def ready(self) -> None:
+        self.log.append((self.name, "ready"))
+
+    def prepare(
+        self, case: CaseKey, block_time_s: float, warmup_budget_s: float, timeout_s: float
+    ) -> Prepared:
+        self.log.append((self.name, f"prepare {case.name}"))
+        if case.name in self.fail_prepare:
+            raise CaseFailed("RuntimeError: the model would not build")
+        self.case, self.blocks = case.name, 0
+        self.clock.now += 0.05
+        return Prepared(self._call_ms(), 10, 5.0, True)
+
+    def block(self, samples: int, timeout_s: float) -> BlockReading:
+        assert self.case is not None
+        self.log.append((self.name, "block"))
+        if self.blocks >= self.fail_block_after.get(self.case, 10**9):
+            raise NoAnswer("no answer within 0.1 s; worker killed")
+        self.blocks += 1
+        start = self.clock.now
+        per_call = []
+        for _ in range(samples):
+            per_call.append(self._call_ms())
+            self.clock.now += 10 * per_call[-1] / 1000
+        wall_s = self.clock.now - start
+        contention = Contention(wall_s, 1.0 * wall_s + self.others_cpu_share * wall_s, 2, 1, None)
+        return BlockReading(tuple(per_call), contention)
+
+    def release(self, timeout_s: float) -> None:
+        self.log.append((self.name, f"release {self.case}"))
+        self.case = None
+
+    def close(self) -> None:
+        self.log.append((self.name, "close"))
+
+
+def measure(
+    base_ms: dict[str, float],
+    new_ms: dict[str, float],
+    settings: AbSettings | None = None,
+    seed: int = 0,
+    **new_options: object,
+) -> tuple[AbRun, list[tuple[str, str]]]:
+    clock = DriftingClock()
+    log: list[tuple[str, str]] = []
+    base = FakeWorker("BASE", clock, base_ms, log, seed)
+    new = FakeWorker("NEW", clock, new_ms, log, seed, **new_options)  # type: ignore[arg-type]
+    listings = (base.list_cases(), new.list_cases())
+    run = run_ab(base, new, listings, settings or AbSettings(), clock=clock)
+    return run, log
+
+
+def test_abba_order_is_exact_and_both_sides_prepare_first_and_release_last() -> None:
+    run, log = measure({"m": 0.1}, {"m": 0.1})
+    case = run.cases[0]
+    assert len(case.rounds) >= 10
+    assert [r.order for r in case.rounds] == [
+        "AB" if i % 2 == 0 else "BA" for i in range(len(case.rounds))
+    ]
+    blocks = [name for name, what in log if what == "block"]
+    expected = []
+    for i in range(len(case.rounds)):
+        expected += ["BASE", "NEW"] if i % 2 == 0 else ["NEW", "BASE"]
+    assert blocks == expected
+    assert log[:4] == [
+        ("BASE", "ready"),
+        ("NEW", "ready"),
+        ("BASE", "prepare m"),
+        ("NEW", "prepare m"),
+    ]
+    assert sorted(log[-2:]) == [("BASE", "release m"), ("NEW", "release m")]
+    # each side's block lasts about --block-time at its own pace: 0.1 s / (10 calls x ~0.1 ms)
+    for side in (case.base, case.new):
+        assert side.prepared is not None
+        assert side.samples == round(100 / (10 * side.prepared.per_call_ms))
+        assert 90 <= side.samples <= 110
+
+
+def test_rounds_stop_once_the_budget_is_spent_and_the_minimum_is_met() -> None:
+    short, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=0.0, min_rounds=7))
+    assert len(short.cases[0].rounds) == 7
+    long, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0))
+    rounds = len(long.cases[0].rounds)
+    assert 15 <= rounds <= 21  # two ~0.1-0.13 s blocks a round, until 4 s are spent
+
+
+def test_random_order_is_seeded() -> None:
+    settings = AbSettings(order=RANDOM, seed=7, budget_s=0.0, min_rounds=40)
+    first, _ = measure({"m": 0.1}, {"m": 0.1}, settings)
+    again, _ = measure({"m": 0.1}, {"m": 0.1}, settings)
+    other, _ = measure(
+        {"m": 0.1}, {"m": 0.1}, AbSettings(order=RANDOM, seed=8, budget_s=0.0, min_rounds=40)
+    )
+    orders = [r.order for r in first.cases[0].rounds]
+    assert orders == [r.order for r in again.cases[0].rounds]
+    assert orders != [r.order for r in other.cases[0].rounds]
+    assert {"AB", "BA"} == set(orders)
+
+
+def test_a_fifteen_percent_slowdown_is_slower_despite_thirty_percent_drift() -> None:
+    settings = AbSettings(budget_s=RUN_S)
+    run, _ = measure({"m": 0.1}, {"m": 0.115}, settings)
+    case = run.cases[0]
+    base = [r.base_ms for r in case.rounds]
+    assert max(base) / min(base) > 1.2  # the machine drifted more than the change itself
+    assert case.judgement.verdict == "slower"
+    assert case.judgement.ci_low is not None and case.judgement.ci_low > 1.05
+    assert case.judgement.ci_high is not None and case.judgement.ci_high < 1.25
+    assert case.judgement.ratio == pytest.approx(1.15, rel=0.02)
+
+
+def test_a_speedup_is_faster() -> None:
+    run, _ = measure({"m": 0.1}, {"m": 0.08})
+    assert run.cases[0].judgement.verdict == "faster"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_identical_sides_are_never_called_faster_or_slower(seed: int) -> None:
+    run, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=RUN_S), seed=seed)
+    assert run.cases[0].judgement.verdict in ("same", "inconclusive")
+
+
+def test_a_failing_side_is_an_error_row_and_the_run_goes_on() -> None:
+    run, log = measure(
+        {"bad": 0.1, "mid": 0.1, "good": 0.1},
+        {"bad": 0.1, "mid": 0.1, "good": 0.1},
+        fail_prepare=frozenset({"bad"}),
+        fail_block_after={"mid": 3},
+    )
+    bad, mid, good = run.cases
+    assert bad.errored and bad.new.error is not None and bad.base.error is None
+    assert bad.judgement.verdict == "inconclusive"
+    assert bad.judgement.reason == "NEW failed: RuntimeError: the model would not build"
+    assert ("BASE", "release bad") in log  # the side that prepared is released
+    assert mid.errored
+    assert mid.judgement.reason == (
+        "NEW failed: no answer within the case's limit of 10 min (--timeout); worker killed"
+    )
+    assert len(mid.rounds) == 3  # the rounds before the failure stay on record
+    assert not good.errored and good.judgement.verdict in ("same", "inconclusive")
+    assert good.judgement.ratio is not None
+
+
+def test_contention_forces_inconclusive_with_the_reason() -> None:
+    run, _ = measure({"m": 0.1}, {"m": 0.13}, others_cpu_share=0.5)
+    judgement = run.cases[0].judgement
+    assert judgement.verdict == "inconclusive"
+    assert judgement.reason == "NEW ran contended (others took 50% of its cores)"
+    assert judgement.ci_low is not None and judgement.ci_low > 1.1  # the figures are kept
+
+
+def test_too_few_rounds_and_impossible_times_are_inconclusive() -> None:
+    few, _ = measure({"m": 0.1}, {"m": 0.2}, AbSettings(budget_s=0.0, min_rounds=5))
+    assert few.cases[0].judgement.verdict == "inconclusive"
+    assert few.cases[0].judgement.reason == "5 paired rounds; at least 6 are needed"
+    broken, _ = measure({"m": 0.1}, {"m": 0.0})
+    assert broken.cases[0].judgement.verdict == "inconclusive"
+    assert "impossible" in broken.cases[0].judgement.reason
+
+
+def test_cases_on_one_side_only_are_added_or_removed() -> None:
+    run, _ = measure({"both": 0.1, "old": 0.1}, {"both": 0.1, "fresh": 0.1})
+    assert [c.key.name for c in run.cases] == ["both"]
+    assert [k.name for k in run.added] == ["fresh"]
+    assert [k.name for k in run.removed] == ["old"]
+
+
+@pytest.mark.parametrize(
+    ("base", "new", "gate", "allow", "expected"),
+    [
+        ({"m": 0.1}, {"m": 0.115}, 0.05, False, 1),  # confidently 15% slower, gate at 5%
+        ({"m": 0.1}, {"m": 0.115}, 0.20, False, 0),  # ... but the gate allows 20%
+        ({"m": 0.1}, {"m": 0.115}, None, False, 0),  # no gate: a slowdown alone is exit 0
+        ({"m": 0.1}, {"m": 0.1}, 0.05, False, 0),
+        ({"a": 0.1}, {"b": 0.1}, 0.05, False, 3),  # no case matched
+        ({"a": 0.1}, {"b": 0.1}, 0.05, True, 0),
+    ],
+)
+def test_gate_exit_codes(
+    base: dict[str, float], new: dict[str, float], gate: float | None, allow: bool, expected: int
+) -> None:
+    run, _ = measure(base, new, AbSettings(budget_s=RUN_S))
+    assert exit_code(run, gate, allow) == expected
+
+
+def test_gate_cannot_judge_new_errors_or_an_all_inconclusive_run() -> None:
+    failed, _ = measure({"m": 0.1, "n": 0.1}, {"m": 0.1, "n": 0.1}, fail_prepare=frozenset({"m"}))
+    assert exit_code(failed, 0.05, False) == 3
+    assert exit_code(failed, 0.05, True) == 0
+    assert exit_code(failed, None, False) == 1  # without the gate: a failed case is exit 1
+    contended, _ = measure({"m": 0.1}, {"m": 0.2}, others_cpu_share=0.5)
+    assert exit_code(contended, 0.05, False) == 3  # contended: no regression is claimed
+    assert exit_code(contended, 0.05, True) == 0
+
+
+SIDES = (
+    SideDescription("BASE", "HEAD~1", "revision", "/tmp/b", "/py", "a" * 40, "3.11.0", "2.15.0"),
+    SideDescription("NEW", ".", "directory", "/repo", "/py", None, "3.11.0", "2.15.0"),
+)
+
+
+def test_the_comparison_files_hold_the_table_the_rule_and_the_rounds() -> None:
+    settings = AbSettings()
+    run, _ = measure({"m": 0.1, "x": 0.1}, {"m": 0.13, "x": 0.1}, fail_prepare=frozenset({"x"}))
+    markdown = render_markdown(run, SIDES, settings)
+    assert "| `m cpu float32 b1`" in markdown and "**slower**" in markdown
+    assert "NEW failed: RuntimeError: the model would not build" in markdown
+    assert "slower when the CI's low end > 1 + t; faster when its high end < 1/(1 + t)" in markdown
+    assert "bootstrap over rounds of the mean log ratio (paired, interleaved ABBA)" in markdown
+    assert "- BASE: revision `HEAD~1` (/tmp/b, commit aaaaaaaaaaaa)" in markdown
+    rows = list(csv.DictReader(render_csv(run).splitlines()))
+    assert [r["case"] for r in rows] == ["m cpu float32 b1", "x cpu float32 b1"]
+    assert rows[0]["verdict"] == "slower" and rows[0]["status"] == "ok"
+    assert rows[1]["status"] == "error" and rows[1]["ratio"] == ""
+    document = json.loads(render_json(run, SIDES, settings, "suite.toml", "2024-06-01T00:00:00"))
+    case = document["cases"][0]
+    assert len(case["base"]["block_medians_ms"]) == len(case["order"]) == case["rounds"]
+    assert case["order"][:3] == ["AB", "BA", "AB"]
+    assert document["sides"]["base"]["torch_version"] == "2.15.0"
+
+
+def test_block_readings_survive_the_wire_nan_included() -> None:
+    reading = BlockReading((0.5, math.nan), Contention(0.1, 0.0, 2, 1, None))
+    back = reading_from_json(decode(encode(reading_to_json(reading))))
+    assert back.per_call_ms[0] == 0.5 and math.isnan(back.per_call_ms[1])
+    assert back.contention == reading.contention
+
+
+def test_a_session_builds_calibrates_and_times_blocks_as_bench_run_does(
+    write_suite: Callable[..., Path],
+) -> None:
+    from bench.ab.session import CaseSession
+
+    suite = write_suite(
+        """\
+        [suite]
+        name = "session"
+        threads = 1
+
+        [[models]]
+        name = "linear"
+        factory = "torch.nn:Linear"
+        kwargs = { in_features = 16, out_features = 4 }
+        input_shape = [16]
+        modes = ["eval", "train"]
+        """
+    )
+    session = CaseSession(suite, threads=None)
+    listing = session.listing()
+    eval_key, train_key = (c.key for c in listing.cases)
+    assert (eval_key.mode, train_key.mode) == ("eval", "train")
+    fast = session.prepare(eval_key, block_time_s=0.01, warmup_budget_s=0.2)
+    assert fast.per_call_ms > 0 and fast.calls > 1  # microseconds a call: many calls a sample
+    reading = session.block(3)
+    assert len(reading.per_call_ms) == 3 and all(v > 0 for v in reading.per_call_ms)
+    assert reading.contention is not None and reading.contention.cores_needed == 1
+    step = session.prepare(train_key, block_time_s=0.01, warmup_budget_s=0.2)
+    assert step.calls == 1  # gradients are cleared before every step, outside the timing
+    assert len(session.block(2).per_call_ms) == 2
+    session.release()
+    with pytest.raises(CaseFailed, match="block before prepare"):
+        session.block(1)
+    with pytest.raises(CaseFailed, match="no case"):
+        session.prepare(key("missing"), 0.01, 0.2)
+
+
+# --- through real worker processes ------------------------------------------------------------
+
+MODEL_V1 = """\
+import os
+
+import torch
+
+
+def make():
+    print("built on stdout")  # must not reach the protocol
+    os.write(1, b"and raw bytes on fd 1\\n")
+    return torch.nn.Linear(32, 32)
+
+
+def broken():
+    return torch.nn.Linear(32, 32)
+
+
+def hangs():
+    return torch.nn.Linear(32, 32)
+"""
+MODEL_V2 = """\
+import os
+import time
+
+import torch
+
+
+def make():
+    print("built on stdout")  # must not reach the protocol
+    os.write(1, b"and raw bytes on fd 1\\n")
+    return torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Linear(32, 32))
+
+
+def broken():
+    raise RuntimeError("no good")
+
+
+class Hangs(torch.nn.Module):
+    def forward(self, x):
+        time.sleep(600)  # a model stuck (in C, say): only killing its worker ends it
+        return x
+
+
+def hangs():
+    return Hangs()
+"""
+SUITE = """\
+[suite]
+name = "ab"
+threads = 1
+
+[[models]]
+name = "lin"
+factory = "mymodel.py:make"
+input_shape = [32]
+
+[[models]]
+name = "broken"
+factory = "mymodel.py:broken"
+input_shape = [32]
+
+[[models]]
+name = "hangs"
+factory = "mymodel.py:hangs"
+input_shape = [32]
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=ab@example.com", "-c", "user.name=ab", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def two_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "suite.toml").write_text(SUITE)
+    (repo / "mymodel.py").write_text(MODEL_V1)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "one linear layer")
+    (repo / "mymodel.py").write_text(MODEL_V2)
+    _git(repo, "commit", "-qam", "two linear layers; broken breaks")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def test_two_commits_measured_through_worker_processes(
+    two_commits: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    out = two_commits / "out"
+    args = ["--budget", "0.1s", "--block-time", "20ms", "--min-rounds", "6", "--timeout", "4s"]
+    done = cli("ab", "suite.toml", "--base", "HEAD~1", "--new", "HEAD", *args, "--out", out)
+    assert done.returncode == 1, done.stderr  # NEW failed `broken` and `hangs`
+    assert "| `lin cpu float32 b1`" in done.stdout
+    assert "NEW failed: RuntimeError: no good" in done.stdout
+    stuck = "NEW failed: no answer within the case's limit of 4 s (--timeout); worker killed"
+    assert stuck in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "comparison.csv",
+        "comparison.json",
+        "comparison.md",
+        "worker-base.log",
+        "worker-new.log",
+    ]
+    assert (out / "comparison.md").read_text() == done.stdout
+    assert "built on stdout" in (out / "worker-new.log").read_text()
+    document = json.loads((out / "comparison.json").read_text())
+    lin = document["cases"][0]
+    assert lin["label"] == "lin cpu float32 b1" and lin["rounds"] >= 6
+    assert lin["order"][:2] == ["AB", "BA"]
+    assert all(v > 0 for v in lin["base"]["block_medians_ms"] + lin["new"]["block_medians_ms"])
+    assert document["sides"]["base"]["kind"] == "revision"
+    worktrees = subprocess.run(["git", "worktree", "list"], capture_output=True, text=True)
+    assert len(worktrees.stdout.splitlines()) == 1  # the temporary checkouts are gone
+
+
+def test_a_bad_side_is_one_line_and_exit_2(
+    two_commits: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    done = cli("ab", "suite.toml", "--base", "no-such-rev")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(
+        "error: --base no-such-rev: no such directory, and not a revision"
+    )
+    missing = cli("ab", "suite.toml", "--base", "HEAD", "--new-python", "./no/python")
+    assert missing.returncode == 2
+    assert missing.stderr == "error: --new-python ./no/python: no such interpreter\n"
+    failing = two_commits / "failing-python"
+    failing.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    broken = cli("ab", "suite.toml", "--base-python", failing)
+    assert broken.returncode == 2
+    assert broken.stderr == f"error: --base-python {failing}: does not run (cannot start)\n"
+    no_base = cli("ab", "suite.toml")
+    assert no_base.returncode == 2 and no_base.stderr.startswith("error: give --base SIDE")
+    old_bench = two_commits / "old"
+    (old_bench / "bench").mkdir(parents=True)
+    (old_bench / "bench" / "__init__.py").write_text("")
+    older = cli("ab", "suite.toml", "--base", old_bench)
+    assert older.returncode == 2 and "without bench.ab.worker" in older.stderr
+    assert (
+        subprocess.run(["git", "worktree", "list"], capture_output=True, text=True).stdout.count(
+            "\n"
+        )
+        == 1
+    )
