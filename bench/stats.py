@@ -9,6 +9,15 @@ coverage is at least the requested confidence (the narrowest such symmetric-rank
 
 The rank comes from scipy's exact binomial distribution at every n. With fewer than 6 samples no
 pair of order statistics reaches 95% coverage, and the interval is None, not a guess.
+
+Blocks: consecutive samples share the machine's state, so every interval is computed from block
+medians (`block_medians`), and with several worker processes from a hierarchical bootstrap
+(processes, then blocks). The one verdict rule every verdict in bench comes from
+(`interval_verdict`: `bench compare`, `bench ab`, the pytest gate, the experiments) lives here,
+with the paired ratio that interleaved measurements feed it: when BASE and NEW alternate block
+by block, drift moves both sides of a round alike, so the per-round ratio cancels it; the effect
+is the geometric mean of those ratios, its 95% interval a seeded bootstrap over rounds of the
+mean log ratio, beside the Wilcoxon signed-rank test on the log ratios.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -139,3 +149,81 @@ def hierarchical_median_ci(
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(medians, [tail, 100 - tail])
     return float(low), float(high)
+
+
+PAIRED_CONFIDENCE = 0.95
+PAIRED_RESAMPLES = 4000
+PAIRED_SEED = 20240601
+MIN_ROUNDS = 6  # fewer paired rounds give no interval worth quoting
+VERDICTS = ("faster", "slower", "same", "inconclusive")
+
+
+def interval_verdict(
+    low: float, high: float, threshold: float, noise_floor: float = 0.0
+) -> tuple[str, str]:
+    """The verdict a ratio interval [low, high] (NEW / BASE) supports, and why.
+
+    `slower` when low > 1 + d, `faster` when high < 1 / (1 + d), with d the larger of the
+    threshold and the noise floor (a change below the floor is never called); `same` when the
+    whole interval lies inside [1 / (1 + t), 1 + t]; `inconclusive` otherwise.
+    """
+    called = max(threshold, noise_floor)
+    if low > 1 + called:
+        return "slower", "interval beyond threshold"
+    if high < 1 / (1 + called):
+        return "faster", "interval beyond threshold"
+    if 1 / (1 + threshold) <= low and high <= 1 + threshold:
+        return "same", "interval inside threshold"
+    if noise_floor > threshold and (low > 1 + threshold or high < 1 / (1 + threshold)):
+        return "inconclusive", "beyond threshold but within this machine's noise floor"
+    return "inconclusive", "interval reaches past threshold"
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """NEW/BASE as the geometric mean of per-round ratios, its interval, and the test's p."""
+
+    rounds: int
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float | None
+
+
+def paired_ratio(
+    base: Sequence[float], new: Sequence[float], seed: int = PAIRED_SEED
+) -> PairedRatio:
+    """The paired ratio of per-round block times; base[i] and new[i] ran in the same round.
+
+    Raises ValueError for unequal lengths, fewer than MIN_ROUNDS rounds, or a time that is not a
+    finite positive number (no ratio can be taken of it).
+    """
+    if len(base) != len(new):
+        raise ValueError(f"{len(base)} BASE rounds vs {len(new)} NEW rounds")
+    if len(base) < MIN_ROUNDS:
+        raise ValueError(f"{len(base)} paired rounds; at least {MIN_ROUNDS} are needed")
+    values = [*base, *new]
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError("impossible block times (zero, negative or not finite)")
+    logs = np.log(np.asarray(new, dtype=float)) - np.log(np.asarray(base, dtype=float))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(logs), size=(PAIRED_RESAMPLES, len(logs)))
+    means = logs[picks].mean(axis=1)
+    tail = 100 * (1 - PAIRED_CONFIDENCE) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return PairedRatio(
+        rounds=len(logs),
+        ratio=float(math.exp(logs.mean())),
+        ci_low=float(math.exp(low)),
+        ci_high=float(math.exp(high)),
+        p_value=_wilcoxon_p(logs),
+    )
+
+
+def _wilcoxon_p(logs: np.ndarray) -> float | None:
+    """Two-sided Wilcoxon signed-rank p of the log ratios; None when every ratio is exactly 1."""
+    if not np.any(logs != 0):
+        return None
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(logs, zero_method="wilcox", alternative="two-sided").pvalue)

@@ -58,6 +58,7 @@ def test_run_defaults_stay_as_documented() -> None:
         "precision": None,
         "threads": None,
         "repeat": 1,
+        "processes": 1,
         "timeout": None,
         "quiet": False,
         "crosscheck": None,

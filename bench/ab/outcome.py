@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.ab.protocol import Prepared
-from bench.compare.paired import paired_ratio
-from bench.compare.verdicts import VERDICTS, interval_verdict
 from bench.records.keys import CaseKey
 from bench.records.latency import Contention
+from bench.stats import VERDICTS, interval_verdict, paired_ratio
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from typing import Any
 
 from bench.ab.controller import ABBA, AbSettings
 from bench.ab.outcome import AbRun, CaseRun, SideRecord
-from bench.compare.paired import CONFIDENCE, MIN_ROUNDS
 from bench.records.keys import CaseKey
 from bench.report.tables import markdown_table
+from bench.stats import MIN_ROUNDS
+from bench.stats import PAIRED_CONFIDENCE as CONFIDENCE
 from bench.store.rundir import csv_line, format_cell
 from bench.units import significant
 

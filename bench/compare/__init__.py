@@ -3,8 +3,8 @@
 `sources` reads a run directory (run.json, raw samples) or a pytest-benchmark JSON file saved
 with `--benchmark-save-data` into comparable cases; `verdicts` matches the cases of two runs and
 decides, per case, `faster`, `slower`, `same` or `inconclusive` from the raw samples' block
-medians (bootstrap interval of the ratio of medians, a machine noise floor); `paired` gives the
-paired ratio of interleaved measurements (`bench ab`); `markdown` renders the comparison.
+medians (bootstrap interval of the ratio of medians, a machine noise floor) with the one rule in
+bench/stats.py; `markdown` renders the comparison.
 """
 
 from bench.compare.markdown import render_comparison

@@ -30,9 +30,14 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.compare.sources import CaseKey, RunSamples, SideCase
-from bench.stats import block_medians, grouped_block_medians, hierarchical_medians
+from bench.stats import (
+    VERDICTS,
+    block_medians,
+    grouped_block_medians,
+    hierarchical_medians,
+    interval_verdict,
+)
 
-VERDICTS = ("faster", "slower", "same", "inconclusive")
 DEFAULT_THRESHOLD = 0.10
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -136,27 +141,6 @@ def bootstrap_ratio_ci(
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
-
-
-def interval_verdict(
-    low: float, high: float, threshold: float, noise_floor: float = 0.0
-) -> tuple[str, str]:
-    """The verdict a ratio interval [low, high] (NEW / BASE) supports, and why.
-
-    `slower` when low > 1 + d, `faster` when high < 1 / (1 + d), with d the larger of the
-    threshold and the noise floor (a change below the floor is never called); `same` when the
-    whole interval lies inside [1 / (1 + t), 1 + t]; `inconclusive` otherwise.
-    """
-    called = max(threshold, noise_floor)
-    if low > 1 + called:
-        return "slower", "interval beyond threshold"
-    if high < 1 / (1 + called):
-        return "faster", "interval beyond threshold"
-    if 1 / (1 + threshold) <= low and high <= 1 + threshold:
-        return "same", "interval inside threshold"
-    if noise_floor > threshold and (low > 1 + threshold or high < 1 / (1 + threshold)):
-        return "inconclusive", "beyond threshold but within this machine's noise floor"
-    return "inconclusive", "interval reaches past threshold"
 
 
 def _flag_reason(base: SideCase, new: SideCase) -> str:

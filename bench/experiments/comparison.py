@@ -2,8 +2,8 @@
 
 The ratio (variant / baseline, below 1: the variant is faster) is the geometric mean of the
 per-round ratios of block medians, with a bootstrap interval over rounds
-(bench.compare.paired); the verdict is the harness's one rule on that interval
-(bench.compare.verdicts.interval_verdict). Both variants ran in the same rounds, so the drift
+(bench.stats); the verdict is the harness's one rule on that interval
+(bench.stats.interval_verdict). Both variants ran in the same rounds, so the drift
 that moves this VM 16-24% between half-second windows moves both sides of every ratio alike and
 cancels. Per-call noise does not disqualify a row any more (the interval over rounds carries it);
 a variant that never settled in warmup, or a machine that other processes crowded, does: the
@@ -71,8 +71,7 @@ def compare_rounds(
     whatever the interval says; the figures are kept.
     """
     # imported here: bench.compare's package imports the report, which imports this module
-    from bench.compare.paired import MIN_ROUNDS, paired_ratio
-    from bench.compare.verdicts import interval_verdict
+    from bench.stats import MIN_ROUNDS, interval_verdict, paired_ratio
 
     rounds = len(variant_rounds_ms)
     if rounds < MIN_ROUNDS:

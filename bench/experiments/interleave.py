@@ -8,7 +8,7 @@ mirrored order: ABBA for two; for k variants the order rotated by one each round
 mirror image (ABCCBA, BCAACB, CABBAC, ...). A drift that is linear across a round then weighs
 the same on every variant, and over k rounds every variant takes every position. The unit a
 comparison is made of is the round: per variant, the median of its blocks in that round
-(bench.compare.paired pairs them across variants).
+(bench.stats pairs them across variants).
 
 A block is a fixed number of timed calls. Where a setup hook must run before every call (a
 fresh input for an in-place op), each call is timed on its own with its setup outside the timed
@@ -116,7 +116,7 @@ def round_limits(arms: int, policy: TimingPolicy) -> tuple[int, int]:
     """Fewest and most rounds: each arm collects at least `min_blocks` blocks (and, with
     something to pair, at least MIN_ROUNDS rounds) and at most `max_samples`; at least one."""
     # imported here: bench.compare's package imports the report, which imports this module
-    from bench.compare.paired import MIN_ROUNDS
+    from bench.stats import MIN_ROUNDS
 
     blocks = round_order(arms, 0).count(0)  # every arm has as many blocks in a round
     most = max(1, policy.max_samples // blocks)
