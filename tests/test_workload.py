@@ -117,3 +117,13 @@ def test_keyword_inputs_reach_the_forward() -> None:
         workload = make_workload(Model(), example, "eval", factory)
         with workload.context():
             assert torch.equal(workload.run(), torch.full((2,), 3.0))
+
+
+def test_the_overhead_benchmark_times_the_workload_against_the_bare_call() -> None:
+    from bench.measure.timing.agreement import identity_workload
+
+    run, reference = identity_workload()
+    # bench's side is the float32 eval forward, which is the bare call torch's side times
+    assert reference.stmt == "model(x)"
+    with torch.inference_mode():
+        assert run() is eval(reference.stmt, {}, reference.globals)
