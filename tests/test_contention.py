@@ -60,6 +60,9 @@ def test_a_short_phase_is_judged_on_a_floor_of_two_ticks() -> None:
     one_tick = probe_reading(FakeCpuSource(2, others_per_read_s=TICK_S, **short), 2)
     busy = probe_reading(FakeCpuSource(2, others_per_read_s=MIN_JUDGED_EXCESS_S, **short), 2)
     assert (quiet.contended, one_tick.contended, busy.contended) == (False, False, True)
+    # readings are whole ticks, but their float differences are not: two ticks a hair under
+    almost = probe_reading(FakeCpuSource(2, others_per_read_s=0.0199999, **short), 2)
+    assert almost.contended is True
     assert one_tick.others_cpu_share == pytest.approx(0.25)
 
 

@@ -299,7 +299,9 @@ class Contention:
 
 
 def _competes(share: float | None, cpu_s: float) -> bool:
-    return share is not None and cpu_s >= MIN_JUDGED_EXCESS_S and share > CONTENDED_SHARE
+    # half a tick of slack: the readings are whole ticks, their float differences are not exact
+    floor_met = cpu_s > MIN_JUDGED_EXCESS_S - TICK_S / 2
+    return share is not None and floor_met and share > CONTENDED_SHARE
 
 
 TICK_S = 0.01
