@@ -35,6 +35,8 @@ def test_others_cpu_time_is_system_busy_time_minus_our_own() -> None:
 def test_a_quiet_machine_is_not_contended() -> None:
     reading = probe_reading(FakeCpuSource(2, others_per_read_s=0.0, own_per_read_s=2.0), 2)
     assert (reading.others_cpu_share, reading.contended) == (0.0, False)
+    # run.json gets 0.0, a float like every reading, not the int a bare sum() of nothing gives
+    assert (reading.foreign_threads, repr(reading.foreign_threads_cpu_s)) == ((), "0.0")
 
 
 def test_the_threshold_is_a_tenth_of_the_case_cores() -> None:

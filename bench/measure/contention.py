@@ -159,7 +159,7 @@ class ContentionProbe:
             cores=self.source.cores,
             cores_needed=self.cores_needed,
             load_avg=self.source.load_avg(),
-            foreign_threads_cpu_s=sum(cpu_s for _, cpu_s in threads),
+            foreign_threads_cpu_s=sum((cpu_s for _, cpu_s in threads), 0.0),
             foreign_threads=tuple(label for label, _ in threads),
         )
 
