@@ -155,7 +155,9 @@ class FixedCallTimer:
 class FakeCpuSource:
     """Scripted CPU-time readings for the contention probe: every `read()` advances the wall by
     `wall_per_read_s`, this process's CPU by `own_per_read_s` and other processes' CPU by
-    `others_per_read_s`, so a probe's start/stop pair sees exactly those differences."""
+    `others_per_read_s`, so a probe's start/stop pair sees exactly those differences.
+    `threads_per_read_s` scripts foreign threads of this process the same way (name -> CPU
+    seconds per read; thread ids 101, 102, ... in that order); their time is this process's."""
 
     def __init__(
         self,
@@ -164,23 +166,30 @@ class FakeCpuSource:
         own_per_read_s: float = 0.0,
         wall_per_read_s: float = 1.0,
         load: float | None = 0.5,
+        threads_per_read_s: dict[str, float] | None = None,
     ) -> None:
         self.cores = cores
         self.others_per_read_s = others_per_read_s
         self.own_per_read_s = own_per_read_s
         self.wall_per_read_s = wall_per_read_s
         self.load = load
+        self.threads_per_read_s = dict(threads_per_read_s or {})
         self.reads = 0
 
     def read(self) -> Any:
-        from bench.measure.contention import CpuReading
+        from bench.measure.contention import CpuReading, ThreadTime
 
         self.reads += 1
-        own = self.reads * self.own_per_read_s
+        threads = tuple(
+            ThreadTime(101 + index, name, self.reads * per_read_s)
+            for index, (name, per_read_s) in enumerate(self.threads_per_read_s.items())
+        )
+        own = self.reads * self.own_per_read_s + sum(t.cpu_s for t in threads)
         return CpuReading(
             wall_s=self.reads * self.wall_per_read_s,
             system_busy_s=own + self.reads * self.others_per_read_s,
             process_s=own,
+            foreign_threads=threads,
         )
 
     def load_avg(self) -> float | None:

@@ -56,7 +56,11 @@ def storage_dtype(name: str) -> torch.dtype:
 
 
 def autocast(name: str, device: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
-    """A context factory for the case's forward: torch.autocast for amp_*, else nothing."""
+    """A context factory for the case's forward: torch.autocast for amp_*, else nothing.
+
+    "Nothing" is `contextlib.nullcontext` itself, so callers can tell it apart by identity:
+    make_workload then times the bare forward instead of entering a no-op context every call.
+    """
     if name not in AMP_DTYPES:
         return contextlib.nullcontext
     device_type = torch.device(device).type

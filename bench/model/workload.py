@@ -20,6 +20,9 @@ from bench.model.outputs import output_leaves
 
 MODES = ("eval", "train")
 
+ContextFactory = Callable[[], contextlib.AbstractContextManager[Any]]
+"""Makes the context one forward runs in (a fresh one per call: torch.autocast)."""
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -34,7 +37,7 @@ class Workload:
     mode: str
     run: Callable[[], Any]
     setup: Callable[[], None] | None
-    context: Callable[[], contextlib.AbstractContextManager[Any]]
+    context: ContextFactory
     held_state: Callable[[], dict[str, list[torch.Tensor]]] = dict
 
 
@@ -64,29 +67,54 @@ def make_workload(
     model: nn.Module,
     example: ModelInput | torch.Tensor,
     mode: str,
-    forward_context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    forward_context: ContextFactory | None = None,
 ) -> Workload:
     """`forward_context` wraps the forward pass only (torch.autocast for mixed precision): in a
-    training step the loss's backward and the optimizer step run outside it, as with AMP."""
+    training step the loss's backward and the optimizer step run outside it, as with AMP.
+
+    None (or `contextlib.nullcontext`, what `bench.model.variants.autocast` gives a precision
+    without autocast) means no context at all: the timed forward is then the bare
+    `model(*args)` call. Entering even a no-op context manager costs ~0.3 us per call, which a
+    no-op model's figure would report as the model's time.
+    """
     # bound once here, not looked up per call: the forward is what the timing loop repeats
     call = ModelInput.of(example)
-    args, kwargs = call.args, dict(call.kwargs)
+    forward = _bare_forward(model, call.args, dict(call.kwargs))
+    if forward_context is not None and forward_context is not contextlib.nullcontext:
+        forward = _within(forward_context, forward)
     if mode == "eval":
         model.eval()
-
-        def forward() -> None:
-            with forward_context():
-                model(*args, **kwargs)
-
         return Workload(mode, forward, None, torch.inference_mode)
     if mode == "train":
+        bare_loss = forward
 
         def forward_loss() -> torch.Tensor:
-            with forward_context():
-                return scalar_loss(model(*args, **kwargs))
+            return scalar_loss(bare_loss())
 
         return train_workload(model, forward_loss)
     raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+
+
+def _bare_forward(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Callable[[], Any]:
+    """`model(*args)`, with the keyword unpacking only when there are keywords."""
+    if kwargs:
+        return lambda: model(*args, **kwargs)
+    if len(args) == 1:
+        (only,) = args
+        return lambda: model(only)
+    return lambda: model(*args)
+
+
+def _within(context: ContextFactory, forward: Callable[[], Any]) -> Callable[[], Any]:
+    """`forward` under a fresh `context()` on every call, as torch.autocast must be entered."""
+
+    def forward_in_context() -> Any:
+        with context():
+            return forward()
+
+    return forward_in_context
 
 
 def train_workload(model: nn.Module, forward_loss: Callable[[], torch.Tensor]) -> Workload:

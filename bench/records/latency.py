@@ -39,7 +39,8 @@ is a short budget; missing it threefold (a 3% half-width for the default 1% targ
 harness's 3% agreement with torch.utils.benchmark) means the samples disagree too much to quote.
 """
 CONTENDED_SHARE = 0.10
-"""Other processes' CPU use, as a share of the cores the case needs, above which it is contended.
+"""Other processes' CPU use (or foreign threads' of this process: `Contention`), as a share of the
+cores the case needs, above which it is contended.
 
 Background daemons take a few percent of one core; a competitor that takes a tenth of the
 case's cores slows it by about as much or more (an intra-op parallel region waits for its slowest
@@ -325,13 +326,22 @@ def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Contention:
-    """What the rest of the machine did while a case's samples were taken.
+    """What else competed for the CPU while a case's samples were taken.
 
     `others_cpu_s`: CPU seconds used by every other process (system-wide busy time, hypervisor
     steal included, minus this process's own) over `wall_s`. Only what does not fit on the cores
     the case leaves free competes with it, so `others_cpu_share` is that excess over the case's
-    core-seconds (`cores_needed x wall_s`). `contended` is None when the phase was too short for
-    /proc/stat's 10 ms ticks to judge (under MIN_JUDGED_CORE_S core-seconds).
+    core-seconds (`cores_needed x wall_s`).
+
+    `foreign_threads_cpu_s`: CPU seconds used by threads of this very process that were not
+    doing the measured work (bench/measure/contention.py says which those are), named in
+    `foreign_threads` ("name (tid N)", the busiest first). They share the interpreter lock with
+    the measuring thread, so cores left free do not help: all of it counts, as
+    `foreign_threads_share` of the case's core-seconds.
+
+    `contended` when either share passes CONTENDED_SHARE by at least MIN_JUDGED_EXCESS_S. Every
+    phase is judged, however short: CPU time is counted in 10 ms ticks, so a short phase's share
+    is coarse, and the tick floor keeps a short quiet phase False rather than flagging noise.
     """
 
     wall_s: float
@@ -339,26 +349,75 @@ class Contention:
     cores: int
     cores_needed: int
     load_avg: float | None  # the 1-minute load average at the end of the phase
+    foreign_threads_cpu_s: float = 0.0
+    foreign_threads: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # run.json stores the names as a JSON list; the record holds a tuple either way
+        object.__setattr__(self, "foreign_threads", tuple(self.foreign_threads))
 
     @property
     def others_cpu_share(self) -> float | None:
         needed_s = self.cores_needed * self.wall_s
         if needed_s <= 0:
             return None
-        spare_s = max(self.cores - self.cores_needed, 0) * self.wall_s
-        return max(self.others_cpu_s - spare_s, 0.0) / needed_s
+        return self._others_excess_s / needed_s
 
     @property
-    def contended(self) -> bool | None:
-        share = self.others_cpu_share
-        if share is None or self.cores_needed * self.wall_s < MIN_JUDGED_CORE_S:
+    def foreign_threads_share(self) -> float | None:
+        needed_s = self.cores_needed * self.wall_s
+        if needed_s <= 0:
             return None
-        return share > CONTENDED_SHARE
+        return self.foreign_threads_cpu_s / needed_s
+
+    @property
+    def _others_excess_s(self) -> float:
+        spare_s = max(self.cores - self.cores_needed, 0) * self.wall_s
+        return max(self.others_cpu_s - spare_s, 0.0)
+
+    @property
+    def others_contended(self) -> bool:
+        return _competes(self.others_cpu_share, self._others_excess_s)
+
+    @property
+    def threads_contended(self) -> bool:
+        return _competes(self.foreign_threads_share, self.foreign_threads_cpu_s)
+
+    @property
+    def contended(self) -> bool:
+        """Other processes or foreign threads of this one took more than CONTENDED_SHARE of the
+        case's cores, and at least MIN_JUDGED_EXCESS_S of CPU time (False for a phase of no
+        length: nothing can have competed with it)."""
+        return self.others_contended or self.threads_contended
+
+    @property
+    def reason(self) -> str | None:
+        """Who competed, in words (None when not contended)."""
+        parts = []
+        if self.others_contended:
+            parts.append(f"other processes took {100 * (self.others_cpu_share or 0):.0f}%")
+        if self.threads_contended:
+            names = ", ".join(self.foreign_threads) or "unnamed"
+            share = 100 * (self.foreign_threads_share or 0)
+            parts.append(f"threads of this process took {share:.0f}% ({names})")
+        if not parts:
+            return None
+        return " and ".join(parts) + " of the cores the case needs"
 
 
-MIN_JUDGED_CORE_S = 0.1
-"""Core-seconds a phase must last before its contention is judged: /proc/stat counts in 10 ms
-ticks per CPU, so over less the share's error approaches the CONTENDED_SHARE threshold."""
+def _competes(share: float | None, cpu_s: float) -> bool:
+    # half a tick of slack: the readings are whole ticks, their float differences are not exact
+    floor_met = cpu_s > MIN_JUDGED_EXCESS_S - TICK_S / 2
+    return share is not None and floor_met and share > CONTENDED_SHARE
+
+
+TICK_S = 0.01
+"""The resolution of the kernel's CPU-time accounting (/proc/stat and per-thread times count
+USER_HZ = 100 ticks a second)."""
+MIN_JUDGED_EXCESS_S = 2 * TICK_S
+"""The least competing CPU time that can make a phase contended: two ticks, so that a reading's
+own rounding (up to a tick at either end) never does on its own. A phase shorter than
+MIN_JUDGED_EXCESS_S / CONTENDED_SHARE core-seconds (0.2) is judged on this floor, not the share."""
 
 
 def latency_ratio(

@@ -43,6 +43,16 @@ def contended(result: Result) -> bool:
     return any(getattr(holder, "contended", None) is True for holder in (result, result.latency))
 
 
+def _contended_words(result: Result) -> str:
+    """The case, and the threads of bench's own process that competed with it, if any did."""
+    contention = result.latency.contention if result.latency is not None else None
+    if contention is None or not contention.threads_contended:
+        return f"`{result.case.label}`"
+    return (
+        f"`{result.case.label}` (threads of this process: {', '.join(contention.foreign_threads)})"
+    )
+
+
 def flags(result: Result) -> list[str]:
     lat = result.latency
     found = []
@@ -148,8 +158,8 @@ SUMMARY_GUIDE = (
     "median: compare with care), *imprecise* (the precision target was not met within the "
     "budget), *not steady: raise --budget* (warmup never settled; the samples include the slow "
     "start), *drifting* (the median intervals of the first and second halves of the blocks do "
-    "not overlap: the speed moved during the run), *contended* (other processes took over 10% "
-    "of the cores the case needs), "
+    "not overlap: the speed moved during the run), *contended* (other processes, or threads of "
+    "this process besides the measured work, took over 10% of the cores the case needs), "
     "*launch-bound* (CUDA host slower than the device), *counted on real "
     "data* (FLOPs counted on the real model: the count may depend on the input)."
 )
@@ -186,7 +196,7 @@ def warnings(results: Sequence[Result]) -> list[str]:
     busy = [r for r in results if contended(r)]
     if busy:
         lines.append(
-            "contended (other work competed): " + ", ".join(f"`{r.case.label}`" for r in busy)
+            "contended (other work competed): " + ", ".join(_contended_words(r) for r in busy)
         )
     unmet = [r for r in timed if r.latency.precision_met is False and r.latency.steady is not False]
     if unmet:
