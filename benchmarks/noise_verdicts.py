@@ -95,19 +95,26 @@ def bench(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedPro
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
 
 
-def aa(runs: int, suite_text: str | None, suite_path: Path | None, budget: str | None) -> None:
+def aa(
+    runs: int,
+    suite_path: Path | None,
+    budget: str | None,
+    extra: list[str],
+    keep: Path | None = None,
+) -> None:
     from bench.compare import compare_runs, load_side
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(keep or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         suite = suite_path or work / "aa.toml"
         if suite_path is None:
-            suite.write_text(suite_text or AA_SUITE)
+            suite.write_text(AA_SUITE)
         started = time.perf_counter()
         dirs = []
         for number in range(1, runs + 1):
-            extra = ["--budget", budget] if budget else []
-            done = bench("run", suite, "--out", work / "runs", "--quiet", *extra)
+            flags = [*(["--budget", budget] if budget else []), *extra]
+            done = bench("run", suite, "--out", work / "runs", "--quiet", *flags)
             dirs.append(Path(done.stdout.strip().splitlines()[-1]))
             print(f"run {number}: {dirs[-1].name} (exit {done.returncode})", flush=True)
         elapsed = time.perf_counter() - started
@@ -125,6 +132,18 @@ def aa(runs: int, suite_text: str | None, suite_path: Path | None, budget: str |
                         f"  runs {i}-{j} {case.base.label}: {case.verdict} "
                         f"{t.ratio:.3f} ({t.ci_low:.3f}-{t.ci_high:.3f})"
                     )
+        print("median ms per run (95% CI half-width over blocks); max/min across runs:")
+        for index, case in enumerate(sides[0].cases):
+            medians, widths = [], []
+            for side in sides:
+                match = next((c for c in side.cases if c.key == case.key), None)
+                lat = _latency(match)
+                if lat is not None:
+                    medians.append(lat.median_ms)
+                    widths.append(100 * lat.relative_half_width)
+            cells = "  ".join(f"{m:.4g} (+-{w:.1f}%)" for m, w in zip(medians, widths, strict=True))
+            spread = max(medians) / min(medians) if medians else float("nan")
+            print(f"  {case.label}: {cells}; max/min {spread:.3f}")
         total = sum(verdicts.values())
         print(f"{runs} runs took {elapsed:.0f} s; noise floor recorded: {floor}")
         print(
@@ -134,6 +153,19 @@ def aa(runs: int, suite_text: str | None, suite_path: Path | None, budget: str |
         print(f"false faster/slower: {len(false_calls)} ({100 * len(false_calls) / total:.1f}%)")
         print(f"same: {verdicts['same']} ({100 * verdicts['same'] / total:.0f}%)")
         print("\n".join(false_calls))
+
+
+def _latency(case):  # type: ignore[no-untyped-def]
+    """A SideCase's statistics, rebuilt from its raw samples as the run computed them."""
+    from bench.records import LatencyStats
+
+    if case is None or not case.samples_ms:
+        return None
+    return LatencyStats.from_samples(
+        case.samples_ms,
+        samples_per_block=case.samples_per_block,
+        process_sizes=case.process_sizes,
+    )
 
 
 def _repo(work: Path) -> Path:
@@ -236,6 +268,8 @@ def main() -> None:
     one.add_argument("--runs", type=int, default=6)
     one.add_argument("--suite", type=Path)
     one.add_argument("--budget")
+    one.add_argument("--processes", default="1")
+    one.add_argument("--keep", type=Path, help="keep the runs in this directory")
     two = verbs.add_parser("ab")
     two.add_argument("--tries", type=int, default=3)
     two.add_argument("--budget", default="6s")
@@ -243,7 +277,7 @@ def main() -> None:
     three.add_argument("--tries", type=int, default=3)
     args = parser.parse_args()
     if args.verb == "aa":
-        aa(args.runs, None, args.suite, args.budget)
+        aa(args.runs, args.suite, args.budget, ["--processes", args.processes], args.keep)
     elif args.verb == "ab":
         ab(args.tries, args.budget)
     else:
