@@ -7,7 +7,10 @@ Figures, each with the reason it matters:
 - agreement: the harness's median against `Timer.blocked_autorange` on resnet18 b1 and a small
   MLP, interleaved, same threads (bench/timing_crosscheck.py);
 - noise: the spread of repeated short measurements of one fixed matmul: what a user can hope to
-  resolve between two runs here (saved as the machine's A/A noise floor, bench/noise_floor.py);
+  resolve between two runs here;
+- between processes: the same matmul and a small conv net in fresh processes, one after another:
+  the largest spread of their medians is the machine's A/A noise floor (saved per machine,
+  bench/noise_floor.py; `bench compare` calls no change below it);
 - the CPU frequency governor where readable (`performance` is what a benchmark wants);
 - ceilings: achieved matmul GFLOP/s and copy GB/s on the CPU, and on each CUDA device where one
   exists (through the same timer seam the tests fake), so reports can compare models to them.
@@ -52,6 +55,7 @@ from bench.measure.timing.agreement import (
     overhead,
 )
 from bench.measure.timing.engine import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
+from bench.measure.timing.floor import ProcessSpread, measure_in_processes
 from bench.noise_floor import NoiseFloor
 from bench.records import CONTENDED_SHARE, Contention
 
@@ -69,10 +73,12 @@ class DoctorSettings:
     matmul_n: int
     copy_bytes: int
     ceiling_budget_s: float
+    floor_processes: int = 6  # fresh processes for the A/A noise floor
+    floor_budget_s: float = 1.0  # per workload in each of them
 
 
 FULL = DoctorSettings(5, 1.0, 10, 10, 0.3, 1024, 64 << 20, 1.0)
-QUICK = DoctorSettings(1, 0.1, 3, 4, 0.05, 1024, 64 << 20, 0.3)
+QUICK = DoctorSettings(1, 0.1, 3, 4, 0.05, 1024, 64 << 20, 0.3, 2, 0.1)
 """Quick: one agreement round, short noise runs, and the full run's ceiling problems with a
 0.3 s budget each (a 1024 matmul is ~10 ms at 200 GFLOP/s: warmup to steady state and ten
 samples fit)."""
@@ -106,6 +112,7 @@ class DoctorReport:
     overhead: Overhead
     agreement: tuple[Agreement, ...]
     noise: Noise
+    process_spread: ProcessSpread | None  # the same work in fresh processes: the A/A floor
     cpu_governor: tuple[str, ...] | None
     ceilings: tuple[Ceiling, ...]
     cuda: tuple[dict[str, Any], ...]
@@ -203,13 +210,20 @@ def machine_noise(repeats: int, budget_s: float, n: int = 256) -> Noise:
 
 
 def noise_floor_of(report: DoctorReport) -> NoiseFloor:
-    """The A/A noise floor this report measured: the spread of its repeated whole measurements
-    (max - min over median), the largest difference two unchanged runs showed here."""
+    """The A/A noise floor this report measured: the largest spread, (max - min) / min, of the
+    same work's medians in fresh processes (bench/measure/timing/floor.py), or of the repeated
+    measurements in this one where that is larger."""
     noise = report.noise
+    spread = report.process_spread
+    if spread is not None and spread.floor >= noise.spread:
+        repeats = len(spread.medians_ms[spread.widest])
+        fraction, workload = spread.floor, f"{spread.widest} in {repeats} fresh processes"
+    else:
+        fraction, workload, repeats = noise.spread, noise.workload, len(noise.medians_ms)
     return NoiseFloor(
-        fraction=round(noise.spread, 4),
-        workload=noise.workload,
-        repeats=len(noise.medians_ms),
+        fraction=round(fraction, 4),
+        workload=workload,
+        repeats=repeats,
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         quick=report.quick,
     )
@@ -297,6 +311,9 @@ def run_doctor(
             )
         )
         noise = machine_noise(settings.noise_repeats, settings.noise_budget_s)
+        process_spread = measure_in_processes(
+            settings.floor_processes, settings.floor_budget_s, intra
+        )
         governors = cpu_governors()
         the_overhead = overhead(rounds, seconds, settings.min_blocks)
         cuda = cuda_figures(backend, default_cuda_workloads(settings), ceiling_policy)
@@ -311,6 +328,7 @@ def run_doctor(
             overhead=the_overhead,
             agreement=agreement,
             noise=noise,
+            process_spread=process_spread,
             cpu_governor=governors,
             ceilings=cpu_ceilings,
             cuda=cuda,
@@ -358,6 +376,17 @@ def render_doctor(report: DoctorReport) -> str:
         f"machine noise: {len(noise.medians_ms)} short runs of a {noise.workload} matmul:"
         f" CV {100 * noise.cv:.1f}%, spread (max-min)/median {100 * noise.spread:.1f}%"
     )
+    spread = report.process_spread
+    if spread is not None:
+        parts = [
+            f"{w} {', '.join(f'{m:.4g}' for m in spread.medians_ms[w])} ms"
+            f" (spread {100 * spread.spread(w):.1f}%)"
+            for w in spread.medians_ms
+        ]
+        lines.append(
+            f"between fresh processes: {'; '.join(parts)}; A/A noise floor"
+            f" {100 * spread.floor:.1f}%"
+        )
     governor = ", ".join(report.cpu_governor) if report.cpu_governor else "not readable"
     lines.append(f"CPU frequency governor: {governor}")
     for c in report.ceilings:
