@@ -209,12 +209,14 @@ def machine_noise(repeats: int, budget_s: float, n: int = 256) -> Noise:
     return Noise(workload.detail, medians, cv, (max(medians) - min(medians)) / center)
 
 
-def noise_floor_of(report: DoctorReport) -> NoiseFloor:
+def noise_floor_of(report: DoctorReport) -> NoiseFloor | None:
     """The A/A noise floor this report measured: the largest spread, (max - min) / min, of the
     same work's medians in fresh processes (bench/measure/timing/floor.py), or of the repeated
     measurements in this one where that is larger."""
     noise = report.noise
     spread = report.process_spread
+    if spread is not None and not spread.measured:
+        return None  # other processes competed: no floor is better than one that says so
     if spread is not None and spread.floor >= noise.spread:
         repeats = len(spread.medians_ms[spread.widest])
         fraction, workload = spread.floor, f"{spread.widest} in {repeats} fresh processes"
@@ -383,9 +385,14 @@ def render_doctor(report: DoctorReport) -> str:
             f" (spread {100 * spread.spread(w):.1f}%)"
             for w in spread.medians_ms
         ]
+        left_out = (
+            f" ({spread.contended_processes} contended process(es) left out)"
+            if spread.contended_processes
+            else ""
+        )
         lines.append(
             f"between fresh processes: {'; '.join(parts)}; A/A noise floor"
-            f" {100 * spread.floor:.1f}%"
+            f" {100 * spread.floor:.1f}%{left_out}"
         )
     governor = ", ".join(report.cpu_governor) if report.cpu_governor else "not readable"
     lines.append(f"CPU frequency governor: {governor}")

@@ -25,6 +25,9 @@ def doctor(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_doctor_json(report, args.json)
     floor = noise_floor_of(report)
+    if floor is None:
+        print("noise floor not saved: other processes competed in the fresh processes; run again")
+        return EXIT_OK
     path = save_floor(floor)
     print(
         f"noise floor {100 * floor.fraction:.1f}% saved to {path}: later runs record it, and "

@@ -30,13 +30,21 @@ WORKLOADS = ("256x256 matmul", "mnist_cnn b64 conv net")
 
 @dataclass(frozen=True)
 class ProcessSpread:
-    """Each workload's median (ms) in each fresh process, and the largest relative spread."""
+    """Each workload's median (ms) in each fresh process that ran uncontended, the number of
+    processes left out because another process competed for the cores (their medians say
+    what the neighbour did, not what this machine does), and the largest relative spread."""
 
     medians_ms: dict[str, tuple[float, ...]]
+    contended_processes: int = 0
 
     def spread(self, workload: str) -> float:
         values = self.medians_ms[workload]
-        return (max(values) - min(values)) / min(values) if values else 0.0
+        return (max(values) - min(values)) / min(values) if len(values) >= 2 else 0.0
+
+    @property
+    def measured(self) -> bool:
+        """At least two uncontended processes: a spread to speak of."""
+        return all(len(v) >= 2 for v in self.medians_ms.values())
 
     @property
     def floor(self) -> float:
@@ -55,18 +63,22 @@ def measure_in_processes(processes: int, budget_s: float, threads: int) -> Proce
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
     medians: dict[str, list[float]] = {w: [] for w in WORKLOADS}
+    contended = 0
     for _ in range(processes):
         command = [sys.executable, "-m", "bench.measure.timing.floor", str(budget_s), str(threads)]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"noise floor process failed: {done.stderr.strip()[-300:]}")
         record = json.loads(done.stdout.strip().splitlines()[-1])
+        if record["contended"]:
+            contended += 1
+            continue
         for workload in WORKLOADS:
-            medians[workload].append(float(record[workload]))
-    return ProcessSpread({w: tuple(v) for w, v in medians.items()})
+            medians[workload].append(float(record["medians_ms"][workload]))
+    return ProcessSpread({w: tuple(v) for w, v in medians.items()}, contended)
 
 
-def _one_process(budget_s: float, threads: int) -> dict[str, float]:
+def _one_process(budget_s: float, threads: int) -> dict[str, object]:
     import torch
 
     from bench.measure.ceilings import matmul_workload
@@ -84,9 +96,11 @@ def _one_process(budget_s: float, threads: int) -> dict[str, float]:
 
     with torch.inference_mode():
         timed = {WORKLOADS[0]: matmul.fn, WORKLOADS[1]: conv}
-        return {
-            name: measure_latency(fn, CpuTimer(), policy).median_ms for name, fn in timed.items()
-        }
+        stats = {name: measure_latency(fn, CpuTimer(), policy) for name, fn in timed.items()}
+    return {
+        "medians_ms": {name: lat.median_ms for name, lat in stats.items()},
+        "contended": any(lat.contended for lat in stats.values()),
+    }
 
 
 if __name__ == "__main__":
