@@ -25,8 +25,9 @@
    from the block medians (bench/records/latency.py). `precision` is the interval's target:
    `precision_met` says whether the blocks reached it.
 5. A contention probe (bench/measure/contention.py) brackets the whole timed phase, first
-   call to last block: the row is `contended` when other processes took more than a tenth of
-   its cores.
+   call to last block: the row is `contended` when other processes, or Python threads of this
+   process besides the measuring one (a model's leftover thread), took more than a tenth of its
+   cores; every timed row is judged, true or false.
 
 Every stopping rule reads the injected host `clock`, so tests drive them exactly with a fake one
 (one that drifts, too); the contention probe takes an injected CPU-time source the same way.
