@@ -32,6 +32,7 @@ from bench.ab.render import SideDescription, render_csv, render_json, render_mar
 from bench.cli.ab import exit_code
 from bench.records.keys import MODEL, CaseKey
 from bench.records.latency import Contention
+from bench.stats import paired_ratio, paired_ratio_grouped
 
 RUN_S = 12.0  # the fake machine's drift spans this much fake time
 DRIFT = 0.30
@@ -282,6 +283,40 @@ def test_gate_cannot_judge_new_errors_or_an_all_inconclusive_run() -> None:
     contended, _ = measure({"m": 0.1}, {"m": 0.2}, others_cpu_share=0.5)
     assert exit_code(contended, 0.05, False) == 3  # contended: no regression is claimed
     assert exit_code(contended, 0.05, True) == 0
+
+
+def _rounds(seed: int, count: int, ratio: float) -> tuple[list[float], list[float]]:
+    """`count` rounds of BASE and NEW block medians, NEW `ratio` times BASE, 2% noise."""
+    rng = random.Random(seed)
+    base = [rng.lognormvariate(0, 0.02) for _ in range(count)]
+    return base, [ratio * rng.lognormvariate(0, 0.02) for _ in range(count)]
+
+
+def test_one_group_of_rounds_is_the_plain_paired_ratio() -> None:
+    base, new = _rounds(1, 12, 1.1)
+    assert paired_ratio_grouped([base], [new]) == paired_ratio(base, new)
+    assert paired_ratio_grouped([base, []], [new, []]) == paired_ratio(base, new)  # no rounds
+    with pytest.raises(ValueError, match="5 paired rounds; at least 6"):
+        paired_ratio_grouped([base[:2], base[2:5]], [new[:2], new[2:5]])
+    with pytest.raises(ValueError, match="3 BASE rounds vs 2 NEW rounds"):
+        paired_ratio_grouped([base[:3], base[3:]], [new[:2], new[3:]])
+
+
+def test_pairs_that_disagree_widen_the_interval_and_pairs_that_agree_do_not() -> None:
+    base_1, new_1 = _rounds(2, 8, 1.0)
+    base_2, new_2 = _rounds(3, 8, 1.0)
+    base_3, new_3 = _rounds(4, 8, 1.3)  # one pair's processes landed in different states
+    pooled = paired_ratio(base_1 + base_2 + base_3, new_1 + new_2 + new_3)
+    grouped = paired_ratio_grouped([base_1, base_2, base_3], [new_1, new_2, new_3])
+    assert grouped.ratio == pytest.approx(pooled.ratio)  # the geometric mean over all rounds
+    assert grouped.p_value == pooled.p_value  # Wilcoxon over all rounds
+    assert grouped.rounds == 24
+    assert grouped.ci_high - grouped.ci_low > 2 * (pooled.ci_high - pooled.ci_low)
+    assert grouped.ci_low < 1.01 and grouped.ci_high > 1.2  # from one pair's level to the other's
+    agreeing = paired_ratio_grouped([base_1, base_2], [new_1, new_2])
+    flat = paired_ratio(base_1 + base_2, new_1 + new_2)
+    assert agreeing.ci_high - agreeing.ci_low < 2 * (flat.ci_high - flat.ci_low)
+    assert agreeing == paired_ratio_grouped([base_1, base_2], [new_1, new_2])  # seeded
 
 
 SIDES = (
