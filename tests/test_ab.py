@@ -9,12 +9,12 @@ import json
 import math
 import random
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from bench.ab.controller import RANDOM, AbSettings, run_ab
+from bench.ab.controller import RANDOM, AbSettings, pair_min_rounds, run_ab
 from bench.ab.outcome import AbRun
 from bench.ab.protocol import (
     BlockReading,
@@ -58,8 +58,10 @@ def key(name: str) -> CaseKey:
 
 
 class FakeWorker:
-    """One side in process: each call takes `per_call_ms[case]` times the machine's slowdown
-    and 2% seeded noise, and advances the shared clock by what it ran."""
+    """One side in process: each call takes `per_call_ms[case]` times the machine's slowdown,
+    the current process's speed factor and 2% seeded noise, and advances the shared clock by
+    what it ran. `process_speeds` holds each process's factor in start order (the first
+    process, then one per restart; 1.0 past the end): what a real process keeps for its life."""
 
     def __init__(
         self,
@@ -71,8 +73,11 @@ class FakeWorker:
         fail_prepare: frozenset[str] = frozenset(),
         fail_block_after: dict[str, int] | None = None,
         others_cpu_share: float = 0.0,
+        process_speeds: Sequence[float] = (),
     ) -> None:
         self.name, self.clock, self.per_call_ms, self.log = name, clock, per_call_ms, log
+        self.process_speeds = process_speeds
+        self.processes = 1  # started so far
         self.rng = random.Random(f"{seed}:{name}")
         self.fail_prepare = fail_prepare
         self.fail_block_after = fail_block_after or {}
@@ -86,12 +91,18 @@ class FakeWorker:
 
     def _call_ms(self) -> float:
         assert self.case is not None
-        return (
-            self.per_call_ms[self.case] * self.clock.slowdown() * self.rng.lognormvariate(0, 0.02)
-        )
+        process = self.processes - 1
+        speed = self.process_speeds[process] if process < len(self.process_speeds) else 1.0
+        slowdown = self.clock.slowdown() * speed
+        return self.per_call_ms[self.case] * slowdown * self.rng.lognormvariate(0, 0.02)
 
     def ready(self) -> None:
         self.log.append((self.name, "ready"))
+
+    def restart(self) -> None:
+        self.log.append((self.name, "restart"))
+        self.processes += 1
+        self.case = None
 
     def prepare(
         self, case: CaseKey, block_time_s: float, warmup_budget_s: float, timeout_s: float
@@ -131,11 +142,12 @@ def measure(
     new_ms: dict[str, float],
     settings: AbSettings | None = None,
     seed: int = 0,
+    base_speeds: Sequence[float] = (),
     **new_options: object,
 ) -> tuple[AbRun, list[tuple[str, str]]]:
     clock = DriftingClock()
     log: list[tuple[str, str]] = []
-    base = FakeWorker("BASE", clock, base_ms, log, seed)
+    base = FakeWorker("BASE", clock, base_ms, log, seed, process_speeds=base_speeds)
     new = FakeWorker("NEW", clock, new_ms, log, seed, **new_options)  # type: ignore[arg-type]
     listings = (base.list_cases(), new.list_cases())
     run = run_ab(base, new, listings, settings or AbSettings(), clock=clock)
@@ -169,11 +181,80 @@ def test_abba_order_is_exact_and_both_sides_prepare_first_and_release_last() -> 
 
 
 def test_rounds_stop_once_the_budget_is_spent_and_the_minimum_is_met() -> None:
-    short, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=0.0, min_rounds=7))
+    one = AbSettings(budget_s=0.0, min_rounds=7, processes=1)
+    short, _ = measure({"m": 0.1}, {"m": 0.1}, one)
     assert len(short.cases[0].rounds) == 7
-    long, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0))
+    long, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0, processes=1))
     rounds = len(long.cases[0].rounds)
     assert 15 <= rounds <= 21  # two ~0.1-0.13 s blocks a round, until 4 s are spent
+    # two worker pairs: each spends half the budget, so about as many rounds in all
+    pairs, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0, processes=2))
+    per_pair = [sum(r.pair == p for r in pairs.cases[0].rounds) for p in (1, 2)]
+    assert all(8 <= n <= 11 for n in per_pair)
+
+
+@pytest.mark.parametrize(
+    ("min_rounds", "processes", "expected"),
+    [(10, 1, 10), (2, 1, 2), (10, 2, 5), (10, 3, 4), (20, 3, 7), (10, 4, 3), (2, 2, 3)],
+)
+def test_each_pair_runs_its_share_of_the_minimum_and_never_fewer_than_three(
+    min_rounds: int, processes: int, expected: int
+) -> None:
+    assert pair_min_rounds(AbSettings(min_rounds=min_rounds, processes=processes)) == expected
+
+
+def test_each_worker_pair_is_fresh_prepares_once_and_runs_its_rounds() -> None:
+    settings = AbSettings(budget_s=0.0, min_rounds=10, processes=3)  # 4 rounds a pair
+    run, log = measure({"a": 0.1, "b": 0.1}, {"a": 0.1, "b": 0.1}, settings)
+
+    def pair(name: str, fresh: bool) -> list[tuple[str, str]]:
+        restart = [("BASE", "restart"), ("NEW", "restart")] if fresh else []
+        blocks = [(side, "block") for _ in range(2) for side in ("BASE", "NEW", "NEW", "BASE")]
+        return [
+            *restart,
+            ("BASE", "ready"),
+            ("NEW", "ready"),
+            ("BASE", f"prepare {name}"),
+            ("NEW", f"prepare {name}"),
+            *blocks,
+            ("BASE", f"release {name}"),
+            ("NEW", f"release {name}"),
+        ]
+
+    # the first pair of a case is whichever workers the last case left; then fresh ones
+    expected = [*pair("a", False), *pair("a", True), *pair("a", True)]
+    expected += [*pair("b", False), *pair("b", True), *pair("b", True)]
+    assert log == expected
+    for case in run.cases:
+        assert [r.pair for r in case.rounds] == [1] * 4 + [2] * 4 + [3] * 4
+        assert [r.order for r in case.rounds] == ["AB", "BA"] * 6  # ABBA runs on across pairs
+        assert case.pairs == 3
+        assert len(case.base.pairs) == len(case.new.pairs) == 3  # a calibration per pair
+        assert case.base.prepared == case.base.pairs[0][0]
+        assert case.judgement.verdict in ("same", "inconclusive")
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("slow", "false_verdict"), [("BASE", "faster"), ("NEW", "slower")])
+def test_a_process_stuck_slow_is_a_confident_false_verdict_with_one_pair_and_not_with_three(
+    seed: int, slow: str, false_verdict: str
+) -> None:
+    """Identical code; one side's first worker process runs 1.5x slow for its whole life (as
+    one of six processes of a small conv net did here: 12.1 ms against 8.0-8.5 ms). Rounds
+    cannot cancel that: with one pair it is a tight, false verdict. With three, the pairs
+    disagree and the interval, resampling pairs first, spans them."""
+    speeds = {"base_speeds": (1.5,) if slow == "BASE" else ()}
+    speeds["process_speeds"] = (1.5,) if slow == "NEW" else ()  # NEW's
+    one, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(processes=1), seed, **speeds)
+    judgement = one.cases[0].judgement
+    assert judgement.verdict == false_verdict
+    assert judgement.ci_low is not None and judgement.ci_high is not None
+    assert judgement.ci_high / judgement.ci_low < 1.05  # confidently so
+    three, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(processes=3), seed, **speeds)
+    judgement = three.cases[0].judgement
+    assert judgement.verdict in ("same", "inconclusive")
+    assert judgement.ci_low is not None and judgement.ci_high is not None
+    assert judgement.ci_high / judgement.ci_low > 1.3  # from the stuck pair's level to the rest
 
 
 def test_random_order_is_seeded() -> None:
@@ -189,8 +270,9 @@ def test_random_order_is_seeded() -> None:
     assert {"AB", "BA"} == set(orders)
 
 
-def test_a_fifteen_percent_slowdown_is_slower_despite_thirty_percent_drift() -> None:
-    settings = AbSettings(budget_s=RUN_S)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_fifteen_percent_slowdown_is_slower_despite_thirty_percent_drift(processes: int) -> None:
+    settings = AbSettings(budget_s=RUN_S, processes=processes)
     run, _ = measure({"m": 0.1}, {"m": 0.115}, settings)
     case = run.cases[0]
     base = [r.base_ms for r in case.rounds]
@@ -242,7 +324,8 @@ def test_contention_forces_inconclusive_with_the_reason() -> None:
 
 
 def test_too_few_rounds_and_impossible_times_are_inconclusive() -> None:
-    few, _ = measure({"m": 0.1}, {"m": 0.2}, AbSettings(budget_s=0.0, min_rounds=5))
+    one = AbSettings(budget_s=0.0, min_rounds=5, processes=1)
+    few, _ = measure({"m": 0.1}, {"m": 0.2}, one)
     assert few.cases[0].judgement.verdict == "inconclusive"
     assert few.cases[0].judgement.reason == "5 paired rounds; at least 6 are needed"
     broken, _ = measure({"m": 0.1}, {"m": 0.0})
