@@ -415,16 +415,32 @@ def test_the_comparison_files_hold_the_table_the_rule_and_the_rounds() -> None:
     assert "| `m cpu float32 b1`" in markdown and "**slower**" in markdown
     assert "NEW failed: RuntimeError: the model would not build" in markdown
     assert "slower when the CI's low end > 1 + t; faster when its high end < 1/(1 + t)" in markdown
-    assert "bootstrap over rounds of the mean log ratio (paired, interleaved ABBA)" in markdown
+    assert (
+        "CI: bootstrap of the mean log ratio resampling the worker pairs (2 per case, each its "
+        "own BASE and NEW processes), then the rounds within each (paired, interleaved ABBA)."
+    ) in markdown
+    header = next(line for line in markdown.splitlines() if line.startswith("| Case"))
+    assert [cell.strip() for cell in header.split("|")][7:10] == ["Rounds", "Pairs", "Verdict"]
+    one = render_markdown(run, SIDES, AbSettings(processes=1))
+    assert "CI: bootstrap over rounds of the mean log ratio (paired, interleaved ABBA)." in one
     assert "- BASE: revision `HEAD~1` (/tmp/b, commit aaaaaaaaaaaa)" in markdown
     rows = list(csv.DictReader(render_csv(run).splitlines()))
     assert [r["case"] for r in rows] == ["m cpu float32 b1", "x cpu float32 b1"]
     assert rows[0]["verdict"] == "slower" and rows[0]["status"] == "ok"
+    assert rows[0]["pairs"] == "2" and rows[1]["pairs"] == "0"  # x failed before any round
     assert rows[1]["status"] == "error" and rows[1]["ratio"] == ""
     document = json.loads(render_json(run, SIDES, settings, "suite.toml", "2024-06-01T00:00:00"))
     case = document["cases"][0]
     assert len(case["base"]["block_medians_ms"]) == len(case["order"]) == case["rounds"]
     assert case["order"][:3] == ["AB", "BA", "AB"]
+    assert case["pairs"] == 2 and len(case["pair"]) == case["rounds"]
+    assert case["pair"] == sorted(case["pair"]) and set(case["pair"]) == {1, 2}
+    calibrations = case["new"]["pair_calibrations"]
+    assert len(calibrations) == 2 and calibrations[0]["samples_per_block"] > 0
+    assert {
+        **case["new"]["calibration"],
+        "samples_per_block": case["new"]["samples_per_block"],
+    } == (calibrations[0])
     assert document["sides"]["base"]["torch_version"] == "2.15.0"
 
 
