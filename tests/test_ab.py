@@ -257,6 +257,17 @@ def test_a_process_stuck_slow_is_a_confident_false_verdict_with_one_pair_and_not
     assert judgement.ci_high / judgement.ci_low > 1.3  # from the stuck pair's level to the rest
 
 
+def test_processes_defaults_to_two_worker_pairs() -> None:
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["ab", "s.toml", "--base", "main"]).processes == 2
+    assert parser.parse_args(["ab", "s.toml", "--processes", "1"]).processes == 1
+    assert AbSettings().processes == 2  # as the CLI's
+    with pytest.raises(SystemExit):
+        parser.parse_args(["ab", "s.toml", "--processes", "0"])
+
+
 def test_random_order_is_seeded() -> None:
     settings = AbSettings(order=RANDOM, seed=7, budget_s=0.0, min_rounds=40)
     first, _ = measure({"m": 0.1}, {"m": 0.1}, settings)
@@ -498,7 +509,7 @@ import torch
 
 
 def make():
-    print("built on stdout")  # must not reach the protocol
+    print("built on stdout in", os.getpid())  # must not reach the protocol
     os.write(1, b"and raw bytes on fd 1\\n")
     return torch.nn.Linear(32, 32)
 
@@ -518,7 +529,7 @@ import torch
 
 
 def make():
-    print("built on stdout")  # must not reach the protocol
+    print("built on stdout in", os.getpid())  # must not reach the protocol
     os.write(1, b"and raw bytes on fd 1\\n")
     return torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Linear(32, 32))
 
@@ -601,11 +612,16 @@ def test_two_commits_measured_through_worker_processes(
         "worker-new.log",
     ]
     assert (out / "comparison.md").read_text() == done.stdout
-    assert "built on stdout" in (out / "worker-new.log").read_text()
+    for side in ("base", "new"):  # lin built in two worker pairs, each its own process
+        log = (out / f"worker-{side}.log").read_text()
+        built = [line.split()[-1] for line in log.splitlines() if "built on stdout" in line]
+        assert len(built) == len(set(built)) == 2, log
     document = json.loads((out / "comparison.json").read_text())
     lin = document["cases"][0]
     assert lin["label"] == "lin cpu float32 b1" and lin["rounds"] >= 6
     assert lin["order"][:2] == ["AB", "BA"]
+    assert lin["pairs"] == 2 and lin["pair"] == sorted(lin["pair"]) and lin["pair"][-1] == 2
+    assert document["cases"][1]["pairs"] == 0  # NEW failed to build in the first pair
     assert all(v > 0 for v in lin["base"]["block_medians_ms"] + lin["new"]["block_medians_ms"])
     assert document["sides"]["base"]["kind"] == "revision"
     worktrees = subprocess.run(["git", "worktree", "list"], capture_output=True, text=True)
