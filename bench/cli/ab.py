@@ -97,8 +97,8 @@ def add_ab(verbs: argparse._SubParsersAction) -> None:
         "--timeout",
         type=duration(TIMEOUT),
         metavar="DURATION",
-        help="per-case limit (default: the suite's `timeout`, else 10m); a worker past it is "
-        "killed and the case is an error row",
+        help="per-case limit, for each worker pair (default: the suite's `timeout`, else 10m); "
+        "a worker past it is killed and the case is an error row",
     )
     add_threads(rounds)
     verdicts = parser.add_argument_group("verdicts")
