@@ -17,7 +17,9 @@ medians (`block_medians`), and with several worker processes from a hierarchical
 with the paired ratio that interleaved measurements feed it: when BASE and NEW alternate block
 by block, drift moves both sides of a round alike, so the per-round ratio cancels it; the effect
 is the geometric mean of those ratios, its 95% interval a seeded bootstrap over rounds of the
-mean log ratio, beside the Wilcoxon signed-rank test on the log ratios.
+mean log ratio, beside the Wilcoxon signed-rank test on the log ratios. When the rounds come from
+several worker pairs (`bench ab --processes N`), the bootstrap resamples the pairs, then the
+rounds within each (`paired_ratio_grouped`), for the same reason as the processes above.
 """
 
 from __future__ import annotations
@@ -198,17 +200,51 @@ def paired_ratio(
     Raises ValueError for unequal lengths, fewer than MIN_ROUNDS rounds, or a time that is not a
     finite positive number (no ratio can be taken of it).
     """
-    if len(base) != len(new):
-        raise ValueError(f"{len(base)} BASE rounds vs {len(new)} NEW rounds")
-    if len(base) < MIN_ROUNDS:
-        raise ValueError(f"{len(base)} paired rounds; at least {MIN_ROUNDS} are needed")
-    values = [*base, *new]
+    return paired_ratio_grouped([base], [new], seed)
+
+
+def paired_ratio_grouped(
+    base_groups: Sequence[Sequence[float]],
+    new_groups: Sequence[Sequence[float]],
+    seed: int = PAIRED_SEED,
+) -> PairedRatio:
+    """The paired ratio of rounds that came from several worker pairs: base_groups[p][i] and
+    new_groups[p][i] ran in round i of pair p (a fresh BASE process and a fresh NEW process).
+
+    The ratio is the geometric mean over all rounds and p the Wilcoxon test over all rounds, as
+    for one pair. The interval resamples where the variance lives: what is fixed for a
+    process's life (memory layout, thread placement) is shared by all of a pair's rounds, so
+    the pairs are drawn with replacement, then the rounds within each drawn pair, and each
+    replicate's statistic is the mean log ratio of the rounds drawn (Kalibera & Jones). Pairs
+    that disagree widen the interval instead of passing for a change. One pair (or every
+    round in one group) is paired_ratio's plain bootstrap over rounds, draw for draw. A pair
+    with no rounds is left out.
+
+    Raises ValueError as paired_ratio does, counting the rounds of all pairs together.
+    """
+    if len(base_groups) != len(new_groups):
+        raise ValueError(f"{len(base_groups)} BASE pairs vs {len(new_groups)} NEW pairs")
+    for base, new in zip(base_groups, new_groups, strict=True):
+        if len(base) != len(new):
+            raise ValueError(f"{len(base)} BASE rounds vs {len(new)} NEW rounds")
+    groups = [(base, new) for base, new in zip(base_groups, new_groups, strict=True) if len(base)]
+    rounds = sum(len(base) for base, _ in groups)
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"{rounds} paired rounds; at least {MIN_ROUNDS} are needed")
+    values = [v for base, new in groups for v in (*base, *new)]
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise ValueError("impossible block times (zero, negative or not finite)")
-    logs = np.log(np.asarray(new, dtype=float)) - np.log(np.asarray(base, dtype=float))
+    log_groups = [
+        np.log(np.asarray(new, dtype=float)) - np.log(np.asarray(base, dtype=float))
+        for base, new in groups
+    ]
+    logs = np.concatenate(log_groups)
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(logs), size=(PAIRED_RESAMPLES, len(logs)))
-    means = logs[picks].mean(axis=1)
+    if len(log_groups) == 1:
+        picks = rng.integers(0, len(logs), size=(PAIRED_RESAMPLES, len(logs)))
+        means = logs[picks].mean(axis=1)
+    else:
+        means = _hierarchical_means(log_groups, rng)
     tail = 100 * (1 - PAIRED_CONFIDENCE) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
     return PairedRatio(
@@ -218,6 +254,32 @@ def paired_ratio(
         ci_high=float(math.exp(high)),
         p_value=_wilcoxon_p(logs),
     )
+
+
+_CHUNK_VALUES = 4_000_000  # values drawn at once: bounds the memory of a long run's bootstrap
+
+
+def _hierarchical_means(groups: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """PAIRED_RESAMPLES bootstrap means: the groups drawn with replacement, then within each
+    drawn group as many of its own values as it holds, the mean taken over all values drawn."""
+    sizes = np.array([len(g) for g in groups])
+    width = int(sizes.max())
+    table = np.zeros((len(groups), width))
+    for index, group in enumerate(groups):
+        table[index, : len(group)] = group
+    rows_per_chunk = max(1, _CHUNK_VALUES // (len(groups) * width))
+    means = []
+    for start in range(0, PAIRED_RESAMPLES, rows_per_chunk):
+        rows = min(rows_per_chunk, PAIRED_RESAMPLES - start)
+        chosen = rng.integers(0, len(groups), size=(rows, len(groups)))  # the pairs
+        chosen_sizes = sizes[chosen]
+        # within each chosen pair, `width` draws among its own rounds; those past its count
+        # are masked out
+        draws = np.floor(rng.random((rows, len(groups), width)) * chosen_sizes[..., None])
+        picked = table[chosen[..., None], draws.astype(int)]
+        mask = np.arange(width)[None, None, :] < chosen_sizes[..., None]
+        means.append(np.where(mask, picked, 0.0).sum(axis=(1, 2)) / chosen_sizes.sum(axis=1))
+    return np.concatenate(means)
 
 
 def _wilcoxon_p(logs: np.ndarray) -> float | None:

@@ -9,12 +9,12 @@ import json
 import math
 import random
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from bench.ab.controller import RANDOM, AbSettings, run_ab
+from bench.ab.controller import RANDOM, AbSettings, pair_min_rounds, run_ab
 from bench.ab.outcome import AbRun
 from bench.ab.protocol import (
     BlockReading,
@@ -32,6 +32,7 @@ from bench.ab.render import SideDescription, render_csv, render_json, render_mar
 from bench.cli.ab import exit_code
 from bench.records.keys import MODEL, CaseKey
 from bench.records.latency import Contention
+from bench.stats import paired_ratio, paired_ratio_grouped
 
 RUN_S = 12.0  # the fake machine's drift spans this much fake time
 DRIFT = 0.30
@@ -57,8 +58,10 @@ def key(name: str) -> CaseKey:
 
 
 class FakeWorker:
-    """One side in process: each call takes `per_call_ms[case]` times the machine's slowdown
-    and 2% seeded noise, and advances the shared clock by what it ran."""
+    """One side in process: each call takes `per_call_ms[case]` times the machine's slowdown,
+    the current process's speed factor and 2% seeded noise, and advances the shared clock by
+    what it ran. `process_speeds` holds each process's factor in start order (the first
+    process, then one per restart; 1.0 past the end): what a real process keeps for its life."""
 
     def __init__(
         self,
@@ -70,8 +73,11 @@ class FakeWorker:
         fail_prepare: frozenset[str] = frozenset(),
         fail_block_after: dict[str, int] | None = None,
         others_cpu_share: float = 0.0,
+        process_speeds: Sequence[float] = (),
     ) -> None:
         self.name, self.clock, self.per_call_ms, self.log = name, clock, per_call_ms, log
+        self.process_speeds = process_speeds
+        self.processes = 1  # started so far
         self.rng = random.Random(f"{seed}:{name}")
         self.fail_prepare = fail_prepare
         self.fail_block_after = fail_block_after or {}
@@ -85,12 +91,18 @@ class FakeWorker:
 
     def _call_ms(self) -> float:
         assert self.case is not None
-        return (
-            self.per_call_ms[self.case] * self.clock.slowdown() * self.rng.lognormvariate(0, 0.02)
-        )
+        process = self.processes - 1
+        speed = self.process_speeds[process] if process < len(self.process_speeds) else 1.0
+        slowdown = self.clock.slowdown() * speed
+        return self.per_call_ms[self.case] * slowdown * self.rng.lognormvariate(0, 0.02)
 
     def ready(self) -> None:
         self.log.append((self.name, "ready"))
+
+    def restart(self) -> None:
+        self.log.append((self.name, "restart"))
+        self.processes += 1
+        self.case = None
 
     def prepare(
         self, case: CaseKey, block_time_s: float, warmup_budget_s: float, timeout_s: float
@@ -130,11 +142,12 @@ def measure(
     new_ms: dict[str, float],
     settings: AbSettings | None = None,
     seed: int = 0,
+    base_speeds: Sequence[float] = (),
     **new_options: object,
 ) -> tuple[AbRun, list[tuple[str, str]]]:
     clock = DriftingClock()
     log: list[tuple[str, str]] = []
-    base = FakeWorker("BASE", clock, base_ms, log, seed)
+    base = FakeWorker("BASE", clock, base_ms, log, seed, process_speeds=base_speeds)
     new = FakeWorker("NEW", clock, new_ms, log, seed, **new_options)  # type: ignore[arg-type]
     listings = (base.list_cases(), new.list_cases())
     run = run_ab(base, new, listings, settings or AbSettings(), clock=clock)
@@ -168,11 +181,91 @@ def test_abba_order_is_exact_and_both_sides_prepare_first_and_release_last() -> 
 
 
 def test_rounds_stop_once_the_budget_is_spent_and_the_minimum_is_met() -> None:
-    short, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=0.0, min_rounds=7))
+    one = AbSettings(budget_s=0.0, min_rounds=7, processes=1)
+    short, _ = measure({"m": 0.1}, {"m": 0.1}, one)
     assert len(short.cases[0].rounds) == 7
-    long, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0))
+    long, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0, processes=1))
     rounds = len(long.cases[0].rounds)
     assert 15 <= rounds <= 21  # two ~0.1-0.13 s blocks a round, until 4 s are spent
+    # two worker pairs: each spends half the budget, so about as many rounds in all
+    pairs, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(budget_s=4.0, processes=2))
+    per_pair = [sum(r.pair == p for r in pairs.cases[0].rounds) for p in (1, 2)]
+    assert all(8 <= n <= 11 for n in per_pair)
+
+
+@pytest.mark.parametrize(
+    ("min_rounds", "processes", "expected"),
+    [(10, 1, 10), (2, 1, 2), (10, 2, 5), (10, 3, 4), (20, 3, 7), (10, 4, 3), (2, 2, 3)],
+)
+def test_each_pair_runs_its_share_of_the_minimum_and_never_fewer_than_three(
+    min_rounds: int, processes: int, expected: int
+) -> None:
+    assert pair_min_rounds(AbSettings(min_rounds=min_rounds, processes=processes)) == expected
+
+
+def test_each_worker_pair_is_fresh_prepares_once_and_runs_its_rounds() -> None:
+    settings = AbSettings(budget_s=0.0, min_rounds=10, processes=3)  # 4 rounds a pair
+    run, log = measure({"a": 0.1, "b": 0.1}, {"a": 0.1, "b": 0.1}, settings)
+
+    def pair(name: str, fresh: bool) -> list[tuple[str, str]]:
+        restart = [("BASE", "restart"), ("NEW", "restart")] if fresh else []
+        blocks = [(side, "block") for _ in range(2) for side in ("BASE", "NEW", "NEW", "BASE")]
+        return [
+            *restart,
+            ("BASE", "ready"),
+            ("NEW", "ready"),
+            ("BASE", f"prepare {name}"),
+            ("NEW", f"prepare {name}"),
+            *blocks,
+            ("BASE", f"release {name}"),
+            ("NEW", f"release {name}"),
+        ]
+
+    # the first pair of a case is whichever workers the last case left; then fresh ones
+    expected = [*pair("a", False), *pair("a", True), *pair("a", True)]
+    expected += [*pair("b", False), *pair("b", True), *pair("b", True)]
+    assert log == expected
+    for case in run.cases:
+        assert [r.pair for r in case.rounds] == [1] * 4 + [2] * 4 + [3] * 4
+        assert [r.order for r in case.rounds] == ["AB", "BA"] * 6  # ABBA runs on across pairs
+        assert case.pairs == 3
+        assert len(case.base.pairs) == len(case.new.pairs) == 3  # a calibration per pair
+        assert case.base.prepared == case.base.pairs[0][0]
+        assert case.judgement.verdict in ("same", "inconclusive")
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("slow", "false_verdict"), [("BASE", "faster"), ("NEW", "slower")])
+def test_a_process_stuck_slow_is_a_confident_false_verdict_with_one_pair_and_not_with_three(
+    seed: int, slow: str, false_verdict: str
+) -> None:
+    """Identical code; one side's first worker process runs 1.5x slow for its whole life (as
+    one of six processes of a small conv net did here: 12.1 ms against 8.0-8.5 ms). Rounds
+    cannot cancel that: with one pair it is a tight, false verdict. With three, the pairs
+    disagree and the interval, resampling pairs first, spans them."""
+    speeds = {"base_speeds": (1.5,) if slow == "BASE" else ()}
+    speeds["process_speeds"] = (1.5,) if slow == "NEW" else ()  # NEW's
+    one, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(processes=1), seed, **speeds)
+    judgement = one.cases[0].judgement
+    assert judgement.verdict == false_verdict
+    assert judgement.ci_low is not None and judgement.ci_high is not None
+    assert judgement.ci_high / judgement.ci_low < 1.05  # confidently so
+    three, _ = measure({"m": 0.1}, {"m": 0.1}, AbSettings(processes=3), seed, **speeds)
+    judgement = three.cases[0].judgement
+    assert judgement.verdict in ("same", "inconclusive")
+    assert judgement.ci_low is not None and judgement.ci_high is not None
+    assert judgement.ci_high / judgement.ci_low > 1.3  # from the stuck pair's level to the rest
+
+
+def test_processes_defaults_to_two_worker_pairs() -> None:
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["ab", "s.toml", "--base", "main"]).processes == 2
+    assert parser.parse_args(["ab", "s.toml", "--processes", "1"]).processes == 1
+    assert AbSettings().processes == 2  # as the CLI's
+    with pytest.raises(SystemExit):
+        parser.parse_args(["ab", "s.toml", "--processes", "0"])
 
 
 def test_random_order_is_seeded() -> None:
@@ -188,8 +281,9 @@ def test_random_order_is_seeded() -> None:
     assert {"AB", "BA"} == set(orders)
 
 
-def test_a_fifteen_percent_slowdown_is_slower_despite_thirty_percent_drift() -> None:
-    settings = AbSettings(budget_s=RUN_S)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_fifteen_percent_slowdown_is_slower_despite_thirty_percent_drift(processes: int) -> None:
+    settings = AbSettings(budget_s=RUN_S, processes=processes)
     run, _ = measure({"m": 0.1}, {"m": 0.115}, settings)
     case = run.cases[0]
     base = [r.base_ms for r in case.rounds]
@@ -241,7 +335,8 @@ def test_contention_forces_inconclusive_with_the_reason() -> None:
 
 
 def test_too_few_rounds_and_impossible_times_are_inconclusive() -> None:
-    few, _ = measure({"m": 0.1}, {"m": 0.2}, AbSettings(budget_s=0.0, min_rounds=5))
+    one = AbSettings(budget_s=0.0, min_rounds=5, processes=1)
+    few, _ = measure({"m": 0.1}, {"m": 0.2}, one)
     assert few.cases[0].judgement.verdict == "inconclusive"
     assert few.cases[0].judgement.reason == "5 paired rounds; at least 6 are needed"
     broken, _ = measure({"m": 0.1}, {"m": 0.0})
@@ -284,6 +379,40 @@ def test_gate_cannot_judge_new_errors_or_an_all_inconclusive_run() -> None:
     assert exit_code(contended, 0.05, True) == 0
 
 
+def _rounds(seed: int, count: int, ratio: float) -> tuple[list[float], list[float]]:
+    """`count` rounds of BASE and NEW block medians, NEW `ratio` times BASE, 2% noise."""
+    rng = random.Random(seed)
+    base = [rng.lognormvariate(0, 0.02) for _ in range(count)]
+    return base, [ratio * rng.lognormvariate(0, 0.02) for _ in range(count)]
+
+
+def test_one_group_of_rounds_is_the_plain_paired_ratio() -> None:
+    base, new = _rounds(1, 12, 1.1)
+    assert paired_ratio_grouped([base], [new]) == paired_ratio(base, new)
+    assert paired_ratio_grouped([base, []], [new, []]) == paired_ratio(base, new)  # no rounds
+    with pytest.raises(ValueError, match="5 paired rounds; at least 6"):
+        paired_ratio_grouped([base[:2], base[2:5]], [new[:2], new[2:5]])
+    with pytest.raises(ValueError, match="3 BASE rounds vs 2 NEW rounds"):
+        paired_ratio_grouped([base[:3], base[3:]], [new[:2], new[3:]])
+
+
+def test_pairs_that_disagree_widen_the_interval_and_pairs_that_agree_do_not() -> None:
+    base_1, new_1 = _rounds(2, 8, 1.0)
+    base_2, new_2 = _rounds(3, 8, 1.0)
+    base_3, new_3 = _rounds(4, 8, 1.3)  # one pair's processes landed in different states
+    pooled = paired_ratio(base_1 + base_2 + base_3, new_1 + new_2 + new_3)
+    grouped = paired_ratio_grouped([base_1, base_2, base_3], [new_1, new_2, new_3])
+    assert grouped.ratio == pytest.approx(pooled.ratio)  # the geometric mean over all rounds
+    assert grouped.p_value == pooled.p_value  # Wilcoxon over all rounds
+    assert grouped.rounds == 24
+    assert grouped.ci_high - grouped.ci_low > 2 * (pooled.ci_high - pooled.ci_low)
+    assert grouped.ci_low < 1.01 and grouped.ci_high > 1.2  # from one pair's level to the other's
+    agreeing = paired_ratio_grouped([base_1, base_2], [new_1, new_2])
+    flat = paired_ratio(base_1 + base_2, new_1 + new_2)
+    assert agreeing.ci_high - agreeing.ci_low < 2 * (flat.ci_high - flat.ci_low)
+    assert agreeing == paired_ratio_grouped([base_1, base_2], [new_1, new_2])  # seeded
+
+
 SIDES = (
     SideDescription("BASE", "HEAD~1", "revision", "/tmp/b", "/py", "a" * 40, "3.11.0", "2.15.0"),
     SideDescription("NEW", ".", "directory", "/repo", "/py", None, "3.11.0", "2.15.0"),
@@ -297,16 +426,32 @@ def test_the_comparison_files_hold_the_table_the_rule_and_the_rounds() -> None:
     assert "| `m cpu float32 b1`" in markdown and "**slower**" in markdown
     assert "NEW failed: RuntimeError: the model would not build" in markdown
     assert "slower when the CI's low end > 1 + t; faster when its high end < 1/(1 + t)" in markdown
-    assert "bootstrap over rounds of the mean log ratio (paired, interleaved ABBA)" in markdown
+    assert (
+        "CI: bootstrap of the mean log ratio resampling the worker pairs (2 per case, each its "
+        "own BASE and NEW processes), then the rounds within each (paired, interleaved ABBA)."
+    ) in markdown
+    header = next(line for line in markdown.splitlines() if line.startswith("| Case"))
+    assert [cell.strip() for cell in header.split("|")][7:10] == ["Rounds", "Pairs", "Verdict"]
+    one = render_markdown(run, SIDES, AbSettings(processes=1))
+    assert "CI: bootstrap over rounds of the mean log ratio (paired, interleaved ABBA)." in one
     assert "- BASE: revision `HEAD~1` (/tmp/b, commit aaaaaaaaaaaa)" in markdown
     rows = list(csv.DictReader(render_csv(run).splitlines()))
     assert [r["case"] for r in rows] == ["m cpu float32 b1", "x cpu float32 b1"]
     assert rows[0]["verdict"] == "slower" and rows[0]["status"] == "ok"
+    assert rows[0]["pairs"] == "2" and rows[1]["pairs"] == "0"  # x failed before any round
     assert rows[1]["status"] == "error" and rows[1]["ratio"] == ""
     document = json.loads(render_json(run, SIDES, settings, "suite.toml", "2024-06-01T00:00:00"))
     case = document["cases"][0]
     assert len(case["base"]["block_medians_ms"]) == len(case["order"]) == case["rounds"]
     assert case["order"][:3] == ["AB", "BA", "AB"]
+    assert case["pairs"] == 2 and len(case["pair"]) == case["rounds"]
+    assert case["pair"] == sorted(case["pair"]) and set(case["pair"]) == {1, 2}
+    calibrations = case["new"]["pair_calibrations"]
+    assert len(calibrations) == 2 and calibrations[0]["samples_per_block"] > 0
+    assert {
+        **case["new"]["calibration"],
+        "samples_per_block": case["new"]["samples_per_block"],
+    } == (calibrations[0])
     assert document["sides"]["base"]["torch_version"] == "2.15.0"
 
 
@@ -364,7 +509,7 @@ import torch
 
 
 def make():
-    print("built on stdout")  # must not reach the protocol
+    print("built on stdout in", os.getpid())  # must not reach the protocol
     os.write(1, b"and raw bytes on fd 1\\n")
     return torch.nn.Linear(32, 32)
 
@@ -384,7 +529,7 @@ import torch
 
 
 def make():
-    print("built on stdout")  # must not reach the protocol
+    print("built on stdout in", os.getpid())  # must not reach the protocol
     os.write(1, b"and raw bytes on fd 1\\n")
     return torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Linear(32, 32))
 
@@ -467,11 +612,16 @@ def test_two_commits_measured_through_worker_processes(
         "worker-new.log",
     ]
     assert (out / "comparison.md").read_text() == done.stdout
-    assert "built on stdout" in (out / "worker-new.log").read_text()
+    for side in ("base", "new"):  # lin built in two worker pairs, each its own process
+        log = (out / f"worker-{side}.log").read_text()
+        built = [line.split()[-1] for line in log.splitlines() if "built on stdout" in line]
+        assert len(built) == len(set(built)) == 2, log
     document = json.loads((out / "comparison.json").read_text())
     lin = document["cases"][0]
     assert lin["label"] == "lin cpu float32 b1" and lin["rounds"] >= 6
     assert lin["order"][:2] == ["AB", "BA"]
+    assert lin["pairs"] == 2 and lin["pair"] == sorted(lin["pair"]) and lin["pair"][-1] == 2
+    assert document["cases"][1]["pairs"] == 0  # NEW failed to build in the first pair
     assert all(v > 0 for v in lin["base"]["block_medians_ms"] + lin["new"]["block_medians_ms"])
     assert document["sides"]["base"]["kind"] == "revision"
     worktrees = subprocess.run(["git", "worktree", "list"], capture_output=True, text=True)

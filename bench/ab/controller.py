@@ -9,6 +9,16 @@ is spent and at least --min-rounds are done. Rounds alternate ABBA (even rounds 
 odd rounds NEW first), so a side's position in the round (caches, frequency ramp after the
 other side's block) cancels too; `random` draws each round's order from a seeded RNG instead.
 
+Interleaving cannot cancel what is fixed for a worker process's whole life (memory layout,
+thread placement): on this VM one conv net read 8.0-8.5 ms in five processes and 12.1 ms in a
+sixth, each with a +-1% interval. So a case's rounds are spread over --processes N worker
+pairs, one after another: pair 1 prepares the case and runs its share of the rounds (budget / N,
+at least `pair_min_rounds`), then both workers are replaced by fresh processes, which prepare
+the case again for pair 2, and so on. The interval then resamples pairs, then rounds
+(bench.stats.paired_ratio_grouped), so two processes in different states widen it instead of
+passing for a change. Round numbers (and so the ABBA order) run on across a case's pairs. The
+pair that a case starts with is whichever workers the previous case left running.
+
 The workers and the clock are parameters: tests drive this with in-process fakes and a fake
 clock that drifts, and check the order, the stopping rule and the verdicts exactly.
 """
@@ -44,6 +54,15 @@ class AbSettings:
     order: str = ABBA
     seed: int = 0
     timeout_s: float | None = None  # per case; None: the suite's `timeout`, else the default
+    processes: int = 2  # worker pairs per case, one after another (1: the same two workers)
+
+
+def pair_min_rounds(settings: AbSettings) -> int:
+    """The rounds each worker pair runs at least: --min-rounds spread over the pairs, and
+    never fewer than 3 per pair when there are several (one pair: --min-rounds itself)."""
+    if settings.processes <= 1:
+        return settings.min_rounds
+    return max(3, math.ceil(settings.min_rounds / settings.processes))
 
 
 class Observer(Protocol):
@@ -92,7 +111,7 @@ def run_ab(
 
 
 class _Deadline:
-    """The case's --timeout, read on the controller's clock."""
+    """The case's --timeout, read on the controller's clock (each worker pair gets its own)."""
 
     def __init__(self, clock: Callable[[], float], timeout_s: float) -> None:
         self.clock, self.timeout_s = clock, timeout_s
@@ -120,19 +139,26 @@ def _run_case(
     info: CaseInfo, workers: dict[str, Worker], settings: AbSettings, clock: Callable[[], float]
 ) -> CaseRun:
     case = _CaseMeasurement(info, workers, settings, clock)
-    try:
-        case.prepare()
-        if not case.errors:
-            case.run_rounds()
-    finally:
-        case.release()
+    for pair in range(1, max(settings.processes, 1) + 1):
+        if pair > 1:  # a fresh BASE and a fresh NEW process for the next pair
+            for worker in workers.values():
+                worker.restart()
+        case.start_pair(pair)
+        try:
+            case.prepare()
+            if not case.errors:
+                case.run_rounds()
+        finally:
+            case.release()
+        if case.errors:
+            break
     return case.result()
 
 
 class _CaseMeasurement:
-    """One case as it is measured: what each side prepared, the rounds so far, the readings
-    and the failures. Rounds are kept as they come, so a side that fails mid-way leaves the
-    rounds before it on record."""
+    """One case as it is measured: what each side prepared in each worker pair, the rounds so
+    far, the readings and the failures. Rounds are kept as they come, so a side that fails
+    mid-way leaves the rounds before it on record (and no later pair starts)."""
 
     def __init__(
         self,
@@ -142,19 +168,27 @@ class _CaseMeasurement:
         clock: Callable[[], float],
     ) -> None:
         self.info, self.workers, self.settings, self.clock = info, workers, settings, clock
-        self.prepared: dict[str, Prepared] = {}
-        self.samples: dict[str, int] = {}
+        self.pair = 0
+        self.live: dict[str, Prepared] = {}  # prepared in the current pair, to be released
+        self.prepared: dict[str, list[Prepared]] = {name: [] for name in workers}  # per pair
+        self.samples: dict[str, list[int]] = {name: [] for name in workers}
         self.errors: dict[str, str] = {}
         self.rounds: list[Round] = []
         self.readings: dict[str, list[Contention]] = {name: [] for name in workers}
-        for name, worker in workers.items():
+        self.rng = random.Random(f"{settings.seed}:{info.label}")
+        self.timeout_s = settings.timeout_s or info.timeout_s or DEFAULT_TIMEOUT_S
+        self.deadline = _Deadline(clock, self.timeout_s)
+
+    def start_pair(self, pair: int) -> None:
+        """Both workers running (fresh ones after a kill or a restart), and the pair's time
+        limit started: a fresh worker's start-up is not the case's time."""
+        self.pair = pair
+        for name, worker in self.workers.items():
             try:
                 worker.ready()
             except CaseFailed as exc:
                 self.errors[name] = f"worker did not start again: {exc}"
-        # from here on: a fresh worker's start-up is not the case's time
-        timeout_s = settings.timeout_s or info.timeout_s or DEFAULT_TIMEOUT_S
-        self.deadline = _Deadline(clock, timeout_s)
+        self.deadline = _Deadline(self.clock, self.timeout_s)
 
     def prepare(self) -> None:
         block_time_s, budget_s = self.settings.block_time_s, self.settings.budget_s
@@ -168,31 +202,37 @@ class _CaseMeasurement:
             except CaseFailed as exc:
                 self.errors[name] = self.deadline.reason(exc)
                 continue
-            self.prepared[name] = prepared
-            self.samples[name] = samples_per_block(prepared, block_time_s)
+            self.live[name] = prepared
+            self.prepared[name].append(prepared)
+            self.samples[name].append(samples_per_block(prepared, block_time_s))
 
     def run_rounds(self) -> None:
-        """Rounds until the budget is spent and the minimum is met, or a side fails."""
+        """The pair's rounds: until its share of the budget is spent and its minimum is met,
+        or a side fails."""
         settings = self.settings
-        rng = random.Random(f"{settings.seed}:{self.info.label}")
-        start = self.clock()
-        while len(self.rounds) < settings.min_rounds or self.clock() - start < settings.budget_s:
+        budget_s = settings.budget_s / max(settings.processes, 1)
+        min_rounds = pair_min_rounds(settings)
+        samples = {name: per_pair[-1] for name, per_pair in self.samples.items()}
+        start, done = self.clock(), 0
+        while done < min_rounds or self.clock() - start < budget_s:
             i = len(self.rounds)
-            base_first = i % 2 == 0 if settings.order == ABBA else rng.random() < 0.5
+            base_first = i % 2 == 0 if settings.order == ABBA else self.rng.random() < 0.5
             medians: dict[str, float] = {}
             for name in ("BASE", "NEW") if base_first else ("NEW", "BASE"):
                 try:
-                    reading = self.workers[name].block(self.samples[name], self.deadline.left())
+                    reading = self.workers[name].block(samples[name], self.deadline.left())
                 except CaseFailed as exc:
                     self.errors[name] = self.deadline.reason(exc)
                     return
                 medians[name] = _block_median(reading.per_call_ms)
                 if reading.contention is not None:
                     self.readings[name].append(reading.contention)
-            self.rounds.append(Round(base_first, medians["BASE"], medians["NEW"]))
+            self.rounds.append(Round(base_first, medians["BASE"], medians["NEW"], self.pair))
+            done += 1
 
     def release(self) -> None:
-        for name in self.prepared:
+        live, self.live = self.live, {}
+        for name in live:
             try:
                 self.workers[name].release(max(self.deadline.at - self.clock(), RELEASE_S))
             except CaseFailed as exc:
@@ -200,9 +240,11 @@ class _CaseMeasurement:
 
     def side(self, name: str) -> SideRecord:
         readings = self.readings[name]
+        prepared, samples = self.prepared[name], self.samples[name]
         return SideRecord(
-            prepared=self.prepared.get(name),
-            samples=self.samples.get(name),
+            prepared=prepared[0] if prepared else None,
+            samples=samples[0] if samples else None,
+            pairs=tuple(zip(prepared, samples, strict=True)),
             error=self.errors.get(name),
             contention=summed(readings),
             contended_blocks=sum(r.contended is True for r in readings),

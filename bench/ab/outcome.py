@@ -1,9 +1,10 @@
 """What `bench ab` found: per case, the rounds, each side's part, and the verdict; the gate.
 
-The verdict comes from the paired rounds alone: paired_ratio takes NEW/BASE per round (both
-blocks of a round ran within a fraction of a second of each other, so machine drift moves them
-alike and cancels in the ratio) and bootstraps the mean log ratio over rounds; the one interval
-rule, interval_verdict, turns that interval into `slower`, `faster`, `same` or `inconclusive`.
+The verdict comes from the paired rounds alone: NEW/BASE per round (both blocks of a round ran
+within a fraction of a second of each other, so machine drift moves them alike and cancels in
+the ratio), the mean log ratio bootstrapped over the worker pairs, then the rounds within each
+(paired_ratio_grouped; with one pair, over rounds: paired_ratio); the one interval rule,
+interval_verdict, turns that interval into `slower`, `faster`, `same` or `inconclusive`.
 It is forced to `inconclusive`, with the reason, when a side failed the case, when either side
 ran contended (summed over its blocks: one 0.1 s block is too short for /proc/stat's 10 ms ticks
 to judge alone), or when the rounds give no interval (fewer than MIN_ROUNDS, impossible times).
@@ -19,16 +20,18 @@ from dataclasses import dataclass
 from bench.ab.protocol import Prepared
 from bench.records.keys import CaseKey
 from bench.records.latency import Contention
-from bench.stats import VERDICTS, interval_verdict, paired_ratio
+from bench.stats import VERDICTS, interval_verdict, paired_ratio_grouped
 
 
 @dataclass(frozen=True)
 class Round:
-    """One round: each side's block median, and which side ran first."""
+    """One round: each side's block median, which side ran first, and the worker pair (from 1)
+    whose processes ran it."""
 
     base_first: bool
     base_ms: float
     new_ms: float
+    pair: int = 1
 
     @property
     def order(self) -> str:
@@ -40,8 +43,9 @@ class Round:
 class SideRecord:
     """One side's part of a case: its calibration, block size, failure and contention."""
 
-    prepared: Prepared | None = None
-    samples: int | None = None  # raw samples per block
+    prepared: Prepared | None = None  # in the first worker pair
+    samples: int | None = None  # raw samples per block, in the first worker pair
+    pairs: tuple[tuple[Prepared, int], ...] = ()  # calibration and block size, per worker pair
     error: str | None = None
     contention: Contention | None = None  # summed over the side's blocks
     contended_blocks: int = 0  # blocks judged contended on their own
@@ -75,6 +79,11 @@ class CaseRun:
     @property
     def errored(self) -> bool:
         return self.base.error is not None or self.new.error is not None
+
+    @property
+    def pairs(self) -> int:
+        """The worker pairs the rounds came from."""
+        return len({r.pair for r in self.rounds})
 
 
 @dataclass(frozen=True)
@@ -128,8 +137,12 @@ def judge(
     for name, side in (("BASE", base), ("NEW", new)):
         if side.error is not None:
             return Judgement("inconclusive", f"{name} failed: {side.error}", **medians)
+    pairs = sorted({r.pair for r in rounds})
     try:
-        paired = paired_ratio(base_ms, new_ms)
+        paired = paired_ratio_grouped(
+            [[r.base_ms for r in rounds if r.pair == p] for p in pairs],
+            [[r.new_ms for r in rounds if r.pair == p] for p in pairs],
+        )
     except ValueError as exc:  # too few rounds, or a time no ratio can be taken of
         return Judgement("inconclusive", str(exc), **medians)
     figures = {

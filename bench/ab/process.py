@@ -7,9 +7,12 @@ after it: the side's model code is imported, and bench comes from the side when 
 
 The controller never waits forever: every request carries a deadline (the case's --timeout),
 and a worker that does not answer by then is killed; so is one that dies (a segfault). Either
-way the case is that side's error row, and the next case starts a fresh worker. The worker's
-stderr (what models print, warnings) goes to a log file whose last line explains a death.
-Workers run in their own session, so Ctrl-C reaches the controller alone, which stops them.
+way the case is that side's error row, and the next case starts a fresh worker. With
+`--processes N` the controller also replaces both workers between a case's worker pairs
+(`restart`): the old process is told to exit, and the new one starts importing torch at once.
+The worker's stderr (what models print, warnings) goes to a log file whose last line explains a
+death. Workers run in their own session, so Ctrl-C reaches the controller alone, which stops
+them.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class ProcessWorker:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
         self.pending = b""
+        self.starting = False  # started, and its answer to the list request not read yet
 
     def start(self) -> None:
         """Start the worker and ask for its cases without waiting for the answer, so both
@@ -63,14 +67,20 @@ class ProcessWorker:
     def list_cases(self) -> Listing:
         self.start()
         try:
-            return protocol.listing_from_json(self._receive(STARTUP_S))
+            return protocol.listing_from_json(self._started())
         except CaseFailed as exc:
             raise SideError(f"{self.name} ({self.directory}): {exc}") from None
 
     def ready(self) -> None:
-        if self.process is None:  # killed during an earlier case: a fresh one
-            self._spawn()
-            self._receive(STARTUP_S)
+        self.start()  # killed during an earlier case: a fresh one
+        if self.starting:
+            self._started()
+
+    def restart(self) -> None:
+        """A fresh process in place of this one: told to exit (killed past EXIT_S), then the
+        new one started without waiting, so both sides import torch at once; `ready` waits."""
+        self.close()
+        self._spawn()
 
     def prepare(
         self, key: CaseKey, block_time_s: float, warmup_budget_s: float, timeout_s: float
@@ -132,6 +142,12 @@ class ProcessWorker:
                 ) from None
         self.pending = b""
         self._send(self.list_request)
+        self.starting = True
+
+    def _started(self) -> dict[str, Any]:
+        """The fresh worker's answer to the list request (its suite loaded, torch imported)."""
+        self.starting = False
+        return self._receive(STARTUP_S)
 
     def _request(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         self._send(message)

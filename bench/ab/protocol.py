@@ -75,13 +75,20 @@ class BlockReading:
 class Worker(Protocol):
     """One side, able to list, prepare and time cases one at a time.
 
-    Every method but `list_cases` and `close` raises CaseFailed when the side fails the case;
-    `timeout_s` bounds how long the controller waits for the answer (NoAnswer past it)."""
+    Every method but `list_cases`, `restart` and `close` raises CaseFailed when the side fails
+    the case; `timeout_s` bounds how long the controller waits for the answer (NoAnswer past
+    it)."""
 
     def list_cases(self) -> Listing: ...
 
     def ready(self) -> None:
-        """A running worker (a fresh one after a kill), before the case's time limit starts."""
+        """A running worker (a fresh one after a kill or a restart), before the case's time
+        limit starts."""
+        ...
+
+    def restart(self) -> None:
+        """Replace the worker by a fresh process (`--processes`: the next worker pair); the
+        old one is stopped first, and `ready` waits for the new one."""
         ...
 
     def prepare(

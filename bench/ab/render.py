@@ -4,7 +4,7 @@ The markdown states the sides, the verdict counts, one table row per case (regre
 and, below it, the exact rule that made the verdicts. The CSV has one row per case in suite
 order, with the table's columns and full-precision numbers. The JSON keeps what a reader needs
 to re-judge a case: the sides (revision, directory, interpreter, torch), the settings, and per
-case every round's block medians and order.
+case every round's block medians, order and worker pair, and each pair's calibration.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ CSV_COLUMNS = (
     "ci_high",
     "p_value",
     "rounds",
+    "pairs",
     "verdict",
     "reason",
     "status",
@@ -71,12 +72,20 @@ def rule_text(settings: AbSettings) -> str:
         if settings.order == ABBA
         else f"interleaved, each round's order drawn at random with seed {settings.seed}"
     )
+    if settings.processes > 1:
+        resampled = (
+            "bootstrap of the mean log ratio resampling the worker pairs "
+            f"({settings.processes} per case, each its own BASE and NEW processes), then the "
+            f"rounds within each (paired, {order})"
+        )
+    else:
+        resampled = f"bootstrap over rounds of the mean log ratio (paired, {order})"
     return (
         "NEW/BASE is the geometric mean of the per-round ratios of block medians (above 1: "
         f"slower), with t = {t}: slower when the CI's low end > 1 + t; faster when its high end "
         "< 1/(1 + t); same when the whole CI lies inside [1/(1+t), 1+t]; inconclusive "
         "otherwise, and always when a side errored, ran contended, or had fewer than "
-        f"{MIN_ROUNDS} rounds; CI: bootstrap over rounds of the mean log ratio (paired, {order})."
+        f"{MIN_ROUNDS} rounds; CI: {resampled}."
     )
 
 
@@ -99,6 +108,7 @@ def _row(case: CaseRun) -> list[str]:
         interval,
         _p_cell(j.p_value),
         str(len(case.rounds)),
+        str(case.pairs),
         f"**{j.verdict}**" if j.verdict in ("slower", "faster") else j.verdict,
         j.reason,
     ]
@@ -124,8 +134,8 @@ def render_markdown(run: AbRun, sides: Sequence[SideDescription], settings: AbSe
             enumerate(run.cases), key=lambda item: (_ORDER[item[1].judgement.verdict], item[0])
         )
         headers = ["Case", "BASE median (ms)", "NEW median (ms)", "NEW/BASE"]
-        headers += [f"{CONFIDENCE:.0%} CI", "Wilcoxon p", "Rounds", "Verdict", "Why"]
-        table = markdown_table([_row(c) for _, c in ordered], headers, "lrrrrrrll")
+        headers += [f"{CONFIDENCE:.0%} CI", "Wilcoxon p", "Rounds", "Pairs", "Verdict", "Why"]
+        table = markdown_table([_row(c) for _, c in ordered], headers, "lrrrrrrrll")
         lines += [table, "", rule_text(settings), ""]
     lines += _key_list("Added in NEW", run.added)
     lines += _key_list("Removed from BASE", run.removed)
@@ -145,6 +155,7 @@ def render_csv(run: AbRun) -> str:
             j.ci_high,
             j.p_value,
             len(case.rounds),
+            case.pairs,
             j.verdict,
             j.reason,
             "error" if case.errored else "ok",
@@ -158,6 +169,9 @@ def _side_json(side: SideRecord, medians: list[float]) -> dict[str, Any]:
         "block_medians_ms": medians,
         "calibration": None if side.prepared is None else asdict(side.prepared),
         "samples_per_block": side.samples,
+        "pair_calibrations": [  # each worker pair's, the first pair's repeated above
+            {**asdict(prepared), "samples_per_block": samples} for prepared, samples in side.pairs
+        ],
         "error": side.error,
         "contention": None if side.contention is None else asdict(side.contention),
         "contended_blocks": side.contended_blocks,
@@ -178,6 +192,8 @@ def render_json(
             **asdict(case.judgement),
             "rounds": len(case.rounds),
             "order": [r.order for r in case.rounds],
+            "pairs": case.pairs,
+            "pair": [r.pair for r in case.rounds],
             "base": _side_json(case.base, [r.base_ms for r in case.rounds]),
             "new": _side_json(case.new, [r.new_ms for r in case.rounds]),
         }

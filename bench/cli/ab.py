@@ -2,7 +2,8 @@
 
 Two runs made one after the other on a machine that drifts 20-30% between runs cannot tell a 10%
 change from noise; `bench ab` alternates the two sides block by block, so drift cancels in each
-round's ratio. Its gate has the same flags and exit codes as `bench compare`'s.
+round's ratio. What interleaving cannot cancel, a worker process's fixed state, is spread over
+--processes worker pairs. Its gate has the same flags and exit codes as `bench compare`'s.
 """
 
 from __future__ import annotations
@@ -83,11 +84,21 @@ def add_ab(verbs: argparse._SubParsersAction) -> None:
     )
     rounds.add_argument("--seed", type=int, default=0, help="the seed of --order random")
     rounds.add_argument(
+        "--processes",
+        type=positive_int(64),
+        default=2,
+        metavar="N",
+        help="worker pairs per case, one after another: each pair (its own BASE and NEW "
+        "processes, restarted between pairs) prepares the case and runs 1/N of the rounds, and "
+        "the interval resamples pairs, then rounds, so a process that landed slow for its whole "
+        "life cannot pass for a change (default 2; each restart costs a torch import)",
+    )
+    rounds.add_argument(
         "--timeout",
         type=duration(TIMEOUT),
         metavar="DURATION",
-        help="per-case limit (default: the suite's `timeout`, else 10m); a worker past it is "
-        "killed and the case is an error row",
+        help="per-case limit, for each worker pair (default: the suite's `timeout`, else 10m); "
+        "a worker past it is killed and the case is an error row",
     )
     add_threads(rounds)
     verdicts = parser.add_argument_group("verdicts")
@@ -129,9 +140,10 @@ class _Progress:
         figures = ""
         if j.ratio is not None and j.ci_low is not None and j.ci_high is not None:
             figures = f", NEW/BASE {j.ratio:.3f}x ({j.ci_low:.3f}-{j.ci_high:.3f})"
+        pairs = f" in {case.pairs} pairs" if case.pairs > 1 else ""
         say(
             f"[{index}/{total}] {case.label}: {j.verdict}{figures}, {len(case.rounds)} rounds"
-            f" ({j.reason})"
+            f"{pairs} ({j.reason})"
         )
 
 
@@ -182,6 +194,7 @@ def ab(args: argparse.Namespace) -> int:
                 order=args.order,
                 seed=args.seed,
                 timeout_s=args.timeout,
+                processes=args.processes,
             )
             listings = (workers[0].list_cases(), workers[1].list_cases())
             run = run_ab(workers[0], workers[1], listings, settings, observer=_Progress())
