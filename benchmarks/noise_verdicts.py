@@ -103,6 +103,7 @@ def aa(
     keep: Path | None = None,
 ) -> None:
     from bench.compare import compare_runs, load_side
+    from bench.compare.history import aa_floors
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(keep or tmp)
@@ -123,7 +124,7 @@ def aa(
         verdicts: Counter[str] = Counter()
         false_calls = []
         for (i, base), (j, new) in itertools.combinations(enumerate(sides, 1), 2):
-            comparison = compare_runs(base, new)
+            comparison = compare_runs(base, new, case_floors=aa_floors(base, new))
             for case in comparison.cases:
                 verdicts[case.verdict] += 1
                 if case.verdict in ("faster", "slower"):
@@ -133,7 +134,7 @@ def aa(
                         f"{t.ratio:.3f} ({t.ci_low:.3f}-{t.ci_high:.3f})"
                     )
         print("median ms per run (95% CI half-width over blocks); max/min across runs:")
-        for index, case in enumerate(sides[0].cases):
+        for case in sides[0].cases:
             medians, widths = [], []
             for side in sides:
                 match = next((c for c in side.cases if c.key == case.key), None)
@@ -181,7 +182,7 @@ def _repo(work: Path) -> Path:
     return repo
 
 
-def ab(tries: int, budget: str) -> None:
+def ab(tries: int, budget: str, threshold: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = _repo(Path(tmp))
         for label, base, new in (("1.15x slower", "HEAD~1", "HEAD"), ("unchanged", "HEAD", "HEAD")):
@@ -190,7 +191,7 @@ def ab(tries: int, budget: str) -> None:
                 started = time.perf_counter()
                 done = bench(
                     "ab", "suite.toml", "--base", base, "--new", new, "--budget", budget,
-                    "--out", out, cwd=repo,
+                    "--threshold", threshold, "--out", out, cwd=repo,
                 )  # fmt: skip
                 took = time.perf_counter() - started
                 rows = _ab_rows(out)
@@ -246,7 +247,7 @@ def gate(tries: int) -> None:
         common = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                   "test_gate_model.py", f"--benchmark-storage={storage}"]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        saved = subprocess.run([*common, "--benchmark-save=base"], cwd=work, env=env,
+        saved = subprocess.run([*common, "--benchmark-save=base", "--benchmark-save-data"], cwd=work, env=env,
                                capture_output=True, text=True)  # fmt: skip
         print(f"baseline saved (exit {saved.returncode})")
         for label, repeats in (("unchanged", "20"), ("1.5x slower", "30")):
@@ -273,13 +274,14 @@ def main() -> None:
     two = verbs.add_parser("ab")
     two.add_argument("--tries", type=int, default=3)
     two.add_argument("--budget", default="6s")
+    two.add_argument("--threshold", default="5", help="percent; 5: a 1.15x change must clear 1.05")
     three = verbs.add_parser("gate")
     three.add_argument("--tries", type=int, default=3)
     args = parser.parse_args()
     if args.verb == "aa":
         aa(args.runs, args.suite, args.budget, ["--processes", args.processes], args.keep)
     elif args.verb == "ab":
-        ab(args.tries, args.budget)
+        ab(args.tries, args.budget, args.threshold)
     else:
         gate(args.tries)
 

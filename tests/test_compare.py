@@ -464,3 +464,46 @@ def test_a_saved_floor_belongs_to_its_machine(tmp_path: Path, monkeypatch) -> No
     assert load_floor() == NoiseFloor(0.18, "256x256 matmul", 10, "2026-12-04T00:00:00+00:00")
     monkeypatch.setattr("bench.noise_floor.machine_id", lambda: "another|cpu|64")
     assert load_floor() is None  # another machine's floor is not this one's
+
+
+def _history_run(path: Path, median: float, seed: int, commit: str = "abc123") -> Path:
+    case = entry("conv", samples(median, seed, n=200, spread=0.003), definition={"f": "m"})
+    return write_run(path, [case], git_commit=commit)
+
+
+def test_other_runs_of_the_same_code_set_a_case_floor(tmp_path: Path, cli) -> None:
+    """Six runs of unchanged code: some processes land at 8 ms, some at 12 ms, each with a tight
+    interval. Compared alone, 8 vs 12 is a confident 1.5x; beside the other runs of that code,
+    it is the case's A/A spread, and no verdict is called."""
+    from bench.compare.history import aa_floors
+
+    runs = tmp_path / "results"
+    dirs = [
+        _history_run(runs / f"run{i}", median, i)
+        for i, median in enumerate((8.0, 12.0, 8.2, 12.1, 8.1, 8.3))
+    ]
+    base, new = load_side(dirs[0]), load_side(dirs[1])
+    assert compare_runs(base, new).cases[0].verdict == "slower"  # alone: a false 1.5x
+    floors = aa_floors(base, new)
+    (floor,) = floors.values()
+    assert floor.runs == 4 and floor.fraction == pytest.approx(12.1 / 8.0 - 1, rel=0.01)
+    judged = compare_runs(base, new, case_floors=floors).cases[0]
+    assert judged.verdict == "inconclusive"
+    assert "4 other run(s) of the same code" in judged.timing.reason
+    done = cli("compare", dirs[0], dirs[1], "--fail-on-regression", "10")
+    assert "A/A history" in done.stdout and "**slower**" not in done.stdout
+    assert done.returncode == 3  # the only case is inconclusive: the gate cannot judge
+
+
+def test_history_never_mixes_code_or_counts_the_compared_runs(tmp_path: Path) -> None:
+    from bench.compare.history import aa_floors
+
+    runs = tmp_path / "results"
+    base = _history_run(runs / "a", 8.0, 1)
+    new = _history_run(runs / "b", 12.0, 2)
+    # another commit, a dirty tree and another definition are not the same code
+    _history_run(runs / "c", 12.0, 3, commit="other")
+    _history_run(runs / "d", 12.0, 4, commit="abc123+dirty")
+    changed = entry("conv", samples(12.0, 5, n=200, spread=0.003), definition={"f": "n"})
+    write_run(runs / "e", [changed], git_commit="abc123")
+    assert aa_floors(load_side(base), load_side(new)) == {}  # A vs B never explain each other

@@ -80,7 +80,9 @@ def compare(args: argparse.Namespace) -> int:
             f"{args.base} vs {args.new}: different hardware ({mismatch}); "
             "timings are not comparable; pass --force to compare anyway"
         )
-    comparison = compare_runs(base, new, args.threshold)
+    from bench.compare.history import aa_floors
+
+    comparison = compare_runs(base, new, args.threshold, aa_floors(base, new))
     text = render_comparison(comparison, mismatch)
     if args.out is not None:
         write_text_file(args.out, text)

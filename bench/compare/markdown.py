@@ -86,6 +86,16 @@ def rule_footnote(comparison: Comparison) -> str:
             f"This machine's A/A noise floor (between repeated whole measurements, from "
             f"`bench doctor`) is {100 * floor:.1f}%: no change below it is called."
         )
+    if comparison.case_floors:
+        widest_key = max(comparison.case_floors, key=lambda k: comparison.case_floors[k].fraction)
+        widest = comparison.case_floors[widest_key]
+        floor_text += (
+            f" A/A history: {len(comparison.case_floors)} case(s) also have a floor of their own,"
+            " the spread of their medians over other runs of the same code on this hardware in"
+            f" the same results folder (widest: `{widest_key.label}`,"
+            f" {100 * widest.fraction:.0f}% over {widest.runs} other run(s)); d is the largest"
+            " of the three."
+        )
     return (
         f"NEW/BASE is the ratio of the medians of block medians (above 1: slower); its "
         f"{CONFIDENCE:.0%} CI [lo, hi] is a bootstrap over blocks. `slower` when lo > "

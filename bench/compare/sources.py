@@ -50,6 +50,7 @@ class SideCase:
     drifting: bool = False  # the blocks disagree beyond the interval they imply
     # `--processes N`: (samples, samples per block) of each worker process, in run order
     process_sizes: tuple[tuple[int, int], ...] = ()
+    definition: str = ""  # the suite's definition of the case (model code included), as JSON
 
     @property
     def label(self) -> str:
@@ -70,6 +71,9 @@ class RunSamples:
     duplicates: tuple[str, ...] = field(default=())  # labels of rows that repeat a case key
     # this machine's A/A noise floor when the run was made (bench doctor), None: not measured
     noise_floor: float | None = None
+    # what code made the run: bench's git commit, torch, Python; "" when not known or the
+    # working tree had uncommitted changes (then no other run can be known to be the same code)
+    code: str = ""
 
 
 def load_side(path: Path) -> RunSamples:
@@ -139,6 +143,7 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
         steady=None if entry.get("steady") in (None, "") else _truthy(entry.get("steady")),
         samples_per_block=_int_or_none(entry.get("samples_per_block")) or 1,
         process_sizes=_process_sizes(entry.get("latency_process_sizes"), len(samples)),
+        definition=json.dumps(entry.get("definition"), sort_keys=True, default=str),
         drifting=_truthy(entry.get("drifting")),
         params=_int_or_none(entry.get("params")),
         macs=_int_or_none(entry.get("macs")),
@@ -205,7 +210,16 @@ def _from_run(path: Path, record: dict[str, Any]) -> RunSamples:
         cases=cases,
         duplicates=repeated,
         noise_floor=_floor(env.get("noise_floor")),
+        code=_code(env),
     )
+
+
+def _code(env: Mapping[str, Any]) -> str:
+    """The run's code identity; "" without a commit or with uncommitted changes."""
+    commit = env.get("git_commit")
+    if not isinstance(commit, str) or not commit or commit.endswith("+dirty"):
+        return ""
+    return f"{commit} torch {env.get('torch')} python {env.get('python')}"
 
 
 def _floor(value: Any) -> float | None:

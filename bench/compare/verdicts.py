@@ -23,12 +23,13 @@ Two identical sets of samples (a run compared with itself) are `same` without fu
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.stats import mannwhitneyu
 
+from bench.compare.history import CaseFloor
 from bench.compare.sources import CaseKey, RunSamples, SideCase
 from bench.stats import (
     VERDICTS,
@@ -96,6 +97,8 @@ class Comparison:
     added: tuple[SideCase, ...]
     removed: tuple[SideCase, ...]
     noise_floor: float | None = None  # the larger side's A/A floor; None: neither measured one
+    # per case, the spread of other runs of the same code (bench/compare/history.py)
+    case_floors: Mapping[CaseKey, CaseFloor] = field(default_factory=dict)
 
     def environment_differences(self) -> list[tuple[str, str, str]]:
         names = [n for n in self.base.environment if n in self.new.environment]
@@ -212,19 +215,24 @@ def compare_samples(
 
 
 def compare_runs(
-    base: RunSamples, new: RunSamples, threshold: float = DEFAULT_THRESHOLD
+    base: RunSamples,
+    new: RunSamples,
+    threshold: float = DEFAULT_THRESHOLD,
+    case_floors: Mapping[CaseKey, CaseFloor] | None = None,
 ) -> Comparison:
     """Match cases by key (in BASE's run order) and judge each; list added and removed ones.
 
     The noise floor is the larger of the two runs' recorded floors (a change must stand out on
-    both machines' days)."""
+    both machines' days), raised per case to its A/A floor from other runs of the same code
+    (`case_floors`, from bench/compare/history.py) where that is larger."""
     floors = [f for f in (base.noise_floor, new.noise_floor) if f is not None]
     floor = max(floors) if floors else None
+    history = dict(case_floors or {})
     new_by_key = {c.key: c for c in new.cases}
     base_keys = {c.key for c in base.cases}
     matched = tuple(
         CaseComparison(
-            b, new_by_key[b.key], compare_samples(b, new_by_key[b.key], threshold, floor or 0.0)
+            b, new_by_key[b.key], _judged(b, new_by_key[b.key], threshold, floor, history)
         )
         for b in base.cases
         if b.key in new_by_key
@@ -237,7 +245,31 @@ def compare_runs(
         added=tuple(c for c in new.cases if c.key not in base_keys),
         removed=tuple(c for c in base.cases if c.key not in new_by_key),
         noise_floor=floor,
+        case_floors=history,
     )
+
+
+def _judged(
+    base: SideCase,
+    new: SideCase,
+    threshold: float,
+    machine_floor: float | None,
+    history: Mapping[CaseKey, CaseFloor],
+) -> SampleComparison:
+    """compare_samples under the larger of the machine's floor and the case's A/A floor, with
+    the reason naming the A/A history when that is what held a verdict back."""
+    case_floor = history.get(base.key)
+    floor = max(machine_floor or 0.0, case_floor.fraction if case_floor else 0.0)
+    result = compare_samples(base, new, threshold, floor)
+    if case_floor is None or case_floor.fraction <= (machine_floor or 0.0):
+        return result
+    if result.verdict == "inconclusive" and "noise floor" in result.reason:
+        why = (
+            f"beyond threshold but within the {100 * case_floor.fraction:.0f}% that "
+            f"{case_floor.runs} other run(s) of the same code differ by"
+        )
+        return replace(result, reason=why)
+    return result
 
 
 def device_mismatch(base: RunSamples, new: RunSamples) -> str:
@@ -259,12 +291,17 @@ def regressions_beyond(comparison: Comparison, fraction: float) -> list[CaseComp
     ratio's interval starts past 1 + fraction (and past the noise floor) and neither side is
     flagged. So `--fail-on-regression 5` fails an 8% slowdown with a tight interval even where
     the 10% threshold called it `same`."""
-    beyond = 1 + max(fraction, comparison.noise_floor or 0.0)
+
+    def beyond(case: CaseComparison) -> float:
+        history = comparison.case_floors.get(case.key)
+        floors = (fraction, comparison.noise_floor or 0.0, history.fraction if history else 0.0)
+        return 1 + max(floors)
+
     return [
         c
         for c in comparison.cases
         if c.timing.ci_low is not None
-        and c.timing.ci_low > beyond
+        and c.timing.ci_low > beyond(c)
         and c.timing.reason != "identical samples"
         and not _flag_reason(c.base, c.new)
     ]

@@ -1,0 +1,115 @@
+"""A/A history: how much runs of the same code on this machine disagree, case by case.
+
+Two stored runs were made minutes or days apart, in different processes. Some of what differs
+between them no in-run statistic sees: on a 2-core VM a small conv net at batch 64 read 8.0-8.5
+ms in some processes and 12.1 ms in others, each with a +-1% interval, so two runs of unchanged
+code came out "1.4x slower" with confidence. The runs themselves are the best witness of that:
+other runs of the same code, on the same hardware, in the same results folder, are A/A
+repeats. For each case, the spread of their medians ((max - min) / min), together with BASE's
+own median for BASE's code and NEW's for NEW's, is the case's A/A floor: `bench compare` calls
+no change below it (nor below the machine's floor from `bench doctor`).
+
+The same code means: the same commit of the repository the runs were made from (a working tree
+with uncommitted changes is never the same code as anything), torch and Python, and the same
+case definition (model code, input, checkpoint). The compared runs never count as each other's
+history, so an A/A comparison cannot explain itself away.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.compare.sources import CaseKey, CompareError, RunSamples, SideCase, load_side
+from bench.stats import block_medians
+
+MAX_RUNS = 100  # the newest runs of a results folder read for history
+
+
+@dataclass(frozen=True)
+class CaseFloor:
+    """A case's A/A floor and how many other runs of the same code it comes from."""
+
+    fraction: float
+    runs: int
+
+
+def aa_floors(base: RunSamples, new: RunSamples) -> dict[CaseKey, CaseFloor]:
+    """Per case key, the A/A floor from the other runs beside BASE and NEW (none: no history)."""
+    if base.kind != "run" or new.kind != "run":
+        return {}
+    history = list(_history(base, new))
+    floors: dict[CaseKey, CaseFloor] = {}
+    new_by_key = {c.key: c for c in new.cases}
+    for case in base.cases:
+        other = new_by_key.get(case.key)
+        if other is None:
+            continue
+        groups = [
+            _group(case, base, history),
+            _group(other, new, history),
+        ]
+        spreads = [(_spread(medians), len(medians) - 1) for medians in groups if len(medians) > 1]
+        if spreads:
+            fraction, runs = max(spreads)
+            floors[case.key] = CaseFloor(fraction, runs)
+    return floors
+
+
+def _median(case: SideCase) -> float | None:
+    if case.status != "ok" or not case.samples_ms:
+        return None
+    value = float(np.median(block_medians(case.samples_ms, case.samples_per_block)))
+    return value if value > 0 else None
+
+
+def _group(case: SideCase, side: RunSamples, history: list[RunSamples]) -> list[float]:
+    """The case's median in its own run, then in every other run of the same code."""
+    own = _median(case)
+    if own is None or not side.code:
+        return []
+    medians = [own]
+    for run in history:
+        if run.code != side.code or run.hardware.get("cpu") != side.hardware.get("cpu"):
+            continue
+        match = next((c for c in run.cases if c.key == case.key), None)
+        if match is None or match.definition != case.definition:
+            continue
+        median = _median(match)
+        if median is not None:
+            medians.append(median)
+    return medians
+
+
+def _spread(medians: list[float]) -> float:
+    return (max(medians) - min(medians)) / min(medians)
+
+
+def _history(base: RunSamples, new: RunSamples) -> Iterator[RunSamples]:
+    """The newest runs in the folders holding BASE and NEW, except BASE and NEW themselves."""
+    compared = {Path(base.source).resolve(), Path(new.source).resolve()}
+    folders = {Path(base.source).resolve().parent, Path(new.source).resolve().parent}
+    candidates = [
+        run_dir
+        for folder in folders
+        for run_dir in _run_dirs(folder)
+        if run_dir.resolve() not in compared
+    ]
+    for run_dir in sorted(candidates, key=lambda d: d.name, reverse=True)[:MAX_RUNS]:
+        try:
+            side = load_side(run_dir)
+        except (CompareError, OSError, ValueError, json.JSONDecodeError):
+            continue  # not a readable run: history is a help, never a failure
+        if side.title == base.title or side.title == new.title:
+            yield side
+
+
+def _run_dirs(folder: Path) -> list[Path]:
+    try:
+        return [d for d in folder.iterdir() if (d / "run.json").is_file()]
+    except OSError:
+        return []
