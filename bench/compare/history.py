@@ -6,8 +6,11 @@ ms in some processes and 12.1 ms in others, each with a +-1% interval, so two ru
 code came out "1.4x slower" with confidence. The runs themselves are the best witness of that:
 other runs of the same code, on the same hardware, in the same results folder, are A/A
 repeats. For each case, the spread of their medians ((max - min) / min), together with BASE's
-own median for BASE's code and NEW's for NEW's, is the case's A/A floor: `bench compare` calls
-no change below it (nor below the machine's floor from `bench doctor`).
+own median for BASE's code and NEW's for NEW's, widened by the compared medians' own interval
+half-widths (two runs can land a little further apart than the others did, by their sampling
+noise alone: six runs put a conv net at 8.3-8.8 and 11.6-11.8 ms, and the most distant pair
+was 1.412x where the other runs spanned 1.398x), is the case's A/A floor: `bench compare`
+calls no change below it (nor below the machine's floor from `bench doctor`).
 
 The same code means: the same commit of the repository the runs were made from (a working tree
 with uncommitted changes is never the same code as anything), torch and Python, and the same
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.compare.sources import CaseKey, CompareError, RunSamples, SideCase, load_side
-from bench.stats import block_medians
+from bench.stats import block_medians, median_ci
 
 MAX_RUNS = 100  # the newest runs of a results folder read for history
 
@@ -55,9 +58,20 @@ def aa_floors(base: RunSamples, new: RunSamples) -> dict[CaseKey, CaseFloor]:
         ]
         spreads = [(_spread(medians), len(medians) - 1) for medians in groups if len(medians) > 1]
         if spreads:
-            fraction, runs = max(spreads)
-            floors[case.key] = CaseFloor(fraction, runs)
+            spread, runs = max(spreads)
+            widened = (1 + spread) * (1 + _half_width(case)) * (1 + _half_width(other)) - 1
+            floors[case.key] = CaseFloor(widened, runs)
     return floors
+
+
+def _half_width(case: SideCase) -> float:
+    """The relative half-width of the case's median interval over its blocks (0 without one)."""
+    blocks = sorted(block_medians(case.samples_ms, case.samples_per_block))
+    interval = median_ci(blocks) if blocks else None
+    if interval is None:
+        return 0.0
+    middle = float(np.median(blocks))
+    return (interval[1] - interval[0]) / 2 / middle if middle > 0 else 0.0
 
 
 def _median(case: SideCase) -> float | None:
