@@ -10,7 +10,11 @@ own median for BASE's code and NEW's for NEW's, widened by the compared medians'
 half-widths (two runs can land a little further apart than the others did, by their sampling
 noise alone: six runs put a conv net at 8.3-8.8 and 11.6-11.8 ms, and the most distant pair
 was 1.412x where the other runs spanned 1.398x), is the case's A/A floor: `bench compare`
-calls no change below it (nor below the machine's floor from `bench doctor`).
+calls no change below it (nor below the machine's floor from `bench doctor`). A handful of
+runs rarely holds the extremes, so with three runs or more the floor is at least the 99%
+prediction bound for the ratio of two runs, exp(2.576 x sqrt(2) x s) - 1, where s is the
+standard deviation of the runs' log medians (six runs of resnet18 at batch 1 read 19.6-30.1 ms,
+and the two extremes were 1.536x apart where the other four and either one spanned 1.498x).
 
 The same code means: the same commit of the repository the runs were made from (a working tree
 with uncommitted changes is never the same code as anything), torch and Python, and the same
@@ -21,6 +25,7 @@ history, so an A/A comparison cannot explain itself away.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +65,20 @@ def aa_floors(base: RunSamples, new: RunSamples) -> dict[CaseKey, CaseFloor]:
         if spreads:
             spread, runs = max(spreads)
             widened = (1 + spread) * (1 + _half_width(case)) * (1 + _half_width(other)) - 1
-            floors[case.key] = CaseFloor(widened, runs)
+            bound = max((_prediction_bound(medians) for medians in groups), default=0.0)
+            floors[case.key] = CaseFloor(max(widened, bound), runs)
     return floors
+
+
+PREDICTION_Z = 2.576  # two-sided 99%: the ratio of two runs of unchanged code stays below
+
+
+def _prediction_bound(medians: list[float]) -> float:
+    """exp(z sqrt(2) s) - 1 from the log medians' standard deviation (0 under three runs)."""
+    if len(medians) < 3:
+        return 0.0
+    spread = float(np.std(np.log(medians), ddof=1))
+    return math.expm1(PREDICTION_Z * math.sqrt(2) * spread)
 
 
 def _half_width(case: SideCase) -> float:
