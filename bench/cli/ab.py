@@ -19,8 +19,8 @@ from bench.cli.arguments import (
     EXIT_OK,
     EXIT_UNJUDGED,
     add_threads,
+    add_verdict_arguments,
     duration,
-    percent,
     positive_int,
 )
 from bench.console.streams import say
@@ -101,27 +101,7 @@ def add_ab(verbs: argparse._SubParsersAction) -> None:
         "a worker past it is killed and the case is an error row",
     )
     add_threads(rounds)
-    verdicts = parser.add_argument_group("verdicts")
-    verdicts.add_argument(
-        "--threshold",
-        type=percent,
-        default=0.10,
-        metavar="PCT",
-        help="smallest change called faster/slower, in percent (default 10)",
-    )
-    verdicts.add_argument(
-        "--fail-on-regression",
-        type=percent,
-        default=None,
-        metavar="PCT",
-        help="exit 1 if any case's interval starts above 1 + PCT%%; exit 3 if the gate cannot "
-        "judge (NEW failed a case, no case matched, every case inconclusive)",
-    )
-    verdicts.add_argument(
-        "--allow-inconclusive",
-        action="store_true",
-        help="with --fail-on-regression: pass (exit 0) when nothing could be judged",
-    )
+    add_verdict_arguments(parser)
     output = parser.add_argument_group("output")
     output.add_argument(
         "--out", type=Path, help="the new directory to write (default: results/ab-<UTC time>)"

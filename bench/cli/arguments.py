@@ -106,3 +106,30 @@ def percent(text: str) -> float:
 def add_threads(group: argparse._ActionsContainer) -> None:
     """`--threads`, the same for every verb that runs a model."""
     group.add_argument("--threads", type=THREADS, help="intra-op threads (default: torch's)")
+
+
+def add_verdict_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The verdict and gate options `bench compare` and `bench ab` share, in their own group."""
+    verdicts = parser.add_argument_group("verdicts")
+    verdicts.add_argument(
+        "--threshold",
+        type=percent,
+        default=0.10,
+        metavar="PCT",
+        help="smallest change called faster/slower, in percent (default 10)",
+    )
+    verdicts.add_argument(
+        "--fail-on-regression",
+        type=percent,
+        default=None,
+        metavar="PCT",
+        help="exit 1 if any case is confidently slower by more than PCT percent (its whole "
+        "interval beyond PCT and any noise floor); exit 3 if the gate cannot judge: NEW has "
+        "failed cases, no case matched, or every case is inconclusive",
+    )
+    verdicts.add_argument(
+        "--allow-inconclusive",
+        action="store_true",
+        help="with --fail-on-regression: pass (exit 0) where the gate cannot judge",
+    )
+    return verdicts

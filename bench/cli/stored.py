@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, EXIT_UNJUDGED, percent
+from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, EXIT_UNJUDGED, add_verdict_arguments
 
 
 def add_compare(verbs: argparse._SubParsersAction) -> None:
@@ -20,28 +20,7 @@ def add_compare(verbs: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("base", type=Path, metavar="BASE", help="the earlier run")
     parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge against BASE")
-    verdicts = parser.add_argument_group("verdicts")
-    verdicts.add_argument(
-        "--threshold",
-        type=percent,
-        default=0.10,
-        metavar="PCT",
-        help="smallest change called faster/slower, in percent (default 10)",
-    )
-    verdicts.add_argument(
-        "--fail-on-regression",
-        type=percent,
-        default=None,
-        metavar="PCT",
-        help="exit 1 if any case is confidently slower by more than PCT percent (its whole "
-        "interval beyond PCT and the noise floor); exit 3 if the gate cannot judge: NEW has "
-        "failed cases, no case matched, or every case is inconclusive",
-    )
-    verdicts.add_argument(
-        "--allow-inconclusive",
-        action="store_true",
-        help="with --fail-on-regression: pass (exit 0) where the gate cannot judge",
-    )
+    verdicts = add_verdict_arguments(parser)
     verdicts.add_argument(
         "--force", action="store_true", help="compare even if the runs used different hardware"
     )
