@@ -7,6 +7,10 @@ medians (bootstrap interval of the ratio of medians, a machine noise floor) with
 bench/stats.py; `markdown` renders the comparison.
 """
 
+import sys
+import types
+from typing import Any
+
 from bench.compare.markdown import render_comparison
 from bench.compare.sources import CompareError, RunSamples, SideCase, load_side
 from bench.compare.verdicts import (
@@ -35,3 +39,16 @@ __all__ = [
     "render_comparison",
     "unjudged_reason",
 ]
+
+
+class _Callable(types.ModuleType):
+    """This package is also the API function `bench.compare(base, new)`: the call works though
+    importing any `bench.compare.*` module binds the name `bench.compare` to the package."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from bench.compare.frames import compare
+
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Callable

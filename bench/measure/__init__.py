@@ -6,7 +6,24 @@ and numerics flags; `ceilings` measures the machine's matmul and copy ceilings. 
 measurements live in `timing/`, `memory/` and `counting/`.
 """
 
+import sys
+import types
+from typing import Any
+
 from bench.measure.case import RunOptions, device_unavailable_reason, measure_case
 from bench.measure.execution import execute
 
 __all__ = ["RunOptions", "device_unavailable_reason", "execute", "measure_case"]
+
+
+class _Callable(types.ModuleType):
+    """This package is also the API function `bench.measure(model, inputs, ...)`: the call
+    works though importing any `bench.measure.*` module binds `bench.measure` to the package."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from bench.measure.api import measure
+
+        return measure(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Callable

@@ -36,6 +36,7 @@ from bench.measure.torch_state import capture_state, restore_state, state_change
 from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, Guard, case_guard
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
+from bench.model.given import FACTORY as GIVEN_FACTORY
 from bench.model.inplace import check_inplace
 from bench.model.inputs import ModelInput, input_problem, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
@@ -324,7 +325,11 @@ def _meta_can_stand_in(case: Case) -> bool:
     """Whether a counts-only case can skip the real model when meta counts it: not when a
     checkpoint is loaded (loading it is part of the case and can fail) nor for an in-place
     comparison (its row compares real outputs)."""
-    return not case.inplace_variant and case.model.checkpoint is None
+    return (
+        not case.inplace_variant
+        and case.model.checkpoint is None
+        and case.model.factory != GIVEN_FACTORY  # a given model exists already: count it
+    )
 
 
 def _count_only(case: Case, options: RunOptions) -> Result:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from bench.errors import CaseUnsupported
+from bench.model.given import given_inputs
 from bench.model.variants import memory_format_problem, storage_dtype, torch_memory_format
 from bench.records import Case, InputSpec
 
@@ -78,6 +79,9 @@ def make_input(case: Case, device: str | torch.device | None = None) -> ModelInp
     """The case's seeded inputs, on `device` (default: the case's). On `meta` nothing is drawn:
     the tensors only carry shapes and dtypes."""
     target = torch.device(device if device is not None else case.device)
+    given = given_inputs(case.model.factory, case.model.kwargs)
+    if given is not None:  # handed over in Python (bench.measure): measured as they are
+        return _moved(given, target)
     problem = input_problem(case)
     if problem is not None:
         raise CaseUnsupported(problem)
@@ -92,6 +96,19 @@ def make_input(case: Case, device: str | torch.device | None = None) -> ModelInp
         else:
             args.append(value)
     return ModelInput(tuple(args), kwargs)
+
+
+def _moved(given: ModelInput, target: torch.device) -> ModelInput:
+    def move(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value if value.device == target else value.to(target)
+        if isinstance(value, list | tuple):
+            return type(value)(move(v) for v in value)
+        return value
+
+    return ModelInput(
+        tuple(move(a) for a in given.args), {k: move(v) for k, v in given.kwargs.items()}
+    )
 
 
 def input_dtype(spec: InputSpec, case_dtype: str) -> torch.dtype:

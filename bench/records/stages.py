@@ -301,6 +301,39 @@ class Result:
             return None
         return achieved / self.matmul_peak_gflops
 
+    def __repr__(self) -> str:
+        """One readable line for a notebook: the case, its status and each measured figure
+        with its interval and flags (the dataclass fields are all still attributes)."""
+        parts = [f"{self.case.label}: {self.status}"]
+        if self.error:
+            parts.append(self.error)
+        if self.params is not None:
+            parts.append(f"params {self.params:,}")
+        if self.macs is not None:
+            parts.append(f"MACs {self.macs:,}")
+        lat = self.latency
+        if lat is not None:
+            interval = (
+                f", 95% CI {lat.ci_low_ms:.4g}-{lat.ci_high_ms:.4g} ms"
+                if lat.ci_low_ms is not None and lat.ci_high_ms is not None
+                else ""
+            )
+            doubts = f" [{', '.join(lat.doubts())}]" if lat.doubts() else ""
+            parts.append(
+                f"latency median {lat.median_ms:.4g} ms{interval} over {lat.blocks} blocks{doubts}"
+            )
+        if self.peak_memory_bytes is not None:
+            parts.append(f"peak memory {self.peak_memory_bytes:,} B")
+        return f"Result({'; '.join(parts)})"
+
+    def to_frame(self) -> Any:
+        """This row as a one-row pandas DataFrame, typed as `bench.load` types a run."""
+        import pandas as pd
+
+        from bench.records.frames import typed
+
+        return typed(pd.DataFrame.from_records([self.row()], columns=list(COLUMNS)))
+
     def row(self) -> dict[str, Any]:
         """The results.csv row, keyed by COLUMNS; None marks an empty cell."""
         lat = self.latency
