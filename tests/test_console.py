@@ -55,9 +55,24 @@ def test_live_display_prints_finished_cases_and_stops() -> None:
 def test_summary_table_has_a_row_per_case_and_a_count() -> None:
     lines = summary_lines([_ok(), Result(case=CASE, status="error", error="boom")])
     assert lines[0].split() == ["case", "status", "median", "ms", "95%", "CI", "samples/s",
-                                "peak", "MiB"]  # fmt: skip
+                                "peak", "MiB", "flags"]  # fmt: skip
     assert "10.09" in lines[2] and "396.2" in lines[2] and "3.000" in lines[2]
-    assert lines[-1] == "2 cases: 1 ok, 1 not ok"
+    assert lines[2].endswith("noisy")  # the flags column: IQR over 10% of the median
+    assert lines[-2] == "2 cases: 1 ok, 1 not ok; flagged: 1 noisy"
+    assert lines[-1].startswith("- noisy: the samples disagree")
+
+
+def test_summary_gives_one_line_of_advice_per_kind_of_flag() -> None:
+    from bench.records import Contention
+
+    busy = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_avg=3.0)
+    contended = LatencyStats.from_samples([10.0] * 20, steady=True, contention=busy)
+    unsteady = LatencyStats.from_samples([10.0] * 20, steady=False, contention=busy)
+    rows = [Result(case=CASE, status="ok", latency=lat) for lat in (contended, unsteady)]
+    lines = summary_lines(rows)
+    assert lines[-3] == "2 cases: 2 ok, 0 not ok; flagged: 1 not steady, 2 contended"
+    assert lines[-2].startswith("- not steady:") and "--budget" in lines[-2]
+    assert lines[-1].startswith("- contended:") and "--threads 1" in lines[-1]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

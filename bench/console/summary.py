@@ -25,14 +25,52 @@ def _row(result: Any) -> list[str]:
         spread,
         significant(throughput),
         "" if peak is None else significant(peak / 2**20),
+        ", ".join(flags_of(result)),
     ]
+
+
+ADVICE = {
+    "not steady": "not steady: warmup never settled within the budget; raise --budget "
+    "(e.g. twice the case's time)",
+    "contended": "contended: other work took the cores; rerun on a quiet machine, or with "
+    "--threads 1 to leave a core free",
+    "noisy": "noisy: the samples disagree; raise --budget, or ask `bench ab` about a change",
+    "drifting": "drifting: the machine's speed moved during the case; compare changes with "
+    "`bench ab` (interleaved), not two stored runs",
+}
+"""One line of advice per kind of flag, printed under the table when some row has it."""
+
+
+def flags_of(result: Any) -> list[str]:
+    """The row's trust flags, in ADVICE's words (empty for a clean or untimed row)."""
+    lat = result.latency
+    if lat is None:
+        return []
+    found = [
+        name
+        for name, on in (
+            ("not steady", lat.steady is False),
+            ("contended", lat.contended is True),
+            ("noisy", lat.noisy),
+            ("drifting", lat.drifting),
+        )
+        if on
+    ]
+    return found
 
 
 def summary_lines(results: Sequence[Any]) -> list[str]:
     """Plain text lines (no colour), so the table reads the same in a terminal and a log."""
     if not results:
         return []
-    headers = ["case", "status", "median ms", "95% CI", "samples/s", "peak MiB"]
+    headers = ["case", "status", "median ms", "95% CI", "samples/s", "peak MiB", "flags"]
     table = tabulate([_row(r) for r in results], headers, tablefmt="simple", disable_numparse=True)
     ok = sum(r.status == "ok" for r in results)
-    return [*table.splitlines(), f"{len(results)} cases: {ok} ok, {len(results) - ok} not ok"]
+    flagged = {flag: sum(flag in flags_of(r) for r in results) for flag in ADVICE}
+    counts = ", ".join(f"{n} {flag}" for flag, n in flagged.items() if n)
+    lines = [
+        *table.splitlines(),
+        f"{len(results)} cases: {ok} ok, {len(results) - ok} not ok"
+        + (f"; flagged: {counts}" if counts else ""),
+    ]
+    return lines + [f"- {ADVICE[flag]}" for flag, n in flagged.items() if n]
