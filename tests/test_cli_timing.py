@@ -31,11 +31,11 @@ def test_quick_run_fills_the_timing_columns(write_suite, tmp_path: Path, cli) ->
         assert row["latency_ci_low_ms"] == row["latency_ci_high_ms"] == ""
         assert row["wall_median_ms"] == row["launch_bound"] == ""  # CPU: no device/wall split
         assert row["noisy"] in ("true", "false")
-        assert row["steady"] == "false"  # no budget: warmup never reaches a steady state
-        assert row["contended"] in ("true", "false", "")  # "" when too short to judge
+        assert row["steady"] == ""  # --quick: a smoke test, steadiness not judged
+        assert row["contended"] in ("true", "false")  # every timed phase is judged
         assert row["repeat"] == ""
         assert float(row["latency_p99_ms"]) >= float(row["latency_median_ms"])
-    assert "not steady: raise --budget" in done.stderr
+    assert "raise --budget" not in done.stderr  # a quick row is quick, not unsteady
     record = read_record(run_dir)
     case = record["cases"][0]
     assert case["latency_wall_samples_ms"] == []

@@ -96,12 +96,13 @@ DEFAULT_POLICY = TimingPolicy()
 QUICK_POLICY = TimingPolicy(
     warmup_min_iterations=1,
     warmup_min_s=0.0,
+    steady_window=0,  # not judged: a smoke test is not "not steady", and raising --budget is moot
     min_blocks=3,
     max_samples=3,
     budget_s=0.0,
 )
-"""A smoke test: one cold call, one warmup call, three samples. Not for numbers you quote
-(no budget, so never steady)."""
+"""A smoke test: one cold call, one warmup call, three samples. Not for numbers you quote: no
+budget, steadiness not judged (`steady` empty), too few samples for an interval."""
 EXPERIMENT_POLICY = TimingPolicy(
     warmup_min_iterations=3, min_blocks=10, budget_s=0.25, precision=0.02
 )
