@@ -6,15 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.experiments.records import ExperimentResult
+from bench.report.plot_style import plain_log_axis, pyplot
 
 
 def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) -> Path:
     """Two panels, one line per variant; zero-byte allocations sit on the panel's floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     series: dict[str, list[ExperimentResult]] = {}
     for row in rows:
         if row.status == "ok" and row.measurement is not None:
@@ -40,6 +37,8 @@ def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) ->
     )
     for axes in (latency_axes, bytes_axes):
         axes.grid(True, which="both", alpha=0.3)
+        plain_log_axis(axes.xaxis)
+        plain_log_axis(axes.yaxis)
     bytes_axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     figure.suptitle(title)
     figure.tight_layout()

@@ -14,6 +14,7 @@ from bench.experiments.catalog import INPLACE_VARIANTS
 from bench.experiments.comparison import THRESHOLD
 from bench.experiments.records import ExperimentResult
 from bench.report.experiment_plots import plot_experiment
+from bench.report.plot_style import PLOTS_DIR, plot_file_name
 from bench.report.tables import markdown_table
 from bench.units import human_bytes
 
@@ -34,9 +35,9 @@ def write_plots(results: Sequence[ExperimentResult], run_dir: Path) -> dict[Grou
     for key, rows in group_rows(results).items():
         if not any(r.status == "ok" for r in rows):
             continue
-        name = "-".join(key).replace("/", "_") + ".png"
-        plot_experiment(rows, run_dir / "plots" / name, " / ".join(key))
-        paths[key] = f"plots/{name}"
+        relative = f"{PLOTS_DIR}/{plot_file_name('experiment', '-'.join(key))}"
+        plot_experiment(rows, run_dir / relative, " / ".join(key))
+        paths[key] = relative
     return paths
 
 
