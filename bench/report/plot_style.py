@@ -71,17 +71,20 @@ def plain_log_axis(axis: Any) -> None:
     axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
 
 
-def measured_ticks(axis: Any, values: Sequence[float]) -> None:
-    """Ticks at the measured values only (batch 1, 2, 8, 64), labelled plainly."""
-    from matplotlib.ticker import FixedLocator, NullLocator
+def compact_count(value: float) -> str:
+    """A count with a decimal suffix, for crowded axes: 1k, 1.5k, 10M, 160M (no exponent)."""
+    for suffix, factor in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= factor:
+            return plain_number(value / factor) + suffix
+    return plain_number(value)
 
-    ticks = sorted(set(values))
-    axis.set_major_locator(FixedLocator(ticks))
+
+def measured_ticks(axis: Any, values: Sequence[float], compact: bool = False) -> None:
+    """Ticks at the measured values only (batch 1, 2, 8, 64), labelled plainly; `compact` for
+    wide values (tensor sizes 1k ... 160M) that would run into each other."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    label = compact_count if compact else plain_number
+    axis.set_major_locator(FixedLocator(sorted(set(values))))
     axis.set_minor_locator(NullLocator())
-    axis.set_major_formatter(_fixed_formatter())
-
-
-def _fixed_formatter() -> Any:
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda x, _pos: plain_number(x))
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: label(x)))
