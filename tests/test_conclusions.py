@@ -3,11 +3,22 @@ intervals do not overlap; every ratio carries its range. Rows are built from fix
 
 from __future__ import annotations
 
-from bench.experiments.analysis import inplace_conclusions, scaling_fits, speed_comparison
+from pathlib import Path
+
+from bench.environment import cache_size_bytes, last_level_cache_bytes
+from bench.experiments.analysis import (
+    Cache,
+    inplace_conclusions,
+    scaling_fits,
+    speed_comparison,
+    view_conclusions,
+)
 from bench.experiments.catalog import CATALOG_BY_KEY
 from bench.experiments.measure import VariantMeasurement
 from bench.experiments.records import ExperimentCase, ExperimentResult
 from bench.records import Contention, LatencyStats
+from bench.report.document import render_report
+from bench.report.experiments import device_cache
 
 BUSY = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_avg=3.0)
 
@@ -85,3 +96,90 @@ def test_scaling_fits_use_clean_sizes_only() -> None:
     (fit,) = scaling_fits(noisy_only)
     assert fit.latency_slope is None
     assert fit.verdict.startswith("no clear scaling (noisy)")
+
+
+def copied(numel: int, median_ms: float) -> ExperimentResult:
+    """A clean `x.clone()` row: allocates the tensor's 4 bytes per element."""
+    variant = CATALOG_BY_KEY["view/clone"]
+    latency = lat(median_ms, median_ms / 1000)
+    measurement = VariantMeasurement(latency, 4 * numel, False, True, True, "")
+    case = ExperimentCase("s", "views", variant, numel, "cpu", "float32")
+    return ExperimentResult(case, "ok", measurement=measurement)
+
+
+# 4 KB, 400 KB, 4 MB and 40 MB float32 tensors, each read and written at 8 GB/s
+CLONES = [copied(n, 2 * 4 * n / 8e9 * 1e3) for n in (1_000, 100_000, 1_000_000, 10_000_000)]
+
+
+def _clone_sentence(cache: Cache) -> str:
+    (sentence,) = [s for s in view_conclusions(CLONES, cache) if s.startswith("`x.clone()`")]
+    return sentence
+
+
+def test_copy_bandwidth_is_claimed_only_from_sizes_beyond_the_last_level_cache() -> None:
+    """With an 8 MiB cache only the 40 MB size speaks for memory; the 4 MB copy would have read
+    as cache speed (146 GB/s beside an 8 GB/s memory ceiling, once)."""
+    sentence = _clone_sentence(Cache("last-level cache", 8 * 2**20))
+    assert (
+        "effective copy bandwidth (read + write) 8.0 GB/s at 38.15 MiB per tensor, sizes beyond "
+        "the 8.000 MiB last-level cache." in sentence
+    )
+    assert "3.815 MiB" not in sentence and sentence.count("GB/s") == 1
+    assert "slope 1.00 over 4 sizes, 1,000-10,000,000 elements" in sentence
+    # a cache of 256 KiB: the 400 KB, 4 MB and 40 MB sizes all lie beyond it, each quoted
+    assert _clone_sentence(Cache("last-level cache", 2**18)).count("GB/s at") == 3
+
+
+def test_no_bandwidth_claim_when_every_size_fits_or_the_cache_is_unknown() -> None:
+    fits = _clone_sentence(Cache("last-level cache", 64 * 2**20))
+    assert "GB/s" not in fits
+    assert (
+        "no copy bandwidth claimed: every clean size fits in the 64.00 MiB last-level cache "
+        "(the largest is 38.15 MiB per tensor)" in fits
+    )
+    unknown = _clone_sentence(Cache("last-level cache", None))
+    assert "GB/s" not in unknown
+    assert "no copy bandwidth claimed: the last-level cache size was not recorded" in unknown
+    view = [s for s in view_conclusions(CLONES, Cache("L2 cache", None)) if "view" in s]
+    assert all("bandwidth" not in s for s in view)  # only a variant that copies gets a claim
+
+
+def test_the_report_takes_the_cache_from_the_runs_environment(tmp_path: Path) -> None:
+    cpu = device_cache("cpu", {"last_level_cache_bytes": 8 * 2**20})
+    assert cpu == Cache("last-level cache", 8 * 2**20)
+    assert device_cache("cpu", {}) == Cache("last-level cache", None)  # an older record
+    gpus = {"cuda_devices": [{"index": 0, "l2_cache_bytes": 50 * 2**20}, {"index": 1}]}
+    assert device_cache("cuda", gpus) == Cache("L2 cache", 50 * 2**20)
+    assert device_cache("cuda:1", gpus) == Cache("L2 cache", None)
+    env = {"date": "2026-01-01T00:00:00+00:00", "last_level_cache_bytes": 8 * 2**20}
+    text = render_report(CLONES, env, "t")
+    assert "8.0 GB/s at 38.15 MiB per tensor, sizes beyond the 8.000 MiB last-level cache" in text
+    assert "no copy bandwidth claimed: the last-level cache size was not recorded" in (
+        render_report(CLONES, {}, "t")
+    )
+
+
+def test_last_level_cache_sums_the_instances_of_the_top_level(tmp_path: Path) -> None:
+    """A fake sysfs: two sockets with 32 MiB L3 each, shared by their cores; L1 and L2 per core;
+    an instruction cache is not where a copy's data lives."""
+    layout = {  # cpu: [(level, type, size, shared_cpu_list)]
+        0: [(1, "Data", "48K", "0"), (1, "Instruction", "64K", "0"), (3, "Unified", "32M", "0-1")],
+        1: [(1, "Data", "48K", "1"), (2, "Unified", "2048K", "1"), (3, "Unified", "32M", "0-1")],
+        2: [(1, "Data", "48K", "2"), (3, "Unified", "32768K", "2-3")],
+    }
+    for cpu, caches in layout.items():
+        for index, (level, kind, size, shared) in enumerate(caches):
+            folder = tmp_path / f"cpu{cpu}" / "cache" / f"index{index}"
+            folder.mkdir(parents=True)
+            for name, value in (("level", level), ("type", kind), ("size", size),
+                                ("shared_cpu_list", shared)):  # fmt: skip
+                (folder / name).write_text(f"{value}\n")
+    assert last_level_cache_bytes(tmp_path) == 64 * 2**20
+    assert [cache_size_bytes(t) for t in ("491520K", "32M", "1G", "4096", "32 MiB", "?")] == [
+        480 * 2**20,
+        32 * 2**20,
+        2**30,
+        4096,
+        32 * 2**20,
+        None,
+    ]

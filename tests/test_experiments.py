@@ -20,6 +20,7 @@ from bench.experiments.run import ExperimentSession, expand_experiments, measure
 from bench.measure.timing.engine import QUICK_POLICY, TimingPolicy
 from bench.model.factory import set_inplace
 from bench.report.experiments import experiment_sections
+from bench.report.plot_style import plot_file_name
 from bench.store import read_record
 from bench.store.entries import json_value
 from bench.suite.load import expand, load_suite
@@ -228,7 +229,8 @@ def test_bench_run_writes_experiment_rows_report_section_and_plot(
     clone_entry = next(e for e in entries if e.get("variant") == "clone" and e["numel"] == 10000)
     assert clone_entry["paired"]["baseline"] == "view"
     assert len(clone_entry["round_medians_ms"]) == clone_entry["paired"]["rounds"] == 1
-    assert (run_dir / "plots" / "views-cpu-float32.png").stat().st_size > 1000
+    plot = f"plots/{plot_file_name('experiment', 'views-cpu-float32')}"
+    assert f"]({plot})" in report and (run_dir / plot).stat().st_size > 1000
 
 
 def test_experiment_names_are_checked_like_model_names(write_suite) -> None:

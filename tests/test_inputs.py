@@ -15,6 +15,7 @@ from bench.errors import SuiteError
 from bench.measure import RunOptions, measure_case
 from bench.model.inputs import INPUT_SEED, make_input
 from bench.records import InputSpec, parse_dims_text, parse_shapes_text
+from bench.report.model_plots import model_plot_path
 from bench.suite import expand, load_suite
 
 COUNTS = RunOptions(metrics=frozenset({"params", "flops"}), crosscheck=False)
@@ -268,8 +269,9 @@ def test_a_swept_dimension_is_plotted_against_itself(tmp_path: Path, capsys) -> 
     assert code == 0
     run_dir = Path(capsys.readouterr().out.strip())
     report = (run_dir / "report.md").read_text(encoding="utf-8")
-    assert "[![tokens: latency and throughput against seq](plots/model-tokens.png)]" in report
-    assert (run_dir / "plots" / "model-tokens.png").stat().st_size > 0
+    plot = model_plot_path("tokens")
+    assert f"[![tokens: latency and throughput against seq]({plot})]" in report
+    assert (run_dir / plot).stat().st_size > 0
 
 
 def test_channels_last_converts_every_four_dimensional_float_input(tmp_path: Path) -> None:

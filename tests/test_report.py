@@ -122,7 +122,7 @@ def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() ->
     assert main_table.splitlines()[2].split("|")[-2].strip() == "contended"
     assert "| not steady: raise --budget, noisy, imprecise |" in main_table
     assert "not steady: raise --budget (the budget ran out" in text.split("## Suite")[0]
-    assert "95% CI +-% (target)" in text  # the column says what its +-% is
+    assert "CI half-width % (target)" in text  # the column says what its % is
     assert " 50% |" in text and " 3.50 |" in text  # others' CPU share, load average
     assert "1.50 / 1.00 / 0.50" in text  # the load before the run
     # a run whose speed moved is flagged drifting, in the row and in the warnings

@@ -10,6 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.report.index import INDEX_MD, render_index
+from bench.report.model_plots import model_plot_path
 from bench.report.rebuild import write_report
 from bench.store import read_record
 from tests.conftest import TINY_SUITE
@@ -42,7 +43,9 @@ def test_rebuilding_twice_gives_identical_report_and_plots(tmp_path: Path, capsy
     assert main(["report", str(second)]) == 0
     assert (first / "report.md").read_bytes() == (second / "report.md").read_bytes()
     plots = sorted(p.name for p in (first / "plots").iterdir())
-    assert plots == ["model-mlp.png"]  # mlp ran at two batch sizes; nothing else did
+    assert plots == [
+        model_plot_path("mlp").split("/")[1]
+    ]  # mlp ran at two batch sizes; nothing else did
     for name in plots:
         assert (first / "plots" / name).read_bytes() == (second / "plots" / name).read_bytes()
 
@@ -56,7 +59,8 @@ def test_golden_report_reads_at_a_glance() -> None:
     columns = [c.strip() for c in header.strip("|").split("|")]
     assert columns[:6] == ["Model", "Mode", "Device", "Dtype", "Input", "Status"]
     assert "Peak memory (MiB)" in columns and "MMACs" in columns and "Median (ms)" in columns
-    assert "[![mlp: latency and throughput against batch size](plots/model-mlp.png)]" in text
+    plot = model_plot_path("mlp")
+    assert f"[![mlp: latency and throughput against batch size]({plot})]" in text
     for summary in ("Environment", "Timing precision", "Memory breakdown", "Counting coverage"):
         assert f"<summary>{summary}</summary>" in text
     assert "Peak reserved |" not in text and "Wall (ms)" not in text  # empty on CPU: left out
@@ -84,11 +88,11 @@ def test_bench_run_report_equals_bench_report_and_index_lists_runs(
         assert main(["run", str(suite), "--out", str(out), "--quick", "--quiet"]) == 0
         runs.append(Path(capsys.readouterr().out.strip()))
     written = (runs[0] / "report.md").read_bytes()
-    plot = (runs[0] / "plots" / "model-linear.png").read_bytes()
-    assert "](plots/model-linear.png)" in written.decode()
+    plot = (runs[0] / model_plot_path("linear")).read_bytes()
+    assert f"]({model_plot_path('linear')})" in written.decode()
     assert main(["report", str(runs[0])]) == 0
     assert (runs[0] / "report.md").read_bytes() == written
-    assert (runs[0] / "plots" / "model-linear.png").read_bytes() == plot
+    assert (runs[0] / model_plot_path("linear")).read_bytes() == plot
     index = (out / INDEX_MD).read_text(encoding="utf-8")
     assert index.startswith("# bench runs in this folder\n\n2 runs, newest first.")
     for run in runs:

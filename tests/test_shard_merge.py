@@ -18,6 +18,7 @@ from bench.measure.case import RunOptions
 from bench.measure.timing.engine import QUICK_POLICY
 from bench.pipeline import run_suite
 from bench.records import COLUMNS
+from bench.report.plot_style import plot_file_name
 from bench.shard import Shard, merge_runs, plan_merge
 from bench.store import read_record
 from bench.store.entries import result_of
@@ -382,7 +383,8 @@ def test_experiment_rows_shard_and_merge_like_model_rows(tmp_path: Path, write_s
         ("relu", "out_of_place"),
         ("relu", "in_place"),
     ]
-    assert (outcome.run_dir / "plots" / "relu-only-cpu-float32.png").is_file()
+    plot = plot_file_name("experiment", "relu-only-cpu-float32")
+    assert (outcome.run_dir / "plots" / plot).is_file()
 
 
 def test_a_directory_that_is_no_run_is_refused(runs, tmp_path: Path, capsys) -> None:

@@ -24,7 +24,7 @@ def case_line(index: int, total: int, case: Any, result: Any) -> str:
         if lat.steady is False:  # an interval over a slow start is no precision: say what to do
             detail += ", not steady: raise --budget"
         elif lat.ci_low_ms is not None:
-            detail += f" (95% CI +-{significant(100 * lat.relative_half_width, 2)}%)"
+            detail += f" (95% CI {lat.interval_text()})"
         doubts = [d for d in lat.doubts() if not d.startswith("not steady")]
         if lat.steady is not False and lat.precision_met is False:
             doubts.insert(0, "precision target not met")

@@ -13,9 +13,7 @@ from bench.units import significant
 
 def _row(result: Any) -> list[str]:
     case, lat = result.case, result.latency
-    spread = ""
-    if lat is not None and lat.ci_low_ms is not None:
-        spread = f"+-{significant(100 * lat.relative_half_width, 2)}%"
+    spread = "" if lat is None else lat.interval_text()
     peak = getattr(result, "peak_memory_bytes", None)
     throughput = getattr(result, "throughput_per_s", None)
     return [

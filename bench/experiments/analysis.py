@@ -4,6 +4,11 @@ Everything here reads measured rows; nothing is asserted from the op's name. A v
 should not grow with size and it should allocate nothing; a copy should grow linearly, at the
 machine's copy bandwidth. The fit says which each variant actually did.
 
+A bandwidth is quoted only from sizes whose tensor is larger than the device's last-level cache
+(the CPU's L3, a GPU's L2), with those sizes: a 4 MB copy that stayed in cache once read 146
+GB/s beside an 8 GB/s memory ceiling. Where the cache size was not recorded, no bandwidth is
+claimed and the sentence says why.
+
 A variant is compared with its family's baseline (the out-of-place op, or the view) by the
 paired ratio of the rounds they were measured in, interleaved (bench.experiments.comparison):
 its interval and verdict, never a ratio of two medians taken at different times. Records made
@@ -29,14 +34,28 @@ LINEAR_SLOPE = 0.7  # above this, cost grows (close to) linearly with size
 
 
 @dataclass(frozen=True)
+class Cache:
+    """The cache a copy must outgrow before its speed says anything about memory."""
+
+    name: str  # "last-level cache", "L2 cache"
+    size_bytes: int | None  # None: not recorded, so no bandwidth can be claimed
+
+
+UNKNOWN_CACHE = Cache("last-level cache", None)
+
+
+@dataclass(frozen=True)
 class ScalingFit:
     variant: str
     code: str
     latency_slope: float | None  # d log(latency) / d log(numel), over clean rows only
     bytes_per_element: float | None  # allocated bytes / numel, at the largest size
-    copy_bandwidth_gb_s: float | None  # (read + write) bytes / median time at the largest size
-
+    # (bytes of one tensor, (read + write) GB/s) at each clean size beyond the cache
+    bandwidths: tuple[tuple[int, float], ...] = ()
     unclean_sizes: int = 0  # sizes left out of the fit: noisy, contended or not steady
+    clean_numels: tuple[int, ...] = ()  # the sizes the slope was fitted over
+    cache: Cache = UNKNOWN_CACHE
+    largest_clean_bytes: int | None = None  # one tensor's bytes at the largest clean size
 
     @property
     def verdict(self) -> str:
@@ -147,7 +166,9 @@ def inplace_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
     return sentences
 
 
-def scaling_fits(rows: Sequence[ExperimentResult]) -> list[ScalingFit]:
+def scaling_fits(
+    rows: Sequence[ExperimentResult], cache: Cache = UNKNOWN_CACHE
+) -> list[ScalingFit]:
     by_variant: dict[str, list[ExperimentResult]] = {}
     for row in _ok(rows):
         by_variant.setdefault(row.case.variant.key, []).append(row)
@@ -157,12 +178,8 @@ def scaling_fits(rows: Sequence[ExperimentResult]) -> list[ScalingFit]:
         largest = series[-1]
         m = largest.measurement
         assert m is not None
-        clean = [r for r in series if _clean(r)]
+        clean = [r for r in series if _clean(r) and r.measurement]
         element_size = _element_size(largest.case.dtype)
-        # bandwidth from the largest clean row: a noisy median would give a noisy GB/s
-        timed = clean[-1] if clean else None
-        seconds = timed.measurement.latency.median_ms / 1e3 if timed and timed.measurement else 0
-        copied = m.allocated_bytes > 0
         fits.append(
             ScalingFit(
                 variant=key,
@@ -172,35 +189,78 @@ def scaling_fits(rows: Sequence[ExperimentResult]) -> list[ScalingFit]:
                     [r.measurement.latency.median_ms for r in clean if r.measurement],
                 ),
                 bytes_per_element=m.allocated_bytes / largest.case.numel,
-                copy_bandwidth_gb_s=(
-                    2 * timed.case.numel * element_size / seconds / 1e9
-                    if timed is not None and copied and seconds > 0
-                    else None
-                ),
+                bandwidths=_bandwidths(clean, element_size, cache) if m.allocated_bytes else (),
                 unclean_sizes=len(series) - len(clean),
+                clean_numels=tuple(r.case.numel for r in clean),
+                cache=cache,
+                largest_clean_bytes=clean[-1].case.numel * element_size if clean else None,
             )
         )
     return fits
 
 
-def view_conclusions(rows: Sequence[ExperimentResult]) -> list[str]:
+def _bandwidths(
+    clean: Sequence[ExperimentResult], element_size: int, cache: Cache
+) -> tuple[tuple[int, float], ...]:
+    """(read + write) bytes over the median time, at each clean size whose tensor is larger
+    than the cache (a noisy median would give a noisy GB/s; a cached one, the cache's)."""
+    if cache.size_bytes is None:
+        return ()
+    found = []
+    for row in clean:
+        tensor_bytes = row.case.numel * element_size
+        seconds = row.measurement.latency.median_ms / 1e3 if row.measurement else 0.0
+        if tensor_bytes > cache.size_bytes and seconds > 0:
+            found.append((tensor_bytes, 2 * tensor_bytes / seconds / 1e9))
+    return tuple(found)
+
+
+def _bandwidth_words(fit: ScalingFit) -> str:
+    """The bandwidth claim of a variant that copies, with its sizes, or why there is none."""
+    cache = fit.cache
+    if cache.size_bytes is None:
+        return (
+            f"; no copy bandwidth claimed: the {cache.name} size was not recorded, and a copy "
+            "that fits in it measures the cache, not memory"
+        )
+    named = f"the {human_bytes(cache.size_bytes)} {cache.name}"
+    if not fit.largest_clean_bytes:
+        return "; no copy bandwidth claimed: no size was clean"
+    if not fit.bandwidths:
+        return (
+            f"; no copy bandwidth claimed: every clean size fits in {named} (the largest is "
+            f"{human_bytes(fit.largest_clean_bytes)} per tensor)"
+        )
+    at = ", ".join(f"{gb:.1f} GB/s at {human_bytes(size)}" for size, gb in fit.bandwidths)
+    return f"; effective copy bandwidth (read + write) {at} per tensor, sizes beyond {named}"
+
+
+def _slope_words(fit: ScalingFit) -> str:
+    if fit.latency_slope is None:
+        words = "n/a"
+    else:
+        sizes = fit.clean_numels
+        words = (
+            f"{fit.latency_slope:.2f} over {len(sizes)} sizes, "
+            f"{min(sizes):,}-{max(sizes):,} elements"
+        )
+    if fit.unclean_sizes:
+        words += f"; {fit.unclean_sizes} noisy size(s) left out"
+    return words
+
+
+def view_conclusions(rows: Sequence[ExperimentResult], cache: Cache = UNKNOWN_CACHE) -> list[str]:
     sentences = []
-    for fit in scaling_fits(rows):
-        slope = "n/a" if fit.latency_slope is None else f"{fit.latency_slope:.2f}"
-        if fit.unclean_sizes:
-            slope += f"; {fit.unclean_sizes} noisy size(s) left out"
+    for fit in scaling_fits(rows, cache):
         allocation = (
             "allocates nothing"
             if not fit.bytes_per_element
             else f"allocates {fit.bytes_per_element:.2f} B per element"
         )
-        bandwidth = (
-            f", {fit.copy_bandwidth_gb_s:.1f} GB/s effective copy bandwidth (read + write)"
-            if fit.copy_bandwidth_gb_s
-            else ""
-        )
+        bandwidth = _bandwidth_words(fit) if fit.bytes_per_element else ""
         sentences.append(
-            f"`{fit.code}`: {fit.verdict} (log-log slope {slope}), {allocation}{bandwidth}."
+            f"`{fit.code}`: {fit.verdict} (log-log slope {_slope_words(fit)}), "
+            f"{allocation}{bandwidth}."
         )
     numel, pairs = _against_baselines(rows)
     for row, baseline in pairs:

@@ -2,7 +2,7 @@
 
 `stages` has the suite, case and result records and the results.csv column contract; `inputs`
 what a model is fed; `latency`, `memory` and `counts` the measured statistics a Result carries.
-Records depend on nothing but `bench.stats`, so every stage can import them.
+Records depend on nothing but `bench.stats` and `bench.units`, so every stage can import them.
 """
 
 from bench.records.counts import (
@@ -24,6 +24,7 @@ from bench.records.inputs import (
 )
 from bench.records.keys import CaseKey, is_experiment_entry, key_of, key_of_entry
 from bench.records.latency import (
+    ASYMMETRY_LIMIT,
     CONTENDED_SHARE,
     LAUNCH_BOUND_RATIO,
     NOISY_CI_MULTIPLE,
@@ -49,6 +50,7 @@ from bench.records.stages import (
 )
 
 __all__ = [
+    "ASYMMETRY_LIMIT",
     "COLUMNS",
     "CONTENDED_SHARE",
     "COUNTED_ON",

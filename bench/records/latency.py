@@ -26,6 +26,7 @@ from bench.stats import (
     relative_half_width,
     sample_std,
 )
+from bench.units import significant
 
 NOISY_IQR_FRACTION = 0.10
 """IQR/median above this marks a row `noisy`: medians of such rows need care when compared."""
@@ -52,6 +53,15 @@ MIN_BLOCKS_FOR_DRIFT = 12
 least that gives a 95% one): `drifting` is then False."""
 LAUNCH_BOUND_RATIO = 1.5
 """CUDA host wall time over device time above this marks a row `launch_bound`."""
+ASYMMETRY_LIMIT = 2.0
+"""One side of the median's interval longer than this many times the other: quote its ends.
+
+A distribution-free interval is the pair of block medians at two ranks, so it is as lopsided as
+the blocks are: a few slow blocks stretch the top alone. `+-X%` (half the width over the median)
+then claims a lower bound the interval does not have and halves the upper one: 0.319-8.94 ms
+around 0.329 ms read `+-1,310%`, as if the median might be negative. Within 2x, +-% reads the
+interval closely enough and stays comparable with the precision target, which is stated in it.
+"""
 
 
 @dataclass(frozen=True)
@@ -232,13 +242,31 @@ class LatencyStats:
             reasons.append("drifting")
         return reasons
 
+    @property
+    def interval_asymmetric(self) -> bool:
+        """One side of the interval is over ASYMMETRY_LIMIT times the other (False: none)."""
+        if self.ci_low_ms is None or self.ci_high_ms is None:
+            return False
+        below, above = self.median_ms - self.ci_low_ms, self.ci_high_ms - self.median_ms
+        return max(below, above) > ASYMMETRY_LIMIT * min(below, above)
+
+    def interval_text(self) -> str:
+        """The interval as a reader should quote it: `+-1.5%` of the median when its two sides
+        are within ASYMMETRY_LIMIT of each other, else its ends, `0.319-8.94 ms`; empty when
+        there is none."""
+        if self.ci_low_ms is None or self.ci_high_ms is None:
+            return ""
+        if self.interval_asymmetric:
+            return f"{significant(self.ci_low_ms)}-{significant(self.ci_high_ms)} ms"
+        return f"+-{significant(100 * self.relative_half_width, 2)}%"
+
     def precision_label(self) -> str:
         """What the +-% is, or why there is none: '95% CI +-1.5%', 'not steady: raise --budget'."""
         if self.steady is False:
             return "not steady: raise --budget"
         if self.ci_low_ms is None:
             return "too few samples for a CI"
-        return f"{100 * self.confidence:g}% CI +-{100 * self.relative_half_width:.1f}%"
+        return f"{100 * self.confidence:g}% CI {self.interval_text()}"
 
     @property
     def launch_bound(self) -> bool | None:

@@ -33,6 +33,7 @@ def _environment_rows(env: dict[str, Any]) -> list[tuple[str, Any]]:
         ("torch / torchvision", f"{env.get('torch')} / {env.get('torchvision')}"),
         ("Python", env.get("python")),
         ("CPU", f"{env.get('cpu_model')} ({env.get('cpu_count')} logical cores)"),
+        ("CPU last-level cache (all instances)", _cache(env.get("last_level_cache_bytes"))),
         (
             "Threads (intra-op / inter-op)",
             f"{env.get('torch_num_threads')} / {env.get('torch_num_interop_threads')}",
@@ -45,6 +46,11 @@ def _environment_rows(env: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Platform", env.get("platform")),
         ("Load average before the run (1 / 5 / 15 min)", _load(env.get("load_avg_before_run"))),
     ]
+
+
+def _cache(size: Any) -> str:
+    """Experiments claim a copy bandwidth only beyond it; older records did not note it."""
+    return human_bytes(size) if isinstance(size, int) and size > 0 else "not recorded"
 
 
 def _load(values: Any) -> str:
@@ -128,7 +134,7 @@ def render_report(
             lines += [f"[![{caption}]({path})]({path})", ""]
     lines += repeatability_section(results)
     lines += model_inplace_section(results)
-    lines += experiment_sections(experiments, plots or {})
+    lines += experiment_sections(experiments, plots or {}, environment)
     lines += ["## Details", ""]
     lines += _collapsed(
         "Environment", [markdown_table(_environment_rows(environment), ["", ""]), ""]

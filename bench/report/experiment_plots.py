@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.experiments.records import ExperimentResult
+from bench.report.plot_style import measured_ticks, plain_log_axis, pyplot
+
+ELEMENTS = "elements (k: thousand, M: million, G: billion)"
 
 
 def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) -> Path:
     """Two panels, one line per variant; zero-byte allocations sit on the panel's floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     series: dict[str, list[ExperimentResult]] = {}
     for row in rows:
         if row.status == "ok" and row.measurement is not None:
@@ -34,12 +33,14 @@ def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) ->
         latency_axes.plot(sizes, medians, color=color, label=key, **look)
         allocated = [max(r.measurement.allocated_bytes, 1) for r in points if r.measurement]
         bytes_axes.plot(sizes, allocated, color=color, label=key, **look)
-    latency_axes.set(xscale="log", yscale="log", xlabel="elements", ylabel="median latency (ms)")
+    latency_axes.set(xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="median latency (ms)")
     bytes_axes.set(
-        xscale="log", yscale="log", xlabel="elements", ylabel="bytes allocated (0 B drawn at 1)"
+        xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="bytes allocated (0 B drawn at 1)"
     )
     for axes in (latency_axes, bytes_axes):
         axes.grid(True, which="both", alpha=0.3)
+        measured_ticks(axes.xaxis, [r.case.numel for p in series.values() for r in p], True)
+        plain_log_axis(axes.yaxis)
     bytes_axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     figure.suptitle(title)
     figure.tight_layout()

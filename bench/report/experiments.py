@@ -5,15 +5,21 @@ Also the model-level in-place comparison: the same model with every `inplace` fl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.experiments.analysis import inplace_conclusions, speed_comparison, view_conclusions
+from bench.experiments.analysis import (
+    Cache,
+    inplace_conclusions,
+    speed_comparison,
+    view_conclusions,
+)
 from bench.experiments.catalog import INPLACE_VARIANTS
 from bench.experiments.comparison import THRESHOLD
 from bench.experiments.records import ExperimentResult
 from bench.report.experiment_plots import plot_experiment
+from bench.report.plot_style import PLOTS_DIR, plot_file_name
 from bench.report.tables import markdown_table
 from bench.units import human_bytes
 
@@ -34,9 +40,9 @@ def write_plots(results: Sequence[ExperimentResult], run_dir: Path) -> dict[Grou
     for key, rows in group_rows(results).items():
         if not any(r.status == "ok" for r in rows):
             continue
-        name = "-".join(key).replace("/", "_") + ".png"
-        plot_experiment(rows, run_dir / "plots" / name, " / ".join(key))
-        paths[key] = f"plots/{name}"
+        relative = f"{PLOTS_DIR}/{plot_file_name('experiment', '-'.join(key))}"
+        plot_experiment(rows, run_dir / relative, " / ".join(key))
+        paths[key] = relative
     return paths
 
 
@@ -115,14 +121,33 @@ def _timing_note(rows: Sequence[ExperimentResult]) -> str:
     )
 
 
+def device_cache(device: str, environment: Mapping[str, Any]) -> Cache:
+    """The cache a copy on `device` must outgrow, as the run's environment recorded it: the
+    CPU's last-level cache, or the GPU's L2 (a bare "cuda" is device 0, as torch reads it)."""
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        gpus = [d for d in environment.get("cuda_devices") or [] if d.get("index") == index]
+        return Cache("L2 cache", gpus[0].get("l2_cache_bytes") if gpus else None)
+    size = environment.get("last_level_cache_bytes")
+    return Cache("last-level cache", size if isinstance(size, int) and size > 0 else None)
+
+
 def experiment_sections(
-    results: Sequence[ExperimentResult], plots: dict[GroupKey, str]
+    results: Sequence[ExperimentResult],
+    plots: dict[GroupKey, str],
+    environment: Mapping[str, Any] | None = None,
 ) -> list[str]:
+    """`environment` is the run's record of the machine: its cache sizes bound which sizes may
+    claim a copy bandwidth (none recorded: no claim)."""
     lines: list[str] = []
     for key, rows in group_rows(results).items():
         experiment, device, dtype = key
         is_inplace = rows[0].case.variant in INPLACE_VARIANTS
-        conclusions = inplace_conclusions(rows) if is_inplace else view_conclusions(rows)
+        conclusions = (
+            inplace_conclusions(rows)
+            if is_inplace
+            else view_conclusions(rows, device_cache(device, environment or {}))
+        )
         lines += [f"## Experiment `{experiment}` ({device}, {dtype})", ""]
         lines += ["**Conclusions** (computed from the rows below):", ""]
         lines += [f"- {sentence}" for sentence in conclusions] or ["- no successful rows"]

@@ -1,7 +1,13 @@
 """Model plots: latency and throughput against batch size, one PNG per model, a line per
-device x dtype x mode (so CPU and CUDA share the axes where both ran), and a CPU-vs-CUDA chart.
-A model that sweeps a named input dimension (`dims`, e.g. sequence length) is drawn against
-that dimension instead, a line per batch size as well.
+variant (device, dtype, memory format, compile mode, mode, in-place build, repetition: so CPU
+and CUDA share the axes where both ran), and a CPU-vs-CUDA chart. A model that sweeps a named
+input dimension (`dims`, e.g. sequence length) is drawn against that dimension instead, a line
+per batch size as well.
+
+A line joins only cases that differ in x alone: joining two variants (contiguous at b1 with
+channels_last at b1) drew a vertical jump that read as a measurement. Points whose median should
+not be compared (noisy, contended, drifting, not steady: `LatencyStats.trustworthy`) are drawn
+hollow, so a reader sees which of the plot's points the warnings are about.
 
 Drawn from the same Results as the tables, with fixed sizes, colours and order, so the same
 run.json draws the same PNG bytes (matplotlib's Agg writes no timestamp into a PNG).
@@ -11,15 +17,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.records import Result
+from bench.report.plot_style import (
+    PLOTS_DIR,
+    measured_ticks,
+    plain_log_axis,
+    plot_file_name,
+    pyplot,
+)
+from bench.report.summary import contended
 
-PLOTS_DIR = "plots"
 PlotIndex = dict[str, str]  # caption -> path relative to the run directory
+HOLLOW_LABEL = "hollow: flagged (noisy, contended, drifting or not steady; see Warnings)"
+MARKERS = "os^Dvp<>"
+LINE_STYLES = ("-", "--", ":", "-.")
+TITLE_CHARS = 80  # a longer model name is cut in the figure; the report's caption has it whole
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+def model_plot_path(model: str) -> str:
+    """The model's plot, relative to the run directory: distinct per name, short for any."""
+    return f"{PLOTS_DIR}/{plot_file_name('model', model)}"
 
 
 def _x(result: Result) -> tuple[str, int]:
@@ -28,18 +47,34 @@ def _x(result: Result) -> tuple[str, int]:
     return dims[0] if dims else ("batch size", result.case.batch_size)
 
 
+def variant_label(result: Result) -> str:
+    """Everything that tells the case apart except its x value: one line per label."""
+    c = result.case
+    parts = [c.device, c.dtype]
+    if c.memory_format != "contiguous":
+        parts.append(c.memory_format)
+    if c.compile != "eager":
+        parts.append(f"compile={c.compile}")
+    parts += [c.mode, c.inplace_variant]
+    if c.dims:  # x is the first dimension: the batch and any other dimension name the line
+        parts += [f"b{c.batch_size}", *(f"{n}={v}" for n, v in c.dims[1:])]
+    if c.repeat is not None:
+        parts.append(f"#{c.repeat}")
+    return " ".join(p for p in parts if p)
+
+
+def flagged(result: Result) -> bool:
+    """A median the report tells the reader not to compare."""
+    return result.latency is not None and (not result.latency.trustworthy or contended(result))
+
+
 def _series(results: Sequence[Result]) -> dict[str, dict[str, list[Result]]]:
     """model -> line label -> ok results with a latency, sorted along the x axis."""
     by_model: dict[str, dict[str, list[Result]]] = {}
     for r in results:
         if r.status != "ok" or r.latency is None or r.case.backoff_from is not None:
             continue
-        c = r.case
-        parts = [c.device, c.dtype, c.mode, c.inplace_variant]
-        if c.dims:  # x is the first dimension: the batch and any other dimension name the line
-            parts += [f"b{c.batch_size}", *(f"{n}={v}" for n, v in c.dims[1:])]
-        label = " ".join(p for p in parts if p)
-        by_model.setdefault(c.model.name, {}).setdefault(label, []).append(r)
+        by_model.setdefault(r.case.model.name, {}).setdefault(variant_label(r), []).append(r)
     for lines in by_model.values():
         for points in lines.values():
             points.sort(key=lambda r: _x(r)[1])
@@ -50,43 +85,76 @@ def _axis(lines: dict[str, list[Result]]) -> str:
     return _x(next(iter(lines.values()))[0])[0]
 
 
-def _pyplot():
-    import matplotlib
+def _draw_line(axes: Any, xs: list[int], ys: list[float], marked: list[bool], look: dict) -> Any:
+    """The line, then its points: filled where clean, hollow where flagged. Returns the artist
+    the legend shows (line and marker of the variant)."""
+    (line,) = axes.plot(xs, ys, linestyle=look["linestyle"], color=look["color"], marker="none")
+    for hollow in (False, True):
+        chosen = [(x, y) for x, y, m in zip(xs, ys, marked, strict=True) if m is hollow]
+        if chosen:
+            axes.plot(
+                [x for x, _ in chosen],
+                [y for _, y in chosen],
+                linestyle="none",
+                marker=look["marker"],
+                color=look["color"],
+                markerfacecolor="none" if hollow else look["color"],
+                markersize=7,
+                gid="flagged" if hollow else "clean",
+            )
+    return line
 
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
 
-    plt.rcParams["svg.hashsalt"] = "bench"  # irrelevant for PNG; keeps any SVG stable too
-    return plt
+def model_figure(plt: Any, model: str, lines: dict[str, list[Result]]) -> Any:
+    """The figure of one model (not saved): tests inspect its legend and markers."""
+    from matplotlib.lines import Line2D
 
-
-def _plot_model(plt, model: str, lines: dict[str, list[Result]], path: Path) -> None:
-    figure, (latency_axes, throughput_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, (latency_axes, throughput_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.get_cmap("tab10").colors
     axis = _axis(lines)
+    handles, labels, xs_all = [], [], []
     for index, (label, points) in enumerate(sorted(lines.items())):
-        batches = [_x(r)[1] for r in points]
+        look = {
+            "color": colors[index % 10],
+            "marker": MARKERS[index % len(MARKERS)],
+            "linestyle": LINE_STYLES[(index // 10) % len(LINE_STYLES)],
+        }
+        xs = [_x(r)[1] for r in points]
         medians = [r.latency.median_ms for r in points]
+        marked = [flagged(r) for r in points]
         low = [r.latency.median_ms - (r.latency.ci_low_ms or r.latency.median_ms) for r in points]
         high = [(r.latency.ci_high_ms or r.latency.median_ms) - r.latency.median_ms for r in points]
-        style = {"color": colors[index % 10], "marker": "os^Dv"[index % 5], "label": label}
-        latency_axes.errorbar(batches, medians, yerr=[low, high], capsize=3, **style)
-        throughput_axes.plot(batches, [r.throughput_per_s for r in points], **style)
+        latency_axes.errorbar(
+            xs, medians, yerr=[low, high], capsize=3, color=look["color"], linestyle="none"
+        )
+        _draw_line(latency_axes, xs, medians, marked, look)
+        _draw_line(throughput_axes, xs, [r.throughput_per_s for r in points], marked, look)
+        handles.append(
+            Line2D([], [], color=look["color"], marker=look["marker"], linestyle=look["linestyle"])
+        )
+        labels.append(label)
+        xs_all += xs
+    if any(flagged(r) for points in lines.values() for r in points):
+        hollow = Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="none")
+        handles.append(hollow)
+        labels.append(HOLLOW_LABEL)
     latency_axes.set(xlabel=axis, ylabel="median latency (ms), 95% CI")
     throughput_axes.set(xlabel=axis, ylabel="throughput (samples/s)")
     for axes in (latency_axes, throughput_axes):
         axes.set_xscale("log", base=2)
         axes.set_yscale("log")
+        measured_ticks(axes.xaxis, xs_all)
+        plain_log_axis(axes.yaxis)
         axes.grid(True, which="both", alpha=0.3)
-    throughput_axes.legend(fontsize=8, loc="best")
-    figure.suptitle(f"{model}: latency and throughput against {axis}")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    figure.legend(handles, labels, loc="lower center", ncols=2, fontsize=8, frameon=False)
+    shown = model if len(model) <= TITLE_CHARS else model[: TITLE_CHARS - 3] + "..."
+    figure.suptitle(f"{shown}: latency and throughput against {axis}")
+    rows = (len(labels) + 1) // 2
+    figure.tight_layout(rect=(0, min(0.5, 0.06 * rows + 0.02), 1, 1))
+    return figure
 
 
-def _plot_devices(plt, pairs: list[tuple[str, float, float]], path: Path) -> None:
+def _plot_devices(plt: Any, pairs: list[tuple[str, float, float]], path: Path) -> None:
     """Horizontal bars: CUDA's speedup over CPU per case (same model, dtype, mode, batch)."""
     figure, axes = plt.subplots(figsize=(8, 0.35 * len(pairs) + 1.2))
     labels = [label for label, _, _ in pairs]
@@ -95,6 +163,7 @@ def _plot_devices(plt, pairs: list[tuple[str, float, float]], path: Path) -> Non
     axes.set_yticks(range(len(pairs)), labels, fontsize=8)
     axes.axvline(1.0, color="black", linewidth=0.8)
     axes.set(xscale="log", xlabel="CUDA speedup over CPU (CPU median / CUDA median)")
+    plain_log_axis(axes.xaxis)
     axes.invert_yaxis()
     axes.grid(True, axis="x", which="both", alpha=0.3)
     figure.tight_layout()
@@ -103,20 +172,18 @@ def _plot_devices(plt, pairs: list[tuple[str, float, float]], path: Path) -> Non
 
 
 def _device_pairs(results: Sequence[Result]) -> list[tuple[str, float, float]]:
-    medians: dict[tuple, dict[str, float]] = {}
+    """CPU and CUDA rows of the same case (every axis but the device alike), labelled by it."""
+    medians: dict[str, dict[str, float]] = {}
     for r in results:
         if r.status == "ok" and r.latency is not None:
-            c = r.case
-            key = (c.model.name, c.dtype, c.mode, c.inplace_variant, c.batch_size, c.dims)
-            medians.setdefault(key, {})[c.device.split(":")[0]] = r.latency.median_ms
-    pairs = []
-    for key, by_device in medians.items():
-        if "cpu" in by_device and "cuda" in by_device:
-            name, dtype, mode, variant, batch, dims = key
-            label = " ".join(p for p in (name, dtype, mode, variant, f"b{batch}") if p)
-            label = " ".join([label, *(f"{n}={v}" for n, v in dims)])
-            pairs.append((label, by_device["cpu"], by_device["cuda"]))
-    return pairs
+            name, device = r.case.model.name, r.case.device
+            label = f"{name} {r.case.label[len(name) + len(device) + 2 :]}"  # "{name} {device} "
+            medians.setdefault(label, {})[device.split(":")[0]] = r.latency.median_ms
+    return [
+        (label, by_device["cpu"], by_device["cuda"])
+        for label, by_device in medians.items()
+        if "cpu" in by_device and "cuda" in by_device
+    ]
 
 
 def write_model_plots(results: Sequence[Result], run_dir: Path) -> PlotIndex:
@@ -126,15 +193,17 @@ def write_model_plots(results: Sequence[Result], run_dir: Path) -> PlotIndex:
     pairs = _device_pairs(results)
     if not wanted and not pairs:
         return {}
-    plt = _pyplot()
+    plt = pyplot()
     index: PlotIndex = {}
+    (run_dir / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for model, lines in wanted.items():
-        relative = f"{PLOTS_DIR}/model-{_slug(model)}.png"
-        _plot_model(plt, model, lines, run_dir / relative)
+        relative = model_plot_path(model)
+        figure = model_figure(plt, model, lines)
+        figure.savefig(run_dir / relative, dpi=80)
+        plt.close(figure)
         index[f"{model}: latency and throughput against {_axis(lines)}"] = relative
     if pairs:
         relative = f"{PLOTS_DIR}/cpu-vs-cuda.png"
-        (run_dir / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
         _plot_devices(plt, pairs, run_dir / relative)
         index["CPU against CUDA: speedup per case"] = relative
     return index

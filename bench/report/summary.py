@@ -12,12 +12,14 @@ import statistics
 from collections.abc import Sequence
 
 from bench.records import (
+    ASYMMETRY_LIMIT,
     CROSSCHECK_TOLERANCE,
     NOISY_IQR_FRACTION,
     Result,
     crosscheck_disagreement,
 )
 from bench.report.tables import compact_table
+from bench.report.timing import PrecisionTally
 from bench.units import significant
 
 _SCALES = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
@@ -72,11 +74,9 @@ def flags(result: Result) -> list[str]:
     return found
 
 
-def _spread(result: Result) -> str:
-    lat = result.latency
-    if lat is None or lat.ci_low_ms is None:
-        return ""
-    return f"{significant(100 * lat.relative_half_width, 2)}"
+def _interval(result: Result) -> str:
+    """The main table's cell: `+-0.56%`, or `0.0567-0.142 ms` when the interval is lopsided."""
+    return "" if result.latency is None else result.latency.interval_text()
 
 
 def _noise_words(result: Result) -> str:
@@ -89,8 +89,9 @@ def _noise_words(result: Result) -> str:
 
 
 def _interval_words(result: Result) -> str:
-    spread = _spread(result)
-    return f"+-{spread}%" if spread else "too few samples for an interval"
+    if result.latency is not None and result.latency.steady is False:
+        return "not steady"
+    return _interval(result) or "too few samples for an interval"
 
 
 def precision_label(result: Result) -> str:
@@ -121,7 +122,7 @@ def summary_table(results: Sequence[Result]) -> str:
                 "" if r.params is None else significant(r.params / params_factor),
                 "" if r.macs is None else significant(r.macs / macs_factor),
                 "" if lat is None else significant(lat.median_ms),
-                _spread(r),
+                _interval(r),
                 significant(r.throughput_per_s),
                 "" if r.peak_memory_bytes is None else significant(r.peak_memory_bytes / 2**20),
                 ", ".join(flags(r)),
@@ -137,7 +138,7 @@ def summary_table(results: Sequence[Result]) -> str:
         f"Params ({params_prefix or '1'})",
         f"{macs_prefix}MACs",
         "Median (ms)",
-        "95% CI (+-%)",
+        "95% CI",
         "Throughput (samples/s)",
         "Peak memory (MiB)",
         "Flags",
@@ -150,8 +151,10 @@ SUMMARY_GUIDE = (
     "of the timed work over the whole batch: one forward pass for `eval` rows, one whole "
     "training step (forward, backward, optimizer) for `train` rows; FLOPs = 2 x MACs. *Median* "
     "is the latency of that work after warmup (the median of block medians: each block is a run "
-    "of samples, and the blocks fill the case's budget), *95% CI* the half-width of the "
-    "median's distribution-free confidence interval over the blocks, as a percentage of it. "
+    "of samples, and the blocks fill the case's budget), *95% CI* the median's "
+    "distribution-free confidence interval over the blocks: +-% of the median while its two "
+    f"sides are within {ASYMMETRY_LIMIT:g}x of each other, else its ends in ms (a +-% of a "
+    "lopsided interval would understate its long side and overstate its short one). "
     "*Peak memory* is the most memory allocated during one steady-state step, weights and "
     "input included, in MiB "
     "(2^20 bytes; all memory in this report is binary). Flags: *noisy* (IQR over 10% of the "
@@ -198,12 +201,10 @@ def warnings(results: Sequence[Result]) -> list[str]:
         lines.append(
             "contended (other work competed): " + ", ".join(_contended_words(r) for r in busy)
         )
-    unmet = [r for r in timed if r.latency.precision_met is False and r.latency.steady is not False]
-    if unmet:
-        cases = ", ".join(f"`{r.case.label}` ({_interval_words(r)})" for r in unmet)
-        lines.append(
-            f"precision target not met in {len(unmet)} of {len(timed)} timed cases: {cases}"
-        )
+    tally = PrecisionTally.of(results)
+    if tally.not_met:
+        cases = ", ".join(f"`{r.case.label}` ({_interval_words(r)})" for r in tally.not_met)
+        lines.append(f"{tally.sentence()}: {cases}")
     real = [r for r in results if r.counting is not None and r.counting.counted_on == "real"]
     if real:
         lines.append(
