@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from bench.experiments.analysis import inplace_conclusions, scaling_fits, speed_comparison
 from bench.experiments.catalog import CATALOG_BY_KEY
-from bench.experiments.measure import VariantMeasurement
-from bench.experiments.records import ExperimentCase, ExperimentResult
+from bench.experiments.records import ExperimentCase, ExperimentResult, VariantMeasurement
 from bench.records import Contention, LatencyStats
 
 BUSY = Contention(wall_s=1.0, others_cpu_s=1.0, cores=2, cores_needed=2, load_avg=3.0)
