@@ -1,14 +1,14 @@
 """From a case to something to run: the model, its input, its step and the check of its output.
 
-`factory` resolves a suite's `factory` string and builds the model (with its checkpoint, dtype
-and in-place flags); `inputs` makes the seeded inputs and calls the model with them;
-`checkpoints` loads weights safely (`weights_only`); `workload` makes the eval or train step that
-is timed; `outputs` checks what a step returned; `inplace` compares a compare_inplace model's two
-builds; `downloads` keeps weights random and refuses any download while a case runs; `variants`
-owns precision (cast or autocast), memory format and torch.compile.
+`resolve` finds the callable a suite's `factory` string names; `factory` builds the model with
+it (with its checkpoint, dtype and in-place flags); `inputs` makes the seeded inputs and calls the
+model with them; `checkpoints` loads weights safely (`weights_only`); `workload` makes the eval or
+train step that is timed; `outputs` checks what a step returned; `inplace` compares a
+compare_inplace model's two builds; `downloads` keeps weights random and refuses any download
+while a case runs; `variants` owns precision (cast or autocast), memory format and torch.compile.
 
 Its names are imported on first use, so that importing one of its modules imports only that
-one (and torch only if that one needs it).
+one: the suite loader uses `resolve`, which imports no torch of its own.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "bench.records.axes": ("AMP_DTYPES", "COMPILE_MODES", "DTYPES", "MEMORY_FORMATS", "MODES"),
     "bench.model.checkpoints": ("CheckpointError", "load_checkpoint"),
     "bench.model.downloads": ("DownloadBlocked", "block_downloads", "random_weight_kwargs"),
-    "bench.model.factory": ("build_model", "resolve_factory", "set_inplace", "torch_dtype"),
+    "bench.model.factory": ("build_model", "set_inplace", "torch_dtype"),
     "bench.model.inplace": ("InplaceCheck", "check_inplace"),
     "bench.model.inputs": ("INPUT_SEED", "ModelInput", "input_problem", "make_input"),
+    "bench.model.resolve": ("resolve_factory",),
     "bench.model.outputs": (
         "NonFiniteOutputError",
         "OutputError",
@@ -30,10 +32,6 @@ _EXPORTS = {
         "output_leaves",
     ),
     "bench.model.variants": (
-        "AMP_DTYPES",
-        "COMPILE_MODES",
-        "DTYPES",
-        "MEMORY_FORMATS",
         "CompileWarmup",
         "autocast",
         "compile_model",
@@ -43,7 +41,7 @@ _EXPORTS = {
         "unsupported_dtype",
         "warm_compiled",
     ),
-    "bench.model.workload": ("MODES", "Workload", "make_workload", "scalar_loss", "train_workload"),
+    "bench.model.workload": ("Workload", "make_workload", "scalar_loss", "train_workload"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)

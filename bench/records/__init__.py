@@ -1,7 +1,8 @@
 """The frozen records passed between stages: Suite -> Case -> Result, and what a Result holds.
 
-`stages` has the suite, case and result records and the results.csv column contract; `inputs`
-what a model is fed; `latency`, `memory` and `counts` the measured statistics a Result carries.
+`stages` has the suite, case and result records and the results.csv column contract; `axes`
+the names a case's dtype, memory format, compile mode and mode take; `inputs` what a model is
+fed; `latency`, `memory` and `counts` the measured statistics a Result carries.
 Records depend on nothing but `bench.stats`, so every stage can import them.
 """
 
