@@ -105,15 +105,15 @@ def test_a_bad_suite_is_one_line_and_exit_2_before_torch_is_imported(tmp_path: P
     typo = SUITE.replace("input_shape", "input_shap")
     suite.write_text(typo, encoding="utf-8")
     seen, stderr = in_fresh_process(
-        tmp_path, ["run", str(suite), "--out", str(tmp_path)], ["profile", str(suite)]
+        tmp_path,
+        ["run", str(suite), "--out", str(tmp_path)],
+        ["profile", str(suite), "--out", str(tmp_path)],
+        ["submit", str(suite), "--shards", "2", "--executor", "local", "--out", str(tmp_path)],
     )
-    assert seen == [
-        {"verb": "run", "code": 2, "heavy": []},
-        {"verb": "profile", "code": 2, "heavy": []},
-    ]
+    assert seen == [{"verb": verb, "code": 2, "heavy": []} for verb in ("run", "profile", "submit")]
     error = f"error: {suite}: models[0] (lin): unknown key 'input_shap'; allowed: "
-    assert [line[: len(error)] for line in stderr.splitlines()] == [error, error]
-    assert not list(tmp_path.glob("*-light"))  # and no run directory was made
+    assert [line[: len(error)] for line in stderr.splitlines()] == [error] * 3
+    assert not list(tmp_path.glob("*light*"))  # and no run directory was made
 
 
 def test_compare_report_and_merge_never_import_torch(stored: dict[str, Path], tmp_path) -> None:
