@@ -14,8 +14,7 @@ from bench.experiments.analysis import (
     view_conclusions,
 )
 from bench.experiments.catalog import CATALOG_BY_KEY
-from bench.experiments.measure import VariantMeasurement
-from bench.experiments.records import ExperimentCase, ExperimentResult
+from bench.experiments.records import ExperimentCase, ExperimentResult, VariantMeasurement
 from bench.records import Contention, LatencyStats
 from bench.report.document import render_report
 from bench.report.experiments import device_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -69,10 +70,23 @@ def test_no_cuda_device_means_no_cuda_figures() -> None:
     assert cuda_figures(backend, lambda device: [], SMALL, FakeClock()) == ()
 
 
+@pytest.mark.parametrize("fit, code", [(True, 0), (False, 1)])
+def test_doctor_exits_1_when_the_machine_is_not_fit(monkeypatch, cli, fit: bool, code: int) -> None:
+    """The verdict, not just its line: a job script that runs `bench doctor && bench run ...`
+    stops on a machine it cannot trust. The figures come from a fake; the mapping is the CLI's."""
+    import bench.doctor
+
+    monkeypatch.setattr(bench.doctor, "run_doctor", lambda quick, threads: SimpleNamespace(fit=fit))
+    monkeypatch.setattr(bench.doctor, "render_doctor", lambda report: "verdict: (fake)")
+    monkeypatch.setattr(bench.doctor, "noise_floor_of", lambda report: None)
+    done = cli("doctor", "--quick")
+    assert (done.returncode, done.stderr) == (code, "")
+
+
 def test_doctor_quick_end_to_end(tmp_path: Path, cli) -> None:
     out = tmp_path / "doctor.json"
     done = cli("doctor", "--quick", "--threads", "1", "--json", out)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
     for needle in ("clock:", "overhead on a no-op:", "agreement resnet18_b1", "agreement mlp_b1"):
         assert needle in done.stdout
@@ -82,6 +96,9 @@ def test_doctor_quick_end_to_end(tmp_path: Path, cli) -> None:
     assert report["threads"] == 1
     assert report["verdict"] in ("fit for benchmarking", "NOT fit for benchmarking")
     assert (report["verdict"] == "fit for benchmarking") == (report["reasons"] == [])
+    # a script can stop on an unfit machine: exit 0 when fit, 1 when not, whichever this one is
+    assert done.returncode == (0 if report["verdict"] == "fit for benchmarking" else 1)
+    assert f"verdict: {report['verdict']}" in done.stdout
     assert report["contention"]["cores_needed"] == 1
     assert {a["name"] for a in report["agreement"]} == {"resnet18_b1", "mlp_b1"}
     assert all(a["threads"] == 1 and a["median_ratio"] > 0 for a in report["agreement"])

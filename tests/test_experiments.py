@@ -13,6 +13,7 @@ from bench.errors import SuiteError
 from bench.experiments import run as experiment_run
 from bench.experiments.analysis import inplace_conclusions, log_log_slope
 from bench.experiments.catalog import CATALOG, CATALOG_BY_KEY, Variant, baseline_of
+from bench.experiments.kernels import KERNELS
 from bench.experiments.measure import cuda_allocated_bytes, measure_variant, pristine_inputs
 from bench.experiments.readback import experiment_result
 from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
@@ -32,6 +33,11 @@ NUMEL = 10_000
 
 def measure(key: str, dtype: str = "float32"):
     return measure_variant(CATALOG_BY_KEY[key], NUMEL, "cpu", dtype, QUICK_POLICY)
+
+
+def test_every_catalog_variant_has_its_kernel_and_no_kernel_is_orphaned() -> None:
+    assert set(KERNELS) == set(CATALOG_BY_KEY)
+    assert all(CATALOG_BY_KEY[key].run is kernel for key, kernel in KERNELS.items())
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -126,6 +126,25 @@ def test_broken_suite_names_file_entry_and_allowed(write_suite, name: str) -> No
     assert "\n" not in message
 
 
+def test_every_entry_is_checked_before_any_factory_is_imported(write_suite, tmp_path) -> None:
+    """Importing a factory's module usually imports torch (seconds): a typo in a later entry,
+    or a later factory file that does not exist, is found without importing the earlier one."""
+    imported = tmp_path / "imported"
+    (tmp_path / "models.py").write_text(
+        f"from pathlib import Path\nPath({str(imported)!r}).touch()\ndef f():\n    return 1\n"
+    )
+    first = '[[models]]\nname = "a"\nfactory = "models.py:f"\ninput_shape = [4]\n'
+    for second, problem in (
+        ('[[models]]\nname = "b"\nfactory = "models.py:f"\ninput_shap = [4]\n', "'input_shap'"),
+        ('[[models]]\nname = "b"\nfactory = "gone.py:f"\ninput_shape = [4]\n', "not found"),
+    ):
+        with pytest.raises(SuiteError, match=problem):
+            load_suite(write_suite(HEADER + first + second))
+        assert not imported.exists()
+    load_suite(write_suite(HEADER + first))
+    assert imported.exists()
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SuiteError, match="not found"):
         load_suite(tmp_path / "absent.toml")

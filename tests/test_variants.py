@@ -15,11 +15,20 @@ from bench.model import variants
 from bench.model.factory import build_model
 from bench.model.inputs import make_input
 from bench.model.workload import make_workload
-from bench.records import COLUMNS, Case, ModelSpec
+from bench.records import COLUMNS, Case, ModelSpec, axes
 from bench.suite import expand, load_suite
 
 COUNTS = RunOptions(metrics=frozenset({"params", "flops"}), crosscheck=False)
 TIMED = RunOptions(metrics=frozenset({"params", "flops", "latency"}), timing=QUICK_POLICY)
+
+
+def test_torch_knows_every_name_a_suite_may_choose() -> None:
+    """The names live in bench.records.axes (no torch, for validating suites); every one of them
+    has its torch meaning here, and nothing torch maps is a name a suite cannot choose."""
+    assert tuple(variants.AUTOCAST_DTYPES) == axes.AMP_DTYPES
+    assert tuple(variants.TORCH_MEMORY_FORMATS) == axes.MEMORY_FORMATS
+    for name in axes.CAST_DTYPES:
+        assert isinstance(variants.storage_dtype(name), torch.dtype)
 
 
 def case(

@@ -2,9 +2,9 @@
 
 Each verb's module declares that verb's options (grouped as its `--help` shows them) and its
 handler; this module only assembles them and maps errors to exit codes. Exit codes: 0 every case
-ok (or skipped for a missing device), 1 some case failed (its row says why), 2 bad usage or an
-invalid suite (one `error:` line on stderr), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM);
-both keep the finished rows and write the report.
+ok (or skipped for a missing device), 1 some case failed (its row says why) or `bench doctor`
+found the machine NOT fit, 2 bad usage or an invalid suite (one `error:` line on stderr), 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM); both keep the finished rows and write the report.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "CUDA latency with confidence intervals, peak memory. `bench run SUITE` measures; "
         "`bench compare BASE NEW` says what changed between two runs; `bench ab SUITE --base REV` "
         "measures two versions interleaved in one run; `bench report RUN_DIR` rebuilds a report.",
-        epilog="Exit codes: 0 ok, 1 a case failed (or --fail-on-regression tripped), 2 bad usage "
-        "or input, 3 a gate could not judge, 130 interrupted, 143 terminated. More: README.md.",
+        epilog="Exit codes: 0 ok, 1 a case failed (or --fail-on-regression tripped, or doctor's "
+        "verdict is NOT fit), 2 bad usage or input, 3 a gate could not judge, 130 interrupted, "
+        "143 terminated. More: README.md.",
     )
     parser.add_argument("--version", action="version", version=f"bench {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=UsageParser)

@@ -162,7 +162,7 @@ def ab(args: argparse.Namespace) -> int:
         try:
             for worker in workers:
                 worker.start()
-            # imported while the workers start: statistics and reports load numpy, scipy, torch
+            # imported while the workers start: statistics and reports load numpy and scipy
             from bench.ab.controller import AbSettings, run_ab
             from bench.ab.render import SideDescription, render_csv, render_json, render_markdown
 

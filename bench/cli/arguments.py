@@ -23,6 +23,10 @@ EXIT_UNJUDGED = 3
 error rows, no case matched, or every case was inconclusive (unless `--allow-inconclusive`).
 Its own code, so a CI script can tell "slower" (1) from "could not tell" (3)."""
 
+EXIT_NOT_FIT = EXIT_CASE_FAILED
+"""`bench doctor` whose verdict is "NOT fit for benchmarking": 1, as a failed check, so a CI step
+or a job script that runs `bench doctor` before measuring stops on a machine it cannot trust."""
+
 MAX_THREADS = 1024  # the suite's `threads` has the same bound (bench.suite.load)
 
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.cli.arguments import EXIT_OK, add_threads
+from bench.cli.arguments import EXIT_NOT_FIT, EXIT_OK, add_threads
 
 
 def add_doctor(verbs: argparse._SubParsersAction) -> None:
-    parser = verbs.add_parser("doctor", help="can this machine be trusted for benchmarking?")
+    parser = verbs.add_parser(
+        "doctor",
+        help="can this machine be trusted for benchmarking?",
+        description="Measure this machine's clock, overhead, noise, contention and ceilings, "
+        "and give a verdict. Exit 0 when it is fit for benchmarking, 1 when it is not (every "
+        "reason is printed), so a script can run it before measuring.",
+    )
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     add_threads(parser)
@@ -27,10 +33,10 @@ def doctor(args: argparse.Namespace) -> int:
     floor = noise_floor_of(report)
     if floor is None:
         print("noise floor not saved: other processes competed in the fresh processes; run again")
-        return EXIT_OK
-    path = save_floor(floor)
-    print(
-        f"noise floor {100 * floor.fraction:.1f}% saved to {path}: later runs record it, and "
-        "`bench compare` calls no change below it"
-    )
-    return EXIT_OK
+    else:
+        path = save_floor(floor)
+        print(
+            f"noise floor {100 * floor.fraction:.1f}% saved to {path}: later runs record it, and "
+            "`bench compare` calls no change below it"
+        )
+    return EXIT_OK if report.fit else EXIT_NOT_FIT

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, add_threads, positive_int
-
-MODES = ("eval", "train")  # bench.model.MODES, without importing torch for `bench --help`
+from bench.records.axes import MODES
 
 
 def add_profile(verbs: argparse._SubParsersAction) -> None:
@@ -26,6 +25,9 @@ def add_profile(verbs: argparse._SubParsersAction) -> None:
 
 
 def profile(args: argparse.Namespace) -> int:
+    from bench.suite.load import load_suite
+
+    load_suite(args.suite)  # a bad suite is one line, before torch is imported (as bench run)
     from bench.console import ProgressDisplay
     from bench.measure.case import RunOptions
     from bench.measure.timing.engine import DEFAULT_POLICY, QUICK_POLICY

@@ -197,13 +197,19 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.console import ProgressDisplay, summary_lines
-    from bench.pipeline import run_suite  # imports torch: keep `bench --help` fast
-    from bench.profile import ProfileSettings
     from bench.shard import parse_shard, shard_from_environment
+    from bench.suite.load import load_suite
 
     if args.suite is None and args.resume is None:
         raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
+    if args.suite is not None:
+        # a bad suite is one line in a fraction of a second: checked before torch is imported
+        # (the pipeline loads it again, from the same file, to run it)
+        load_suite(args.suite)
+    from bench.console import ProgressDisplay, summary_lines
+    from bench.pipeline import run_suite  # imports torch
+    from bench.profile import ProfileSettings
+
     shard = None
     if args.shard is not None:
         auto = args.shard.strip() == "auto"

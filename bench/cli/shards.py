@@ -76,13 +76,14 @@ def _run_arguments(suite: Path, run_argv: list[str]) -> argparse.Namespace:
 
 
 def submit(args: argparse.Namespace) -> int:
-    from bench.console import ProgressDisplay
-    from bench.shard import missing_lines
-    from bench.submit import LocalExecutor, submit_shards
     from bench.suite.load import load_suite
 
     run_args = _run_arguments(args.suite, args.run_argv)
-    suite = load_suite(args.suite)  # a bad suite is refused before any job exists
+    suite = load_suite(args.suite)  # a bad suite is refused before any job exists (and torch)
+    from bench.console import ProgressDisplay
+    from bench.shard import missing_lines
+    from bench.submit import LocalExecutor, submit_shards  # imports torch (the pipeline)
+
     if args.executor == "local":
         given = [
             k for k, v in vars(args).items() if k.startswith("slurm_") and v not in (None, False)

@@ -1,23 +1,32 @@
 """Built-in experiments: in-place vs out-of-place ops and view vs copy, measured per variant.
 
-`catalog` defines the variants, their references and each family's baseline; `measure`
-prepares a variant (bytes, storage sharing, correctness) and times a family's variants together;
-`interleave` is that timing loop (rounds that alternate the variants' blocks, so drift cancels);
-`comparison` turns shared rounds into a paired ratio and verdict against the baseline; `run`
-expands an `[[experiments]]` entry and measures it group by group; `records` holds its rows;
-`analysis` draws conclusions from them. The report package renders them and
-`bench.suite.experiments` parses their suite tables.
+`catalog` names the variants, their NumPy oracles and each family's baseline, and `kernels` is
+the torch code each runs, with the reference check; `measure` prepares a variant (bytes, storage
+sharing, correctness) and times a family's variants together; `interleave` is that timing loop
+(rounds that alternate the variants' blocks, so drift cancels); `comparison` turns shared rounds
+into a paired ratio and verdict against the baseline; `run` expands an `[[experiments]]` entry
+and measures it group by group; `records` holds its rows; `analysis` draws conclusions from
+them. The report package renders them and `bench.suite.experiments` parses their suite tables.
+
+Its names are imported on first use: validating a suite's experiments and reading and
+reporting their rows (`catalog`, `records`, `analysis`) need no torch; measuring them does.
 """
 
-from bench.experiments.catalog import CATALOG
-from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
-from bench.experiments.run import expand_experiments, measure_experiment_case
+from __future__ import annotations
 
-__all__ = [
-    "CATALOG",
-    "ExperimentCase",
-    "ExperimentResult",
-    "ExperimentSpec",
-    "expand_experiments",
-    "measure_experiment_case",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "bench.experiments.catalog": ("CATALOG",),
+    "bench.experiments.records": ("ExperimentCase", "ExperimentResult", "ExperimentSpec"),
+    "bench.experiments.run": ("expand_experiments", "measure_experiment_case"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)

@@ -30,38 +30,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-from bench.experiments.catalog import ROWS_REQUIRED, Inputs, Variant, matches, reference
+from bench.experiments.catalog import CATALOG_BY_KEY, Inputs, Variant, shape_for
 from bench.experiments.interleave import Arm, Interleaved, measure_interleaved
+from bench.experiments.records import FRESH_COPY, SAME_INPUT, VariantMeasurement
 from bench.measure.contention import ContentionProbe
 from bench.measure.memory.probes import native_stderr_filtered
 from bench.measure.timing.engine import CpuTimer, CudaTimer, TimingPolicy
 from bench.model.factory import torch_dtype
 from bench.records import LatencyStats
 
-FRESH_COPY = "fresh_copy_per_call"
-SAME_INPUT = "same_input_checked_unmodified"
 SEED = 0
-
-
-@dataclass(frozen=True)
-class VariantMeasurement:
-    latency: LatencyStats
-    allocated_bytes: int
-    shares_storage: bool
-    matches_reference: bool
-    backward_ok: bool
-    backward_error: str
-    input_policy: str = FRESH_COPY
-    # per interleaved round, the median of this variant's blocks (ms per call): what its
-    # comparison with the family's baseline pairs; empty in records made before interleaving
-    round_medians_ms: tuple[float, ...] = ()
-
-
-def shape_for(numel: int) -> tuple[int, int]:
-    """2-D so that transposes are real (non-contiguous); sizes are multiples of the row count."""
-    return (ROWS_REQUIRED, numel // ROWS_REQUIRED)
 
 
 def pristine_inputs(numel: int, device: str, dtype: str) -> Inputs:
@@ -181,6 +162,27 @@ def measure_variant(
     prepared = prepare_variant(variant, numel, device, dtype, cuda_backend)
     timing = time_interleaved([prepared], device, policy, cuda_backend)
     return finish_variant(prepared, timing.latency(0, policy), timing.arms[0].round_medians_ms)
+
+
+def reference(variant: Variant, inputs: Inputs) -> torch.Tensor:
+    """The value a variant must produce, computed before it runs, on copies of its inputs.
+
+    In-place families are checked against their out-of-place variant (torch); view variants
+    against their NumPy oracle (on float32 copies: views and copies move values exactly).
+    """
+    if variant.expected is not None:
+        arrays = {name: t.detach().cpu().float().numpy() for name, t in inputs.items()}
+        return torch.from_numpy(np.array(variant.expected(arrays)))
+    (baseline,) = (v for v in CATALOG_BY_KEY.values() if v.key == f"{variant.family}/out_of_place")
+    copies = {name: tensor.detach().clone() for name, tensor in inputs.items()}
+    return baseline.run(copies).clone()
+
+
+def matches(output: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Exact equality of values and shape (no tolerance: these ops are deterministic)."""
+    return tuple(output.shape) == tuple(expected.shape) and torch.equal(
+        output.detach().cpu().to(expected.dtype), expected
+    )
 
 
 def _is_cuda(device: str) -> bool:

@@ -6,8 +6,12 @@ from typing import Any
 
 from bench.experiments.catalog import CATALOG_BY_KEY
 from bench.experiments.comparison import PairedComparison
-from bench.experiments.measure import FRESH_COPY, VariantMeasurement
-from bench.experiments.records import ExperimentCase, ExperimentResult
+from bench.experiments.records import (
+    FRESH_COPY,
+    ExperimentCase,
+    ExperimentResult,
+    VariantMeasurement,
+)
 from bench.records import latency_from_entry
 
 

@@ -6,11 +6,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from bench.experiments.catalog import Variant
+from bench.experiments.catalog import Variant, shape_for
 from bench.experiments.comparison import PairedComparison
-from bench.experiments.measure import VariantMeasurement, shape_for
+from bench.records import LatencyStats
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+# how a variant's input was treated between timed calls (bench.experiments.measure)
+FRESH_COPY = "fresh_copy_per_call"
+SAME_INPUT = "same_input_checked_unmodified"
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,20 @@ class ExperimentSpec:
     kind: str  # a key of catalog.CATALOG: "inplace" or "view"
     families: tuple[str, ...]
     sizes: tuple[int, ...] = DEFAULT_SIZES
+
+
+@dataclass(frozen=True)
+class VariantMeasurement:
+    latency: LatencyStats
+    allocated_bytes: int
+    shares_storage: bool
+    matches_reference: bool
+    backward_ok: bool
+    backward_error: str
+    input_policy: str = FRESH_COPY
+    # per interleaved round, the median of this variant's blocks (ms per call): what its
+    # comparison with the family's baseline pairs; empty in records made before interleaving
+    round_medians_ms: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,16 @@ from bench.experiments.catalog import CATALOG, baseline_of
 from bench.experiments.comparison import PairedComparison, compare_rounds
 from bench.experiments.measure import (
     PreparedVariant,
-    VariantMeasurement,
     finish_variant,
     prepare_variant,
     time_interleaved,
 )
-from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
+from bench.experiments.records import (
+    ExperimentCase,
+    ExperimentResult,
+    ExperimentSpec,
+    VariantMeasurement,
+)
 from bench.measure.case import device_unavailable_reason
 from bench.measure.timing.engine import EXPERIMENT_POLICY, TimingPolicy
 

@@ -4,16 +4,30 @@
 in-process or `isolation` (a worker process per case); `threads` reads and sets thread counts
 and numerics flags; `ceilings` measures the machine's matmul and copy ceilings. The three
 measurements live in `timing/`, `memory/` and `counting/`.
+
+Its names are imported on first use, so that importing one light module (the watchdog, the
+timing engine) does not import torch through `case`.
 """
 
+from __future__ import annotations
+
+import importlib
 import sys
 import types
 from typing import Any
 
-from bench.measure.case import RunOptions, device_unavailable_reason, measure_case
-from bench.measure.execution import execute
+_EXPORTS = {
+    "bench.measure.case": ("RunOptions", "device_unavailable_reason", "measure_case"),
+    "bench.measure.execution": ("execute",),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
 
-__all__ = ["RunOptions", "device_unavailable_reason", "execute", "measure_case"]
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)
 
 
 class _Callable(types.ModuleType):

@@ -19,9 +19,8 @@ from torch import nn
 from bench.measure.case import RunOptions, measure_case
 from bench.model.given import FACTORY, register, release
 from bench.model.inputs import ModelInput
-from bench.model.variants import DTYPES
-from bench.model.workload import MODES
 from bench.records import METRICS, Case, InputSpec, ModelSpec, Result
+from bench.records.axes import DTYPES, MODES
 
 
 def measure(

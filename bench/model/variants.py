@@ -29,16 +29,15 @@ from typing import Any
 import torch
 
 from bench.errors import CaseUnsupported
+from bench.records.axes import AMP_DTYPES, DTYPES
 
-CAST_DTYPES = ("float32", "float16", "bfloat16", "float64")
-AMP_DTYPES = {"amp_float16": torch.float16, "amp_bfloat16": torch.bfloat16}
-DTYPES = (*CAST_DTYPES, *AMP_DTYPES)
-MEMORY_FORMATS = {
+# what torch does with each name of bench.records.axes
+AUTOCAST_DTYPES = {"amp_float16": torch.float16, "amp_bfloat16": torch.bfloat16}
+TORCH_MEMORY_FORMATS = {  # the format, and the input rank it applies to (None: any)
     "contiguous": (torch.contiguous_format, None),
     "channels_last": (torch.channels_last, 4),
     "channels_last_3d": (torch.channels_last_3d, 5),
 }
-COMPILE_MODES = ("eager", "default", "reduce-overhead", "max-autotune")
 # Calls allowed for a compiled model to stop compiling; a model still recompiling after this
 # many calls is measured anyway, with a note (its latency may include recompiles).
 MAX_COMPILE_CALLS = 10
@@ -64,7 +63,7 @@ def autocast(name: str, device: str) -> Callable[[], contextlib.AbstractContextM
     if name not in AMP_DTYPES:
         return contextlib.nullcontext
     device_type = torch.device(device).type
-    dtype = AMP_DTYPES[name]
+    dtype = AUTOCAST_DTYPES[name]
 
     def context() -> contextlib.AbstractContextManager[Any]:
         return torch.autocast(device_type=device_type, dtype=dtype)
@@ -74,7 +73,7 @@ def autocast(name: str, device: str) -> Callable[[], contextlib.AbstractContextM
 
 def memory_format_problem(name: str, input_shape: tuple[int, ...]) -> str | None:
     """Why the format cannot apply to an input of this shape (batch included), or None."""
-    _, ndim = MEMORY_FORMATS[name]
+    _, ndim = TORCH_MEMORY_FORMATS[name]
     if ndim is None or len(input_shape) == ndim:
         return None
     shape = "x".join(str(d) for d in input_shape)
@@ -86,7 +85,7 @@ def memory_format_problem(name: str, input_shape: tuple[int, ...]) -> str | None
 
 
 def torch_memory_format(name: str) -> torch.memory_format:
-    return MEMORY_FORMATS[name][0]
+    return TORCH_MEMORY_FORMATS[name][0]
 
 
 def compile_problem(mode: str, device: str) -> str | None:

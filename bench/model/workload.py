@@ -17,8 +17,7 @@ from torch import nn
 
 from bench.model.inputs import ModelInput
 from bench.model.outputs import output_leaves
-
-MODES = ("eval", "train")
+from bench.records.axes import MODES
 
 ContextFactory = Callable[[], contextlib.AbstractContextManager[Any]]
 """Makes the context one forward runs in (a fresh one per call: torch.autocast)."""

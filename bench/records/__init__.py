@@ -1,8 +1,10 @@
 """The frozen records passed between stages: Suite -> Case -> Result, and what a Result holds.
 
-`stages` has the suite, case and result records and the results.csv column contract; `inputs`
-what a model is fed; `latency`, `memory` and `counts` the measured statistics a Result carries.
-Records depend on nothing but `bench.stats` and `bench.units`, so every stage can import them.
+`stages` has the suite, case and result records and the results.csv column contract; `axes`
+the names a case's dtype, memory format, compile mode and mode take; `inputs` what a model is
+fed; `latency`, `memory` and `counts` the measured statistics a Result carries; `frames` turns
+rows into typed pandas DataFrames. Records depend on nothing but `bench.stats` and
+`bench.units`, so every stage can import them.
 """
 
 from bench.records.counts import (

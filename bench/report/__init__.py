@@ -2,10 +2,26 @@
 
 `document` assembles the report; `counting`, `memory`, `timing` and `experiments` render their
 sections; `experiment_plots` draws the experiments' charts; `tables` makes markdown tables.
+
+Its names are imported on first use, so that a verb needing one renderer (`bench compare`
+needs `tables`) imports only that one.
 """
 
-from bench.report.document import render_report
-from bench.report.experiments import write_plots
-from bench.report.tables import markdown_table
+from __future__ import annotations
 
-__all__ = ["markdown_table", "render_report", "write_plots"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "bench.report.document": ("render_report",),
+    "bench.report.experiments": ("write_plots",),
+    "bench.report.tables": ("markdown_table",),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)

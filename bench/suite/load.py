@@ -15,10 +15,9 @@ from typing import Any
 
 from bench.durations import BUDGET, DURATION_FORMS, TIMEOUT, DurationLimit
 from bench.errors import FactoryError, SuiteError
-from bench.model.factory import resolve_factory
-from bench.model.variants import AMP_DTYPES, COMPILE_MODES, DTYPES, MEMORY_FORMATS
-from bench.model.workload import MODES
+from bench.model.resolve import check_factory, resolve_factory
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
+from bench.records.axes import AMP_DTYPES, COMPILE_MODES, DTYPES, MEMORY_FORMATS, MODES
 from bench.suite.experiments import load_experiments
 from bench.suite.fields import check_keys, entries_of, entry_name, string_field
 from bench.suite.inputs import MODEL_INPUT_KEYS, model_inputs
@@ -73,15 +72,28 @@ def load_suite(path: str | Path) -> Suite:
             f"{', '.join(d for d in DTYPES if d not in AMP_DTYPES)}",
         )
     models = _models(path, data.get("models"), batch_sizes, modes, variants, not experiments)
+    timing = _timing_settings(path, header)
+    _import_factories(path, models)
     return Suite(
         name=name,
         path=path,
         devices=tuple(devices),
         dtypes=tuple(dtypes),
         models=models,
-        timing=_timing_settings(path, header),
+        timing=timing,
         experiments=experiments,
     )
+
+
+def _import_factories(path: Path, models: tuple[ModelSpec, ...]) -> None:
+    """Import every model's factory, last: the rest of the file is valid by now, and importing
+    a factory's module usually imports torch (seconds), which a typo must not cost."""
+    for index, model in enumerate(models):
+        try:
+            resolve_factory(model.factory, path.parent)
+        except FactoryError as exc:
+            where = f"models[{index}] ({model.name})"
+            raise SuiteError(path, f"{where} factory", str(exc)) from None
 
 
 def expand(suite: Suite) -> list[Case]:
@@ -215,7 +227,7 @@ def _models(
         seen.add(name)
         factory = string_field(path, where, entry, "factory")
         try:
-            resolve_factory(factory, path.parent)
+            check_factory(factory, path.parent)  # imported once all is checked: _import_factories
         except FactoryError as exc:
             raise SuiteError(path, f"{where} factory", str(exc)) from None
         kwargs = entry.get("kwargs", {})
@@ -278,7 +290,7 @@ def _non_finite(value: Any, where: str = "") -> str | None:
 DEFAULT_VARIANTS = {"dtypes": ["float32"], "memory_formats": ["contiguous"], "compile": ["eager"]}
 VARIANT_VALUES: dict[str, tuple[str, ...]] = {
     "dtypes": DTYPES,
-    "memory_formats": tuple(MEMORY_FORMATS),
+    "memory_formats": MEMORY_FORMATS,
     "compile": COMPILE_MODES,
 }
 
