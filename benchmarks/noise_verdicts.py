@@ -247,8 +247,8 @@ def gate(tries: int) -> None:
         common = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                   "test_gate_model.py", f"--benchmark-storage={storage}"]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        saved = subprocess.run([*common, "--benchmark-save=base", "--benchmark-save-data"], cwd=work, env=env,
-                               capture_output=True, text=True)  # fmt: skip
+        save = [*common, "--benchmark-save=base", "--benchmark-save-data"]
+        saved = subprocess.run(save, cwd=work, env=env, capture_output=True, text=True)
         print(f"baseline saved (exit {saved.returncode})")
         for label, repeats in (("unchanged", "20"), ("1.5x slower", "30")):
             for attempt in range(1, tries + 1):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import re
 import tempfile
 import time
@@ -60,7 +61,7 @@ def main_(values: int, window: int, descending: bool) -> None:
         wall = time.perf_counter() - start
         (run_dir,) = Path(folder, "r").glob("*-sweep")
         times = case_times(run_dir / "run.log")
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     first = sum(gaps[:window]) / window
     last = sum(gaps[-window:]) / window
     print(f"exit {code}; {len(times)} cases in {wall:.1f} s")
