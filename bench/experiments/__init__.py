@@ -14,19 +14,13 @@ reporting their rows (`catalog`, `records`, `analysis`) need no torch; measuring
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bench import lazy_exports
 
-_EXPORTS = {
-    "bench.experiments.catalog": ("CATALOG",),
-    "bench.experiments.records": ("ExperimentCase", "ExperimentResult", "ExperimentSpec"),
-    "bench.experiments.run": ("expand_experiments", "measure_experiment_case"),
-}
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "bench.experiments.catalog": ("CATALOG",),
+        "bench.experiments.records": ("ExperimentCase", "ExperimentResult", "ExperimentSpec"),
+        "bench.experiments.run": ("expand_experiments", "measure_experiment_case"),
+    },
+)

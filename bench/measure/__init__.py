@@ -11,23 +11,19 @@ timing engine) does not import torch through `case`.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
 
-_EXPORTS = {
-    "bench.measure.case": ("RunOptions", "device_unavailable_reason", "measure_case"),
-    "bench.measure.execution": ("execute",),
-}
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
+from bench import lazy_exports
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "bench.measure.case": ("RunOptions", "device_unavailable_reason", "measure_case"),
+        "bench.measure.execution": ("execute",),
+    },
+)
 
 
 class _Callable(types.ModuleType):

@@ -13,41 +13,35 @@ one: the suite loader uses `resolve`, which imports no torch of its own.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bench import lazy_exports
 
-_EXPORTS = {
-    "bench.records.axes": ("AMP_DTYPES", "COMPILE_MODES", "DTYPES", "MEMORY_FORMATS", "MODES"),
-    "bench.model.checkpoints": ("CheckpointError", "load_checkpoint"),
-    "bench.model.downloads": ("DownloadBlocked", "block_downloads", "random_weight_kwargs"),
-    "bench.model.factory": ("build_model", "set_inplace", "torch_dtype"),
-    "bench.model.inplace": ("InplaceCheck", "check_inplace"),
-    "bench.model.inputs": ("INPUT_SEED", "ModelInput", "input_problem", "make_input"),
-    "bench.model.resolve": ("resolve_factory",),
-    "bench.model.outputs": (
-        "NonFiniteOutputError",
-        "OutputError",
-        "check_output",
-        "compare_outputs",
-        "output_leaves",
-    ),
-    "bench.model.variants": (
-        "CompileWarmup",
-        "autocast",
-        "compile_model",
-        "compile_problem",
-        "memory_format_problem",
-        "storage_dtype",
-        "unsupported_dtype",
-        "warm_compiled",
-    ),
-    "bench.model.workload": ("Workload", "make_workload", "scalar_loss", "train_workload"),
-}
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "bench.records.axes": ("AMP_DTYPES", "COMPILE_MODES", "DTYPES", "MEMORY_FORMATS", "MODES"),
+        "bench.model.checkpoints": ("CheckpointError", "load_checkpoint"),
+        "bench.model.downloads": ("DownloadBlocked", "block_downloads", "random_weight_kwargs"),
+        "bench.model.factory": ("build_model", "set_inplace", "torch_dtype"),
+        "bench.model.inplace": ("InplaceCheck", "check_inplace"),
+        "bench.model.inputs": ("INPUT_SEED", "ModelInput", "input_problem", "make_input"),
+        "bench.model.resolve": ("resolve_factory",),
+        "bench.model.outputs": (
+            "NonFiniteOutputError",
+            "OutputError",
+            "check_output",
+            "compare_outputs",
+            "output_leaves",
+        ),
+        "bench.model.variants": (
+            "CompileWarmup",
+            "autocast",
+            "compile_model",
+            "compile_problem",
+            "memory_format_problem",
+            "storage_dtype",
+            "unsupported_dtype",
+            "warm_compiled",
+        ),
+        "bench.model.workload": ("Workload", "make_workload", "scalar_loss", "train_workload"),
+    },
+)

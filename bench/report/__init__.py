@@ -9,19 +9,13 @@ needs `tables`) imports only that one.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bench import lazy_exports
 
-_EXPORTS = {
-    "bench.report.document": ("render_report",),
-    "bench.report.experiments": ("write_plots",),
-    "bench.report.tables": ("markdown_table",),
-}
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "bench.report.document": ("render_report",),
+        "bench.report.experiments": ("write_plots",),
+        "bench.report.tables": ("markdown_table",),
+    },
+)
