@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.compare.sources import CaseKey, CompareError, RunSamples, SideCase, load_side
-from bench.stats import block_medians, median_ci
+from bench.stats import median_ci, relative_half_width
 
 MAX_RUNS = 100  # the newest runs of a results folder read for history
 
@@ -81,20 +81,23 @@ def _prediction_bound(medians: list[float]) -> float:
     return math.expm1(PREDICTION_Z * math.sqrt(2) * spread)
 
 
+def _blocks(case: SideCase) -> list[float]:
+    return sorted(b for group in case.block_groups() for b in group)
+
+
 def _half_width(case: SideCase) -> float:
     """The relative half-width of the case's median interval over its blocks (0 without one)."""
-    blocks = sorted(block_medians(case.samples_ms, case.samples_per_block))
-    interval = median_ci(blocks) if blocks else None
-    if interval is None:
+    blocks = _blocks(case)
+    if not blocks:
         return 0.0
-    middle = float(np.median(blocks))
-    return (interval[1] - interval[0]) / 2 / middle if middle > 0 else 0.0
+    width = relative_half_width(median_ci(blocks), float(np.median(blocks)))
+    return width if math.isfinite(width) else 0.0
 
 
 def _median(case: SideCase) -> float | None:
     if case.status != "ok" or not case.samples_ms:
         return None
-    value = float(np.median(block_medians(case.samples_ms, case.samples_per_block)))
+    value = float(np.median(_blocks(case)))
     return value if value > 0 else None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.records import CaseKey, key_of_entry
+from bench.stats import block_medians, grouped_block_medians
 from bench.store.readback import read_record
 
 PYTEST_BENCHMARK = "pytest-benchmark"  # the CaseKey kind of a pytest-benchmark test
@@ -55,6 +56,13 @@ class SideCase:
     @property
     def label(self) -> str:
         return self.key.label
+
+    def block_groups(self) -> list[list[float]]:
+        """The block medians per worker process (one group without `--processes`): the unit
+        every interval on this case is computed from."""
+        if len(self.process_sizes) > 1:
+            return grouped_block_medians(self.samples_ms, self.process_sizes)
+        return [block_medians(self.samples_ms, self.samples_per_block)]
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,6 @@ from bench.compare.history import CaseFloor
 from bench.compare.sources import CaseKey, RunSamples, SideCase
 from bench.stats import (
     VERDICTS,
-    block_medians,
-    grouped_block_medians,
     hierarchical_medians,
     interval_verdict,
 )
@@ -159,19 +157,8 @@ def _flag_reason(base: SideCase, new: SideCase) -> str:
     return ""
 
 
-def _blocks(case: SideCase) -> list[float]:
-    return [b for group in _groups(case) for b in group]
-
-
-def _groups(case: SideCase) -> list[list[float]]:
-    """The case's block medians per worker process (one group without `--processes`)."""
-    if len(case.process_sizes) > 1:
-        return grouped_block_medians(case.samples_ms, case.process_sizes)
-    return [block_medians(case.samples_ms, case.samples_per_block)]
-
-
-def _resampled(case: SideCase) -> list[float] | list[list[float]]:
-    groups = _groups(case)
+def _resampled(groups: list[list[float]]) -> list[float] | list[list[float]]:
+    """What the bootstrap resamples: the blocks, or with processes the groups of them."""
     return groups if len(groups) > 1 else groups[0]
 
 
@@ -192,7 +179,9 @@ def compare_samples(
             return SampleComparison("inconclusive", why)
     if base.shape and new.shape and base.shape != new.shape:
         return SampleComparison("inconclusive", f"input shape {base.shape} vs {new.shape}")
-    base_blocks, new_blocks = _blocks(base), _blocks(new)
+    base_groups, new_groups = base.block_groups(), new.block_groups()
+    base_blocks = [b for group in base_groups for b in group]
+    new_blocks = [b for group in new_groups for b in group]
     base_median = float(np.median(base_blocks))
     new_median = float(np.median(new_blocks))
     ratio = new_median / base_median
@@ -204,7 +193,7 @@ def compare_samples(
         if len(blocks) < MIN_BLOCKS:
             why = f"{side} has {len(blocks)} blocks; an interval needs {MIN_BLOCKS}"
             return SampleComparison("inconclusive", why, base_median, new_median, ratio)
-    low, high = bootstrap_ratio_ci(_resampled(base), _resampled(new))
+    low, high = bootstrap_ratio_ci(_resampled(base_groups), _resampled(new_groups))
     p_value = float(mannwhitneyu(base_blocks, new_blocks, alternative="two-sided").pvalue)
     figures = (base_median, new_median, ratio, low, high, p_value)
     flagged = _flag_reason(base, new)
