@@ -44,8 +44,8 @@ def case(
         batch_sizes=(2,),
         kwargs=kwargs if kwargs is not None else {"in_features": 16, "hidden": (8,)},
     )
-    values = {"dtype": "float32", **fields}
-    return Case(suite="s", model=spec, device="cpu", batch_size=2, base_dir=Path(), **values)
+    values = {"dtype": "float32", "device": "cpu", **fields}
+    return Case(suite="s", model=spec, batch_size=2, base_dir=Path(), **values)
 
 
 # --- suite axes ---------------------------------------------------------------------------
@@ -275,10 +275,28 @@ def test_compiled_tiny_mlp_reports_compile_time_apart_from_latency() -> None:
 # --- CUDA -----------------------------------------------------------------------------------
 
 
+CUDA_CASES = {
+    "reduce_overhead": lambda: case(compile="reduce-overhead", device="cuda"),
+    "amp_float16": lambda: case(
+        "bench.zoo:cifar10_net", (3, 32, 32), {}, dtype="amp_float16", device="cuda"
+    ),
+}
+"""The cases the CUDA tests below measure, built here so their construction runs everywhere:
+a test that only runs on a GPU must not be the first place its set-up is ever executed (both
+of these raised TypeError on every machine, and no CPU-only run could notice)."""
+
+
+@pytest.mark.parametrize("name", sorted(CUDA_CASES))
+def test_the_cuda_tests_cases_build_on_any_machine(name: str) -> None:
+    built = CUDA_CASES[name]()
+    assert built.device == "cuda"
+    reason = measure_case(built, TIMED).error if not torch.cuda.is_available() else None
+    assert reason in (None, "no CUDA device on this machine")
+
+
 @pytest.mark.cuda
 def test_reduce_overhead_records_cuda_graphs_before_timing() -> None:
-    graphs = case(compile="reduce-overhead", device="cuda")
-    result = measure_case(graphs, TIMED)
+    result = measure_case(CUDA_CASES["reduce_overhead"](), TIMED)
     assert result.status == "ok", result.error
     assert result.compile_ms is not None and result.compile_ms > 0
     assert any(note.startswith("compile: 2 call(s) until steady") for note in result.notes)
@@ -287,8 +305,7 @@ def test_reduce_overhead_records_cuda_graphs_before_timing() -> None:
 @pytest.mark.cuda
 def test_amp_float16_on_cuda_keeps_float32_weights() -> None:
     options = RunOptions(metrics=frozenset({"params", "latency", "memory"}), timing=QUICK_POLICY)
-    amp = case("bench.zoo:cifar10_net", (3, 32, 32), {}, dtype="amp_float16", device="cuda")
-    result = measure_case(amp, options)
+    result = measure_case(CUDA_CASES["amp_float16"](), options)
     assert result.status == "ok", result.error
     assert result.memory is not None
     assert set(result.memory.param_bytes_by_dtype) == {"float32"}
