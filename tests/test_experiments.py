@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,14 @@ from bench.experiments import run as experiment_run
 from bench.experiments.analysis import inplace_conclusions, log_log_slope
 from bench.experiments.catalog import CATALOG, CATALOG_BY_KEY, Variant, baseline_of
 from bench.experiments.kernels import KERNELS
-from bench.experiments.measure import cuda_allocated_bytes, measure_variant, pristine_inputs
+from bench.experiments.measure import (
+    cuda_allocated_bytes,
+    matches,
+    measure_variant,
+    prepare_variant,
+    pristine_inputs,
+    time_interleaved,
+)
 from bench.experiments.readback import experiment_result
 from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
 from bench.experiments.run import ExperimentSession, expand_experiments, measure_experiment_group
@@ -127,6 +135,52 @@ def test_cuda_allocated_bytes_reads_the_cumulative_counter_on_the_case_device() 
     backend = FakeCudaBackend()
     assert cuda_allocated_bytes(lambda: backend.allocate(4096), "cuda:1", backend) == 4096
     assert ("synchronize", "cuda:1") in backend.log
+
+
+class OnDevice:
+    """Stands in for a tensor on a GPU: only its host copy can be compared with a host tensor
+    (torch.equal of a CPU and a CUDA tensor raises)."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.host, self.shape, self.dtype = tensor, tensor.shape, tensor.dtype
+
+    def detach(self) -> OnDevice:
+        return self
+
+    def cpu(self) -> torch.Tensor:
+        return self.host
+
+
+def test_an_in_place_reference_left_on_the_device_is_compared_on_the_host() -> None:
+    """On CUDA every in-place row failed: the reference (the out-of-place twin's output) stays
+    on the device, and only the output was moved to the host before torch.equal."""
+    values = torch.arange(6.0)
+    assert matches(values.clone(), OnDevice(values.clone()))
+    assert not matches(values + 1, OnDevice(values.clone()))
+
+
+def test_on_cuda_an_op_that_launches_no_kernel_is_timed_on_the_host() -> None:
+    """A view is metadata: timed between CUDA events it reads as the synchronize around it.
+    Its arm takes the host clock; the clone beside it (it allocates) keeps the device's."""
+    backend = FakeCudaBackend(repeat_ms=0.01)
+    view = prepare_variant(CATALOG_BY_KEY["view/view"], NUMEL, "cpu", "float32")
+    clone = prepare_variant(CATALOG_BY_KEY["view/clone"], NUMEL, "cpu", "float32")
+    assert (view.launches_kernel, clone.launches_kernel) == (False, True)
+    last_before_view: list[str] = []
+
+    def view_call() -> torch.Tensor:
+        last_before_view.append(backend.log[-1][0] if backend.log else "")
+        return view.call()
+
+    def clone_call() -> torch.Tensor:
+        backend.run_kernel()
+        return clone.call()
+
+    arms = [dataclasses.replace(view, call=view_call), dataclasses.replace(clone, call=clone_call)]
+    timing = time_interleaved(arms, "cuda", QUICK_POLICY, backend)
+    assert last_before_view and "record" not in last_before_view  # no event around a view
+    assert all(sample > 0 for sample in timing.arms[0].samples_ms)  # host time, measured
+    assert timing.arms[1].samples_ms == pytest.approx([0.01] * len(timing.arms[1].samples_ms))
 
 
 def test_log_log_slope_is_exact_on_power_laws() -> None:

@@ -38,6 +38,7 @@ from bench.measure.timing.engine import (
     choose_block_size,
     warm_up,
 )
+from bench.measure.timing.timers import lead_call
 from bench.records import Contention, LatencyStats
 
 TARGET_ROUNDS = 100
@@ -60,6 +61,12 @@ class Arm:
 
     fn: Callable[[], Any]
     setup: Callable[[], Any] | None = None
+    # the timer for this arm alone (None: the run's): on CUDA, an op that launches no kernel
+    # is timed on the host, where its cost is (bench.experiments.measure)
+    timer: Timer | None = None
+
+    def timed_by(self, default: Timer) -> Timer:
+        return default if self.timer is None else self.timer
 
 
 @dataclass(frozen=True)
@@ -127,13 +134,14 @@ def round_limits(arms: int, policy: TimingPolicy) -> tuple[int, int]:
 def time_block(arm: Arm, calls: int, timer: Timer) -> BlockTiming:
     """One block of `calls` calls: a single timed region, or with a setup hook one timed region
     per call after its setup (times summed)."""
+    lead = lead_call(arm.fn, arm.setup)
     if arm.setup is None:
-        return timer.time_block(arm.fn, calls)
+        return timer.time_block(arm.fn, calls, lead)
     elapsed_ms, wall_ms = 0.0, 0.0
     has_wall = True
     for _ in range(calls):
         arm.setup()
-        block = timer.time_block(arm.fn, 1)
+        block = timer.time_block(arm.fn, 1, lead)
         elapsed_ms += block.elapsed_ms
         if block.wall_ms is None:
             has_wall = False
@@ -153,7 +161,7 @@ def measure_interleaved(
     warmups, paces_ns = [], []
     for arm in arms:
         before_ns = clock()
-        warmup = warm_up(arm.fn, timer, policy, clock, setup=arm.setup)
+        warmup = warm_up(arm.fn, arm.timed_by(timer), policy, clock, setup=arm.setup)
         warmups.append(warmup)
         # host time per call, setup included: what a block of calls will cost the budget
         paces_ns.append((clock() - before_ns) / (warmup.iterations + 1))
@@ -193,10 +201,10 @@ def _block_sizes(
         min_blocks=fewest_rounds * order.count(0),
     )
     share_ns = remaining_ns / len(arms)
-    overhead_ns = timer.overhead_ns()
     sizes = []
     for arm, warmup, pace_ns in zip(arms, warmups, paces_ns, strict=True):
         if arm.setup is None:
+            overhead_ns = arm.timed_by(timer).overhead_ns()
             per_call_ns = max(warmup.steady_ms * 1e6 - overhead_ns, 1.0)
             sizes.append(choose_block_size(per_call_ns, overhead_ns, block_policy, share_ns))
         else:  # each call is timed on its own: the clock's cost is not spread over a block
@@ -220,7 +228,8 @@ def _run_rounds(
         for per_arm in blocks:
             per_arm.append([])
         for index in round_order(len(arms), rounds):
-            blocks[index][rounds].append(time_block(arms[index], calls[index], timer))
+            arm = arms[index]
+            blocks[index][rounds].append(time_block(arm, calls[index], arm.timed_by(timer)))
         rounds += 1
     return blocks
 

@@ -16,8 +16,10 @@ import torch
 from bench.experiments.catalog import CATALOG, baseline_of
 from bench.experiments.comparison import PairedComparison, compare_rounds
 from bench.experiments.measure import (
+    HOST_TIMED_NOTE,
     PreparedVariant,
     finish_variant,
+    is_cuda_device,
     prepare_variant,
     time_interleaved,
 )
@@ -136,6 +138,8 @@ def measure_experiment_group(
     for index, measurement in measured.items():
         case = cases[index]
         notes = () if measurement.matches_reference else ("result differs from the reference",)
+        if is_cuda_device(case.device) and not prepared[index].launches_kernel:
+            notes += (HOST_TIMED_NOTE,)
         results[index] = ExperimentResult(
             case=case,
             status="ok",
