@@ -141,7 +141,7 @@ class FixedCallTimer:
     def __init__(self, call_ms: float = 0.005) -> None:
         self.call_ms = call_ms
 
-    def time_block(self, fn: Any, iterations: int) -> Any:
+    def time_block(self, fn: Any, iterations: int, lead: Any = None) -> Any:
         from bench.measure.timing import BlockTiming
 
         for _ in range(iterations):
@@ -194,3 +194,46 @@ class FakeCpuSource:
 
     def load_avg(self) -> float | None:
         return self.load
+
+
+class PipelinedDevice:
+    """A host and a GPU with a queue between them, for what a CUDA timer reads of a model whose
+    launch and device times are close. Each model `call()` costs `launch_ms` of host time, then
+    queues `kernel_ms` of device work, which starts once the device is free and the launch is
+    done. An event completes when the device reaches it; `synchronize` waits for the queue.
+    Back to back, a call then costs max(launch_ms, kernel_ms), as in a real loop."""
+
+    def __init__(self, launch_ms: float, kernel_ms: float) -> None:
+        self.clock = FakeClock()
+        self.launch_ms = launch_ms
+        self.kernel_ms = kernel_ms
+        self.device_free_ms = 0.0
+
+    def host_ms(self) -> float:
+        return self.clock.now_ns / 1e6
+
+    def call(self) -> None:
+        self.clock.advance_ms(self.launch_ms)
+        self.device_free_ms = max(self.device_free_ms, self.host_ms()) + self.kernel_ms
+
+    def current_stream(self, device: Any) -> None:
+        return None
+
+    def Event(self, enable_timing: bool = False) -> PipelinedEvent:
+        return PipelinedEvent(self)
+
+    def synchronize(self, device: Any = None) -> None:
+        self.clock.advance_ms(max(0.0, self.device_free_ms - self.host_ms()))
+
+
+class PipelinedEvent:
+    def __init__(self, device: PipelinedDevice) -> None:
+        self.device = device
+        self.at_ms = 0.0
+
+    def record(self, stream: Any = None) -> None:
+        self.at_ms = max(self.device.device_free_ms, self.device.host_ms())
+        self.device.device_free_ms = self.at_ms
+
+    def elapsed_time(self, end: PipelinedEvent) -> float:
+        return end.at_ms - self.at_ms

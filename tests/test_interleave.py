@@ -65,9 +65,9 @@ class LoggingTimer(CpuTimer):
         super().__init__(machine)
         self.log: list[tuple[str, int]] = []
 
-    def time_block(self, fn: Any, iterations: int) -> BlockTiming:
+    def time_block(self, fn: Any, iterations: int, lead: Any = None) -> BlockTiming:
         self.log.append((fn.label, iterations))
-        return super().time_block(fn, iterations)
+        return super().time_block(fn, iterations, lead)
 
 
 class FakeProbe:
@@ -221,4 +221,6 @@ def test_cuda_blocks_use_device_time_and_keep_the_host_wall() -> None:
     assert len(a.wall_samples_ms) == len(a.samples_ms)  # the synchronized host wall, per block
     assert compare_rounds("A", b.round_medians_ms, a.round_medians_ms).ratio == pytest.approx(2)
     assert ("synchronize", "cuda:1") in backend.log
-    assert refreshed.count("A") == 1 + 2 + 2 * 6  # cold call, warmup, two 1-call blocks a round
+    # the cold call refreshes once; each warmup call and each of the two 1-call blocks a round
+    # twice: before its untimed lead call, and after it, before the timed call
+    assert refreshed.count("A") == 1 + 2 * (2 + 2 * 6)

@@ -251,8 +251,9 @@ def test_train(benchmark):
 """
 
 SYNC = ["synchronize", "cuda:1"]
-# one warmup call through bench's CUDA timer: synchronize, event, the call, event, synchronize
+# the cold call through bench's CUDA timer: synchronize, event, the call, event, synchronize
 TIMED_BLOCK = [SYNC, ["record", "stream:cuda:1"], ["kernel"], ["record", "stream:cuda:1"], SYNC]
+LED_BLOCK = [SYNC, ["kernel"], *TIMED_BLOCK[1:]]  # the same behind an untimed lead call
 WARMUP_CALLS = 1 + 10  # the cold call, then two steady windows of 5 at a constant 1 ms
 
 
@@ -266,7 +267,8 @@ def test_every_timed_call_ends_with_a_synchronize_of_the_case_device(
     result.assert_outcomes(passed=2)
 
     log = json.loads((pytester.path / "eval.json").read_text())
-    warmup = [*TIMED_BLOCK, ["elapsed_time"]] * WARMUP_CALLS
+    # the cold call; then each warmup call behind its untimed lead call (bench.measure.timing)
+    warmup = [*TIMED_BLOCK, ["elapsed_time"]] + [*LED_BLOCK, ["elapsed_time"]] * (WARMUP_CALLS - 1)
     assert log[: len(warmup)] == warmup  # bench's warmup ran first, and ended synchronized
     rounds = log[len(warmup) :]
     assert rounds[0] == ["clock"]  # pytest-benchmark's first clock read comes after it
@@ -286,8 +288,11 @@ def test_setup_runs_synchronized_and_outside_the_timed_region(pytester: pytest.P
     result.assert_outcomes(passed=1)
 
     log = json.loads((pytester.path / "train.json").read_text())
-    warm_call = [["setup"], ["kernel"], *TIMED_BLOCK, ["elapsed_time"]]
-    warmup = warm_call * WARMUP_CALLS
+    setup = [["setup"], ["kernel"]]
+    cold_call = [*setup, *TIMED_BLOCK, ["elapsed_time"]]
+    # a warmup call: its setup, then its lead call and the setup after it, then the timed call
+    warm_call = [*setup, SYNC, ["kernel"], *setup, *TIMED_BLOCK[1:], ["elapsed_time"]]
+    warmup = cold_call + warm_call * (WARMUP_CALLS - 1)
     assert log[: len(warmup)] == warmup
     # max_time 5 ms over the steady 1 ms per call: 5 rounds, each setup, synchronize, then the
     # timed call between two clock reads, ended by a synchronize

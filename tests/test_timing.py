@@ -21,7 +21,8 @@ from bench.measure.timing.engine import (
     is_steady,
     measure_latency,
 )
-from tests.fakes import FakeClock, FakeCpuSource, FakeCudaBackend
+from bench.records import LatencyStats
+from tests.fakes import FakeClock, FakeCpuSource, FakeCudaBackend, PipelinedDevice
 
 NO_WARMUP = {"warmup_min_iterations": 0, "steady_window": 0}
 
@@ -205,6 +206,20 @@ def test_the_interval_comes_from_blocks_and_sees_drift_the_samples_hide() -> Non
     assert stats.ci_low_ms < stats.median_ms < stats.ci_high_ms
 
 
+def test_a_drifting_run_is_never_quoted_a_tight_interval() -> None:
+    """Halves 0.5% apart, each tight: the run's own interval sat between them and
+    claimed a precision the moving speed did not have. It now spans both halves' intervals."""
+    first = [10.00 + 0.002 * (i % 5) for i in range(20)]
+    second = [10.05 + 0.002 * (i % 5) for i in range(20)]
+    stats = LatencyStats.from_samples(first + second, precision_target=0.002)
+    assert stats.drifting
+    assert stats.ci_low_ms is not None and stats.ci_high_ms is not None
+    assert stats.ci_low_ms <= 10.004 and stats.ci_high_ms >= 10.054  # both halves inside
+    assert stats.precision_met is False
+    steady = LatencyStats.from_samples(first + first, precision_target=0.002)
+    assert not steady.drifting and steady.precision_met  # no drift: the interval as it was
+
+
 def test_sampling_stops_at_the_budget_when_the_target_is_out_of_reach() -> None:
     clock = FakeClock()
     fn = scripted(clock, [1.0] + [3.0, 1.0] * 1000)
@@ -275,6 +290,44 @@ def test_cuda_timer_synchronizes_the_case_device_around_events() -> None:
     ]
 
 
+def test_a_lead_call_is_queued_after_the_synchronize_and_before_the_start_event() -> None:
+    backend = FakeCudaBackend(kernel_ms=[9.0, 3.0])
+    elapsed = CudaTimer("cuda:0", backend).time_block(backend.run_kernel, 1, backend.run_kernel)
+    assert elapsed.elapsed_ms == 3.0  # the lead's 9 ms are before the start event
+    assert backend.log[:4] == [
+        ("synchronize", "cuda:0"),
+        ("kernel",),  # the lead
+        ("record", "stream:cuda:0"),
+        ("kernel",),  # the timed call
+    ]
+
+
+@pytest.mark.parametrize(("launch_ms", "kernel_ms"), [(3.0, 4.0), (4.0, 3.0), (1.0, 5.0)])
+def test_cuda_samples_read_the_back_to_back_cost_when_launch_and_device_times_are_close(
+    launch_ms: float, kernel_ms: float
+) -> None:
+    """After a synchronize the device queue is empty: a one-call sample then waits for that
+    call's launch before any device work starts, and read launch + kernel (resnet50 bf16 b32
+    on an H200: 1.46x what three references agreed on). With a lead call queued before the
+    start event, each sample reads what a loop does: the larger of the two."""
+    device = PipelinedDevice(launch_ms, kernel_ms)
+    policy = TimingPolicy(budget_s=0.2, min_blocks=10)
+    timer = CudaTimer("cuda:0", device, device.clock)
+    stats = measure_latency(device.call, timer, policy, device.clock, probe=quiet_probe())
+    assert stats.iterations_per_sample == 1  # no clock cost here: the shortest sample
+    assert set(stats.samples_ms) == {max(launch_ms, kernel_ms)}
+    assert stats.first_call_ms == launch_ms + kernel_ms  # the cold call: no lead, on its own
+
+    class WithoutLead(CudaTimer):
+        def time_block(self, fn, iterations, lead=None):  # type: ignore[no-untyped-def]
+            return super().time_block(fn, iterations, None)
+
+    device = PipelinedDevice(launch_ms, kernel_ms)
+    without = WithoutLead("cuda:0", device, device.clock)
+    old = measure_latency(device.call, without, policy, device.clock, probe=quiet_probe())
+    assert set(old.samples_ms) == {launch_ms + kernel_ms}  # what the timer read before
+
+
 def test_cuda_block_has_one_event_pair_and_one_synchronize_before_reading() -> None:
     backend = FakeCudaBackend(kernel_ms=[1.0, 2.0, 3.0])
     clock = FakeClock()
@@ -312,11 +365,14 @@ def test_cuda_latency_is_device_time_with_wall_time_and_a_launch_bound_flag() ->
     assert stats.first_call_ms == 5.0  # the cold call's synchronized host wall time
     assert stats.wall_median_ms == 5.0
     assert stats.launch_bound is True  # 5 ms wall for 2 ms of device work
-    # Every block: synchronize, record, kernels, record, synchronize, then read.
+    # Every block: synchronize, (the untimed lead call,) record, kernels, record, synchronize,
+    # then read. The cold first call and the clock-cost probe have no lead.
     blocks = _split_blocks(backend.log)
     assert len(blocks) == 1 + 1 + 5 + 3  # first call, warmup, overhead probe, samples
+    led = [("synchronize", "cuda:0"), ("kernel",), ("record", "stream:cuda:0")]
+    assert [block[:3] == led for block in blocks] == [False, True] + [False] * 5 + [True] * 3
     for block in blocks:
-        assert block[:2] == [("synchronize", "cuda:0"), ("record", "stream:cuda:0")]
+        assert block[0] == ("synchronize", "cuda:0")
         assert block[-3:] == [
             ("record", "stream:cuda:0"),
             ("synchronize", "cuda:0"),

@@ -34,6 +34,7 @@ from bench.measure.timing.engine import (
     choose_block_size,
     warm_up,
 )
+from bench.measure.timing.timers import lead_call
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
 from bench.model.inputs import make_input
@@ -102,7 +103,8 @@ class CaseSession:
         for _ in range(samples):
             if live.setup is not None:
                 live.setup()
-            per_call_ms.append(live.timer.time_block(live.run, live.calls).elapsed_ms / live.calls)
+            block = live.timer.time_block(live.run, live.calls, lead_call(live.run, live.setup))
+            per_call_ms.append(block.elapsed_ms / live.calls)
         return BlockReading(tuple(per_call_ms), live.probe.stop())
 
     def release(self) -> None:
@@ -137,7 +139,8 @@ def _build(
         per_call_ns = max(per_call_ms * 1e6 - overhead_ns, 1.0)
         calls = choose_block_size(per_call_ns, overhead_ns, policy, block_time_s * 1e9)
         if calls > 1:  # one timed call of a fast function is mostly clock: measure a block
-            per_call_ms = max(timer.time_block(workload.run, calls).elapsed_ms / calls, 1e-6)
+            block = timer.time_block(workload.run, calls, workload.run)
+            per_call_ms = max(block.elapsed_ms / calls, 1e-6)
             calls = choose_block_size(per_call_ms * 1e6, overhead_ns, policy, block_time_s * 1e9)
     prepared = Prepared(per_call_ms, calls, warmup.first_call_ms, warmup.steady)
     live = _Live(workload.run, workload.setup, timer, calls, probe_for(device), device, contexts)

@@ -9,9 +9,10 @@ on CPython), and `pedantic` is the only way it runs something untimed before eac
 2. On a CUDA device every timed call ends with `synchronize(device)` on the case's own device,
    so the clock pytest-benchmark reads after a call (or a block of calls) sees the finished
    work, never only its launch; the warmup also ends synchronized, so nothing queued before
-   the first round leaks into it. The price is one synchronize per call (about 10 us), which
-   matters only for steps shorter than ~100 us: time those with `bench run` (CUDA events, one
-   synchronize per block).
+   the first round leaks into it. The price is one synchronize per call (about 10 us), and a
+   call that starts on an empty device queue, whose launch nothing overlaps: for steps shorter
+   than ~100 us, or models whose launch and device times are close (up to 1.6x on an H200),
+   time with `bench run` (CUDA events behind an untimed lead call, one synchronize per sample).
 3. A workload with a `setup` (a train step's `zero_grad`, a fresh copy of an input an in-place
    op would otherwise overwrite) goes through `benchmark.pedantic(setup=...)`, so the setup runs
    before every call outside the timed region, followed by a synchronize on CUDA. pedantic needs

@@ -146,6 +146,8 @@ class LatencyStats:
             interval = hierarchical_median_ci(groups, confidence)
         else:
             interval = median_ci(ordered_blocks, confidence)
+        if steady is not False:
+            interval = _spanning_drift(interval, blocks, confidence)
         median_ms = percentile(ordered_blocks, 50)
         walls = sorted(wall_samples_ms)
         return cls(
@@ -306,14 +308,37 @@ def _drifting(blocks: Sequence[float], confidence: float) -> bool:
     blocks two 95% intervals miss each other well under 1% of the time; a steady trend (a
     machine slowing by 25% over the run) separates them even where the whole run's interval,
     widened by that trend, looks merely wide."""
+    return _drift_span(blocks, confidence) is not None
+
+
+def _drift_span(blocks: Sequence[float], confidence: float) -> tuple[float, float] | None:
+    """When the halves' median intervals are disjoint (see `_drifting`), the span from the
+    lower end of both to the upper end of both; else None."""
     if len(blocks) < MIN_BLOCKS_FOR_DRIFT:
-        return False
+        return None
     half = len(blocks) // 2
     first = median_ci(sorted(blocks[:half]), confidence)
     second = median_ci(sorted(blocks[-half:]), confidence)
     if first is None or second is None:
-        return False
-    return first[1] < second[0] or second[1] < first[0]
+        return None
+    if first[1] < second[0] or second[1] < first[0]:
+        return min(first[0], second[0]), max(first[1], second[1])
+    return None
+
+
+def _spanning_drift(
+    interval: tuple[float, float] | None, blocks: Sequence[float], confidence: float
+) -> tuple[float, float] | None:
+    """The median's interval, widened over both halves of a drifting run.
+
+    A run whose speed moved (an H200's in-place op read +-0.7% while its halves disagreed) has
+    no single median to be that sure of: its interval covers where each half was, so a tight
+    interval is never quoted for a moving target, and `precision_met` and compare see it wide.
+    """
+    span = _drift_span(blocks, confidence)
+    if interval is None or span is None:
+        return interval
+    return min(interval[0], span[0]), max(interval[1], span[1])
 
 
 def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:

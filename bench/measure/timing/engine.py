@@ -43,7 +43,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.measure.contention import ContentionProbe, default_probe
-from bench.measure.timing.timers import BlockTiming, Clock, CpuTimer, CudaTimer, Timer
+from bench.measure.timing.timers import (
+    BlockTiming,
+    Clock,
+    CpuTimer,
+    CudaTimer,
+    Timer,
+    lead_call,
+)
 from bench.records.latency import LatencyStats
 
 __all__ = [
@@ -154,15 +161,17 @@ def measure_latency(
     if probe is None:
         probe = default_probe()
 
-    def timed(iterations: int) -> BlockTiming:
+    lead = lead_call(fn, setup)
+
+    def timed(iterations: int, first_call: bool = False) -> BlockTiming:
         if setup is not None:
             setup()
-        return timer.time_block(fn, iterations)
+        return timer.time_block(fn, iterations, None if first_call else lead)
 
     probe.start()
     start_ns = clock()
     deadline_ns = start_ns + policy.budget_s * 1e9
-    first = timed(1)
+    first = timed(1, first_call=True)
     first_call_ms = first.wall_ms if first.wall_ms is not None else first.elapsed_ms
 
     warmup_ms, steady = _warm_up(lambda: timed(1).elapsed_ms, policy, clock, deadline_ns)
@@ -267,10 +276,12 @@ def warm_up(
     outside the timed region; the timer's own synchronization ends every call on CUDA.
     """
 
+    lead = lead_call(fn, setup)
+
     def timed_ms() -> float:
         if setup is not None:
             setup()
-        return timer.time_block(fn, 1).elapsed_ms
+        return timer.time_block(fn, 1, lead).elapsed_ms
 
     if setup is not None:
         setup()

@@ -5,10 +5,21 @@ cost (tens of nanoseconds) is paid once per block, not once per call.
 
 CUDA work is asynchronous, so a host clock around a forward call measures only the launch. The
 CUDA timer synchronizes the case's own device (nothing queued earlier may leak into the block),
-records a CUDA event on that device's current stream, runs the block, records a second event,
-synchronizes once and reads the device-side elapsed time. It also reads the host clock across the
-same synchronized region: when that wall time is much longer than the device time, the host (the
-Python and launch overhead) is the limit, not the GPU.
+runs one untimed *lead* call, records a CUDA event on that device's current stream, runs the
+block, records a second event, synchronizes once and reads the device-side elapsed time. It also
+reads the host clock across the same region: when that wall time is much longer than the device
+time, the host (the Python and launch overhead) is the limit, not the GPU.
+
+The lead call is what makes a short block read the steady state. Right after a synchronize the
+device's queue is empty: without it, the first timed call's kernels run only as fast as the host
+launches them, and nothing overlaps that launch with earlier device work as it does in a loop.
+A block of one to four calls of a model whose launch and device times are close then reads up to
+1.5x the back-to-back figure (resnet50 bf16 b32 on an H200: 6.03 ms against 4.13 ms from
+torch.utils.benchmark, CUDA events and triton's do_bench, which agreed to 0.05%). With the lead
+call queued first, the start event completes only once the device has run it, and by then the
+host is already launching the timed calls: each timed call has one before it, as in a loop.
+The first (cold) call is timed without one; on the host, calls are synchronous and the lead is
+not run.
 
 The host clock and the CUDA backend (`torch.cuda` by default) are parameters, so tests drive the
 timers with a fake clock and a fake device and check the exact synchronize/record/read order.
@@ -38,9 +49,27 @@ class BlockTiming:
     wall_ms: float | None = None
 
 
+Lead = Callable[[], Any] | None
+"""The untimed call a CUDA block starts with (the timed call, and any setup it needs after)."""
+
+
+def lead_call(fn: Callable[[], Any], setup: Callable[[], Any] | None) -> Callable[[], Any]:
+    """The lead for fn: fn itself, followed by its setup when each call needs one (the timed call
+    that follows must find, say, its gradients cleared, as every timed call does)."""
+    if setup is None:
+        return fn
+
+    def call_then_setup() -> None:
+        fn()
+        setup()
+
+    return call_then_setup
+
+
 class Timer(Protocol):
-    def time_block(self, fn: Callable[[], Any], iterations: int) -> BlockTiming:
-        """Run fn `iterations` times back to back and time the whole block."""
+    def time_block(self, fn: Callable[[], Any], iterations: int, lead: Lead = None) -> BlockTiming:
+        """Run fn `iterations` times back to back and time the whole block; `lead`, when given,
+        runs once before it, untimed, where the timer needs the device busy first."""
         ...
 
     def overhead_ns(self) -> float:
@@ -55,8 +84,8 @@ class CpuTimer:
         self.clock = clock
         self._overhead_ns: float | None = None
 
-    def time_block(self, fn: Callable[[], Any], iterations: int) -> BlockTiming:
-        clock = self.clock
+    def time_block(self, fn: Callable[[], Any], iterations: int, lead: Lead = None) -> BlockTiming:
+        clock = self.clock  # the lead is not run: host calls are synchronous, nothing to fill
         if iterations == 1:
             start = clock()
             fn()
@@ -94,12 +123,14 @@ class CudaTimer:
         self.clock = clock
         self._overhead_ns: float | None = None
 
-    def time_block(self, fn: Callable[[], Any], iterations: int) -> BlockTiming:
+    def time_block(self, fn: Callable[[], Any], iterations: int, lead: Lead = None) -> BlockTiming:
         backend = self.backend
         stream = backend.current_stream(self.device)
         start = backend.Event(enable_timing=True)
         end = backend.Event(enable_timing=True)
         backend.synchronize(self.device)  # nothing queued earlier may leak into this block
+        if lead is not None:
+            lead()  # queued before the start event: the timed calls start in a busy pipeline
         host_start = self.clock()
         start.record(stream)
         for _ in range(iterations):
