@@ -221,8 +221,10 @@ def test_a_pipe_in_a_model_name_does_not_split_the_report_table(write_suite, tmp
     assert read_rows(run_dir)[0]["model"] == "a|b"
 
 
-def test_oom_on_a_cuda_case_empties_the_cache(monkeypatch) -> None:
-    """The CUDA branch of measure_case on a CPU machine: device check and measurement faked."""
+def test_a_cuda_case_ends_by_freeing_the_cache_and_cublas_workspaces(monkeypatch) -> None:
+    """The CUDA branch of measure_case on a CPU machine: device check and measurement faked.
+    The workspaces first: a training case's backward thread left one that the next case read
+    as its own memory (mlp_bn b1: 69,244,416 B against 35,689,984 B by hand on an H200)."""
     from bench.measure import case as runner
     from bench.measure.case import RunOptions, measure_case
     from bench.records import Case, ModelSpec
@@ -231,20 +233,22 @@ def test_oom_on_a_cuda_case_empties_the_cache(monkeypatch) -> None:
     case = Case(
         suite="s", model=spec, device="cuda", dtype="float32", batch_size=8, base_dir=Path()
     )
-    emptied: list[bool] = []
+    emptied: list[str] = []
 
     def out_of_memory(case: Case, options: RunOptions) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(runner, "device_unavailable_reason", lambda device: None)
     monkeypatch.setattr(runner, "_measure", out_of_memory)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append("cache"))
+    clear = lambda: emptied.append("cublas workspaces")  # noqa: E731
+    monkeypatch.setattr(torch._C, "_cuda_clearCublasWorkspaces", clear, raising=False)
     result = measure_case(case, RunOptions())
     assert (result.status, result.error) == (
         "oom",
         "CUDA out of memory. Tried to allocate 2.00 GiB",
     )
-    assert emptied == [True]
+    assert emptied == ["cublas workspaces", "cache"]
     assert "OutOfMemoryError" in result.detail
 
 
@@ -260,3 +264,24 @@ def test_a_multi_line_warning_is_one_note_line() -> None:
         warnings.warn("first line\n  second line\n", DeprecationWarning, stacklevel=1)
         warnings.warn("first line\n  second line\n", DeprecationWarning, stacklevel=1)
     assert warning_notes(caught) == ("DeprecationWarning: first line second line",)
+
+
+def _warns_every_call() -> None:
+    import warnings
+
+    warnings.warn("a kernel's workaround notice", UserWarning, stacklevel=1)
+
+
+def test_a_warning_raised_on_every_timed_call_is_recorded_once_per_case() -> None:
+    """A forward that warns on every call must not pay for a new warning record on every timed
+    call, as the "always" filter made it do: the record list grew by one per call while the
+    samples were taken. Each case still records the warning afresh, even after an earlier case
+    saw it."""
+    from bench.measure.case import recorded_warnings, warning_notes
+
+    for _ in range(2):  # two cases in a row
+        with recorded_warnings() as caught:
+            for _ in range(500):
+                _warns_every_call()
+        assert len(caught) == 1
+        assert warning_notes(caught) == ("UserWarning: a kernel's workaround notice",)

@@ -6,13 +6,15 @@ case runs become that case's notes instead of noise on the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 
@@ -23,6 +25,7 @@ from bench.measure.contention import ContentionProbe
 from bench.measure.counting.probe import count_case, count_without_running
 from bench.measure.memory.step import measure_memory
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
+from bench.measure.timing.device_clocks import warm_cuda_device
 from bench.measure.timing.engine import (
     DEFAULT_POLICY,
     EXPERIMENT_POLICY,
@@ -51,6 +54,10 @@ from bench.model.variants import (
 from bench.model.workload import Workload, make_workload
 from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
 
+SAMPLING_SHARE = 0.5
+"""The least part of a case's budget that warmup and sampling get, whatever building, counting
+and compiling the case took first (RunOptions.policy_for)."""
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -78,13 +85,17 @@ class RunOptions:
     def policy_for(self, case: Case, spent_s: float = 0.0) -> TimingPolicy:
         """The case's policy: command line over suite over this run's base policy.
 
-        The budget is per case: what the case already spent (model build, FLOP counting) comes
-        off the timing's share, so a suite's time follows the sum of its budgets.
+        The budget is per case: what the case already spent (model build, FLOP counting,
+        compiling) comes off the timing's share, so a suite's time follows the sum of its
+        budgets; but warmup and sampling always keep SAMPLING_SHARE of it. Without that floor a
+        slow build took the whole budget: on a GPU, `--budget 1s` left resnet50 10-12 samples
+        and a reduce-overhead case was timed from its third call, before its CUDA graphs were
+        warm (its samples fell from 0.255 to 0.149 ms).
         """
         budget_s = self.budget_s if self.budget_s is not None else case.timing.budget_s
         budget_s = self.timing.budget_s if budget_s is None else budget_s
         return self.timing.with_overrides(
-            budget_s=max(budget_s - spent_s, 0.0),
+            budget_s=max(budget_s - spent_s, budget_s * SAMPLING_SHARE),
             precision=self.precision if self.precision is not None else case.timing.precision,
         )
 
@@ -139,11 +150,10 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     run_state = capture_state()
     timeout_s = options.timeout_for(case)
     with (
-        warnings.catch_warnings(record=True) as caught,
+        recorded_warnings() as caught,
         intra_op_threads(options.threads_for(case)),
         block_downloads() as downloads,
     ):
-        warnings.simplefilter("always")
         case_state = capture_state()
         try:
             with case_guard(timeout_s) as guard:
@@ -158,7 +168,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         finally:
             gc.collect()
             if case.device.startswith("cuda"):
-                torch.cuda.empty_cache()
+                release_cuda_memory()
         threads, interop_threads = thread_counts()  # as the case left them
         flags = numerics_flags()
         changed = state_changes(case_state, capture_state())
@@ -180,6 +190,39 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         interop_threads=interop_threads,
         numerics_flags=flags,
     )
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings raised inside, each distinct one (category, text, place) once.
+
+    Python's "default" action, not "always": a forward that warns on every call (a deprecation
+    inside a library's forward) would otherwise cost every timed call the whole trip through the
+    warnings machinery and a new record (thousands per case, a list that grows while the samples
+    are taken), which the user's own loop, under the default filters, does not pay. Entering the
+    block resets every module's once-registry, so each case records each of its warnings afresh.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield caught
+
+
+def release_cuda_memory(cuda_c: Any = None, cuda: Any = None) -> None:
+    """Give back what a finished case left on the device, cuBLAS's workspaces included.
+
+    cuBLAS keeps a workspace (32 MiB on an H200) per handle and stream, and a handle per
+    thread: a training case's backward, which runs on autograd's own device thread, leaves one
+    that `empty_cache` does not free. The next case then counted it as its own resident memory:
+    mlp_bn b1 read 69,244,416 B after a training case against 35,689,984 B by hand. Each case
+    now allocates the workspaces it uses itself. (`torch._C._cuda_clearCublasWorkspaces` is
+    what torch's own tests call between tests for the same reason; absent, it is skipped.)
+    """
+    cuda_c = torch._C if cuda_c is None else cuda_c
+    cuda = torch.cuda if cuda is None else cuda
+    clear = getattr(cuda_c, "_cuda_clearCublasWorkspaces", None)
+    if clear is not None:
+        clear()
+    cuda.empty_cache()
 
 
 def warning_notes(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
@@ -264,16 +307,21 @@ def _measure(case: Case, options: RunOptions) -> Result:
         workload = make_workload(compiled, example, case.mode, forward_context)
 
     peak = None
+    clock_notes: tuple[str, ...] = ()
     latency: LatencyStats | None = None
     memory: MemoryStats | None = None
     with workload.context():
         if case.compile != "eager" and options.metrics & {"latency", "memory"}:
             warmup = _compile(workload, case, device)
         if "latency" in options.metrics:
+            policy = options.policy_for(case, spent_s=time.perf_counter() - case_start_s)
+            if device.type == "cuda":
+                clocks = warm_cuda_device(device)
+                clock_notes = (clocks.note(),) if clocks.ramped else ()
             latency = measure_latency(
                 workload.run,
                 _timer_for(device),
-                options.policy_for(case, spent_s=time.perf_counter() - case_start_s),
+                policy,
                 setup=workload.setup,
                 probe=probe_for(device),
             )
@@ -299,7 +347,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
         notes=(counts.notes if counts else ())
         + output_notes
         + (inplace.notes if inplace else ())
-        + _compile_notes(warmup, case, device),
+        + _compile_notes(warmup, case, device)
+        + clock_notes,
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import traceback
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
-from bench.measure.case import device_unavailable_reason, warning_notes
+from bench.measure.case import device_unavailable_reason, recorded_warnings, warning_notes
 from bench.measure.memory.probes import native_stderr_filtered
 from bench.measure.threads import intra_op_threads
 from bench.measure.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, TimingPolicy, measure_latency
@@ -58,8 +57,7 @@ def profile_case(
     reason = device_unavailable_reason(case.device)
     if reason is not None:
         return CaseProfile(**base, status="skipped", error=reason)
-    with warnings.catch_warnings(record=True) as caught, intra_op_threads(threads):
-        warnings.simplefilter("always")
+    with recorded_warnings() as caught, intra_op_threads(threads):
         try:
             result = _profile(case, settings, out_dir, policy, cuda_memory)
         except (Exception, SystemExit) as exc:  # one failing model must not stop the others
