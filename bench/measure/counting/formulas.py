@@ -147,6 +147,79 @@ def mkldnn_rnn_layer(
     return 2 * prod(x[:-1]) * (prod(weight_ih) + prod(weight_hh))
 
 
+# --- matmul-family ops FlopCounterMode leaves at 0 ------------------------------------------
+# Found by running every contraction torch exposes (mv, addmv, dot, vdot, addbmm, baddbmm,
+# bilinear, cdist at p=1 and p=2, linalg.vecdot, einsum, tensordot, inner, outer, kron,
+# multi_dot, conv_tbc, _grouped_mm) under the counter and listing the ops that reached it without
+# a formula (tests/test_count_formulas.py keeps that sweep). einsum, tensordot, inner and
+# multi_dot decompose into counted mm/bmm; linalg.vecdot into mul and sum (elementwise, as
+# outer and kron are: a product with no accumulation is no MAC).
+
+
+def mv(matrix: Shape, vector: Shape, *args: Any, **kwargs: Any) -> int:
+    """(m, n) @ (n,): m*n MACs. `x @ w` with a 1-D `w` (an attention-pooling head) is this."""
+    return 2 * matrix[0] * matrix[1]
+
+
+def addmv(bias: Shape, matrix: Shape, vector: Shape, *args: Any, **kwargs: Any) -> int:
+    return mv(matrix, vector)
+
+
+def dot(a: Shape, b: Shape, *args: Any, **kwargs: Any) -> int:
+    return 2 * a[0]
+
+
+def addbmm(bias: Shape, batch1: Shape, batch2: Shape, *args: Any, **kwargs: Any) -> int:
+    """sum_b batch1[b] @ batch2[b]: (B, n, k) @ (B, k, m), B*n*k*m MACs."""
+    return 2 * batch1[0] * batch1[1] * batch1[2] * batch2[2]
+
+
+def trilinear(
+    i1: Shape,
+    i2: Shape,
+    i3: Shape,
+    expand1: Sequence[int],
+    expand2: Sequence[int],
+    expand3: Sequence[int],
+    *args: Any,
+    **kwargs: Any,
+) -> int:
+    """nn.Bilinear's kernel: three inputs unsqueezed at their `expand` dims, multiplied and summed
+    over some: one MAC per element of the broadcast product (B*out*in1*in2 for nn.Bilinear)."""
+    shapes = [_unsqueezed(i1, expand1), _unsqueezed(i2, expand2), _unsqueezed(i3, expand3)]
+    return 2 * prod(max(sizes) for sizes in zip(*shapes, strict=True))
+
+
+def _unsqueezed(shape: Shape, dims: Sequence[int]) -> list[int]:
+    sizes = list(shape)
+    for dim in sorted(dims):
+        sizes.insert(dim, 1)
+    return sizes
+
+
+def pairwise_distance(x1: Shape, x2: Shape, *args: Any, **kwargs: Any) -> int:
+    """cdist (`_cdist_forward`, `_euclidean_dist`): (..., P, M) against (..., R, M), one MAC per
+    coordinate of every pair (a difference, then its power accumulated)."""
+    *batch, rows, width = x1
+    return 2 * prod(batch) * rows * x2[-2] * width
+
+
+def conv_tbc(
+    x: Shape, weight: Shape, bias: Shape, *args: Any, out_shape: Shape, **kwargs: Any
+) -> int:
+    """A time-batch-channel 1-D convolution: weight (k, C_in, C_out), out (T_out, B, C_out)."""
+    return 2 * prod(out_shape) * weight[0] * weight[1]
+
+
+def grouped_mm(mat_a: Shape, mat_b: Shape, *args: Any, out_shape: Shape, **kwargs: Any) -> int:
+    """`_grouped_mm` (Mixture-of-Experts kernels: transformers' default expert implementation):
+    one product per group. 2-D x 2-D splits K into groups, out (G, M, N): M*K*N MACs in all;
+    every other layout splits M or N (or is batched): each output element sums over K."""
+    if len(mat_a) == 2 and len(mat_b) == 2:
+        return 2 * mat_a[0] * mat_a[1] * mat_b[-1]
+    return 2 * prod(out_shape) * mat_a[-1]
+
+
 def _packet(name: str) -> Any | None:
     """An aten op by name, or None where this torch build lacks it."""
     return getattr(aten, name, None)
@@ -167,6 +240,17 @@ def _formulas() -> dict[Any, Callable[..., int]]:
         "_transformer_encoder_layer_fwd": transformer_encoder_layer,
         "convolution_backward": convolution_backward,
         "mkldnn_rnn_layer": mkldnn_rnn_layer,
+        "mv": mv,
+        "addmv": addmv,
+        "dot": dot,
+        "vdot": dot,
+        "addbmm": addbmm,
+        "_trilinear": trilinear,
+        "_cdist_forward": pairwise_distance,
+        "_euclidean_dist": pairwise_distance,
+        "conv_tbc": conv_tbc,
+        "_grouped_mm": grouped_mm,
+        "_scaled_grouped_mm": grouped_mm,
     }
     return {op: f for name, f in wanted.items() if (op := _packet(name)) is not None}
 

@@ -76,8 +76,70 @@ NO_ARITHMETIC_OPS: frozenset[str] = frozenset(
         "chunk",
         "unflatten",
         "_local_scalar_dense",
+        # random fills: they make values, not arithmetic on the model's
+        "rand",
+        "randn",
+        "randint",
+        "rand_like",
+        "randn_like",
+        "uniform_",
+        "normal_",
+        "bernoulli_",
+        "arange",
     ]
 )
+
+CONTRACTION_WORDS: frozenset[str] = frozenset(
+    {
+        "mm",
+        "mv",
+        "bmm",
+        "addmm",
+        "addmv",
+        "addbmm",
+        "baddbmm",
+        "dot",
+        "vdot",
+        "matmul",
+        "linear",
+        "einsum",
+        "bilinear",
+        "trilinear",
+        "tensordot",
+        "cdist",
+        "euclidean",
+        "conv",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "convolution",
+        "tbc",
+        "rnn",
+        "lstm",
+        "gru",
+        "attention",
+    }
+)
+"""Words of an op's name (split at `_`) that say it contracts: sums products."""
+
+
+def multiplies_and_accumulates(op: str) -> bool:
+    """Whether an op's name says it contracts (sums products): a matmul, convolution, attention
+    or recurrent kernel, as opposed to elementwise work, norms, pooling and data movement. An
+    op like this without a formula would leave its MACs out of the total."""
+    name = op.split(".", 1)[-1]
+    return any(word in CONTRACTION_WORDS for word in name.split("_"))
+
+
+def uncounted_contractions(uncounted: dict[str, int]) -> list[str]:
+    """The uncounted ops (not quantized ones: bench.measure.counting.quantized) that contract."""
+    return [
+        op
+        for op in uncounted
+        if op.startswith("aten.")
+        and not op.startswith("aten.quantized_")
+        and multiplies_and_accumulates(op)
+    ]
 
 
 # Ops whose output size depends on the values of their input, not only its shape: when one runs,

@@ -23,6 +23,7 @@ from bench.measure.counting.ops import (
     count_ops,
     count_params,
     model_size_bytes,
+    uncounted_contractions,
 )
 from bench.measure.counting.quantized import (
     incomplete_quantized_ops,
@@ -159,6 +160,13 @@ def _count(
             notes.append(
                 "flops: quantized ops with multiplies ran without a formula "
                 f"({', '.join(missed)}); MACs left empty rather than undercounted"
+            )
+        contractions = uncounted_contractions(counted.uncounted_ops) if counted else []
+        if contractions:  # never a total that silently left a matmul out
+            macs = None
+            notes.append(
+                "flops: ops that multiply and accumulate ran without a formula "
+                f"({', '.join(contractions)}); MACs left empty rather than undercounted"
             )
         if counted and counted.data_dependent_ops:
             notes.append(_data_dependent_note(counted.data_dependent_ops))
