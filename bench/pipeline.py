@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.console import phases
+from bench.console.library_logs import to_run_log
 from bench.environment import capture_environment
 from bench.errors import ResumeError, WriteError
 from bench.experiments.records import ExperimentCase, ExperimentResult
@@ -79,10 +81,11 @@ def run_suite(
     try:
         if on_run_dir is not None:
             on_run_dir(writer.run_dir)
-        measure_cases(writer, todo, options, progress)
-        complete = True
-        if profile is not None:
-            extra["profile"] = profile_run(writer, profile, options)
+        with to_run_log(writer.log.write):
+            measure_cases(writer, todo, options, progress)
+            complete = True
+            if profile is not None:
+                extra["profile"] = profile_run(writer, profile, options)
     except BaseException as exc:
         raised = True
         if isinstance(exc, WriteError):
@@ -180,6 +183,8 @@ def measure_cases(
     experiments = ExperimentSession(
         [c for c in todo if isinstance(c, ExperimentCase)], options.experiment_timing
     )
+    if options.default_threads_reason:
+        writer.log.write(f"threads: {options.default_threads_reason}")
     gc.collect()
     gc.freeze()
     try:
@@ -202,6 +207,7 @@ def profile_run(
     writer: RunWriter, settings: ProfileSettings, options: RunOptions
 ) -> dict[str, Any]:
     """Profile every ok case; what run.json keeps of it, so the report renders it."""
+    phases.announce(phases.PROFILE)
     ok_cases = [r.case for r in writer.results if isinstance(r, Result) and r.status == "ok"]
     profiles = profile_cases(ok_cases, writer.run_dir, settings, options)
     return {"top": settings.top, "cases": [profile_record(p) for p in profiles]}

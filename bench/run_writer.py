@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.console import phases
 from bench.errors import WriteError, write_error
 from bench.report.index import update_index
 from bench.report.rebuild import write_report
@@ -117,6 +118,7 @@ class RunWriter:
         return failures[0] if failures else None
 
     def _write_report(self) -> None:
+        phases.announce(phases.REPORT)
         try:
             write_report(self.run_dir)
         except OSError as exc:  # plots are written with matplotlib, not write_atomic

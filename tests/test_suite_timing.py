@@ -73,3 +73,25 @@ def test_timing_key_in_a_model_entry_is_unknown(write_suite) -> None:
     path = write_suite(TINY_SUITE + "budget = 1\n")
     with pytest.raises(SuiteError, match=r"models\[0\] \(linear\): unknown key 'budget'"):
         load_suite(path)
+
+
+def test_a_run_starting_beside_a_busy_neighbour_leaves_it_its_core() -> None:
+    """Beside one busy process, 2 threads ran resnet18 b8 2.3x slower than 1 on this VM; on a
+    quiet machine 1.85x faster. So: every core when quiet, one fewer per busy core."""
+    from bench.measure.threads import default_threads
+    from tests.fakes import FakeCpuSource
+
+    quiet = default_threads(FakeCpuSource(cores=2, others_per_read_s=0.05), sleep=lambda s: None)
+    assert quiet.threads is None and "quiet" in quiet.reason
+    busy = default_threads(FakeCpuSource(cores=2, others_per_read_s=1.0), sleep=lambda s: None)
+    assert busy.threads == 1 and "1.0 core(s)" in busy.reason
+    crowded = default_threads(FakeCpuSource(cores=16, others_per_read_s=3.1), sleep=lambda s: None)
+    assert crowded.threads == 13
+
+
+def test_the_measured_default_yields_to_the_suite_and_the_command_line(write_suite) -> None:
+    (case, _) = expand(load_suite(write_suite(TINY_SUITE)))
+    assert RunOptions(default_threads=1).threads_for(case) == 1
+    assert RunOptions(default_threads=1, threads=2).threads_for(case) == 2
+    suite = load_suite(write_suite(with_header("threads = 2")))
+    assert RunOptions(default_threads=1).threads_for(expand(suite)[0]) == 2

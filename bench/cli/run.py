@@ -7,6 +7,8 @@ the same options for each shard through `add_run_arguments`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -215,19 +217,29 @@ def run(args: argparse.Namespace) -> int:
         auto = args.shard.strip() == "auto"
         shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
     options = run_options(args)
+    if args.threads is None:
+        from bench.measure.threads import default_threads
+
+        choice = default_threads()
+        options = dataclasses.replace(
+            options, default_threads=choice.threads, default_threads_reason=choice.reason
+        )
+        if choice.threads is not None and not args.quiet and sys.stderr.isatty():
+            say(f"threads: {choice.reason}")  # logs and pipes keep one line per case
     display = None if args.quiet else ProgressDisplay()
     try:
-        outcome = run_suite(
-            args.suite,
-            args.out,
-            options,
-            progress=display,
-            on_run_dir=announce,
-            resume=args.resume,
-            retry_timeouts=args.retry_timeouts,
-            profile=ProfileSettings() if args.profile else None,
-            shard=shard,
-        )
+        with display.listening() if display is not None else contextlib.nullcontext():
+            outcome = run_suite(
+                args.suite,
+                args.out,
+                options,
+                progress=display,
+                on_run_dir=announce,
+                resume=args.resume,
+                retry_timeouts=args.retry_timeouts,
+                profile=ProfileSettings() if args.profile else None,
+                shard=shard,
+            )
     finally:
         if display is not None:
             display.close()

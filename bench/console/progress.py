@@ -6,10 +6,12 @@ lines are written once per finished case, so logs and pipes get no escape codes.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any, TextIO
 
+from bench.console.phases import listening
 from bench.console.streams import silence
 from bench.errors import one_line
 from bench.units import significant
@@ -57,15 +59,26 @@ class ProgressDisplay:
             return
         model = getattr(getattr(case, "model", None), "name", None) or case.label
         if result is None:
-            fields = {"case": case.label, "model": model, "phase": "measuring"}
+            fields = {"case": case.label, "model": model, "phase": "starting"}
             if self._task is None:
                 self._task = self._progress.add_task("", total=total, **fields)
             self._progress.update(self._task, completed=index - 1, total=total, **fields)
-            self._progress.update(self._task, case_started=time.monotonic())
+            now = time.monotonic()
+            self._progress.update(self._task, case_started=now, phase_started=now)
             return
         line = case_line(index, total, case, result)
         self._progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
-        self._progress.update(self._task, completed=index, phase="done")
+        self._progress.update(self._task, completed=index, phase="finished")
+
+    def phase(self, name: str) -> None:
+        """A phase announcement (bench.console.phases): shown with its own elapsed time."""
+        if self._progress is None or self._task is None:
+            return
+        self._progress.update(self._task, phase=name, phase_started=time.monotonic())
+
+    def listening(self) -> contextlib.AbstractContextManager[None]:
+        """The block during which this display shows the phases the run announces."""
+        return listening(self.phase)
 
     def close(self) -> None:
         if self._progress is not None:
@@ -86,20 +99,26 @@ def _live(stream: TextIO) -> Any:
     )
     from rich.text import Text
 
-    class CaseElapsed(ProgressColumn):
-        """Seconds since the current case started (the bar's own elapsed is the whole run)."""
+    class Elapsed(ProgressColumn):
+        """Seconds since a task field's time: the case's or its phase's (the bar's own elapsed
+        is the whole run)."""
+
+        def __init__(self, field: str, label: str) -> None:
+            super().__init__()
+            self.field, self.label = field, label
 
         def render(self, task: Any) -> Text:
-            started = task.fields.get("case_started")
+            started = task.fields.get(self.field)
             seconds = 0.0 if started is None else time.monotonic() - started
-            return Text(f"case {seconds:5.1f}s")
+            return Text(f"{self.label}{seconds:5.1f}s")
 
     progress = Progress(
         SpinnerColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[case]}"),
         TextColumn("[dim]{task.fields[phase]}"),
-        CaseElapsed(),
+        Elapsed("phase_started", ""),
+        Elapsed("case_started", "case "),
         BarColumn(),
         TextColumn("run"),
         TimeElapsedColumn(),

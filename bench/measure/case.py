@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from bench.console import phases
 from bench.durations import describe_seconds
 from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
@@ -99,8 +100,18 @@ class RunOptions:
             precision=self.precision if self.precision is not None else case.timing.precision,
         )
 
+    # when neither the command line nor the suite sets threads: measured at the start of the
+    # run (bench.measure.threads.default_threads); None: torch's own default
+    default_threads: int | None = None
+    default_threads_reason: str = ""  # why, for run.log
+
     def threads_for(self, case: Case) -> int | None:
-        return self.threads if self.threads is not None else case.timing.threads
+        """Command line over suite over the run's measured default."""
+        if self.threads is not None:
+            return self.threads
+        if case.timing.threads is not None:
+            return case.timing.threads
+        return self.default_threads
 
     # per-case wall-clock limit (None: the suite's `timeout`, else DEFAULT_TIMEOUT_S)
     timeout_s: float | None = None
@@ -288,6 +299,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
     if options.metrics <= COUNT_METRICS and _meta_can_stand_in(case):
         return _count_only(case, options)
     case_start_s = time.perf_counter()
+    phases.announce(phases.BUILD)
     model = build_model(case)
     example = make_input(case)
     inplace = check_inplace(case, model) if case.inplace_variant == "in_place" else None
@@ -296,6 +308,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
     if options.metrics & COUNT_METRICS:
         # Before make_workload: the probes may switch the model to eval; the workload sets the
         # case's mode again.
+        phases.announce(phases.COUNT)
         counts = count_case(case, model, example, options.metrics, options.crosscheck)
     forward_context = autocast(case.dtype, case.device)
     workload = make_workload(model, example, case.mode, forward_context)
@@ -312,8 +325,10 @@ def _measure(case: Case, options: RunOptions) -> Result:
     memory: MemoryStats | None = None
     with workload.context():
         if case.compile != "eager" and options.metrics & {"latency", "memory"}:
+            phases.announce(phases.COMPILE)
             warmup = _compile(workload, case, device)
         if "latency" in options.metrics:
+            phases.announce(phases.TIME)
             policy = options.policy_for(case, spent_s=time.perf_counter() - case_start_s)
             if device.type == "cuda":
                 clocks = warm_cuda_device(device)
@@ -326,6 +341,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
                 probe=probe_for(device),
             )
         if "memory" in options.metrics:
+            phases.announce(phases.MEMORY)
             memory = measure_memory(workload, model, example.tensors(), device)
             peak = memory.peak_allocated_bytes
     if latency is not None or memory is not None:
@@ -385,6 +401,8 @@ def _count_only(case: Case, options: RunOptions) -> Result:
     """Params and FLOPs alone: counted on meta, with no real model, no real forward and (unless
     --crosscheck) no fvcore trace. The real model is built only when meta cannot count; when
     even that count fails, one checked real forward makes a broken model its error row."""
+
+    phases.announce(phases.COUNT)
 
     @functools.cache
     def real() -> tuple[torch.nn.Module, ModelInput]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,3 +45,46 @@ def numerics_flags() -> dict[str, Any]:
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The intra-op threads a run uses when neither `--threads` nor the suite says, and why."""
+
+    threads: int | None  # None: torch's default (every core)
+    reason: str
+
+
+NEIGHBOUR_CORES = 0.5
+"""Other processes' CPU, in cores, at the start of a run from which it leaves their cores free."""
+
+
+def default_threads(source: Any = None, seconds: float = 0.15, sleep: Any = None) -> ThreadChoice:
+    """Every core, unless other processes are already busy: then one core fewer per busy core.
+
+    Measured on a 2-core VM (benchmarks/default_threads.py, 6 interleaved rounds): on a quiet
+    machine two threads ran resnet18 1.85x faster than one (what torch gives a script, and what
+    the user's code sees); beside one busy process two threads ran it 1.26x (b1) to 2.3x (b8)
+    slower than one, and a small MLP collapsed 185x in one round, because a parallel region
+    waits for its preempted thread. So a run that starts beside a busy neighbour leaves it its
+    cores, and says so; one that starts quiet keeps torch's default, and the contention probe
+    flags any neighbour that arrives later.
+    """
+    import time
+
+    from bench.measure.contention import ContentionProbe
+
+    probe = ContentionProbe(1, source)
+    probe.start()
+    (sleep or time.sleep)(seconds)
+    reading = probe.stop()
+    cores = reading.cores
+    busy = reading.others_cpu_s / reading.wall_s if reading.wall_s > 0 else 0.0
+    if busy < NEIGHBOUR_CORES or cores < 2:
+        return ThreadChoice(None, f"every core ({cores}): the machine was quiet at the start")
+    threads = max(1, cores - round(busy))
+    return ThreadChoice(
+        threads,
+        f"{threads} of {cores} cores: other processes were using {busy:.1f} core(s) at the start "
+        "(a parallel region beside them waits for its preempted threads); --threads to override",
+    )
