@@ -24,10 +24,16 @@ from bench.experiments.measure import (
     time_interleaved,
 )
 from bench.experiments.readback import experiment_result
-from bench.experiments.records import ExperimentCase, ExperimentResult, ExperimentSpec
+from bench.experiments.records import (
+    ExperimentCase,
+    ExperimentResult,
+    ExperimentSpec,
+    VariantMeasurement,
+)
 from bench.experiments.run import ExperimentSession, expand_experiments, measure_experiment_group
 from bench.measure.timing.engine import QUICK_POLICY, TimingPolicy
 from bench.model.factory import set_inplace
+from bench.records import LatencyStats
 from bench.report.experiments import experiment_sections
 from bench.report.plot_style import plot_file_name
 from bench.store import read_record
@@ -408,3 +414,28 @@ def test_the_session_measures_each_group_once_on_its_first_case(monkeypatch) -> 
         ["relu/out_of_place@1000", "relu/in_place@1000"],
         ["relu/out_of_place@2000", "relu/in_place@2000"],
     ]
+
+
+def test_an_experiment_plot_draws_a_flagged_latency_hollow_and_says_so() -> None:
+    """Model plots drew flagged points hollow; experiment plots drew every point alike."""
+    from bench.report.experiment_plots import experiment_figure
+    from bench.report.plot_style import HOLLOW_LABEL, pyplot
+
+    def row(numel: int, samples: list[float]) -> ExperimentResult:
+        (case,) = [c for c in family_cases("view", numel) if c.variant.name == "view"]
+        latency = LatencyStats.from_samples(samples)
+        measurement = VariantMeasurement(latency, 0, True, True, True, "")
+        return ExperimentResult(case, "ok", measurement=measurement)
+
+    steady = [1.0 + 0.001 * (i % 3) for i in range(30)]
+    noisy = [1.0, 3.0] * 15  # IQR/median far above 10%
+    plt = pyplot()
+    figure = experiment_figure(plt, [row(1000, steady), row(10000, noisy)], "t")
+    try:
+        latency_axes = figure.axes[0]
+        styles = {line.get_gid(): line.get_markerfacecolor() for line in latency_axes.lines}
+        assert styles["flagged"] == "none" and styles["clean"] != "none"
+        legend = [text.get_text() for text in figure.axes[1].get_legend().get_texts()]
+        assert legend == ["view/view", HOLLOW_LABEL]
+    finally:
+        plt.close(figure)

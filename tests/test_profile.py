@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from bench.profile import (
     select_cases,
 )
 from bench.records import Case
+from bench.report.profiles import _overhead_line
 from bench.suite.load import expand, load_suite
 from tests.fakes import FakeCudaMemory
 
@@ -221,10 +223,36 @@ def test_trace_is_valid_json_with_the_ops_and_module_ranges(mlp: CaseProfile) ->
     assert len(steps) == STEPS  # only the active steps of the schedule are recorded
 
 
-def test_overhead_is_stated_against_benchs_unprofiled_median(mlp: CaseProfile) -> None:
-    assert mlp.bench_median_ms is not None and mlp.bench_median_ms > 0
-    assert mlp.profiled_step_ms is not None and mlp.profiled_step_ms > 0
-    assert mlp.overhead == pytest.approx(mlp.profiled_step_ms / mlp.bench_median_ms - 1)
+def test_the_headline_and_overhead_use_the_tables_statistic_the_mean(mlp: CaseProfile) -> None:
+    """The headline was a median (1.616 ms) while the module table's shares were of the mean
+    step (7.208 ms = "99% of step"): one statistic now, the mean per step."""
+    assert len(mlp.step_times_ms) == STEPS
+    assert mlp.profiled_step_ms == pytest.approx(sum(mlp.step_times_ms) / STEPS)
+    assert mlp.bench_mean_ms is not None and mlp.bench_mean_ms > 0
+    if not mlp.uneven:
+        assert mlp.overhead == pytest.approx(mlp.profiled_step_ms / mlp.bench_mean_ms - 1)
+
+
+def test_uneven_profiled_steps_state_no_overhead() -> None:
+    """One step slowed by a neighbour made the "profiler overhead" a contention figure."""
+    steps = (1.6, 1.7, 30.0, 1.6, 1.65)
+    profile = CaseProfile(
+        label="m",
+        mode="eval",
+        device="cpu",
+        status="ok",
+        steps=len(steps),
+        bench_median_ms=1.5,
+        bench_mean_ms=1.55,
+        profiled_step_ms=sum(steps) / len(steps),
+        step_times_ms=steps,
+    )
+    assert profile.uneven and profile.overhead is None
+    line = _overhead_line(profile)
+    assert "1.600-30.000 ms" in line and "too uneven" in line
+    even = replace(profile, step_times_ms=(1.6, 1.7, 1.6), profiled_step_ms=1.6333)
+    assert even.overhead == pytest.approx(1.6333 / 1.55 - 1)
+    assert "profiler overhead +5.4%" in _overhead_line(even)
 
 
 def test_a_failing_model_is_a_profile_that_says_why(cases: dict[str, Case], tmp_path: Path) -> None:
@@ -298,3 +326,16 @@ def test_cuda_profile_has_kernel_time_and_a_memory_snapshot(
     rows = modules(profile)
     assert rows["fc1"].device_ms is not None and rows["fc1"].device_ms > 0
     assert profile.memory_snapshot is not None and profile.memory_snapshot.stat().st_size > 0
+
+
+def test_cases_whose_labels_share_a_slug_get_folders_of_their_own(cases: dict[str, Case]) -> None:
+    """`net/a` and `net_a` made one trace folder, the second profile overwriting the first."""
+    from bench.profile.session import case_slug
+
+    base = next(iter(cases.values()))
+    a = replace(base, model=replace(base.model, name="net/a"))
+    b = replace(base, model=replace(base.model, name="net_a"))
+    long = replace(base, model=replace(base.model, name="n" * 300))
+    assert case_slug(a) != case_slug(b)
+    assert case_slug(a).startswith("net_a")  # still reads as the case
+    assert len(case_slug(long)) < 60

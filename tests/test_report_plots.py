@@ -79,6 +79,11 @@ def test_a_run_with_colliding_and_overlong_model_names_writes_its_report(
     for name in ("net/a", "net_a", LONG_NAME):
         assert f"]({model_plot_path(name)})" in report
         assert (run_dir / model_plot_path(name)).stat().st_size > 0
+    # `bench report` on a run an older bench wrote under other names: the old PNGs go, the
+    # report's stay (they were left side by side)
+    (run_dir / "plots" / "model-net_a.png").write_bytes(b"an older bench's plot")
+    assert main(["report", str(run_dir)]) == 0
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == plots
 
 
 def _variants() -> list[Result]:

@@ -13,8 +13,8 @@ The profiler is never on while bench times anything, so its overhead cannot reac
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
-import re
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +29,10 @@ from bench.measure.threads import intra_op_threads
 from bench.measure.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 from bench.model import Workload, build_model, make_input, make_workload
 from bench.profile.modules import module_flops, module_names, module_ranges
-from bench.profile.tables import median_step_ms, memory_rows, module_rows, op_rows, step_times_ms
+from bench.profile.tables import memory_rows, module_rows, op_rows, step_times_ms
 from bench.records import Case
 from bench.records.profiles import CaseProfile, ProfileSettings
+from bench.report.plot_style import HASH_CHARS, slug
 
 TRACE_SUFFIX = ".trace.json"
 SNAPSHOT_SUFFIX = ".memory_snapshot.pickle"
@@ -39,8 +40,11 @@ SNAPSHOT_MAX_ENTRIES = 100_000
 
 
 def case_slug(case: Case) -> str:
-    """A file-name-safe stem from the case's label."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", case.label).strip("_") or "case"
+    """A file-name-safe stem from the case's label: a readable slug and a hash of the whole
+    label, so `net/a` and `net_a` (one slug) get folders of their own and a long name cannot
+    overflow the file system's limit."""
+    digest = hashlib.sha256(case.label.encode("utf-8")).hexdigest()[:HASH_CHARS]
+    return f"{slug(case.label)}-{digest}"
 
 
 def profile_case(
@@ -106,7 +110,9 @@ def _profile(
         status="ok",
         steps=steps,
         bench_median_ms=latency.median_ms,
-        profiled_step_ms=median_step_ms(steps_ms),
+        bench_mean_ms=latency.mean_ms,
+        profiled_step_ms=mean_step_ms if steps_ms else None,
+        step_times_ms=tuple(steps_ms),
         ops=op_rows(captured["by_shape"], steps, mean_step_ms, on_device),
         modules=module_rows(
             captured["events"], module_names(model), flops, steps, mean_step_ms, on_device

@@ -9,7 +9,6 @@ divided by the number of active steps, so it reads "per step".
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -136,7 +135,3 @@ def memory_rows(events: Iterable[Any], steps: int, on_device: bool) -> tuple[Mem
     ]
     rows.sort(key=lambda r: (-r.allocated_bytes, r.name))
     return tuple(rows)
-
-
-def median_step_ms(step_ms: list[float]) -> float | None:
-    return statistics.median(step_ms) if step_ms else None

@@ -7,6 +7,7 @@ Times are per profiled step (the session's total divided by its active steps), i
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,11 @@ class CaseProfile:
     error: str = ""
     steps: int = 0
     bench_median_ms: float | None = None  # bench's median of unprofiled steps, same process
-    profiled_step_ms: float | None = None  # median wall time of a profiled step
+    profiled_step_ms: float | None = None  # mean wall time of a profiled step
+    # one statistic throughout: the tables are per-step means (the profiler's totals over its
+    # steps), so the headline and the overhead are means too; absent in older records
+    bench_mean_ms: float | None = None  # bench's mean of unprofiled samples
+    step_times_ms: tuple[float, ...] = ()  # each profiled step's wall time, in order
     ops: tuple[OpRow, ...] = ()
     modules: tuple[ModuleRow, ...] = ()
     memory: tuple[MemoryRow, ...] = ()
@@ -100,11 +105,28 @@ class CaseProfile:
     notes: tuple[str, ...] = ()
 
     @property
+    def uneven(self) -> bool:
+        """The profiled steps' mean is over UNEVEN_STEPS times their median: something besides
+        the profiler slowed some of them (steps of 1.6 ms had a mean of 7.2 ms under a
+        neighbour), so their mean is no measure of the profiler's cost."""
+        times = self.step_times_ms
+        if not times:
+            return False
+        mean, median = sum(times) / len(times), statistics.median(times)
+        return median > 0 and mean > UNEVEN_STEPS * median
+
+    @property
     def overhead(self) -> float | None:
-        """How much slower a profiled step was than bench's median (0.25 = 25% slower)."""
-        if not self.bench_median_ms or self.profiled_step_ms is None:
+        """How much slower a profiled step was than bench's unprofiled steps, mean against mean
+        (0.25 = 25% slower); None when unknown or when the profiled steps were uneven."""
+        reference = self.bench_mean_ms or self.bench_median_ms
+        if not reference or self.profiled_step_ms is None or self.uneven:
             return None
-        return self.profiled_step_ms / self.bench_median_ms - 1.0
+        return self.profiled_step_ms / reference - 1.0
+
+
+UNEVEN_STEPS = 1.5
+"""Mean over median of the profiled steps beyond which their mean states no profiler overhead."""
 
 
 def profile_record(profile: CaseProfile) -> dict[str, Any]:
@@ -128,5 +150,6 @@ def profile_from_record(record: dict[str, Any]) -> CaseProfile:
                 None if record["memory_snapshot"] is None else Path(record["memory_snapshot"])
             ),
             "notes": tuple(record["notes"]),
+            "step_times_ms": tuple(record.get("step_times_ms", ())),
         }
     )

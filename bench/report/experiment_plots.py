@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.experiments.records import ExperimentResult
-from bench.report.plot_style import measured_ticks, plain_log_axis, pyplot
+from bench.report.plot_style import (
+    HOLLOW_LABEL,
+    draw_marked_line,
+    hollow_handle,
+    measured_ticks,
+    plain_log_axis,
+    pyplot,
+)
 
 ELEMENTS = "elements (k: thousand, M: million, G: billion)"
 
 
 def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) -> Path:
-    """Two panels, one line per variant; zero-byte allocations sit on the panel's floor."""
+    """Two panels, one line per variant, saved to `path` (see experiment_figure)."""
     plt = pyplot()
+    figure = experiment_figure(plt, rows, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def experiment_figure(plt: Any, rows: Sequence[ExperimentResult], title: str) -> Any:
+    """The figure (not saved): latency and bytes allocated against size, one line per variant;
+    zero-byte allocations sit on the panel's floor; a flagged latency (noisy, contended,
+    drifting, not steady) is a hollow point."""
+    from matplotlib.lines import Line2D
+
     series: dict[str, list[ExperimentResult]] = {}
     for row in rows:
         if row.status == "ok" and row.measurement is not None:
@@ -24,15 +45,26 @@ def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) ->
     # (and colours that print alike) stay apart; the legend sits outside the panels.
     styles = ("-", "--", ":", "-.")
     markers = "os^Dvx*P"
+    handles, labels, any_flagged = [], [], False
     for index, (key, points) in enumerate(sorted(series.items())):
-        color = colors[index % len(colors)]
-        look = {"linestyle": styles[index % 4], "marker": markers[index % len(markers)]}
+        look = {
+            "color": colors[index % len(colors)],
+            "linestyle": styles[index % 4],
+            "marker": markers[index % len(markers)],
+        }
         points.sort(key=lambda r: r.case.numel)
         sizes = [r.case.numel for r in points]
         medians = [r.latency.median_ms for r in points]
-        latency_axes.plot(sizes, medians, color=color, label=key, **look)
+        marked = [not r.latency.trustworthy for r in points]  # hollow: see the row's flags
+        any_flagged = any_flagged or any(marked)
+        draw_marked_line(latency_axes, sizes, medians, marked, look)
         allocated = [max(r.measurement.allocated_bytes, 1) for r in points if r.measurement]
-        bytes_axes.plot(sizes, allocated, color=color, label=key, **look)
+        bytes_axes.plot(sizes, allocated, label=key, **look)  # exact counts: never flagged
+        handles.append(Line2D([], [], **look))
+        labels.append(key)
+    if any_flagged:
+        handles.append(hollow_handle())
+        labels.append(HOLLOW_LABEL)
     latency_axes.set(xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="median latency (ms)")
     bytes_axes.set(
         xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="bytes allocated (0 B drawn at 1)"
@@ -41,10 +73,14 @@ def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) ->
         axes.grid(True, which="both", alpha=0.3)
         measured_ticks(axes.xaxis, [r.case.numel for p in series.values() for r in p], True)
         plain_log_axis(axes.yaxis)
-    bytes_axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    bytes_axes.legend(
+        handles,
+        labels,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0,
+    )
     figure.suptitle(title)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return figure

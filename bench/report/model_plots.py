@@ -21,7 +21,10 @@ from typing import Any
 
 from bench.records import Result
 from bench.report.plot_style import (
+    HOLLOW_LABEL,
     PLOTS_DIR,
+    draw_marked_line,
+    hollow_handle,
     measured_ticks,
     plain_log_axis,
     plot_file_name,
@@ -30,7 +33,6 @@ from bench.report.plot_style import (
 from bench.report.summary import contended
 
 PlotIndex = dict[str, str]  # caption -> path relative to the run directory
-HOLLOW_LABEL = "hollow: flagged (noisy, contended, drifting or not steady; see Warnings)"
 MARKERS = "os^Dvp<>"
 LINE_STYLES = ("-", "--", ":", "-.")
 TITLE_CHARS = 80  # a longer model name is cut in the figure; the report's caption has it whole
@@ -85,26 +87,6 @@ def _axis(lines: dict[str, list[Result]]) -> str:
     return _x(next(iter(lines.values()))[0])[0]
 
 
-def _draw_line(axes: Any, xs: list[int], ys: list[float], marked: list[bool], look: dict) -> Any:
-    """The line, then its points: filled where clean, hollow where flagged. Returns the artist
-    the legend shows (line and marker of the variant)."""
-    (line,) = axes.plot(xs, ys, linestyle=look["linestyle"], color=look["color"], marker="none")
-    for hollow in (False, True):
-        chosen = [(x, y) for x, y, m in zip(xs, ys, marked, strict=True) if m is hollow]
-        if chosen:
-            axes.plot(
-                [x for x, _ in chosen],
-                [y for _, y in chosen],
-                linestyle="none",
-                marker=look["marker"],
-                color=look["color"],
-                markerfacecolor="none" if hollow else look["color"],
-                markersize=7,
-                gid="flagged" if hollow else "clean",
-            )
-    return line
-
-
 def model_figure(plt: Any, model: str, lines: dict[str, list[Result]]) -> Any:
     """The figure of one model (not saved): tests inspect its legend and markers."""
     from matplotlib.lines import Line2D
@@ -127,16 +109,15 @@ def model_figure(plt: Any, model: str, lines: dict[str, list[Result]]) -> Any:
         latency_axes.errorbar(
             xs, medians, yerr=[low, high], capsize=3, color=look["color"], linestyle="none"
         )
-        _draw_line(latency_axes, xs, medians, marked, look)
-        _draw_line(throughput_axes, xs, [r.throughput_per_s for r in points], marked, look)
+        draw_marked_line(latency_axes, xs, medians, marked, look)
+        draw_marked_line(throughput_axes, xs, [r.throughput_per_s for r in points], marked, look)
         handles.append(
             Line2D([], [], color=look["color"], marker=look["marker"], linestyle=look["linestyle"])
         )
         labels.append(label)
         xs_all += xs
     if any(flagged(r) for points in lines.values() for r in points):
-        hollow = Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="none")
-        handles.append(hollow)
+        handles.append(hollow_handle())
         labels.append(HOLLOW_LABEL)
     latency_axes.set(xlabel=axis, ylabel="median latency (ms), 95% CI")
     throughput_axes.set(xlabel=axis, ylabel="throughput (samples/s)")

@@ -88,3 +88,35 @@ def measured_ticks(axis: Any, values: Sequence[float], compact: bool = False) ->
     axis.set_major_locator(FixedLocator(sorted(set(values))))
     axis.set_minor_locator(NullLocator())
     axis.set_major_formatter(FuncFormatter(lambda x, _pos: label(x)))
+
+
+HOLLOW_LABEL = "hollow: flagged (noisy, contended, drifting or not steady; see Warnings)"
+
+
+def draw_marked_line(
+    axes: Any, xs: Sequence[float], ys: Sequence[float], marked: Sequence[bool], look: dict
+) -> Any:
+    """The line, then its points: filled where clean, hollow where flagged, so a reader sees
+    which points the warnings are about. Returns the line (the legend shows line and marker)."""
+    (line,) = axes.plot(xs, ys, linestyle=look["linestyle"], color=look["color"], marker="none")
+    for hollow in (False, True):
+        chosen = [(x, y) for x, y, m in zip(xs, ys, marked, strict=True) if m is hollow]
+        if chosen:
+            axes.plot(
+                [x for x, _ in chosen],
+                [y for _, y in chosen],
+                linestyle="none",
+                marker=look["marker"],
+                color=look["color"],
+                markerfacecolor="none" if hollow else look["color"],
+                markersize=7,
+                gid="flagged" if hollow else "clean",
+            )
+    return line
+
+
+def hollow_handle() -> Any:
+    """The legend entry that explains hollow points."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="none")

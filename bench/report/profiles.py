@@ -3,7 +3,8 @@ their FLOPs, the operators that allocate most), from the profiles a run's record
 
 The section says first what a profile is for: where the time goes, as shares of a step. The
 profiler slows every operator down (more so small ones), so its milliseconds are not latency;
-each case states that overhead against bench's own median of unprofiled steps.
+each case states that overhead against bench's own unprofiled steps, mean against mean (the
+tables' statistic), or says the profiled steps were too uneven to state it.
 """
 
 from __future__ import annotations
@@ -51,12 +52,25 @@ def _link(path: Path | None, run_dir: Path) -> str:
 
 
 def _overhead_line(profile: CaseProfile) -> str:
+    """The profiled step against bench's unprofiled ones, mean against mean, as the tables."""
+    if profile.profiled_step_ms is None or not (profile.bench_mean_ms or profile.bench_median_ms):
+        return "Profiler overhead: unknown (no unprofiled timing or no profiled step)."
+    times = profile.step_times_ms
+    spread = f"; {min(times):.3f}-{max(times):.3f} ms" if times else ""
+    reference = profile.bench_mean_ms or profile.bench_median_ms or 0.0
+    statistic = "mean" if profile.bench_mean_ms else "median"
+    line = (
+        f"A profiled step took {profile.profiled_step_ms:.3f} ms (mean of {profile.steps}"
+        f"{spread}) against bench's {statistic} of {reference:.3f} ms for unprofiled steps: "
+    )
     if profile.overhead is None:
-        return "Profiler overhead: unknown (no unprofiled median or no profiled step)."
+        return line + (
+            "the profiled steps were too uneven to state the profiler's overhead (something "
+            "else slowed some of them); the shares below still add up within each step."
+        )
     return (
-        f"A profiled step took {profile.profiled_step_ms:.3f} ms (median of {profile.steps}) "
-        f"against bench's median of {profile.bench_median_ms:.3f} ms for unprofiled steps: "
-        f"profiler overhead {100 * profile.overhead:+.1f}% on this case"
+        line
+        + f"profiler overhead {100 * profile.overhead:+.1f}% on this case"
         + (
             " (negative: this machine's run-to-run noise is larger than the profiler's cost)."
             if profile.overhead < 0
@@ -108,9 +122,10 @@ def profile_section(
         "",
         "A profile shows where the time goes (each operator's and module's share of a step), "
         "not how long a step takes: the profiler slows every operator down, small ones most. "
-        "Absolute time is bench's median, measured with the profiler off (stated per case "
+        "Absolute time is bench's, measured with the profiler off (stated per case "
         "below, and in the latency table of `bench run`). "
-        "Times below are per step, averaged over the profiler's active steps.",
+        "Every time below is a mean per step over the profiler's active steps, and each "
+        "share is of the mean step.",
         "",
         HOW_TO_OPEN,
         "",

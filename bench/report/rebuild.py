@@ -15,6 +15,7 @@ from bench.records.profiles import DEFAULT_TOP, profile_from_record
 from bench.report.document import render_report
 from bench.report.experiments import write_plots
 from bench.report.model_plots import write_model_plots
+from bench.report.plot_style import PLOTS_DIR
 from bench.report.profiles import profile_section
 from bench.report.shards import shards_section
 from bench.store.readback import read_record, results_from_record
@@ -57,4 +58,16 @@ def write_report(run_dir: Path) -> Path:
     )
     path = run_dir / REPORT_MD
     write_atomic(path, text)
+    _remove_stale_plots(run_dir, {*plots.values(), *model_plots.values()})
     return path
+
+
+def _remove_stale_plots(run_dir: Path, written: set[str]) -> None:
+    """PNGs in plots/ that this report no longer shows: written by an older bench under other
+    names (`bench report` on an old run left both namings side by side). plots/ is bench's."""
+    folder = run_dir / PLOTS_DIR
+    if not folder.is_dir():
+        return
+    for png in folder.glob("*.png"):
+        if f"{PLOTS_DIR}/{png.name}" not in written:
+            png.unlink(missing_ok=True)

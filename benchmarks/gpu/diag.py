@@ -1,4 +1,4 @@
-"""Where bench's CUDA figure departs from torch.utils.benchmark's, stage by stage (issue 31).
+"""Where bench's CUDA figure departs from torch.utils.benchmark's, stage by stage.
 
 For each case: the model and input built by bench, then tub's median after each step bench
 takes before timing (counting, the checked forward, the warnings recorder with the old "always"
