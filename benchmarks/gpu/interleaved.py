@@ -40,7 +40,12 @@ def tub(fn) -> float:
 
 
 def events(fn, per_call_ms: float) -> float:
-    n = max(10, int(SECONDS * 1e3 / per_call_ms))
+    """A back-to-back loop of about SECONDS between two CUDA events, per call."""
+    return event_loop(fn, max(10, int(SECONDS * 1e3 / per_call_ms)))
+
+
+def event_loop(fn, n: int) -> float:
+    """n calls back to back between two CUDA events, per call (ms)."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     torch.cuda.synchronize()
     start.record()

@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 
 import torch
+from interleaved import WithoutLead, event_loop  # the script beside this one
 from torch import nn
 from torch.utils.benchmark import Timer
 
@@ -39,26 +40,10 @@ class HostThenDevice(nn.Module):
         return torch.mm(self.a, self.a).sum() + x
 
 
-class WithoutLead(CudaTimer):
-    def time_block(self, fn, iterations, lead=None):
-        return super().time_block(fn, iterations, None)
-
-
-def events(fn, n: int) -> float:
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda.synchronize()
-    start.record()
-    for _ in range(n):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / n
-
-
 def part_ms(fn) -> float:
     for _ in range(5):
         fn()
-    return events(fn, 50)
+    return event_loop(fn, 50)
 
 
 def main() -> None:
@@ -84,7 +69,7 @@ def main() -> None:
                 Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=SECONDS).median
                 * 1e3
             ),
-            "events": lambda: events(run, n),
+            "events": lambda: event_loop(run, n),
             "engine": lambda: measure_latency(run, CudaTimer("cuda"), policy).median_ms,
             "no_lead": lambda: measure_latency(run, WithoutLead("cuda"), policy).median_ms,
             "engine_1call": lambda: measure_latency(run, CudaTimer("cuda"), single).median_ms,
