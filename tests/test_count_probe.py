@@ -155,7 +155,8 @@ def test_fvcore_agrees_on_convolutions_and_misses_fused_attention() -> None:
     assert fvcore.macs < ours
     details = CountDetails(fvcore_macs=fvcore.macs, fvcore_skipped_ops=fvcore.skipped_ops)
     reason = crosscheck_disagreement(ours, details)
-    assert reason is not None and "fvcore does not count attention" in reason
+    assert reason is not None and "no handler for these contractions" in reason
+    assert next(iter(attention)) in reason  # the op it skipped, by name
 
 
 def test_fvcore_failure_leaves_the_cell_empty_with_a_note() -> None:
@@ -188,9 +189,17 @@ def test_disagreement_reasons() -> None:
         fvcore_macs=65, fvcore_skipped_ops={"aten::_native_multi_head_attention": 12}
     )
     assert crosscheck_disagreement(100, attention) == (
-        "fvcore 0.000 vs ours 0.000 GMACs (-35.0%): fvcore does not count attention "
-        "(it skipped aten::_native_multi_head_attention x12)"
+        "fvcore 0.000 vs ours 0.000 GMACs (-35.0%): fvcore has no handler for these "
+        "contractions, which it skipped: aten::_native_multi_head_attention x12"
     )
+    # Mixtral's experts: fvcore skipped the grouped matmul; the reason names it, not attention
+    experts = CountDetails(
+        fvcore_macs=40, fvcore_skipped_ops={"aten::_grouped_mm": 4, "aten::sigmoid": 8}
+    )
+    assert (crosscheck_disagreement(100, experts) or "").endswith("aten::_grouped_mm x4")
+    # fvcore lower, yet it skipped nothing that multiplies: said to be unexplained
+    elementwise = CountDetails(fvcore_macs=60, fvcore_skipped_ops={"aten::sigmoid": 8})
+    assert "unexplained" in (crosscheck_disagreement(100, elementwise) or "")
     norms = crosscheck_disagreement(100, CountDetails(fvcore_macs=110))
     assert norms is not None and "counts norms, pooling" in norms
     assert crosscheck_disagreement(100, CountDetails(fvcore_macs=104)) is None
@@ -256,7 +265,7 @@ def test_report_shows_counts_coverage_disagreement_and_collapsed_layers() -> Non
     ]  # fmt: skip  (kMACs; GFLOP/s and % of peak: empty, left out)
     assert "|   kMACs |   fvcore kMACs |" in text
     assert "- `mnist_cnn` eval: `aten.relu` x3, `aten.add` x1" in text
-    assert "(-35.0%): fvcore does not count attention" in text
+    assert "(-35.0%): fvcore has no handler for these contractions" in text
     assert "<details>\n<summary>Layers of <code>mnist_cnn</code> at 2x1x28x28</summary>" in text
     assert any(line.startswith("| Net (Net)") and "2x10" in line for line in text.splitlines())
 

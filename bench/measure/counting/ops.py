@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.measure.counting.formulas import FORMULAS
 from bench.measure.counting.quantized import QUANTIZED_FORMULAS, UNPACKING_OPS, packed_weights
+from bench.records.counts import multiplies_and_accumulates
 
 # Ops that move, view, allocate or describe data but do no arithmetic: leaving them out of a
 # FLOP count loses nothing, so they are not reported as uncounted (nor are the profiler's
@@ -88,47 +89,6 @@ NO_ARITHMETIC_OPS: frozenset[str] = frozenset(
         "arange",
     ]
 )
-
-CONTRACTION_WORDS: frozenset[str] = frozenset(
-    {
-        "mm",
-        "mv",
-        "bmm",
-        "addmm",
-        "addmv",
-        "addbmm",
-        "baddbmm",
-        "dot",
-        "vdot",
-        "matmul",
-        "linear",
-        "einsum",
-        "bilinear",
-        "trilinear",
-        "tensordot",
-        "cdist",
-        "euclidean",
-        "conv",
-        "conv1d",
-        "conv2d",
-        "conv3d",
-        "convolution",
-        "tbc",
-        "rnn",
-        "lstm",
-        "gru",
-        "attention",
-    }
-)
-"""Words of an op's name (split at `_`) that say it contracts: sums products."""
-
-
-def multiplies_and_accumulates(op: str) -> bool:
-    """Whether an op's name says it contracts (sums products): a matmul, convolution, attention
-    or recurrent kernel, as opposed to elementwise work, norms, pooling and data movement. An
-    op like this without a formula would leave its MACs out of the total."""
-    name = op.split(".", 1)[-1]
-    return any(word in CONTRACTION_WORDS for word in name.split("_"))
 
 
 def uncounted_contractions(uncounted: dict[str, int]) -> list[str]:
