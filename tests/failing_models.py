@@ -178,6 +178,27 @@ def raises_keyboard_interrupt() -> nn.Module:
     return _Forward(act)
 
 
+def raises_cancelled() -> nn.Module:
+    """asyncio.CancelledError is a BaseException, not an Exception: it killed the whole run."""
+
+    def act() -> None:
+        import asyncio
+
+        raise asyncio.CancelledError("a library's own cancellation")
+
+    return _Forward(act)
+
+
+def slows_the_process() -> nn.Module:
+    """Turns off oneDNN and turns on anomaly detection, deterministic algorithms and
+    flush-denormal while it is built: every later case ran 2-4x slower, with clean rows."""
+    torch.backends.mkldnn.enabled = False
+    torch.autograd.set_detect_anomaly(True)
+    torch.use_deterministic_algorithms(True)
+    torch.set_flush_denormal(True)
+    return nn.Linear(4, 4)
+
+
 class NanLater(nn.Module):
     """Finite on the first call (the checked one), NaN from the second call on."""
 

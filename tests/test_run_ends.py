@@ -124,6 +124,48 @@ def test_a_model_raising_keyboard_interrupt_is_its_error_row(
     assert read_rows(run_dir)[0]["error"].startswith("KeyboardInterrupt raised by the model")
 
 
+def test_a_model_raising_a_base_exception_is_its_error_row(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    suite = write_suite(suite_text(model_entry("cancel", ":raises_cancelled"), LINEAR))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 1 and run_dir is not None
+    assert statuses(run_dir) == [("cancel", "error"), ("linear", "ok")]
+    assert read_rows(run_dir)[0]["error"].startswith("CancelledError: a library's own")
+
+
+def test_a_model_changing_speed_switches_does_not_slow_the_next_case(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    """oneDNN off, anomaly detection, deterministic algorithms and flush-denormal are
+    process-wide: each is restored before the next case, and the row says which changed."""
+    suite = write_suite(suite_text(model_entry("slows", ":slows_the_process"), LINEAR))
+    before = (
+        torch.backends.mkldnn.enabled,
+        torch.is_anomaly_enabled(),
+        torch.are_deterministic_algorithms_enabled(),
+    )
+    try:
+        code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+        after = (
+            torch.backends.mkldnn.enabled,
+            torch.is_anomaly_enabled(),
+            torch.are_deterministic_algorithms_enabled(),
+        )
+    finally:  # never leak into other tests
+        torch.backends.mkldnn.enabled = before[0]
+        torch.autograd.set_detect_anomaly(before[1])
+        torch.use_deterministic_algorithms(before[2])
+        torch.set_flush_denormal(False)
+    assert code == 0 and run_dir is not None
+    assert after == before
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
+    (note,) = [n for n in notes["slows"] if n.startswith("the model changed process-wide")]
+    for name in ("mkldnn_enabled", "anomaly_mode", "deterministic_algorithms", "flush_denormal"):
+        assert name in note
+    assert not any("process-wide" in n for n in notes["linear"])
+
+
 def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
     write_suite, tmp_path: Path
 ) -> None:

@@ -270,6 +270,12 @@ def _guarded(case: Case, options: RunOptions, guard: Guard) -> Result:
     except (Exception, SystemExit) as exc:  # a failing model must not stop the run
         # (SystemExit too: a model's sys.exit() is that model's failure, not the user's exit)
         return _error_row(case, exc)
+    except CaseTimeout:
+        raise  # the watchdog's: measure_case makes it the timeout row
+    except BaseException as exc:
+        # any other BaseException (asyncio.CancelledError, a library's own) came from the
+        # model: it killed the whole run, with a traceback, and the next model never ran
+        return _error_row(case, exc)
 
 
 def _error_row(case: Case, exc: BaseException) -> Result:

@@ -1,7 +1,8 @@
 """Process-wide settings a model can change, read after each case and restored before the next.
 
-torch keeps thread counts, the default dtype, float32 matmul precision, grad mode and the cuDNN /
-TF32 flags in process-global state, and `os.chdir` changes the process's directory. A model
+torch keeps thread counts, the default dtype, float32 matmul precision, grad mode, the cuDNN /
+TF32 flags, oneDNN, anomaly detection, deterministic algorithms, flush-denormal and autocast in
+process-global (or thread) state, and `os.chdir` changes the process's directory. A model
 that changes any of them (`torch.set_num_threads(1)` in a constructor is common) would silently
 change every later case and the paths the run writes to. So each case starts from the run's
 values: the row records what was in effect when the case ended, a note says what the model
@@ -27,6 +28,14 @@ class TorchState:
     tf32_matmul: bool
     tf32_cudnn: bool
     cwd: str | None  # None: the directory was deleted under us
+    # switches that change speed rather than results (a model that turned oneDNN off or anomaly
+    # detection on made every later identical case 2x slower in eval, 4x in training)
+    mkldnn_enabled: bool = True
+    anomaly_mode: bool = False
+    deterministic_algorithms: bool = False
+    flush_denormal: bool = False
+    autocast_cpu: bool = False
+    autocast_cuda: bool = False
 
 
 def capture_state() -> TorchState:
@@ -44,7 +53,22 @@ def capture_state() -> TorchState:
         tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
         tf32_cudnn=torch.backends.cudnn.allow_tf32,
         cwd=cwd,
+        mkldnn_enabled=torch.backends.mkldnn.enabled,
+        anomaly_mode=torch.is_anomaly_enabled(),
+        deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+        flush_denormal=flush_denormal_enabled(),
+        autocast_cpu=torch.is_autocast_enabled("cpu"),
+        autocast_cuda=torch.is_autocast_enabled("cuda"),
     )
+
+
+DENORMAL = 1e-40  # below float32's smallest normal number (1.2e-38)
+
+
+def flush_denormal_enabled() -> bool:
+    """torch has a setter for flush-denormal and no getter: a denormal that multiplies to 0 on
+    this thread says it is on."""
+    return bool((torch.full((1,), DENORMAL) * 1.0).item() == 0.0)
 
 
 def state_changes(before: TorchState, after: TorchState) -> list[str]:
@@ -73,3 +97,15 @@ def restore_state(state: TorchState) -> None:
     torch.backends.cudnn.allow_tf32 = state.tf32_cudnn
     if state.cwd is not None and now.cwd != state.cwd:
         os.chdir(state.cwd)
+    if now.mkldnn_enabled != state.mkldnn_enabled:
+        torch.backends.mkldnn.enabled = state.mkldnn_enabled
+    if now.anomaly_mode != state.anomaly_mode:
+        torch.autograd.set_detect_anomaly(state.anomaly_mode)
+    if now.deterministic_algorithms != state.deterministic_algorithms:
+        torch.use_deterministic_algorithms(state.deterministic_algorithms)
+    if now.flush_denormal != state.flush_denormal:
+        torch.set_flush_denormal(state.flush_denormal)
+    if now.autocast_cpu != state.autocast_cpu:
+        torch.set_autocast_enabled("cpu", state.autocast_cpu)
+    if now.autocast_cuda != state.autocast_cuda:
+        torch.set_autocast_enabled("cuda", state.autocast_cuda)
