@@ -199,6 +199,27 @@ def slows_the_process() -> nn.Module:
     return nn.Linear(4, 4)
 
 
+def ignores_sigterm() -> nn.Module:
+    """Ignores SIGTERM from its factory on and never restores it."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return nn.Linear(4, 4)
+
+
+class ScalesItsInput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.div_(255.0))  # normalises in place, as image pipelines do
+
+
+def scales_its_input() -> nn.Module:
+    return ScalesItsInput()
+
+
 class NanLater(nn.Module):
     """Finite on the first call (the checked one), NaN from the second call on."""
 

@@ -44,6 +44,12 @@ def test_bad_doctor_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
         read_matmul_ceilings(path)
 
 
+def test_an_endless_file_is_refused_after_a_doctor_files_size() -> None:
+    """`--ceilings /dev/zero` read until memory ran out."""
+    with pytest.raises(BenchError, match="not a bench doctor JSON"):
+        read_matmul_ceilings(Path("/dev/zero"))
+
+
 def test_run_fills_peak_fraction_from_the_doctor_file(write_suite, tmp_path, capsys) -> None:
     doctor = tmp_path / "doctor.json"
     doctor.write_text(json.dumps(DOCTOR))

@@ -166,6 +166,34 @@ def test_a_model_changing_speed_switches_does_not_slow_the_next_case(
     assert not any("process-wide" in n for n in notes["linear"])
 
 
+def test_a_model_ignoring_sigterm_does_not_make_the_run_ignore_it(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    import signal
+
+    suite = write_suite(suite_text(model_entry("deaf", ":ignores_sigterm"), LINEAR))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 0 and run_dir is not None
+    assert after is before
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
+    assert any("SIGTERM handler" in note for note in notes["deaf"])
+
+
+def test_a_model_writing_into_its_input_is_noted(write_suite, tmp_path: Path, capsys) -> None:
+    """`x.div_(255)` in a forward: the timed calls ran on ever smaller values, unnoticed."""
+    suite = write_suite(suite_text(model_entry("divides", ":scales_its_input"), LINEAR))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 0 and run_dir is not None
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
+    assert any("writes into its input (input 0" in note for note in notes["divides"])
+    assert not any("writes into its input" in note for note in notes["linear"])
+
+
 def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
     write_suite, tmp_path: Path
 ) -> None:

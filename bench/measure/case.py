@@ -36,7 +36,13 @@ from bench.measure.timing.engine import (
     TimingPolicy,
     measure_latency,
 )
-from bench.measure.torch_state import capture_state, restore_state, state_changes
+from bench.measure.torch_state import (
+    capture_signals,
+    capture_state,
+    restore_signals,
+    restore_state,
+    state_changes,
+)
 from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, Guard, case_guard
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
@@ -159,6 +165,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     if reason is not None:
         return Result(case=case, status="skipped", error=reason)
     run_state = capture_state()
+    run_signals = capture_signals()
     timeout_s = options.timeout_for(case)
     with (
         recorded_warnings() as caught,
@@ -184,6 +191,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         flags = numerics_flags()
         changed = state_changes(case_state, capture_state())
     restore_state(run_state)
+    changed += restore_signals(run_signals)
     if downloads.targets:  # refused, even where the model caught the refusal and went on
         attempted = "download attempts: " + ", ".join(downloads.targets)
         detail = "\n".join(part for part in (attempted, result.detail) if part)
@@ -379,14 +387,34 @@ def _checked_forward(model: torch.nn.Module, example: ModelInput, case: Case) ->
     device cannot run becomes CaseUnsupported (a skipped row). Returns the output's notes
     (non-tensor parts ignored)."""
     forward_context = autocast(case.dtype, case.device)
+    before = [t.detach().clone() for t in example.tensors()]
     try:
         with torch.no_grad(), forward_context():
-            return check_output(example(model))
+            notes = check_output(example(model))
+        return notes + _input_writes(before, example.tensors())
     except (RuntimeError, NotImplementedError) as exc:
         unsupported = unsupported_dtype(exc, case.dtype, case.device)
         if unsupported is None:
             raise
         raise unsupported from exc
+
+
+def _input_writes(before: list[torch.Tensor], after: list[torch.Tensor]) -> tuple[str, ...]:
+    """A note when one forward changed its inputs in place (`x.div_(255)`): every timed call
+    then runs on what the call before it left (such a model read 0.0197 ms where fresh copies
+    read 0.134 ms), which no one's real input looks like."""
+    changed = [
+        str(index)
+        for index, (old, new) in enumerate(zip(before, after, strict=True))
+        if old.shape != new.shape or not torch.equal(old, new)
+    ]
+    if not changed:
+        return ()
+    return (
+        f"the model writes into its input (input {', '.join(changed)} changed during one "
+        "forward): each timed call ran on what the call before it left, not on fresh data; "
+        "the latency may not be what real inputs give",
+    )
 
 
 COUNT_METRICS = frozenset({"params", "flops"})

@@ -80,13 +80,22 @@ def measure_ceiling(
     return Ceiling(workload.name, device, workload.unit, value, stats.median_ms, workload.detail)
 
 
+MAX_CEILINGS_BYTES = 4 * 2**20  # `bench doctor --json` writes a few KiB
+
+
 def read_matmul_ceilings(path: Path) -> dict[str, float]:
     """Matmul GFLOP/s by device ("cpu", "cuda:0", ...) from `bench doctor --json FILE`.
 
     Reports divide a case's achieved GFLOP/s by its own device's ceiling (`peak_fraction`).
     """
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:  # at most a doctor file's size: /dev/zero never ends
+            data = handle.read(MAX_CEILINGS_BYTES + 1)
+        if len(data) > MAX_CEILINGS_BYTES:
+            raise BenchError(
+                f"{path}: over {MAX_CEILINGS_BYTES // 2**20} MiB; not a bench doctor JSON"
+            )
+        record = json.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(
             f"{path}: cannot read a bench doctor JSON ({type(exc).__name__})"

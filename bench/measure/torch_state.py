@@ -12,7 +12,10 @@ changed, and the run's values come back before the next case.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
@@ -109,3 +112,29 @@ def restore_state(state: TorchState) -> None:
         torch.set_autocast_enabled("cpu", state.autocast_cpu)
     if now.autocast_cuda != state.autocast_cuda:
         torch.set_autocast_enabled("cuda", state.autocast_cuda)
+
+
+GUARDED_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
+"""Signals whose handlers a model may replace: a factory that ignored SIGTERM made a later
+`kill -TERM` of the run ignored too."""
+
+
+def capture_signals() -> dict[int, Any]:
+    """The current handler of each guarded signal."""
+    return {number: signal.getsignal(number) for number in GUARDED_SIGNALS}
+
+
+def restore_signals(handlers: dict[int, Any]) -> list[str]:
+    """Put back each handler that changed; one phrase per signal restored ("SIGTERM handler")."""
+    if threading.current_thread() is not threading.main_thread():
+        return []  # handlers can be set only from the main thread (a notebook's worker)
+    changed = []
+    for number, handler in handlers.items():
+        if signal.getsignal(number) is not handler and handler is not None:
+            signal.signal(number, handler)
+            changed.append(f"{signal.Signals(number).name} handler")
+    return changed
