@@ -220,6 +220,21 @@ def scales_its_input() -> nn.Module:
     return ScalesItsInput()
 
 
+def takes_the_timer_away() -> nn.Module:
+    """Cancels the SIGALRM timer and ignores the signal (as libraries with their own timeouts
+    do), then sleeps: without --isolate this hung the run for good."""
+
+    def act() -> None:
+        import signal
+        import time
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        time.sleep(120)
+
+    return _Forward(act)
+
+
 class NanLater(nn.Module):
     """Finite on the first call (the checked one), NaN from the second call on."""
 

@@ -194,6 +194,19 @@ def test_a_model_writing_into_its_input_is_noted(write_suite, tmp_path: Path, ca
     assert not any("writes into its input" in note for note in notes["linear"])
 
 
+def test_a_model_that_takes_the_timer_away_still_times_out(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    suite = write_suite(suite_text(model_entry("sly", ":takes_the_timer_away"), LINEAR))
+    started = time.monotonic()
+    code, run_dir, _ = run_main(
+        capsys, suite, "--out", tmp_path / "r", "--quick", "--timeout", "5s"
+    )
+    assert code == 1 and run_dir is not None
+    assert statuses(run_dir) == [("sly", "timeout"), ("linear", "ok")]
+    assert time.monotonic() - started < 60  # the model sleeps 120 s
+
+
 def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
     write_suite, tmp_path: Path
 ) -> None:

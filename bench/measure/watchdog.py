@@ -11,6 +11,13 @@ The same guard tells a real Ctrl-C from a model that raises KeyboardInterrupt it
 handler installed for the case records that the signal arrived. A KeyboardInterrupt without the
 signal is the model's own failure (an error row); with it, the run stops as the user asked.
 
+The model may take the timer away: libraries with their own timeouts cancel `ITIMER_REAL` or
+install their own SIGALRM handler, and such a model that then slept hung the run for good. So
+a watchdog thread backs the timer up: once the limit has passed by BACKUP_GRACE_S and the case is
+still running, it sends SIGUSR1 (whose handler the guard installed too) to the main thread,
+again every BACKUP_GRACE_S, until the case ends. A real signal, not `interrupt_main`: it also
+wakes a sleeping main thread.
+
 Off the main thread (signals can only be handled there) the guard sets no timer: such a caller
 (a test harness, an embedding application) gets no per-case limit.
 """
@@ -24,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 600.0  # generous: a case that takes ten minutes is a suite that needs a key
+BACKUP_GRACE_S = 1.0  # after the limit, the watchdog thread's first (and each later) signal
+BACKUP_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
 class CaseTimeout(BaseException):
@@ -64,16 +73,38 @@ def case_guard(timeout_s: float | None) -> Iterator[Guard]:
     own_int = previous_int is signal.default_int_handler
     if own_int:
         signal.signal(signal.SIGINT, on_sigint)
-    previous_alarm = None
+    previous_alarm = previous_backup = None
+    ended = threading.Event()
     if timeout_s is not None:
         previous_alarm = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        if BACKUP_SIGNAL is not None:
+            previous_backup = signal.signal(BACKUP_SIGNAL, on_alarm)
+            _start_backup(timeout_s, ended, guard)
     try:
         yield guard
     finally:
         guard.active = False  # first: a late alarm now does nothing
+        ended.set()
         if timeout_s is not None:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous_alarm or signal.SIG_DFL)
+            if BACKUP_SIGNAL is not None:
+                signal.signal(BACKUP_SIGNAL, previous_backup or signal.SIG_DFL)
         if own_int:
             signal.signal(signal.SIGINT, previous_int)
+
+
+def _start_backup(timeout_s: float, ended: threading.Event, guard: Guard) -> None:
+    """The watchdog thread (see the module doc); named so the contention probe ignores it."""
+    main = threading.main_thread().ident
+
+    def watch() -> None:
+        if ended.wait(timeout_s + BACKUP_GRACE_S):
+            return
+        while guard.active and main is not None:
+            signal.pthread_kill(main, BACKUP_SIGNAL)
+            if ended.wait(BACKUP_GRACE_S):
+                return
+
+    threading.Thread(target=watch, name="bench-watchdog", daemon=True).start()
