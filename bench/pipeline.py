@@ -183,8 +183,8 @@ def measure_cases(
     experiments = ExperimentSession(
         [c for c in todo if isinstance(c, ExperimentCase)], options.experiment_timing
     )
-    if options.default_threads_reason:
-        writer.log.write(f"threads: {options.default_threads_reason}")
+    if options.start_note:
+        writer.log.write(f"machine at the start: {options.start_note}")
     gc.collect()
     gc.freeze()
     try:

@@ -75,23 +75,17 @@ def test_timing_key_in_a_model_entry_is_unknown(write_suite) -> None:
         load_suite(path)
 
 
-def test_a_run_starting_beside_a_busy_neighbour_leaves_it_its_core() -> None:
+def test_a_run_starting_beside_a_busy_neighbour_says_so_and_keeps_its_threads() -> None:
     """Beside one busy process, 2 threads ran resnet18 b8 2.3x slower than 1 on this VM; on a
-    quiet machine 1.85x faster. So: every core when quiet, one fewer per busy core."""
-    from bench.measure.threads import default_threads
+    quiet machine 1.85x faster. The run keeps torch's default (two shards or a baseline and a
+    change must not differ in threads with the load of the moment) and advises."""
+    from bench.measure.threads import neighbour_advice
     from tests.fakes import FakeCpuSource
 
-    quiet = default_threads(FakeCpuSource(cores=2, others_per_read_s=0.05), sleep=lambda s: None)
-    assert quiet.threads is None and "quiet" in quiet.reason
-    busy = default_threads(FakeCpuSource(cores=2, others_per_read_s=1.0), sleep=lambda s: None)
-    assert busy.threads == 1 and "1.0 core(s)" in busy.reason
-    crowded = default_threads(FakeCpuSource(cores=16, others_per_read_s=3.1), sleep=lambda s: None)
-    assert crowded.threads == 13
+    def advice(cores: int, others: float) -> str | None:
+        return neighbour_advice(FakeCpuSource(cores, others_per_read_s=others), sleep=id)
 
-
-def test_the_measured_default_yields_to_the_suite_and_the_command_line(write_suite) -> None:
-    (case, _) = expand(load_suite(write_suite(TINY_SUITE)))
-    assert RunOptions(default_threads=1).threads_for(case) == 1
-    assert RunOptions(default_threads=1, threads=2).threads_for(case) == 2
-    suite = load_suite(write_suite(with_header("threads = 2")))
-    assert RunOptions(default_threads=1).threads_for(expand(suite)[0]) == 2
+    assert advice(2, 0.05) is None  # quiet
+    busy = advice(2, 1.0)
+    assert busy is not None and "1.0 of 2 cores" in busy and "--threads 1" in busy
+    assert "--threads 13" in (advice(16, 3.1) or "")

@@ -218,14 +218,13 @@ def run(args: argparse.Namespace) -> int:
         shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
     options = run_options(args)
     if args.threads is None:
-        from bench.measure.threads import default_threads
+        from bench.measure.threads import neighbour_advice
 
-        choice = default_threads()
-        options = dataclasses.replace(
-            options, default_threads=choice.threads, default_threads_reason=choice.reason
-        )
-        if choice.threads is not None and not args.quiet and sys.stderr.isatty():
-            say(f"threads: {choice.reason}")  # logs and pipes keep one line per case
+        advice = neighbour_advice()
+        if advice is not None:
+            options = dataclasses.replace(options, start_note=advice)
+            if not args.quiet and sys.stderr.isatty():  # logs and pipes: one line per case
+                say(f"note: {advice}")
     display = None if args.quiet else ProgressDisplay()
     try:
         with display.listening() if display is not None else contextlib.nullcontext():

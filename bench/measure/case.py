@@ -106,18 +106,11 @@ class RunOptions:
             precision=self.precision if self.precision is not None else case.timing.precision,
         )
 
-    # when neither the command line nor the suite sets threads: measured at the start of the
-    # run (bench.measure.threads.default_threads); None: torch's own default
-    default_threads: int | None = None
-    default_threads_reason: str = ""  # why, for run.log
+    # what the machine looked like as the run started (bench.measure.threads), for run.log
+    start_note: str = ""
 
     def threads_for(self, case: Case) -> int | None:
-        """Command line over suite over the run's measured default."""
-        if self.threads is not None:
-            return self.threads
-        if case.timing.threads is not None:
-            return case.timing.threads
-        return self.default_threads
+        return self.threads if self.threads is not None else case.timing.threads
 
     # per-case wall-clock limit (None: the suite's `timeout`, else DEFAULT_TIMEOUT_S)
     timeout_s: float | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,28 +46,21 @@ def numerics_flags() -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class ThreadChoice:
-    """The intra-op threads a run uses when neither `--threads` nor the suite says, and why."""
-
-    threads: int | None  # None: torch's default (every core)
-    reason: str
-
-
 NEIGHBOUR_CORES = 0.5
-"""Other processes' CPU, in cores, at the start of a run from which it leaves their cores free."""
+"""Other processes' CPU, in cores, at the start of a run from which it advises fewer threads."""
 
 
-def default_threads(source: Any = None, seconds: float = 0.15, sleep: Any = None) -> ThreadChoice:
-    """Every core, unless other processes are already busy: then one core fewer per busy core.
+def neighbour_advice(source: Any = None, seconds: float = 0.15, sleep: Any = None) -> str | None:
+    """Advice when other processes are already busy as a run starts, else None.
 
-    Measured on a 2-core VM (benchmarks/default_threads.py, 6 interleaved rounds): on a quiet
-    machine two threads ran resnet18 1.85x faster than one (what torch gives a script, and what
-    the user's code sees); beside one busy process two threads ran it 1.26x (b1) to 2.3x (b8)
-    slower than one, and a small MLP collapsed 185x in one round, because a parallel region
-    waits for its preempted thread. So a run that starts beside a busy neighbour leaves it its
-    cores, and says so; one that starts quiet keeps torch's default, and the contention probe
-    flags any neighbour that arrives later.
+    The default stays every core (torch's, what the user's own script gets): measured on a
+    2-core VM (benchmarks/default_threads.py, 6 interleaved rounds), two threads ran resnet18
+    1.85x faster than one on a quiet machine. Beside one busy process they ran it 1.26x (b1) to
+    2.3x (b8) slower than one, and a small MLP collapsed 185x in one round, because a parallel
+    region waits for its preempted thread. Choosing fewer threads by itself would make two runs
+    (two shards of one suite, a baseline and a change) differ in threads with the load of the
+    moment, and their numbers incomparable; so the run keeps its threads, says what it saw,
+    and the contention probe flags every case the neighbour slows.
     """
     import time
 
@@ -81,10 +73,10 @@ def default_threads(source: Any = None, seconds: float = 0.15, sleep: Any = None
     cores = reading.cores
     busy = reading.others_cpu_s / reading.wall_s if reading.wall_s > 0 else 0.0
     if busy < NEIGHBOUR_CORES or cores < 2:
-        return ThreadChoice(None, f"every core ({cores}): the machine was quiet at the start")
-    threads = max(1, cores - round(busy))
-    return ThreadChoice(
-        threads,
-        f"{threads} of {cores} cores: other processes were using {busy:.1f} core(s) at the start "
-        "(a parallel region beside them waits for its preempted threads); --threads to override",
+        return None
+    fewer = max(1, cores - round(busy))
+    return (
+        f"other processes were using {busy:.1f} of {cores} cores as the run started: with a "
+        "thread on every core, a parallel region waits for its preempted threads (up to 2.3x "
+        f"slower measured); quote only rows not flagged contended, or run with --threads {fewer}"
     )
