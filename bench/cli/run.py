@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         auto = args.shard.strip() == "auto"
         shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
     options = run_options(args)
-    if args.threads is None:
+    if args.threads is None and not args.quick:  # a smoke test's numbers are not quoted
         from bench.measure.threads import neighbour_advice
 
         advice = neighbour_advice()
