@@ -1,10 +1,22 @@
 """The one error family for user mistakes; the CLI turns these into `error: ...` and exit 2."""
 
+import unicodedata
+
 
 def one_line(text: str) -> str:
     """Escape line breaks so a message built from user text (a model name, an exception from a
-    user's module) is always one line on stderr: the CLI's contract is one `error:` line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    user's module) is always one line on stderr: the CLI's contract is one `error:` line. Every
+    other control or line-separating character is escaped too (U+2028 splits a line for Python
+    and editors; ESC starts a terminal escape sequence that could recolour or clear the screen)."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    if text.isprintable():
+        return text
+    return "".join(
+        f"\\u{ord(char):04x}"
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") and char != "\t"
+        else char
+        for char in text
+    )
 
 
 class BenchError(Exception):

@@ -235,6 +235,13 @@ def takes_the_timer_away() -> nn.Module:
     return _Forward(act)
 
 
+def raises_markup() -> nn.Module:
+    def act() -> None:
+        raise RuntimeError("</details><script>alert(1)</script>")
+
+    return _Forward(act)
+
+
 class NanLater(nn.Module):
     """Finite on the first call (the checked one), NaN from the second call on."""
 

@@ -209,16 +209,36 @@ def test_backoff_stops_after_batch_one(write_suite, tmp_path: Path, capsys) -> N
     assert [(r["batch_size"], r["status"]) for r in rows] == [("3", "oom"), ("1", "oom")]
 
 
-def test_a_pipe_in_a_model_name_does_not_split_the_report_table(write_suite, tmp_path, capsys):
-    suite = write_suite(suite_text(LINEAR.replace('name = "linear"', 'name = "a|b"')))
-    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--metrics", "params")
-    assert code == 0
-    lines = (run_dir / "report.md").read_text().splitlines()
-    header = next(x for x in lines if x.startswith("| Model"))
-    line = lines[lines.index(header) + 2]
-    assert line.startswith("| a\\|b ")
-    assert line.replace("\\|", "").count("|") == header.count("|")  # one cell per column
-    assert read_rows(run_dir)[0]["model"] == "a|b"
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("a|b", "contains |, which report.md reads as markup"),
+        ("<img src=x onerror=alert(1)>", "contains < >, which report.md reads as markup"),
+        ("a\u2028b", "invisible or line-breaking character (U+2028)"),
+        ("a\u200bb", "invisible or line-breaking character (U+200B)"),
+        ("m" * 101, "is 101 characters long; at most 100"),
+    ],
+)
+def test_a_name_no_output_can_carry_is_a_one_line_suite_error(
+    write_suite, tmp_path, capsys, name: str, says: str
+) -> None:
+    """A model named `<img src=x onerror=...>` went raw into report.md's tables, warnings and
+    `<summary>` (rendered on GitHub and in browsers); `a|b` split table cells."""
+    suite = write_suite(suite_text(LINEAR.replace('name = "linear"', f'name = "{name}"')))
+    code, run_dir, err = run_main(capsys, suite, "--out", tmp_path / "r", "--metrics", "params")
+    assert code == 2 and run_dir is None
+    assert len(err) == 1 and says in err[0] and "models[0] (" in err[0]
+
+
+def test_an_error_message_is_escaped_in_the_report(write_suite, tmp_path, capsys) -> None:
+    """An error holding `</details><script>` closed the report's blocks and ran in a browser."""
+    suite = write_suite(suite_text(model_entry("boom", ":raises_markup"), LINEAR))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 1 and run_dir is not None
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "<script>" not in report and "</details><script>" not in report
+    assert "&lt;/details&gt;&lt;script&gt;" in report
+    assert read_rows(run_dir)[0]["error"].endswith("</details><script>alert(1)</script>")
 
 
 def test_a_cuda_case_ends_by_freeing_the_cache_and_cublas_workspaces(monkeypatch) -> None:

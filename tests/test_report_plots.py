@@ -22,7 +22,7 @@ from bench.report.model_plots import (
 )
 from bench.report.plot_style import plain_number, plot_file_name, pyplot, slug
 
-LONG_NAME = "m" * 150 + "/" + "x" * 149  # 300 characters, over any file system's name limit
+LONG_NAME = "m" * 50 + "/" + "x" * 49  # 100 characters, the longest name a suite accepts
 SPEC = ModelSpec(name="net", factory="torch.nn:Identity", input_shape=(3,), batch_sizes=(1, 8))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=1, base_dir=Path())
 

@@ -22,7 +22,7 @@ from bench.cli import main
 from bench.errors import SuiteError
 from bench.model.workload import MODES
 from bench.records import COLUMNS, STATUSES
-from bench.suite.fields import BIDI_CONTROLS
+from bench.suite.fields import BIDI_CONTROLS, name_problem
 from bench.suite.load import DTYPES, expand, load_suite
 
 SETTINGS = settings(
@@ -94,7 +94,8 @@ def to_toml(data: dict[str, Any]) -> str:
 
 printable = st.characters(blacklist_categories=("Cc", "Cs"))  # bench refuses control characters
 names = st.text(printable, min_size=1, max_size=12).filter(
-    lambda s: s.strip() != "" and not set(s) & BIDI_CONTROLS  # bench refuses bidi controls too
+    # bench refuses bidi controls too, and what no output can carry (markup, invisibles)
+    lambda s: s.strip() != "" and not set(s) & BIDI_CONTROLS and name_problem(s) is None
 )
 small = st.integers(min_value=1, max_value=64)
 FACTORIES = [

@@ -18,7 +18,7 @@ from bench.report.memory import GUIDE as MEMORY_GUIDE
 from bench.report.memory import memory_section
 from bench.report.repeatability import repeatability_section
 from bench.report.summary import SUMMARY_GUIDE, summary_table, warnings
-from bench.report.tables import markdown_table
+from bench.report.tables import free_text, markdown_table
 from bench.report.timing import timing_section
 from bench.units import human_bytes
 
@@ -109,7 +109,9 @@ def render_report(
     lines = [f"# {title}", "", _machine_line(environment, results), "", *front]
     problems = warnings(results)
     problems += [
-        f"**{r.status}** `{r.case.label}`: {r.error}" for r in experiments if r.status != "ok"
+        f"**{r.status}** `{r.case.label}`: {free_text(r.error)}"
+        for r in experiments
+        if r.status != "ok"
     ]
     lines += ["## Warnings", ""]
     lines += [f"- {p}" for p in problems] if problems else ["None."]
@@ -151,7 +153,7 @@ def render_report(
         layers_at = next((i for i, x in enumerate(counting) if x == "<details>"), len(counting))
         lines += _collapsed(f"{prefix}Counting coverage", counting[2:layers_at])
         lines += counting[layers_at:]  # per-layer tables, each collapsed already
-        noted = [f"- `{r.case.label}`: {note}" for r in rows for note in r.notes]
+        noted = [f"- `{r.case.label}`: {free_text(note)}" for r in rows for note in r.notes]
         lines += _collapsed(f"{prefix}Notes", [*noted, ""] if noted else [])
     if back:
         lines += ["", *back]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.records.profiles import DEFAULT_TOP, CaseProfile, ModuleRow, OpRow
-from bench.report.tables import markdown_table
+from bench.report.tables import free_text, markdown_table
 from bench.units import human_bytes
 
 OPS_CSV = "profile_ops.csv"
@@ -136,7 +136,7 @@ def profile_section(
     for profile in profiles:
         lines += [f"### `{profile.label}`", ""]
         if profile.status != "ok":
-            lines += [f"Not profiled: {profile.status}: {profile.error}", ""]
+            lines += [f"Not profiled: {profile.status}: {free_text(profile.error)}", ""]
             continue
         on_device = profile.device.startswith("cuda")
         lines += [_overhead_line(profile), "", f"Trace: {_link(profile.trace, run_dir)}", ""]
@@ -166,7 +166,7 @@ def profile_section(
             ]  # fmt: skip
             lines += [markdown_table(cells, ["operator", "allocated/step", "calls/step"], "lrr")]
             lines.append("")
-        lines += [f"- {note}" for note in profile.notes]
+        lines += [f"- {free_text(note)}" for note in profile.notes]
         if profile.notes:
             lines.append("")
     return lines

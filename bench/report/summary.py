@@ -18,7 +18,7 @@ from bench.records import (
     Result,
     crosscheck_disagreement,
 )
-from bench.report.tables import compact_table
+from bench.report.tables import compact_table, free_text
 from bench.report.timing import PrecisionTally
 from bench.units import significant
 
@@ -172,9 +172,9 @@ def warnings(results: Sequence[Result]) -> list[str]:
     """One bullet per kind of problem, naming the cases; empty when there is none."""
     lines = []
     failed = [r for r in results if r.status not in ("ok", "skipped")]
-    lines += [f"**{r.status}** `{r.case.label}`: {r.error}" for r in failed]
+    lines += [f"**{r.status}** `{r.case.label}`: {free_text(r.error)}" for r in failed]
     skipped = [r for r in results if r.status == "skipped"]
-    lines += [f"skipped `{r.case.label}`: {r.error}" for r in skipped]
+    lines += [f"skipped `{r.case.label}`: {free_text(r.error)}" for r in skipped]
     timed = [r for r in results if r.latency is not None]
     unsteady = [r for r in timed if r.latency.steady is False]
     if unsteady:

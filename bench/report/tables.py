@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -44,3 +45,11 @@ def compact_table(
         [headers[i] for i in keep],
         None if align is None else "".join(align[i] for i in keep),
     )
+
+
+def free_text(text: str) -> str:
+    """A model's or library's message as report.md prints it: HTML escaped (an error holding
+    `</details><script>` must not close a block or run in a browser), pipes escaped (tables),
+    on one line."""
+    one_line = " ".join(str(text).split())
+    return _UNESCAPED_PIPE.sub(r"\\|", html.escape(one_line, quote=False))

@@ -6,6 +6,7 @@ mistakes the same way.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,33 @@ def entry_name(path: Path, where: str, table: dict[str, Any]) -> str:
             f"{name!r} contains a bidirectional control character (U+202A-U+202E, U+2066-U+2069, "
             "U+200E, U+200F or U+061C), which makes text display other than it reads",
         )
+    problem = name_problem(name)
+    if problem is not None:
+        raise SuiteError(path, f"{where} name", f"{name!r} {problem}")
     return name
+
+
+MAX_NAME_CHARS = 100
+MARKUP_CHARS = "<>&`|\\"
+"""Characters that are markup in report.md (HTML, code spans, table cells): a name holding one
+could close a table cell or inject HTML into a report rendered on GitHub or in a browser."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why a name cannot be carried by every output (CSV, markdown, HTML, file names, the
+    terminal), or None. One rule for every name a suite declares."""
+    if len(name) > MAX_NAME_CHARS:
+        return f"is {len(name)} characters long; at most {MAX_NAME_CHARS}"
+    markup = sorted({char for char in name if char in MARKUP_CHARS})
+    if markup:
+        return f"contains {' '.join(markup)}, which report.md reads as markup; use other text"
+    invisible = [char for char in name if unicodedata.category(char) in ("Cf", "Zl", "Zp")]
+    if invisible:
+        return (
+            f"contains an invisible or line-breaking character (U+{ord(invisible[0]):04X}); "
+            "use printable text"
+        )
+    return None
 
 
 BIDI_CONTROLS = frozenset(
