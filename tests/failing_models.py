@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,12 @@ def raises_markup() -> nn.Module:
         raise RuntimeError("</details><script>alert(1)</script>")
 
     return _Forward(act)
+
+
+def leaves_a_waiting_thread() -> nn.Module:
+    """Starts a thread that outlives its case (it sleeps, so it slows nothing in the tests)."""
+    threading.Thread(target=time.sleep, args=(20,), name="prefetcher", daemon=True).start()
+    return nn.Linear(4, 4)
 
 
 class NanLater(nn.Module):

@@ -217,6 +217,7 @@ def test_backoff_stops_after_batch_one(write_suite, tmp_path: Path, capsys) -> N
         ("a\u2028b", "invisible or line-breaking character (U+2028)"),
         ("a\u200bb", "invisible or line-breaking character (U+200B)"),
         ("m" * 101, "is 101 characters long; at most 100"),
+        ("=HYPERLINK(1)", "starts with =, which a spreadsheet opening results.csv runs"),
     ],
 )
 def test_a_name_no_output_can_carry_is_a_one_line_suite_error(

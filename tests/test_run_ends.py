@@ -207,6 +207,17 @@ def test_a_model_that_takes_the_timer_away_still_times_out(
     assert time.monotonic() - started < 60  # the model sleeps 120 s
 
 
+def test_the_case_that_left_a_thread_running_is_named(write_suite, tmp_path: Path, capsys) -> None:
+    """A spinning thread a model left made a later MLP 553x slower; the later rows say
+    contended, and now the row of the model that started it says so too."""
+    suite = write_suite(suite_text(model_entry("leaver", ":leaves_a_waiting_thread"), LINEAR))
+    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
+    assert code == 0 and run_dir is not None
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
+    assert any("thread(s) running" in n and "'prefetcher'" in n for n in notes["leaver"]), notes
+    assert not any("left" in n and "thread" in n for n in notes["linear"])
+
+
 def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
     write_suite, tmp_path: Path
 ) -> None:

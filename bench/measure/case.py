@@ -22,7 +22,7 @@ from bench.console import phases
 from bench.durations import describe_seconds
 from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
-from bench.measure.contention import ContentionProbe
+from bench.measure.contention import ContentionProbe, foreign_thread_names
 from bench.measure.counting.probe import count_case, count_without_running
 from bench.measure.memory.step import measure_memory
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
@@ -159,6 +159,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         return Result(case=case, status="skipped", error=reason)
     run_state = capture_state()
     run_signals = capture_signals()
+    threads_before = set(foreign_thread_names())
     timeout_s = options.timeout_for(case)
     with (
         recorded_warnings() as caught,
@@ -189,7 +190,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         attempted = "download attempts: " + ", ".join(downloads.targets)
         detail = "\n".join(part for part in (attempted, result.detail) if part)
         result = Result(case=case, status="error", error=downloads.message(), detail=detail)
-    notes = warning_notes(caught)
+    notes = warning_notes(caught) + _left_threads(threads_before)
     if changed:
         notes += (
             f"the model changed process-wide settings ({'; '.join(changed)}); "
@@ -235,6 +236,20 @@ def release_cuda_memory(cuda_c: Any = None, cuda: Any = None) -> None:
     if clear is not None:
         clear()
     cuda.empty_cache()
+
+
+def _left_threads(before: set[int]) -> tuple[str, ...]:
+    """A note naming the Python threads the case started and left running: they take the
+    interpreter lock from every later case (a spinning one made a later MLP 553x slower), whose
+    rows say `contended`; this row says who started them."""
+    left = {tid: name for tid, name in foreign_thread_names().items() if tid not in before}
+    if not left:
+        return ()
+    names = ", ".join(f"{name!r} (tid {tid})" for tid, name in sorted(left.items()))
+    return (
+        f"the model left {len(left)} thread(s) running after its case: {names}; later cases "
+        "they slow are flagged contended",
+    )
 
 
 def warning_notes(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:

@@ -71,11 +71,19 @@ MARKUP_CHARS = "<>&`|\\"
 could close a table cell or inject HTML into a report rendered on GitHub or in a browser."""
 
 
+FORMULA_PREFIXES = "=+-@"
+
+
 def name_problem(name: str) -> str | None:
     """Why a name cannot be carried by every output (CSV, markdown, HTML, file names, the
     terminal), or None. One rule for every name a suite declares."""
     if len(name) > MAX_NAME_CHARS:
         return f"is {len(name)} characters long; at most {MAX_NAME_CHARS}"
+    if name[0] in FORMULA_PREFIXES:
+        return (
+            f"starts with {name[0]}, which a spreadsheet opening results.csv runs as a formula; "
+            "start it with a letter or digit"
+        )
     markup = sorted({char for char in name if char in MARKUP_CHARS})
     if markup:
         return f"contains {' '.join(markup)}, which report.md reads as markup; use other text"
