@@ -339,3 +339,40 @@ def test_cases_whose_labels_share_a_slug_get_folders_of_their_own(cases: dict[st
     assert case_slug(a) != case_slug(b)
     assert case_slug(a).startswith("net_a")  # still reads as the case
     assert len(case_slug(long)) < 60
+
+
+def test_a_model_that_changes_directory_while_profiled_does_not_move_the_run(
+    tmp_path: Path,
+) -> None:
+    """The run restored the working directory between cases, but not around a profile: a model
+    that chdir'd there sent the next profile's relative paths elsewhere."""
+    import os
+
+    from bench.measure.case import RunOptions
+    from bench.profile.run import profile_cases
+    from bench.records import ModelSpec
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    spec = ModelSpec(
+        name="meddler",
+        factory="tests.failing_models:changes_settings",
+        input_shape=(4,),
+        batch_sizes=(1,),
+        kwargs={"cwd": str(elsewhere)},
+    )
+    case = Case(suite="s", model=spec, device="cpu", dtype="float32", batch_size=1, base_dir=Path())
+    before = (os.getcwd(), torch.get_num_threads(), torch.get_default_dtype())
+    precision = torch.get_float32_matmul_precision()
+    try:
+        (profile,) = profile_cases(
+            [case], tmp_path / "run", ProfileSettings(), RunOptions(timing=QUICK_POLICY)
+        )
+        after = (os.getcwd(), torch.get_num_threads(), torch.get_default_dtype())
+    finally:
+        os.chdir(before[0])
+        torch.set_num_threads(before[1])
+        torch.set_default_dtype(before[2])
+        torch.set_float32_matmul_precision(precision)
+    assert profile.status == "ok", profile.error
+    assert after == before

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.environment import capture_environment
 from bench.errors import BenchError
 from bench.measure.case import RunOptions
+from bench.measure.torch_state import capture_state, restore_state
 from bench.model import MODES
 from bench.profile.render import write_profile_csvs
 from bench.profile.session import profile_case
@@ -70,13 +71,17 @@ def profile_cases(
     for index, case in enumerate(cases, start=1):
         if progress is not None:
             progress(index, len(cases), case, None)
-        profile = profile_case(
-            case,
-            settings,
-            run_dir / PROFILE_DIR,
-            policy=options.policy_for(case),
-            threads=options.threads_for(case),
-        )
+        state = capture_state()  # a model may chdir or flip switches here too, as in a run
+        try:
+            profile = profile_case(
+                case,
+                settings,
+                run_dir / PROFILE_DIR,
+                policy=options.policy_for(case),
+                threads=options.threads_for(case),
+            )
+        finally:
+            restore_state(state)
         profiles.append(profile)
         if progress is not None:
             progress(index, len(cases), case, profile)
