@@ -123,3 +123,23 @@ def test_report_of_a_non_run_is_one_error_line(tmp_path: Path, capsys, make: str
     err = capsys.readouterr().err
     assert err.startswith(f"error: {target}") and err.count("\n") == 1
     assert not (target / "report.md").exists()
+
+
+def test_report_into_a_read_only_run_is_one_error_line(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only run directory gave a traceback (faked: tests may run as root)."""
+    import errno
+    import os
+
+    from bench.report import rebuild
+
+    run_dir = _copy_run(tmp_path)
+
+    def read_only(path: Path, text: str) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(rebuild, "write_atomic", read_only)
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {run_dir}: cannot write the report (Read-only file system)\n"

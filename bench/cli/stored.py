@@ -101,7 +101,12 @@ def write_text_file(path: Path, text: str) -> None:
 
 
 def report(args: argparse.Namespace) -> int:
+    from bench.errors import write_error
     from bench.report.rebuild import write_report
 
-    print(write_report(args.run_dir))
+    try:
+        path = write_report(args.run_dir)
+    except OSError as exc:  # a read-only run directory, a full disk: one line, not a traceback
+        raise write_error(args.run_dir, exc, "cannot write the report") from None
+    print(path)
     return EXIT_OK
