@@ -114,24 +114,22 @@ def test_a_model_changing_torch_settings_does_not_change_the_next_case(
     assert not any("process-wide" in n for n in notes["linear"])
 
 
-def test_a_model_raising_keyboard_interrupt_is_its_error_row(
-    write_suite, tmp_path: Path, capsys
-) -> None:
-    suite = write_suite(suite_text(model_entry("ki", ":raises_keyboard_interrupt"), LINEAR))
-    code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
-    assert code == 1 and run_dir is not None
-    assert statuses(run_dir) == [("ki", "error"), ("linear", "ok")]
-    assert read_rows(run_dir)[0]["error"].startswith("KeyboardInterrupt raised by the model")
-
-
+@pytest.mark.parametrize(
+    ("factory", "error"),
+    [
+        (":raises_keyboard_interrupt", "KeyboardInterrupt raised by the model"),
+        # any BaseException: asyncio.CancelledError killed the whole run
+        (":raises_cancelled", "CancelledError: a library's own"),
+    ],
+)
 def test_a_model_raising_a_base_exception_is_its_error_row(
-    write_suite, tmp_path: Path, capsys
+    write_suite, tmp_path: Path, capsys, factory: str, error: str
 ) -> None:
-    suite = write_suite(suite_text(model_entry("cancel", ":raises_cancelled"), LINEAR))
+    suite = write_suite(suite_text(model_entry("raiser", factory), LINEAR))
     code, run_dir, _ = run_main(capsys, suite, "--out", tmp_path / "r", "--quick")
     assert code == 1 and run_dir is not None
-    assert statuses(run_dir) == [("cancel", "error"), ("linear", "ok")]
-    assert read_rows(run_dir)[0]["error"].startswith("CancelledError: a library's own")
+    assert statuses(run_dir) == [("raiser", "error"), ("linear", "ok")]
+    assert read_rows(run_dir)[0]["error"].startswith(error)
 
 
 def test_a_model_changing_speed_switches_does_not_slow_the_next_case(
