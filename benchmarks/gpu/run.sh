@@ -19,11 +19,6 @@ S=$SECONDS
 timeout 130 python3 .gpu/diag.py .gpu/check.toml >"$OUT/diag.txt" 2>&1
 echo "diag rc=$? in $((SECONDS - S))s" >>"$OUT/diag.txt"
 echo "after: $(smi)" >>"$OUT/env.txt" 2>&1
-PLUG=""
-has_entry() { python3 -c "import importlib.metadata as m, sys; sys.exit(not any(e.name == 'bench' for e in m.entry_points(group='pytest11')))"; }
-has_entry || python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$OUT/install.txt" 2>&1 || PLUG="-p bench.pytest_plugin"
-S=$SECONDS
-timeout 130 python3 -m pytest -m cuda -q $PLUG -p no:cacheprovider tests >"$OUT/cuda-tests.txt" 2>&1
-echo "pytest rc=$? in $((SECONDS - S))s" >>"$OUT/cuda-tests.txt"
+. .gpu/cuda_tests.sh 130
 (cd "$OUT" && tar -czf run.tgz runs && rm -rf runs)
 cat "$OUT/env.txt"; tail -n 4 "$OUT/run.txt"; cat "$OUT/agree.md" "$OUT/diag.txt"; tail -n 25 "$OUT/cuda-tests.txt"

@@ -17,11 +17,6 @@ S=$SECONDS
 timeout 80 python3 .gpu/agree.py "$OUT/runs" cuda >"$OUT/agree.md" 2>&1
 echo "agree rc=$? in $((SECONDS - S))s" >>"$OUT/agree.md"
 echo "after: $(smi)" >>"$OUT/env.txt"
-PLUG=""
-has_entry() { python3 -c "import importlib.metadata as m, sys; sys.exit(not any(e.name == 'bench' for e in m.entry_points(group='pytest11')))"; }
-has_entry || python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$OUT/install.txt" 2>&1 || PLUG="-p bench.pytest_plugin"
-S=$SECONDS
-timeout 100 python3 -m pytest -m cuda -q $PLUG -p no:cacheprovider tests >"$OUT/cuda-tests.txt" 2>&1
-echo "pytest rc=$? in $((SECONDS - S))s" >>"$OUT/cuda-tests.txt"
+. .gpu/cuda_tests.sh 100
 (cd "$OUT" && tar -czf run.tgz runs && rm -rf runs)
 cat "$OUT/env.txt" "$OUT/interleaved.md"; tail -n 9 "$OUT/run.txt"; cat "$OUT/agree.md"; tail -n 15 "$OUT/cuda-tests.txt"
