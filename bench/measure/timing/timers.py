@@ -13,10 +13,12 @@ time, the host (the Python and launch overhead) is the limit, not the GPU.
 The lead call is what makes a short block read the steady state. Right after a synchronize the
 device's queue is empty: without it, the first timed call's kernels run only as fast as the host
 launches them, and nothing overlaps that launch with earlier device work as it does in a loop.
-A block of one to four calls of a model whose launch and device times are close then reads up to
-1.5x the back-to-back figure (resnet50 bf16 b32 on an H200: 6.03 ms against 4.13 ms from
-torch.utils.benchmark, CUDA events and triton's do_bench, which agreed to 0.05%). With the lead
-call queued first, the start event completes only once the device has run it, and by then the
+A block of one to four calls of a model whose launch and device times are close then reads well
+above the back-to-back figure: on an H200, a model built to show it (benchmarks/gpu/lead_proof.py)
+read 1.61x torch.utils.benchmark with one-call blocks and 1.13x with four, and 0.976x and 0.972x
+with the lead call (a back-to-back event loop: 0.977x); the first GPU check's resnet50 bf16 b32,
+timed in blocks of a few calls, had read 1.46x three references that agreed to 0.05%. With the
+lead call queued first, the start event completes only once the device has run it, and by then the
 host is already launching the timed calls: each timed call has one before it, as in a loop.
 The first (cold) call is timed without one; on the host, calls are synchronous and the lead is
 not run.
