@@ -249,6 +249,17 @@ def leaves_a_waiting_thread() -> nn.Module:
     return nn.Linear(4, 4)
 
 
+def exits_the_process() -> nn.Module:
+    """os._exit(0) in a forward: the run ended with exit 0, no row, no report."""
+    return _Returns(lambda y: os._exit(0))
+
+
+def forks_and_stays() -> nn.Module:
+    """Forks in its factory and both processes go on (the child never exits)."""
+    os.fork()
+    return nn.Linear(4, 4)
+
+
 class NanLater(nn.Module):
     """Finite on the first call (the checked one), NaN from the second call on."""
 

@@ -216,6 +216,28 @@ def test_the_case_that_left_a_thread_running_is_named(write_suite, tmp_path: Pat
     assert not any("left" in n and "thread" in n for n in notes["linear"])
 
 
+def test_a_model_calling_os_exit_is_its_error_row(write_suite, tmp_path: Path) -> None:
+    """In a real process: os._exit(0) ended the run with exit 0 and nothing written."""
+    suite = write_suite(suite_text(model_entry("quitter", ":exits_the_process"), LINEAR))
+    done = bench("run", suite, "--out", tmp_path / "r", "--quick")
+    assert done.returncode == 1, done.stderr
+    run_dir = Path(done.stdout.strip())
+    assert statuses(run_dir) == [("quitter", "error"), ("linear", "ok")]
+    assert "the model called os._exit(0)" in read_rows(run_dir)[0]["error"]
+
+
+def test_a_model_that_forks_and_stays_measures_each_case_once(write_suite, tmp_path: Path) -> None:
+    """A factory that forked without exiting left two processes measuring the rest (6 rows for
+    3 cases); the child now ends when it comes back into bench's loop."""
+    suite = write_suite(suite_text(model_entry("forker", ":forks_and_stays"), LINEAR, name="forks"))
+    done = bench("run", suite, "--out", tmp_path / "r", "--quick", "--metrics", "params")
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip())
+    assert statuses(run_dir) == [("forker", "ok"), ("linear", "ok")]
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
+    assert any("the model forked" in note for note in notes["forker"])
+
+
 def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
     write_suite, tmp_path: Path
 ) -> None:

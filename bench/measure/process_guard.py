@@ -1,0 +1,72 @@
+"""What a model can do to the measuring process itself: end it, or fork it.
+
+`os._exit(0)` in a model ended the whole run with exit 0, no row and no report; a factory that
+forked without exiting left two processes measuring the rest of the suite (6 CSV rows for 3
+cases). In a case measured in this process (not `--isolate`, whose worker may do anything):
+
+- `os._exit` is replaced, for the case, by a function that raises `ModelExited` in this process
+  (the case's error row) and exits for real in any other (a forked child, a multiprocessing
+  worker, which must be able to leave);
+- a fork is counted (`os.register_at_fork`), and a child that comes back into bench's own loop
+  ends there, before it can write anything; the parent's row says the model forked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+class ModelExited(BaseException):
+    """The model called os._exit: its case's error, not the end of the run."""
+
+
+@dataclass
+class ProcessWatch:
+    """Filled in while a case runs: the forks it made."""
+
+    forks: int = 0
+
+    def notes(self) -> tuple[str, ...]:
+        if not self.forks:
+            return ()
+        return (
+            f"the model forked {self.forks} process(es); a child that came back into bench's "
+            "loop instead of exiting was ended there, before it could write a row",
+        )
+
+
+_FORKS = [0]  # forks made by this process since it started (os.register_at_fork below)
+
+
+def _count_fork() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_count_fork)
+
+
+@contextlib.contextmanager
+def process_guard() -> Iterator[ProcessWatch]:
+    """Guard one case (see the module doc); on leaving, a forked child ends itself."""
+    home = os.getpid()
+    real_exit = os._exit
+    forks_before = _FORKS[0]
+    watch = ProcessWatch()
+
+    def guarded_exit(status: int) -> None:
+        if os.getpid() != home:
+            real_exit(status)
+        raise ModelExited(f"the model called os._exit({status})")
+
+    os._exit = guarded_exit  # type: ignore[assignment]
+    try:
+        yield watch
+    finally:
+        os._exit = real_exit
+        if os.getpid() != home:  # a forked child is back in bench's loop: it must not go on
+            real_exit(0)
+        watch.forks = _FORKS[0] - forks_before
