@@ -69,6 +69,8 @@ MORE: dict[str, tuple[str | bytes, dict[str, str], str, str]] = {
     "factory file syntax error": (factory_model("bad.py:f"), {"bad.py": "def f(:\n"}, "models[0] (m) factory", "SyntaxError"),
     "factory file raises": (factory_model("boom.py:f"), {"boom.py": "raise RuntimeError('no\\nway')\n"}, "models[0] (m) factory", "RuntimeError: no\\nway"),
     "factory file sys.exit": (factory_model("quit.py:f"), {"quit.py": "import sys\nsys.exit(3)\n"}, "models[0] (m) factory", "SystemExit: 3"),
+    # a module that hangs at import time hung `bench run` before any case: the suite's timeout
+    "factory file hangs at import": (factory_model("slow.py:f").replace("[suite]", '[suite]\ntimeout = "1s"', 1), {"slow.py": "import time\ntime.sleep(60)\n"}, "models[0] (m) factory", "did not finish within 1 s"),
     "factory file bad import": (factory_model("imp.py:f"), {"imp.py": "import no_such_module_q\n"}, "models[0] (m) factory", "ModuleNotFoundError"),
     "factory file is a dir": (factory_model("pkg.py:f"), {"pkg.py/x": ""}, "models[0] (m) factory", "not found"),
     "factory file attr missing": (factory_model("ok.py:g"), {"ok.py": "def f():\n    pass\n"}, "models[0] (m) factory", "no attribute 'g'"),

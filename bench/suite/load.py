@@ -73,7 +73,7 @@ def load_suite(path: str | Path) -> Suite:
         )
     models = _models(path, data.get("models"), batch_sizes, modes, variants, not experiments)
     timing = _timing_settings(path, header)
-    _import_factories(path, models)
+    _import_factories(path, models, timing.timeout_s)
     return Suite(
         name=name,
         path=path,
@@ -85,15 +85,31 @@ def load_suite(path: str | Path) -> Suite:
     )
 
 
-def _import_factories(path: Path, models: tuple[ModelSpec, ...]) -> None:
+def _import_factories(path: Path, models: tuple[ModelSpec, ...], timeout_s: float | None) -> None:
     """Import every model's factory, last: the rest of the file is valid by now, and importing
-    a factory's module usually imports torch (seconds), which a typo must not cost."""
+    a factory's module usually imports torch (seconds), which a typo must not cost.
+
+    Each import runs under the suite's per-case time limit (else the default): a module that
+    hangs at import time hung `bench run` before any case, where `--timeout` never reached.
+    """
+    from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, case_guard
+
+    limit = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
     for index, model in enumerate(models):
+        where = f"models[{index}] ({model.name})"
         try:
-            resolve_factory(model.factory, path.parent)
+            with case_guard(limit):
+                resolve_factory(model.factory, path.parent)
         except FactoryError as exc:
-            where = f"models[{index}] ({model.name})"
             raise SuiteError(path, f"{where} factory", str(exc)) from None
+        except CaseTimeout:
+            raise SuiteError(
+                path,
+                f"{where} factory",
+                f"importing {model.factory.split(':')[0]!r} did not finish within "
+                f"{limit:g} s (the suite's timeout, else {DEFAULT_TIMEOUT_S:g} s); does the "
+                "module hang at import?",
+            ) from None
 
 
 def expand(suite: Suite) -> list[Case]:
