@@ -260,6 +260,11 @@ def forks_and_stays() -> nn.Module:
     return nn.Linear(4, 4)
 
 
+def prints_a_lot() -> nn.Module:
+    """Prints 100,000 characters on every forward (a debugging print left in)."""
+    return _Returns(lambda y: (print("x" * 100_000), y)[1])
+
+
 class NanLater(nn.Module):
     """Finite on the first call (the checked one), NaN from the second call on."""
 

@@ -238,6 +238,20 @@ def test_a_model_that_forks_and_stays_measures_each_case_once(write_suite, tmp_p
     assert any("the model forked" in note for note in notes["forker"])
 
 
+def test_a_model_printing_megabytes_does_not_reach_the_terminal(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    suite = write_suite(suite_text(model_entry("chatty", ":prints_a_lot"), LINEAR))
+    code = main(["run", str(suite), "--out", str(tmp_path / "r"), "--quick"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("\n") == 1 and "xxxx" not in out  # stdout: the run directory only
+    run_dir = Path(out.strip())
+    notes = {c["model"]: c["notes"] for c in read_record(run_dir)["cases"]}
+    (note,) = [n for n in notes["chatty"] if "printed" in n]
+    assert "characters to stdout (kept off the terminal)" in note and len(note) < 400
+
+
 def test_a_hanging_case_times_out_and_a_left_thread_does_not_keep_bench_alive(
     write_suite, tmp_path: Path
 ) -> None:

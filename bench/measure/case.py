@@ -25,7 +25,7 @@ from bench.measure.ceilings import ceiling_for
 from bench.measure.contention import ContentionProbe, foreign_thread_names
 from bench.measure.counting.probe import count_case, count_without_running
 from bench.measure.memory.step import measure_memory
-from bench.measure.process_guard import process_guard
+from bench.measure.process_guard import captured_stdout, process_guard
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.measure.timing.device_clocks import warm_cuda_device
 from bench.measure.timing.engine import (
@@ -169,7 +169,11 @@ def measure_case(case: Case, options: RunOptions) -> Result:
     ):
         case_state = capture_state()
         try:
-            with case_guard(timeout_s) as guard, process_guard() as watch:
+            with (
+                case_guard(timeout_s) as guard,
+                process_guard() as watch,
+                captured_stdout() as printed,
+            ):
                 result = _guarded(case, options, guard)
         except CaseTimeout:
             result = Result(
@@ -191,7 +195,7 @@ def measure_case(case: Case, options: RunOptions) -> Result:
         attempted = "download attempts: " + ", ".join(downloads.targets)
         detail = "\n".join(part for part in (attempted, result.detail) if part)
         result = Result(case=case, status="error", error=downloads.message(), detail=detail)
-    notes = warning_notes(caught) + _left_threads(threads_before) + watch.notes()
+    notes = warning_notes(caught) + _left_threads(threads_before) + watch.notes() + printed.notes()
     if changed:
         notes += (
             f"the model changed process-wide settings ({'; '.join(changed)}); "

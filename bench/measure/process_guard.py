@@ -1,4 +1,4 @@
-"""What a model can do to the measuring process itself: end it, or fork it.
+"""What a model can do to the measuring process itself: end it, fork it, or flood its output.
 
 `os._exit(0)` in a model ended the whole run with exit 0, no row and no report; a factory that
 forked without exiting left two processes measuring the rest of the suite (6 CSV rows for 3
@@ -14,6 +14,7 @@ cases). In a case measured in this process (not `--isolate`, whose worker may do
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,3 +71,44 @@ def process_guard() -> Iterator[ProcessWatch]:
         if os.getpid() != home:  # a forked child is back in bench's loop: it must not go on
             real_exit(0)
         watch.forks = _FORKS[0] - forks_before
+
+
+class CappedOutput(io.TextIOBase):
+    """Where a case's prints go: counted, the first KEPT_CHARS kept, the rest dropped, so a
+    model printing megabytes (every call, thousands of calls) neither floods the progress display
+    nor grows without bound."""
+
+    KEPT_CHARS = 2000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chars = 0
+        self.kept: list[str] = []
+        self._room = self.KEPT_CHARS
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        if self._room > 0:
+            self.kept.append(text[: self._room])
+            self._room -= len(self.kept[-1])
+        return len(text)
+
+    def notes(self) -> tuple[str, ...]:
+        if not self.chars:
+            return ()
+        first = " ".join("".join(self.kept).split())[:200]
+        return (
+            f"the model printed {self.chars:,} characters to stdout (kept off the terminal); "
+            f"they began: {first}",
+        )
+
+
+@contextlib.contextmanager
+def captured_stdout() -> Iterator[CappedOutput]:
+    """A case's Python-level stdout, into a CappedOutput (see there)."""
+    sink = CappedOutput()
+    with contextlib.redirect_stdout(sink):
+        yield sink
