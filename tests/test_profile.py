@@ -376,3 +376,20 @@ def test_a_model_that_changes_directory_while_profiled_does_not_move_the_run(
         torch.set_float32_matmul_precision(precision)
     assert profile.status == "ok", profile.error
     assert after == before
+
+
+def test_profile_csvs_on_a_full_disk_are_one_error_and_no_partial_file(tmp_path: Path) -> None:
+    """A full disk gave a traceback and a 0-byte CSV."""
+    import errno
+    from unittest import mock
+
+    from bench.errors import WriteError
+    from bench.profile.render import write_profile_csvs
+
+    def full(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    with mock.patch.object(Path, "write_text", full), pytest.raises(WriteError) as caught:
+        write_profile_csvs([], tmp_path)
+    assert "No space left on device" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # no CSV, empty or half written, and no temp file

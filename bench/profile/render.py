@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.records.profiles import CaseProfile
 from bench.report.profiles import MEMORY_CSV, MODULES_CSV, OPS_CSV
+from bench.store.rundir import write_atomic
 
 OPS_COLUMNS = (
     "case", "operator", "input_shapes", "calls_per_step", "self_cpu_ms", "total_cpu_ms",
@@ -47,6 +48,7 @@ def write_profile_csvs(profiles: Sequence[CaseProfile], run_dir: Path) -> None:
         for p in ok for r in p.modules
     ]  # fmt: skip
     memory = [(p.label, r.name, r.allocated_bytes, r.calls_per_step) for p in ok for r in p.memory]
-    (run_dir / OPS_CSV).write_text(_csv_text(OPS_COLUMNS, ops), encoding="utf-8")
-    (run_dir / MODULES_CSV).write_text(_csv_text(MODULES_COLUMNS, modules), encoding="utf-8")
-    (run_dir / MEMORY_CSV).write_text(_csv_text(MEMORY_COLUMNS, memory), encoding="utf-8")
+    # whole files or none (a full disk left a 0-byte CSV and a traceback): one error line
+    write_atomic(run_dir / OPS_CSV, _csv_text(OPS_COLUMNS, ops))
+    write_atomic(run_dir / MODULES_CSV, _csv_text(MODULES_COLUMNS, modules))
+    write_atomic(run_dir / MEMORY_CSV, _csv_text(MEMORY_COLUMNS, memory))
