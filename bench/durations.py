@@ -63,3 +63,9 @@ def describe_seconds(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
     return f"{seconds:g} s"
+
+
+DEFAULT_TIMEOUT_S = 600.0
+"""A case's wall-clock limit without `--timeout` or the suite's `timeout`: generous, a case that
+takes ten minutes is a suite that needs a key. Here, not in the watchdog, so the suite loader
+(which limits factory imports by it) need not load the measuring code."""

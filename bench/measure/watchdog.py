@@ -30,9 +30,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-DEFAULT_TIMEOUT_S = 600.0  # generous: a case that takes ten minutes is a suite that needs a key
+from bench.durations import DEFAULT_TIMEOUT_S
+
 BACKUP_GRACE_S = 1.0  # after the limit, the watchdog thread's first (and each later) signal
 BACKUP_SIGNAL = getattr(signal, "SIGUSR1", None)
+__all__ = ["DEFAULT_TIMEOUT_S", "CaseTimeout", "Guard", "case_guard"]
 
 
 class CaseTimeout(BaseException):

@@ -6,14 +6,18 @@ half-finished run. Every message names the file, the entry and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import re
+import signal
+import threading
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.durations import BUDGET, DURATION_FORMS, TIMEOUT, DurationLimit
+from bench.durations import BUDGET, DEFAULT_TIMEOUT_S, DURATION_FORMS, TIMEOUT, DurationLimit
 from bench.errors import FactoryError, SuiteError
 from bench.model.resolve import check_factory, resolve_factory
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
@@ -92,17 +96,15 @@ def _import_factories(path: Path, models: tuple[ModelSpec, ...], timeout_s: floa
     Each import runs under the suite's per-case time limit (else the default): a module that
     hangs at import time hung `bench run` before any case, where `--timeout` never reached.
     """
-    from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, case_guard
-
     limit = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
     for index, model in enumerate(models):
         where = f"models[{index}] ({model.name})"
         try:
-            with case_guard(limit):
+            with _time_limit(limit):
                 resolve_factory(model.factory, path.parent)
         except FactoryError as exc:
             raise SuiteError(path, f"{where} factory", str(exc)) from None
-        except CaseTimeout:
+        except _ImportTimeout:
             raise SuiteError(
                 path,
                 f"{where} factory",
@@ -110,6 +112,32 @@ def _import_factories(path: Path, models: tuple[ModelSpec, ...], timeout_s: floa
                 f"{limit:g} s (the suite's timeout, else {DEFAULT_TIMEOUT_S:g} s); does the "
                 "module hang at import?",
             ) from None
+
+
+class _ImportTimeout(BaseException):
+    """A factory's module did not finish importing in time (a BaseException: a module's own
+    `except Exception` must not swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """A SIGALRM limit on the block, in the main thread (elsewhere none can be set). The
+    measuring code's watchdog does more (Ctrl-C bookkeeping, a backup thread); an import needs
+    only this, and the loader must not load the measuring code."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise _ImportTimeout
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def expand(suite: Suite) -> list[Case]:
