@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import math
 import time
 import traceback
 import warnings
@@ -412,7 +413,7 @@ def _checked_forward(model: torch.nn.Module, example: ModelInput, case: Case) ->
         raise unsupported from exc
 
 
-Fingerprint = tuple[tuple[int, ...], float, float]
+Fingerprint = tuple[tuple[int, ...], float | None, float | None]
 
 
 def _fingerprint(tensor: torch.Tensor) -> Fingerprint:
@@ -425,7 +426,12 @@ def _fingerprint(tensor: torch.Tensor) -> Fingerprint:
             if tensor.is_floating_point()
             else 0.0
         )
-    return tuple(tensor.shape), total, norm
+    # NaN never equals itself: an input holding one would read as written to
+    return tuple(tensor.shape), _or_none(total), _or_none(norm)
+
+
+def _or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def _input_writes(before: list[Fingerprint], after: list[Fingerprint]) -> tuple[str, ...]:
