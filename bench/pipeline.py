@@ -185,6 +185,7 @@ def measure_cases(
     )
     if options.start_note:
         writer.log.write(f"machine at the start: {options.start_note}")
+    options = _with_instruction_counts(writer, todo, options)
     gc.collect()
     gc.freeze()
     try:
@@ -201,6 +202,28 @@ def measure_cases(
                     progress(index, len(todo), result.case, result)
     finally:
         gc.unfreeze()  # a caller that goes on (a notebook, the tests) collects as before
+
+
+def _with_instruction_counts(
+    writer: RunWriter, todo: list[AnyCase], options: RunOptions
+) -> RunOptions:
+    """`--metrics instructions` where the CPU's counter is hidden: count every CPU case first,
+    in one valgrind process (bench.measure.instructions), so the rows can carry the counts."""
+    if "instructions" not in options.metrics:
+        return options
+    from bench.measure.instructions.per_case import count_before_run
+
+    cases = [case for case in todo if isinstance(case, Case)]
+
+    def progress(done: int, total: int) -> None:
+        phases.announce(f"{phases.INSTRUCTIONS} under valgrind: {done}/{total} cases")
+
+    phases.announce(phases.INSTRUCTIONS)
+    counts = count_before_run(cases, options.timeout_for, progress)
+    if counts:
+        counted = sum(count.per_call is not None for count in counts.values())
+        writer.log.write(f"instructions: {counted} of {len(counts)} case(s) counted under valgrind")
+    return replace(options, instruction_counts={**options.instruction_counts, **counts})
 
 
 def profile_run(

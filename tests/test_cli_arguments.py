@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import build_parser, main
-from bench.records import METRICS
+from bench.records import DEFAULT_METRICS
 from tests.test_durations import usage_error
 
 
@@ -52,7 +52,7 @@ def test_run_defaults_stay_as_documented() -> None:
         "verb": "run",
         "suite": Path("s.toml"),
         "out": Path("results"),
-        "metrics": frozenset(METRICS),
+        "metrics": frozenset(DEFAULT_METRICS),
         "quick": False,
         "budget": None,
         "precision": None,

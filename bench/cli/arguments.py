@@ -137,3 +137,36 @@ def add_verdict_arguments(parser: argparse.ArgumentParser) -> argparse._Argument
         help="with --fail-on-regression: pass (exit 0) where the gate cannot judge",
     )
     return verdicts
+
+
+GATES = ("time", "instructions")
+
+
+def gates(text: str) -> frozenset[str]:
+    """`time`, `instructions` or both, comma-separated."""
+    chosen = [g.strip() for g in text.split(",") if g.strip()]
+    unknown = [g for g in chosen if g not in GATES]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown gate {unknown[0] if unknown else text!r}; choose from {','.join(GATES)}"
+        )
+    return frozenset(chosen)
+
+
+def add_instruction_arguments(group: argparse._ArgumentGroup) -> None:
+    """The instruction-count options of a comparison (`--metrics instructions` runs)."""
+    group.add_argument(
+        "--instruction-margin",
+        type=percent,
+        default=0.01,
+        metavar="PCT",
+        help="smallest change in instructions per call called more/fewer, in percent (default 1)",
+    )
+    group.add_argument(
+        "--gate",
+        type=gates,
+        default=frozenset({"time"}),
+        metavar="WHAT",
+        help="what --fail-on-regression judges: time (default), instructions (exit 1 when a "
+        "case's instructions per call rose by more than PCT), or time,instructions",
+    )

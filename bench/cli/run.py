@@ -27,7 +27,7 @@ from bench.cli.arguments import (
 from bench.console.streams import announce, say
 from bench.durations import BUDGET, TIMEOUT
 from bench.errors import BenchError
-from bench.records import METRICS
+from bench.records import DEFAULT_METRICS, METRICS
 
 if TYPE_CHECKING:
     from bench.measure.case import RunOptions
@@ -107,8 +107,10 @@ def _what_to_measure(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--metrics",
         type=metrics,
-        default=frozenset(METRICS),
-        help=f"comma-separated subset of {','.join(METRICS)} (default: all)",
+        default=frozenset(DEFAULT_METRICS),
+        help=f"comma-separated subset of {','.join(METRICS)} (default: "
+        f"{','.join(DEFAULT_METRICS)}; instructions: retired instructions per call on one "
+        "thread, counted by the CPU or under valgrind, for a CI gate that load does not move)",
     )
     group.add_argument(
         "--no-crosscheck",

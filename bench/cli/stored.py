@@ -7,7 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, EXIT_UNJUDGED, add_verdict_arguments
+from bench.cli.arguments import (
+    EXIT_CASE_FAILED,
+    EXIT_OK,
+    EXIT_UNJUDGED,
+    add_instruction_arguments,
+    add_verdict_arguments,
+)
 
 
 def add_compare(verbs: argparse._SubParsersAction) -> None:
@@ -21,6 +27,7 @@ def add_compare(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("base", type=Path, metavar="BASE", help="the earlier run")
     parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge against BASE")
     verdicts = add_verdict_arguments(parser)
+    add_instruction_arguments(verdicts)
     verdicts.add_argument(
         "--force", action="store_true", help="compare even if the runs used different hardware"
     )
@@ -46,6 +53,8 @@ def compare(args: argparse.Namespace) -> int:
         CompareError,
         compare_runs,
         device_mismatch,
+        instruction_regressions,
+        instructions_unjudged,
         load_side,
         regressions_beyond,
         render_comparison,
@@ -61,27 +70,47 @@ def compare(args: argparse.Namespace) -> int:
         )
     from bench.compare.history import aa_floors
 
-    comparison = compare_runs(base, new, args.threshold, aa_floors(base, new))
+    comparison = compare_runs(
+        base, new, args.threshold, aa_floors(base, new), args.instruction_margin
+    )
     text = render_comparison(comparison, mismatch)
     if args.out is not None:
         write_text_file(args.out, text)
     sys.stdout.write(text)
     if args.fail_on_regression is None:
         return EXIT_OK
-    return gate_exit_code(
-        [c.base.label for c in regressions_beyond(comparison, args.fail_on_regression)],
-        unjudged_reason(comparison),
-        args.allow_inconclusive,
-    )
+    codes = []
+    if "time" in args.gate:
+        regressed = regressions_beyond(comparison, args.fail_on_regression)
+        codes.append(
+            gate_exit_code(
+                [c.base.label for c in regressed],
+                unjudged_reason(comparison),
+                args.allow_inconclusive,
+            )
+        )
+    if "instructions" in args.gate:
+        more = instruction_regressions(comparison, args.fail_on_regression)
+        codes.append(
+            gate_exit_code(
+                [c.base.label for c in more],
+                instructions_unjudged(comparison),
+                args.allow_inconclusive,
+                what=f"with more than {100 * args.fail_on_regression:g}% more instructions",
+            )
+        )
+    return EXIT_CASE_FAILED if EXIT_CASE_FAILED in codes else max(codes)
 
 
-def gate_exit_code(regressed: list[str], unjudged: str, allow_inconclusive: bool) -> int:
+def gate_exit_code(
+    regressed: list[str], unjudged: str, allow_inconclusive: bool, what: str = "confidently slower"
+) -> int:
     """1 when a case regressed; 3 when the gate could not judge (unless allowed); else 0.
     Says why on stderr, one line, so a CI log shows the cause without the markdown."""
     if regressed:
         shown = ", ".join(f"`{label}`" for label in regressed[:3])
         more = f" and {len(regressed) - 3} more" if len(regressed) > 3 else ""
-        print(f"gate: {len(regressed)} case(s) confidently slower: {shown}{more}", file=sys.stderr)
+        print(f"gate: {len(regressed)} case(s) {what}: {shown}{more}", file=sys.stderr)
         return EXIT_CASE_FAILED
     if unjudged and not allow_inconclusive:
         print(f"gate: cannot judge: {unjudged} (--allow-inconclusive to pass)", file=sys.stderr)

@@ -20,6 +20,8 @@ from bench.compare.verdicts import (
     compare_runs,
     compare_samples,
     device_mismatch,
+    instruction_regressions,
+    instructions_unjudged,
     regressions_beyond,
     unjudged_reason,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "compare_runs",
     "compare_samples",
     "device_mismatch",
+    "instruction_regressions",
+    "instructions_unjudged",
     "load_side",
     "regressions_beyond",
     "render_comparison",

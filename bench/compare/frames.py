@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare.history import aa_floors
+from bench.compare.instructions import DEFAULT_MARGIN
 from bench.compare.sources import load_side
 from bench.compare.verdicts import compare_runs
 from bench.records.frames import typed
@@ -27,13 +28,24 @@ COMPARE_COLUMNS = (
     "p_value",
     "verdict",
     "reason",
+    # `--metrics instructions` on both sides: per call, and more/fewer/same at the margin
+    "base_instructions",
+    "new_instructions",
+    "instructions_verdict",
 )
 
 
-def compare(base: str | Path, new: str | Path, threshold: float = 0.10) -> Any:
+def compare(
+    base: str | Path,
+    new: str | Path,
+    threshold: float = 0.10,
+    instruction_margin: float = DEFAULT_MARGIN,
+) -> Any:
     """`bench compare`'s verdicts, one row per matched case (same rule, floors and history)."""
     base_side, new_side = load_side(Path(base)), load_side(Path(new))
-    comparison = compare_runs(base_side, new_side, threshold, aa_floors(base_side, new_side))
+    comparison = compare_runs(
+        base_side, new_side, threshold, aa_floors(base_side, new_side), instruction_margin
+    )
     rows = []
     for case in comparison.cases:
         key, timing = case.key, case.timing
@@ -54,6 +66,9 @@ def compare(base: str | Path, new: str | Path, threshold: float = 0.10) -> Any:
                 "p_value": timing.p_value,
                 "verdict": timing.verdict,
                 "reason": timing.reason,
+                "base_instructions": case.instructions.base if case.instructions else None,
+                "new_instructions": case.instructions.new if case.instructions else None,
+                "instructions_verdict": case.instructions.verdict if case.instructions else None,
             }
         )
     import pandas as pd

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.compare.instructions import instruction_lines
 from bench.compare.sources import SideCase
 from bench.compare.verdicts import CONFIDENCE, MIN_BLOCKS, CaseComparison, Comparison
 from bench.report.tables import markdown_table
@@ -170,6 +171,10 @@ def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
             rule_footnote(comparison),
             "",
         ]
+    lines += instruction_lines(
+        [(c.base.label, c.instructions) for c in comparison.cases if c.instructions is not None],
+        comparison.instruction_margin,
+    )
     changed = [(c, change) for c in comparison.cases for change in c.exact_changes()]
     if changed:
         rows = [

@@ -52,6 +52,7 @@ class SideCase:
     # `--processes N`: (samples, samples per block) of each worker process, in run order
     process_sizes: tuple[tuple[int, int], ...] = ()
     definition: str = ""  # the suite's definition of the case (model code included), as JSON
+    instructions: int | None = None  # retired instructions per call (`--metrics instructions`)
 
     @property
     def label(self) -> str:
@@ -161,6 +162,7 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
             f"{entry['threads']}/{entry.get('interop_threads')}" if entry.get("threads") else ""
         ),
         shape=str(entry.get("input_shape") or ""),
+        instructions=_int_or_none(entry.get("instructions")),
     )
 
 
@@ -288,6 +290,7 @@ def side_case_of_benchmark(bench: Mapping[str, Any]) -> SideCase:
         macs=_int_or_none(extra.get("macs")),
         peak_memory_bytes=_int_or_none(extra.get("peak_memory_bytes")),
         shape=str(extra.get("input_shape") or ""),
+        instructions=_int_or_none(extra.get("instructions")),
     )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.compare.history import CaseFloor
+from bench.compare.instructions import DEFAULT_MARGIN, InstructionChange, instruction_change
 from bench.compare.sources import CaseKey, RunSamples, SideCase
 from bench.stats import (
     VERDICTS,
@@ -67,6 +68,7 @@ class CaseComparison:
     base: SideCase
     new: SideCase
     timing: SampleComparison
+    instructions: InstructionChange | None = None  # when both sides counted them
 
     @property
     def key(self) -> CaseKey:
@@ -97,6 +99,7 @@ class Comparison:
     noise_floor: float | None = None  # the larger side's A/A floor; None: neither measured one
     # per case, the spread of other runs of the same code (bench/compare/history.py)
     case_floors: Mapping[CaseKey, CaseFloor] = field(default_factory=dict)
+    instruction_margin: float = DEFAULT_MARGIN  # beyond it, instructions are more/fewer
 
     def environment_differences(self) -> list[tuple[str, str, str]]:
         names = [n for n in self.base.environment if n in self.new.environment]
@@ -208,6 +211,7 @@ def compare_runs(
     new: RunSamples,
     threshold: float = DEFAULT_THRESHOLD,
     case_floors: Mapping[CaseKey, CaseFloor] | None = None,
+    instruction_margin: float = DEFAULT_MARGIN,
 ) -> Comparison:
     """Match cases by key (in BASE's run order) and judge each; list added and removed ones.
 
@@ -221,7 +225,10 @@ def compare_runs(
     base_keys = {c.key for c in base.cases}
     matched = tuple(
         CaseComparison(
-            b, new_by_key[b.key], _judged(b, new_by_key[b.key], threshold, floor, history)
+            b,
+            new_by_key[b.key],
+            _judged(b, new_by_key[b.key], threshold, floor, history),
+            instruction_change(b, new_by_key[b.key], instruction_margin),
         )
         for b in base.cases
         if b.key in new_by_key
@@ -235,6 +242,7 @@ def compare_runs(
         removed=tuple(c for c in base.cases if c.key not in new_by_key),
         noise_floor=floor,
         case_floors=history,
+        instruction_margin=instruction_margin,
     )
 
 
@@ -296,16 +304,44 @@ def regressions_beyond(comparison: Comparison, fraction: float) -> list[CaseComp
     ]
 
 
+def _failed_cases(comparison: Comparison) -> str:
+    failed = [c for c in comparison.new.cases if c.status in ("error", "oom", "timeout")]
+    if not failed:
+        return ""
+    shown = ", ".join(f"`{c.label}`" for c in failed[:3])
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return f"NEW has {len(failed)} failed case(s): {shown}{more}"
+
+
 def unjudged_reason(comparison: Comparison) -> str:
     """Why a regression gate cannot pass this comparison ('' when it can judge it): NEW has
     error rows, no case matched, or every matched case is inconclusive."""
-    failed = [c for c in comparison.new.cases if c.status in ("error", "oom", "timeout")]
+    failed = _failed_cases(comparison)
     if failed:
-        shown = ", ".join(f"`{c.label}`" for c in failed[:3])
-        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
-        return f"NEW has {len(failed)} failed case(s): {shown}{more}"
+        return failed
     if not comparison.cases:
         return "no case of NEW matches a case of BASE"
     if all(c.verdict == "inconclusive" for c in comparison.cases):
         return f"all {len(comparison.cases)} matched cases are inconclusive"
+    return ""
+
+
+def instruction_regressions(comparison: Comparison, fraction: float) -> list[CaseComparison]:
+    """`--gate instructions`: cases whose instructions per call rose by more than `fraction`
+    (no interval or floor: the count does not move with the machine's load)."""
+    return [
+        c
+        for c in comparison.cases
+        if c.instructions is not None and c.instructions.change > fraction
+    ]
+
+
+def instructions_unjudged(comparison: Comparison) -> str:
+    """Why an instruction gate cannot pass ('' when it can): NEW has failed cases, or no matched
+    case has a count on both sides."""
+    failed = _failed_cases(comparison)
+    if failed:
+        return failed
+    if not any(c.instructions is not None for c in comparison.cases):
+        return "no matched case has instruction counts on both sides (--metrics instructions)"
     return ""

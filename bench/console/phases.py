@@ -18,6 +18,7 @@ COUNT = "counting FLOPs"
 COMPILE = "compiling"
 TIME = "warmup and sampling"
 MEMORY = "memory pass"
+INSTRUCTIONS = "counting instructions"
 PROFILE = "profiling"
 REPORT = "writing the report"
 

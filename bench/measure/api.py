@@ -19,7 +19,7 @@ from torch import nn
 from bench.measure.case import RunOptions, measure_case
 from bench.model.given import FACTORY, register, release
 from bench.model.inputs import ModelInput
-from bench.records import METRICS, Case, InputSpec, ModelSpec, Result
+from bench.records import DEFAULT_METRICS, METRICS, Case, InputSpec, ModelSpec, Result
 from bench.records.axes import DTYPES, MODES
 
 
@@ -93,7 +93,7 @@ def _check(model: Any, device: str, dtype: str, mode: str) -> None:
 
 
 def checked_metrics(metrics: Iterable[str] | None) -> frozenset[str]:
-    chosen = frozenset(METRICS if metrics is None else metrics)
+    chosen = frozenset(DEFAULT_METRICS if metrics is None else metrics)
     unknown = sorted(chosen - set(METRICS))
     if unknown or not chosen:
         raise ValueError(f"metrics {sorted(chosen)}; allowed: {', '.join(METRICS)}")

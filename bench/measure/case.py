@@ -25,6 +25,7 @@ from bench.errors import CaseUnsupported, TerminatedError
 from bench.measure.ceilings import ceiling_for
 from bench.measure.contention import ContentionProbe, foreign_thread_names
 from bench.measure.counting.probe import count_case, count_without_running
+from bench.measure.instructions.per_case import instructions_for
 from bench.measure.memory.step import measure_memory
 from bench.measure.process_guard import captured_stdout, process_guard
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
@@ -61,7 +62,15 @@ from bench.model.variants import (
     warm_compiled,
 )
 from bench.model.workload import Workload, make_workload
-from bench.records import METRICS, Case, LatencyStats, MemoryStats, Result
+from bench.records import (
+    DEFAULT_METRICS,
+    Case,
+    CaseKey,
+    InstructionCount,
+    LatencyStats,
+    MemoryStats,
+    Result,
+)
 
 SAMPLING_SHARE = 0.5
 """The least part of a case's budget that warmup and sampling get, whatever building, counting
@@ -70,7 +79,7 @@ and compiling the case took first (RunOptions.policy_for)."""
 
 @dataclass(frozen=True)
 class RunOptions:
-    metrics: frozenset[str] = frozenset(METRICS)
+    metrics: frozenset[str] = frozenset(DEFAULT_METRICS)
     timing: TimingPolicy = DEFAULT_POLICY
     # fvcore's count beside ours (costs one traced real forward): True always, False never, None
     # automatic: whenever the real model is built anyway (timing or memory asked, or a count
@@ -131,6 +140,9 @@ class RunOptions:
     repeat: int = 1
     # `bench run --processes N`: each case timed in N fresh worker processes, pooled
     processes: int = 1
+    # `--metrics instructions` where the CPU's counter is hidden: every CPU case's count from
+    # the run's one valgrind pass (bench.measure.instructions), by its counting key
+    instruction_counts: Mapping[CaseKey, InstructionCount] = field(default_factory=dict)
 
 
 def variant_unavailable_reason(case: Case) -> str | None:
@@ -374,6 +386,10 @@ def _measure(case: Case, options: RunOptions) -> Result:
             peak = memory.peak_allocated_bytes
     if latency is not None or memory is not None:
         _check_after(model, example, case.mode)
+    instructions = None
+    if "instructions" in options.metrics:
+        phases.announce(phases.INSTRUCTIONS)
+        instructions = instructions_for(case, workload, options.instruction_counts)
     return Result(
         case=case,
         status="ok",
@@ -388,12 +404,20 @@ def _measure(case: Case, options: RunOptions) -> Result:
         compile_ms=warmup.compile_ms if warmup else None,
         graph_breaks=warmup.graph_breaks if warmup else None,
         matches_reference=inplace.matches if inplace else None,
+        instructions=instructions,
         notes=(counts.notes if counts else ())
         + output_notes
         + (inplace.notes if inplace else ())
         + _compile_notes(warmup, case, device)
-        + clock_notes,
+        + clock_notes
+        + _instruction_notes(instructions),
     )
+
+
+def _instruction_notes(instructions: InstructionCount | None) -> tuple[str, ...]:
+    if instructions is None or instructions.per_call is not None:
+        return ()
+    return (f"instructions not counted: {instructions.reason}",)
 
 
 def _checked_forward(model: torch.nn.Module, example: ModelInput, case: Case) -> tuple[str, ...]:

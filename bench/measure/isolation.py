@@ -24,7 +24,6 @@ parent is already gone when it starts exits at once.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
@@ -35,6 +34,7 @@ from typing import Any
 
 from bench.durations import describe_seconds
 from bench.measure.case import RunOptions, measure_case
+from bench.measure.process_guard import die_with_parent
 from bench.records import Case, Result
 
 STARTUP_S = 300.0  # spawn + importing torch; generous for a loaded machine
@@ -42,7 +42,6 @@ GRACE_S = 10.0  # past the case's timeout: time for the worker's own `timeout` r
 JOIN_S = 5.0  # after the result: how long a worker may take to exit before SIGTERM, then SIGKILL
 _STARTED = "started"
 _NOTHING = object()  # no message in time (as opposed to None: the worker closed the pipe)
-_PR_SET_PDEATHSIG = 1
 
 
 def measure_isolated(case: Case, options: RunOptions) -> Result:
@@ -112,18 +111,8 @@ def _stop(worker: Any, join_s: float) -> None:
         worker.join(JOIN_S)
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel for SIGKILL when the parent dies (Linux); exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # died before the request took effect
-        os._exit(1)
-
-
 def _worker(case: Case, options: RunOptions, sender: Connection, parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     code = 0
     try:

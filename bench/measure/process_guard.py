@@ -14,8 +14,11 @@ cases). In a case measured in this process (not `--isolate`, whose worker may do
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -112,3 +115,16 @@ def captured_stdout() -> Iterator[CappedOutput]:
     sink = CappedOutput()
     with contextlib.redirect_stdout(sink):
         yield sink
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux); exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # died before the request took effect
+        os._exit(1)

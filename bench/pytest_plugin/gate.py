@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, EXIT_UNJUDGED
+from bench.compare.instructions import DEFAULT_MARGIN, InstructionChange, instruction_change
 from bench.compare.sources import SideCase, benchmark_has_samples, side_case_of_benchmark
-from bench.compare.verdicts import SampleComparison, compare_samples
+from bench.compare.verdicts import DEFAULT_THRESHOLD, SampleComparison, compare_samples
 from bench.noise_floor import load_floor
 
 # Blocks per side: enough for an interval over blocks, few enough that each block spans
@@ -39,6 +40,10 @@ class GateCase:
 
     name: str
     timing: SampleComparison
+    instructions: InstructionChange | None = None  # both sides counted (--bench-instructions)
+
+    def more_instructions(self, fraction: float) -> bool:
+        return self.instructions is not None and self.instructions.change > fraction
 
     def regressed(self, threshold: float) -> bool:
         """Confidently slower: the verdict rule says `slower` and the whole interval of the
@@ -57,19 +62,39 @@ class GateOutcome:
     cases: tuple[GateCase, ...]
     unmatched: tuple[str, ...]
     noise_floor: float = 0.0  # this machine's A/A floor (bench doctor); no change below it fails
+    time_gate: bool = True  # --bench-gate: time decides the exit status (else it is only shown)
+    instruction_threshold: float | None = None  # --bench-gate-instructions
 
     @property
     def regressions(self) -> tuple[GateCase, ...]:
-        return tuple(c for c in self.cases if c.regressed(max(self.threshold, self.noise_floor)))
+        """The benchmarks that fail a gate asked for: confidently slower, or more instructions."""
+        called = max(self.threshold, self.noise_floor)
+        slower = [c for c in self.cases if self.time_gate and c.regressed(called)]
+        more = [
+            c
+            for c in self.cases
+            if self.instruction_threshold is not None
+            and c.more_instructions(self.instruction_threshold)
+        ]
+        return tuple(dict.fromkeys([*slower, *more]))
 
     def unjudged(self, allow_inconclusive: bool) -> str:
         """Why the gate could not judge this run ('' when it could): nothing matched, or
-        (unless allowed) every match was inconclusive, which a pass would hide."""
+        (unless allowed) every match was inconclusive, which a pass would hide; for the
+        instruction gate, no benchmark counted on both sides."""
         if not self.cases:
             ran = "no benchmark ran" if not self.unmatched else "no benchmark matched the baseline"
             return f"{ran}; nothing was judged"
-        if not allow_inconclusive and all(c.timing.verdict == "inconclusive" for c in self.cases):
+        if (
+            self.time_gate
+            and not allow_inconclusive
+            and all(c.timing.verdict == "inconclusive" for c in self.cases)
+        ):
             return "every benchmark was inconclusive (--bench-gate-allow-inconclusive passes this)"
+        if self.instruction_threshold is not None and all(
+            c.instructions is None for c in self.cases
+        ):
+            return "no benchmark has instruction counts on both sides (--bench-instructions)"
         return ""
 
     def exit_code(self, allow_inconclusive: bool) -> int:
@@ -97,22 +122,39 @@ def judge_benchmarks(
     threshold: float,
     baseline_name: str = "",
     noise_floor: float = 0.0,
+    time_gate: bool = True,
+    instruction_threshold: float | None = None,
 ) -> GateOutcome:
     """Pair this run's rows with the baseline's by case key, as `bench compare` pairs files,
-    and judge each pair."""
+    and judge each pair (instructions too, where both rows counted them)."""
     by_key = {side_case_of_benchmark(row).key: row for row in baseline}
     cases, unmatched = [], []
     for row in current:
         name = str(row.get("name") or row.get("fullname") or "?")
-        base = by_key.get(side_case_of_benchmark(row).key)
+        new_case = side_case_of_benchmark(row)
+        base = by_key.get(new_case.key)
         if base is None:
             unmatched.append(name)
-        else:
-            cases.append(GateCase(name, judge_pair(base, row, threshold, noise_floor)))
-    return GateOutcome(threshold, baseline_name, tuple(cases), tuple(unmatched), noise_floor)
+            continue
+        change = instruction_change(side_case_of_benchmark(base), new_case, DEFAULT_MARGIN)
+        cases.append(GateCase(name, judge_pair(base, row, threshold, noise_floor), change))
+    return GateOutcome(
+        threshold,
+        baseline_name,
+        tuple(cases),
+        tuple(unmatched),
+        noise_floor,
+        time_gate,
+        instruction_threshold,
+    )
 
 
-def judge_session(benchmarksession: Any, threshold: float) -> GateOutcome:
+def judge_session(
+    benchmarksession: Any,
+    threshold: float = DEFAULT_THRESHOLD,
+    time_gate: bool = True,
+    instruction_threshold: float | None = None,
+) -> GateOutcome:
     """Judge pytest-benchmark's session: `compared_mapping` ({saved file: {fullname: row}}, one
     file for a plain `--benchmark-compare`, the newest taken when an ID matched several) and
     `benchmarks` (this run's, each with its rounds in seconds; those that errored are left out,
@@ -128,10 +170,14 @@ def judge_session(benchmarksession: Any, threshold: float) -> GateOutcome:
         threshold,
         str(baseline_name),
         noise_floor=floor.fraction if floor is not None else 0.0,
+        time_gate=time_gate,
+        instruction_threshold=instruction_threshold,
     )
 
 
-HEADER = ("benchmark", "baseline", "current", "ratio", "95% CI", "verdict", "reason")
+HEADER = (
+    "benchmark", "baseline", "current", "ratio", "95% CI", "verdict", "instructions", "reason",
+)  # fmt: skip
 
 
 def _ms(value: float | None) -> str:
@@ -147,7 +193,9 @@ def _row(case: GateCase) -> tuple[str, ...]:
         else f"{timing.ci_low:.3f}-{timing.ci_high:.3f}"
     )
     medians = (_ms(timing.base_median_ms), _ms(timing.new_median_ms))
-    return (case.name, *medians, ratio, interval, timing.verdict, timing.reason)
+    counted = case.instructions
+    instructions = "-" if counted is None else f"{100 * counted.change:+.2f}% {counted.verdict}"
+    return (case.name, *medians, ratio, interval, timing.verdict, instructions, timing.reason)
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -178,13 +226,16 @@ def rule_line(threshold: float, noise_floor: float = 0.0) -> str:
 def verdict_line(outcome: GateOutcome, allow_inconclusive: bool) -> str:
     """The gate's outcome in one line: what failed, or why nothing was judged, or a pass."""
     pct = f"+{outcome.threshold * 100:g}%"
+    asked = [f"confidently slower than {pct}"] if outcome.time_gate else []
+    if outcome.instruction_threshold is not None:
+        asked.append(f"more than {outcome.instruction_threshold * 100:g}% more instructions")
     if outcome.regressions:
         names = ", ".join(c.name for c in outcome.regressions)
-        return f"bench gate FAILED: confidently slower than {pct}: {names}"
+        return f"bench gate FAILED: {' or '.join(asked)}: {names}"
     why = outcome.unjudged(allow_inconclusive)
     if why:
         return f"bench gate COULD NOT JUDGE (exit {EXIT_UNJUDGED}): {why}"
-    return f"bench gate passed: no benchmark confidently slower than {pct}"
+    return f"bench gate passed: no benchmark {' or '.join(asked)}"
 
 
 def summary_lines(outcome: GateOutcome, allow_inconclusive: bool) -> list[str]:

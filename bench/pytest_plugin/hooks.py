@@ -45,6 +45,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--benchmark-save-data.",
     )
     group.addoption(
+        "--bench-instructions",
+        action="store_true",
+        help="also count each CPU benchmark's retired instructions per call (one thread), with "
+        "the CPU's own counter; where the machine hides it the reason is saved instead (use "
+        "`bench run --metrics instructions`, which starts valgrind once for a whole suite)",
+    )
+    group.addoption(
+        "--bench-gate-instructions",
+        type=_gate_fraction,
+        default=None,
+        metavar="PCT",
+        help="with --benchmark-compare: exit 1 when a benchmark's instructions per call rose by "
+        "more than PCT percent over the baseline's (both counted with --bench-instructions), "
+        "3 when no benchmark has counts on both sides",
+    )
+    group.addoption(
         "--bench-gate-allow-inconclusive",
         action="store_true",
         help="let --bench-gate pass when every benchmark it judged was inconclusive",
@@ -115,15 +131,26 @@ def _gate_fraction(text: str) -> float:
     return percent(text)
 
 
+GATE_OPTIONS = (
+    ("--bench-gate", "bench_gate"),
+    ("--bench-gate-instructions", "bench_gate_instructions"),
+)
+
+
+def _gated(config: pytest.Config) -> bool:
+    return any(config.getoption(option) is not None for _, option in GATE_OPTIONS)
+
+
 def _check_gate_options(config: pytest.Config) -> None:
     """--bench-gate judges against pytest-benchmark's baseline, so without --benchmark-compare
     it has nothing to judge: a usage error now, not a silent pass after the benchmarks ran.
     Raw rounds are saved so that this run, autosaved, is a baseline the gate can use."""
-    if config.getoption("bench_gate") is None:
+    gates = [name for name, option in GATE_OPTIONS if config.getoption(option) is not None]
+    if not gates:
         return
     if not config.getoption("benchmark_compare", None):
         raise pytest.UsageError(
-            "--bench-gate needs a baseline: add --benchmark-compare (the newest saved run) "
+            f"{gates[0]} needs a baseline: add --benchmark-compare (the newest saved run) "
             "or --benchmark-compare=NUM"
         )
     config.option.benchmark_save_data = True
@@ -135,7 +162,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     pytest_configure, which runs last, so this is the first hook that can see it.)"""
     config = session.config
     benchmarks = getattr(config, "_benchmarksession", None)
-    if config.getoption("bench_gate") is None or benchmarks is None:
+    if not _gated(config) or benchmarks is None:
         return
     if not benchmarks.compared_mapping:
         compare = config.getoption("benchmark_compare")
@@ -153,11 +180,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     threshold = config.getoption("bench_gate")
     benchmarks = getattr(config, "_benchmarksession", None)
-    if threshold is None or benchmarks is None:
+    if not _gated(config) or benchmarks is None:
         return
-    from bench.pytest_plugin.gate import judge_session
+    from bench.pytest_plugin.gate import DEFAULT_THRESHOLD, judge_session
 
-    outcome = judge_session(benchmarks, threshold)
+    outcome = judge_session(
+        benchmarks,
+        DEFAULT_THRESHOLD if threshold is None else threshold,
+        time_gate=threshold is not None,
+        instruction_threshold=config.getoption("bench_gate_instructions"),
+    )
     config.stash[GATE_OUTCOME] = outcome
     if session.exitstatus == pytest.ExitCode.OK:
         allow = config.getoption("bench_gate_allow_inconclusive")
@@ -196,6 +228,7 @@ def loop_settings(config: pytest.Config) -> Any:
         warmup_max_s=_warmup_max_s(config),
         max_time_s=float(config.getoption("benchmark_max_time")),
         min_rounds=int(config.getoption("benchmark_min_rounds")),
+        instructions=bool(config.getoption("bench_instructions")),
     )
 
 

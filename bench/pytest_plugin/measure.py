@@ -16,11 +16,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.measure.instructions.counter import NO_COUNTER, hardware_counter
+from bench.measure.instructions.per_case import NOT_CPU, count_with_counter
 from bench.measure.memory import measure_memory
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
 from bench.model.workload import Workload
 from bench.pytest_plugin.timing import LoopSettings, TimedRun, run_benchmark
-from bench.records import MemoryStats
+from bench.records import InstructionCount, MemoryStats
 from bench.stats import DEFAULT_CONFIDENCE, median, median_ci
 
 
@@ -81,6 +83,9 @@ def measure_subject(benchmark: Any, subject: Subject, settings: LoopSettings) ->
                 started = time.perf_counter()
                 memory = measure_memory(workload, subject.model, subject.inputs, subject.device)
                 memory_s = time.perf_counter() - started
+    counted = {}
+    if settings.instructions and benchmark.enabled:
+        counted = instruction_info(subject)
     info = {
         **dict(subject.labels),
         **counting_info(subject.counts),
@@ -96,9 +101,33 @@ def measure_subject(benchmark: Any, subject: Subject, settings: LoopSettings) ->
         "timed_call": describe_timed_call(workload, timed),
         **warmup_info(timed),
         **median_info(samples_s(benchmark)),
+        **counted,
     }
     benchmark.extra_info.update(info)  # the same dict pytest-benchmark saves: update, never rebind
     return info
+
+
+def instruction_info(subject: Subject) -> dict[str, Any]:
+    """`--bench-instructions`: retired instructions per call by the CPU's counter, or why not.
+    valgrind is not started here: it would load torch once per test (`bench run --metrics
+    instructions` starts it once per suite)."""
+    if subject.device.type != "cpu":
+        count = InstructionCount(per_call=None, reason=NOT_CPU)
+    else:
+        counter = hardware_counter()
+        count = (
+            count_with_counter(subject.workload, counter)
+            if counter is not None
+            else InstructionCount(per_call=None, reason=f"{NO_COUNTER}; {IN_A_SUITE}")
+        )
+    return {
+        "instructions": count.per_call,
+        "instructions_source": count.source or None,
+        "instructions_reason": count.reason or None,
+    }
+
+
+IN_A_SUITE = "`bench run --metrics instructions` counts a suite under valgrind instead"
 
 
 def counting_info(counts: Counts) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class LoopSettings:
     warmup_max_s: float = DEFAULT_WARMUP_MAX_S
     max_time_s: float = 1.0
     min_rounds: int = 5
+    instructions: bool = False  # --bench-instructions: count them too (CPU's counter only)
 
     @property
     def warmup_policy(self) -> TimingPolicy:

@@ -24,6 +24,12 @@ from bench.records.inputs import (
     parse_shapes_text,
     shapes_text,
 )
+from bench.records.instructions import (
+    DEFAULT_MARGIN,
+    INSTRUCTION_VERDICTS,
+    InstructionCount,
+    instruction_verdict,
+)
 from bench.records.keys import CaseKey, is_experiment_entry, key_of, key_of_entry
 from bench.records.latency import (
     ASYMMETRY_LIMIT,
@@ -41,6 +47,7 @@ from bench.records.latency import (
 from bench.records.memory import MemoryStats
 from bench.records.stages import (
     COLUMNS,
+    DEFAULT_METRICS,
     INPLACE_VARIANTS,
     METRICS,
     STATUSES,
@@ -57,9 +64,12 @@ __all__ = [
     "CONTENDED_SHARE",
     "COUNTED_ON",
     "CROSSCHECK_TOLERANCE",
+    "DEFAULT_MARGIN",
+    "DEFAULT_METRICS",
     "FLOAT_INPUT_DTYPES",
     "INPLACE_VARIANTS",
     "INPUT_DTYPES",
+    "INSTRUCTION_VERDICTS",
     "INTEGER_INPUT_DTYPES",
     "LAUNCH_BOUND_RATIO",
     "METRICS",
@@ -71,6 +81,7 @@ __all__ = [
     "Contention",
     "CountDetails",
     "InputSpec",
+    "InstructionCount",
     "LatencyStats",
     "LayerRow",
     "MemoryStats",
@@ -80,6 +91,7 @@ __all__ = [
     "TimingSettings",
     "crosscheck_disagreement",
     "dims_text",
+    "instruction_verdict",
     "intervals_overlap",
     "is_experiment_entry",
     "key_of",

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.records.counts import CountDetails
 from bench.records.inputs import InputSpec, dims_text, shapes_text
+from bench.records.instructions import InstructionCount
 from bench.records.keys import CaseKey, key_of
 from bench.records.latency import (
     LatencyStats,
@@ -118,12 +119,19 @@ COLUMNS: tuple[str, ...] = (
     "drifting",
     # `--processes N`: the worker processes the case's samples came from, one after another
     "processes",
+    # `--metrics instructions`: retired instructions per call (one thread) and how they were
+    # counted (`perf` or `callgrind`); empty with a note where neither could count
+    "instructions",
+    "instructions_source",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
 # A model with `compare_inplace = true` is built twice: every `inplace` flag on, then off.
 INPLACE_VARIANTS = ("in_place", "out_of_place")
-METRICS = ("params", "flops", "latency", "memory")
+METRICS = ("params", "flops", "latency", "memory", "instructions")
+# what a run measures unless told: instructions cost a valgrind pass where the CPU's counter is
+# hidden, so they are asked for by name
+DEFAULT_METRICS = ("params", "flops", "latency", "memory")
 
 
 @dataclass(frozen=True)
@@ -270,6 +278,7 @@ class Result:
     # compare_inplace's in_place row: its outputs equal the out-of-place build's (bit-exact);
     # None elsewhere (the out_of_place row is the reference)
     matches_reference: bool | None = None
+    instructions: InstructionCount | None = None  # `--metrics instructions`
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -382,5 +391,9 @@ class Result:
             "matches_reference": self.matches_reference,
             "count_data_dependent": counting.data_dependent if counting else None,
             "weight_dtypes": counting.weight_dtypes if counting else None,
+            "instructions": self.instructions.per_call if self.instructions else None,
+            "instructions_source": (
+                self.instructions.source or None if self.instructions else None
+            ),
         }
         return {column: values.get(column) for column in COLUMNS}

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.records import Result
 from bench.report.counting import counting_sections
+from bench.report.instructions import instructions_section
 from bench.report.memory import GUIDE as MEMORY_GUIDE
 from bench.report.memory import memory_section
 from bench.report.repeatability import repeatability_section
@@ -153,6 +154,7 @@ def render_report(
         layers_at = next((i for i, x in enumerate(counting) if x == "<details>"), len(counting))
         lines += _collapsed(f"{prefix}Counting coverage", counting[2:layers_at])
         lines += counting[layers_at:]  # per-layer tables, each collapsed already
+        lines += _collapsed(f"{prefix}Instructions", instructions_section(rows))
         noted = [f"- `{r.case.label}`: {free_text(note)}" for r in rows for note in r.notes]
         lines += _collapsed(f"{prefix}Notes", [*noted, ""] if noted else [])
     if back:

@@ -108,8 +108,10 @@ def summary_table(results: Sequence[Result]) -> str:
     """The main table of a suite: identity, counts, latency, memory, flags."""
     params_prefix, params_factor = scale_of([r.params for r in results])
     macs_prefix, macs_factor = scale_of([r.macs for r in results])
+    counts = [r.instructions.per_call if r.instructions else None for r in results]
+    instructions_prefix, instructions_factor = scale_of(counts)
     rows = []
-    for r in results:
+    for r, count in zip(results, counts, strict=True):
         lat = r.latency
         rows.append(
             [
@@ -125,6 +127,7 @@ def summary_table(results: Sequence[Result]) -> str:
                 _interval(r),
                 significant(r.throughput_per_s),
                 "" if r.peak_memory_bytes is None else significant(r.peak_memory_bytes / 2**20),
+                "" if count is None else significant(count / instructions_factor),
                 ", ".join(flags(r)),
             ]
         )
@@ -141,9 +144,10 @@ def summary_table(results: Sequence[Result]) -> str:
         "95% CI",
         "Throughput (samples/s)",
         "Peak memory (MiB)",
+        f"Instructions/call ({instructions_prefix or '1'})",
         "Flags",
     ]
-    return compact_table(rows, headers, "llllllrrrrrrl")
+    return compact_table(rows, headers, "llllllrrrrrrrl")
 
 
 SUMMARY_GUIDE = (

@@ -22,6 +22,7 @@ from bench.records import (
     Case,
     CountDetails,
     InputSpec,
+    InstructionCount,
     LayerRow,
     MemoryStats,
     ModelSpec,
@@ -68,6 +69,8 @@ def entry_of(result: Any) -> dict[str, Any]:
             "contention": dataclasses.asdict(lat.contention) if lat and lat.contention else None,
             "numerics_flags": dict(result.numerics_flags),
             "matmul_peak_gflops": result.matmul_peak_gflops,
+            # `--metrics instructions`: the repeats and the functions behind the row's count
+            "instruction_count": result.instructions.record() if result.instructions else None,
         }
     )
 
@@ -246,6 +249,7 @@ def model_result(entry: dict[str, Any], base_dir: Path) -> Result:
         compile_ms=entry.get("compile_ms"),
         graph_breaks=entry.get("graph_breaks"),
         matches_reference=entry.get("matches_reference"),
+        instructions=_instructions(entry.get("instruction_count")),
     )
 
 
@@ -282,6 +286,10 @@ def _counting(entry: dict[str, Any]) -> CountDetails | None:
         data_dependent_ops=counting.get("data_dependent_ops") or {},
         weight_dtypes=entry.get("weight_dtypes"),
     )
+
+
+def _instructions(record: dict[str, Any] | None) -> InstructionCount | None:
+    return InstructionCount.from_record(record) if record else None
 
 
 def _memory(detail: dict[str, Any] | None) -> MemoryStats | None:
