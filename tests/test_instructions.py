@@ -408,3 +408,73 @@ def test_the_pytest_plugin_counts_with_the_cpu_counter_or_says_why(
     hidden = measure.instruction_info(subject)
     assert hidden["instructions"] is None
     assert "--metrics instructions" in hidden["instructions_reason"]
+
+
+def test_bench_ab_pairs_each_sides_counts_and_gates_on_them(
+    monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    """`bench ab --instructions`: each side counted in its own valgrind process (faked here: the
+    real one is the run test above), paired by case key, shown and gated like compare."""
+    from bench.ab import instructions as ab_instructions
+    from bench.ab.sides import REVISION, Side
+    from bench.cli.ab import instruction_exit_code
+    from tests.test_ab import key, measure
+
+    run, _ = measure({"m": 0.1, "n": 0.1}, {"m": 0.1, "n": 0.1})
+    by_side = {
+        "base": ({key("m"): InstructionCount(1_000_000, "callgrind"),
+                  key("n"): InstructionCount(500, "callgrind")}, ""),
+        "new": ({key("m"): InstructionCount(1_020_000, "callgrind")}, "worker exited (1)"),
+    }  # fmt: skip
+    seen = []
+
+    def fake(suite: Path, interpreter: Any, deadline_s: float) -> Any:
+        seen.append((suite.name, interpreter.python, interpreter.pythonpath[0]))
+        return by_side[suite.parent.name]
+
+    monkeypatch.setattr(ab_instructions, "count_suite_under_callgrind", fake)
+    sides = [
+        Side(name, name, REVISION, Path(low), f"py-{name}", None, Path(low, "s.toml"))
+        for name, low in (("BASE", "base"), ("NEW", "new"))
+    ]
+    counts = ab_instructions.count_sides(run, sides, 0.01, 60.0)
+    assert seen == [("s.toml", "py-BASE", "base"), ("s.toml", "py-NEW", "new")]
+    assert counts.changes[key("m")].verdict == "more"
+    assert counts.missing == {key("n"): "NEW: worker exited (1)"}
+    text = "\n".join(counts.lines(run))
+    assert "+2.00%" in text and "`n cpu float32 b1`: NEW: worker exited (1)" in text
+    assert counts.record()["m cpu float32 b1"]["verdict"] == "more"
+    assert instruction_exit_code(counts, 0.01, allow_inconclusive=False) == 1
+    assert instruction_exit_code(counts, 0.05, allow_inconclusive=False) == 0
+    nothing = ab_instructions.SideCounts(0.01, {}, counts.missing)
+    assert instruction_exit_code(nothing, 0.01, allow_inconclusive=False) == 3
+    done = cli("ab", "s.toml", "--base", "HEAD", "--gate", "instructions")
+    assert done.returncode == 2 and "--instructions" in done.stderr
+
+
+def test_without_valgrind_or_counter_the_run_still_ends_ok_with_the_reason(
+    tmp_path: Path, write_suite, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.measure.instructions import per_case
+
+    monkeypatch.setattr(per_case, "hardware_counter", lambda: None)
+    monkeypatch.setattr(callgrind.shutil, "which", lambda name: None)
+    suite = write_suite(
+        """
+        [suite]
+        name = "blind"
+        [[models]]
+        name = "lin"
+        factory = "torch.nn:Linear"
+        kwargs = { in_features = 4, out_features = 4 }
+        input_shape = [4]
+        """
+    )
+    done = cli("run", suite, "--metrics", "params,instructions", "--out", tmp_path, "--quiet")
+    assert done.returncode == 0, done.stderr
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    (lin,) = map(json.loads, (run_dir / "cases.jsonl").open())
+    assert lin["status"] == "ok" and lin["params"] == 20
+    assert lin["instructions"] is None and lin["instructions_source"] is None
+    assert any("valgrind not found" in note for note in lin["notes"])
+    assert "apt-get install valgrind" in (run_dir / "report.md").read_text(encoding="utf-8")

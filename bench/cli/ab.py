@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from bench.cli.arguments import (
     EXIT_CASE_FAILED,
     EXIT_OK,
     EXIT_UNJUDGED,
+    add_instruction_arguments,
     add_threads,
     add_verdict_arguments,
     duration,
@@ -28,6 +30,7 @@ from bench.durations import BUDGET, TIMEOUT, DurationLimit
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
+    from bench.ab.instructions import SideCounts
     from bench.ab.outcome import AbRun, CaseRun
 
 BLOCK_TIME = DurationLimit("block time", 60.0, "1 minute")
@@ -101,7 +104,14 @@ def add_ab(verbs: argparse._SubParsersAction) -> None:
         "a worker past it is killed and the case is an error row",
     )
     add_threads(rounds)
-    add_verdict_arguments(parser)
+    verdicts = add_verdict_arguments(parser)
+    verdicts.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each side's instructions per call (CPU cases, one thread) under "
+        "valgrind after the timing, shown beside the verdicts; gate on them with --gate",
+    )
+    add_instruction_arguments(verdicts)
     output = parser.add_argument_group("output")
     output.add_argument(
         "--out", type=Path, help="the new directory to write (default: results/ab-<UTC time>)"
@@ -137,6 +147,8 @@ def ab(args: argparse.Namespace) -> int:
             "give --base SIDE (a git revision or a directory), or --base-python/--new-python PY "
             "(see `bench ab --help`)"
         )
+    if "instructions" in args.gate and not args.instructions:
+        raise BenchError("--gate instructions needs --instructions (count them on both sides)")
     out = args.out if args.out is not None else default_out()
     refuse_existing(out)
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -184,6 +196,14 @@ def ab(args: argparse.Namespace) -> int:
             raise
         for worker in workers:
             worker.close()
+        counts = None
+        if args.instructions:
+            from bench.ab.instructions import count_sides
+
+            say("counting instructions under valgrind: BASE, then NEW")
+            counts = count_sides(
+                run, (sides.base, sides.new), args.instruction_margin, args.timeout
+            )
         described = tuple(
             SideDescription(
                 side.name,
@@ -198,16 +218,27 @@ def ab(args: argparse.Namespace) -> int:
             for side, listing in zip((sides.base, sides.new), listings, strict=True)
         )
         markdown = render_markdown(run, described, settings)
+        record = render_json(run, described, settings, str(args.suite), created)
+        if counts is not None:
+            markdown = "\n".join([markdown, *counts.lines(run)]).rstrip("\n") + "\n"
+            record = json.dumps({**json.loads(record), "instructions": counts.record()}, indent=2)
         write_comparison(
             out,
             markdown,
             render_csv(run),
-            render_json(run, described, settings, str(args.suite), created),
+            record + "\n" if not record.endswith("\n") else record,
             {f"worker-{w.name.lower()}.log": w.log for w in workers},
         )
     sys.stdout.write(markdown)
     say(f"written: {out}")
-    return exit_code(run, args.fail_on_regression, args.allow_inconclusive)
+    codes = []
+    if "time" in args.gate or args.fail_on_regression is None:
+        codes.append(exit_code(run, args.fail_on_regression, args.allow_inconclusive))
+    if "instructions" in args.gate and args.fail_on_regression is not None and counts:
+        codes.append(
+            instruction_exit_code(counts, args.fail_on_regression, args.allow_inconclusive)
+        )
+    return EXIT_CASE_FAILED if EXIT_CASE_FAILED in codes else max(codes)
 
 
 def exit_code(run: AbRun, fail_on_regression: float | None, allow_inconclusive: bool) -> int:
@@ -229,5 +260,22 @@ def exit_code(run: AbRun, fail_on_regression: float | None, allow_inconclusive: 
     reason = unjudged_reason(run)
     if reason and not allow_inconclusive:
         say(f"gate: cannot judge ({reason}); exit {EXIT_UNJUDGED} (--allow-inconclusive passes)")
+        return EXIT_UNJUDGED
+    return EXIT_OK
+
+
+def instruction_exit_code(
+    counts: SideCounts, fail_on_regression: float, allow_inconclusive: bool
+) -> int:
+    """`--gate instructions`: 1 when a case's instructions per call rose by more than the
+    limit, 3 when no case was counted on both sides (unless allowed), else 0."""
+    more = counts.regressions(fail_on_regression)
+    for key in more:
+        limit = f"{100 * fail_on_regression:g}%"
+        say(f"regression: {key.label}: more than {limit} more instructions per call")
+    if more:
+        return EXIT_CASE_FAILED
+    if not counts.changes and not allow_inconclusive:
+        say(f"gate: cannot judge (no case counted on both sides); exit {EXIT_UNJUDGED}")
         return EXIT_UNJUDGED
     return EXIT_OK

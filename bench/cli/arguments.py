@@ -67,11 +67,16 @@ def duration(limit: DurationLimit) -> Callable[[str], float]:
 
 
 def metrics(text: str) -> frozenset[str]:
+    return comma_choices(text, METRICS, "metric")
+
+
+def comma_choices(text: str, allowed: tuple[str, ...], what: str) -> frozenset[str]:
+    """A comma-separated, non-empty subset of `allowed` (`--metrics`, `--gate`)."""
     chosen = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in chosen if m not in METRICS]
+    unknown = [m for m in chosen if m not in allowed]
     if not chosen or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown metric {unknown[0] if unknown else text!r}; choose from {','.join(METRICS)}"
+            f"unknown {what} {unknown[0] if unknown else text!r}; choose from {','.join(allowed)}"
         )
     return frozenset(chosen)
 
@@ -144,13 +149,7 @@ GATES = ("time", "instructions")
 
 def gates(text: str) -> frozenset[str]:
     """`time`, `instructions` or both, comma-separated."""
-    chosen = [g.strip() for g in text.split(",") if g.strip()]
-    unknown = [g for g in chosen if g not in GATES]
-    if not chosen or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown gate {unknown[0] if unknown else text!r}; choose from {','.join(GATES)}"
-        )
-    return frozenset(chosen)
+    return comma_choices(text, GATES, "gate")
 
 
 def add_instruction_arguments(group: argparse._ArgumentGroup) -> None:

@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.measure.instructions.worker import WorkerSpec
+from bench.measure.instructions.worker import WorkerSpec, counting_key
 from bench.records import Case, CaseKey, InstructionCount
 
 SOURCE = "callgrind"
@@ -58,10 +58,22 @@ Progress = Callable[[int, int], None]
 """Called with (cases counted so far, cases to count) as the worker finishes each."""
 
 
-def counting_key(case: Case) -> CaseKey:
-    """The key a count is filed under: a case's repeats (`--repeat N`) share one count, since
-    it does not change between them."""
-    return case.key if case.repeat is None else replace(case, repeat=None).key
+@dataclass(frozen=True)
+class Interpreter:
+    """Where the worker runs: `bench ab` counts each side with its own Python, directory and
+    import path; `bench run` with its own."""
+
+    python: str = sys.executable
+    cwd: Path | None = None
+    pythonpath: tuple[str, ...] = ()
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, **WORKER_ENVIRONMENT}
+        if self.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [*self.pythonpath, *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
+        return env
 
 
 def count_under_callgrind(
@@ -76,113 +88,122 @@ def count_under_callgrind(
         unique.setdefault(counting_key(case), (case, timeout_s))
     if not unique:
         return {}
-    valgrind = valgrind or shutil.which("valgrind")
-    if valgrind is None or shutil.which("callgrind_control") is None:
-        return {key: InstructionCount(per_call=None, reason=NO_VALGRIND) for key in unique}
-    keys = list(unique)
-    chosen = [unique[key] for key in keys]
-    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as folder:
-        records, ended = _run_worker(Path(folder), valgrind, chosen, progress)
-    counts = {}
-    for index, key in enumerate(keys):
-        record = records.get(index)
-        counts[key] = _count_of(record) if record else InstructionCount(per_call=None, reason=ended)
-    return counts
-
-
-def _run_worker(
-    folder: Path,
-    valgrind: str,
-    chosen: list[tuple[Case, float]],
-    progress: Progress | None,
-) -> tuple[dict[int, dict], str]:
-    """Run the worker over `chosen`; the records it wrote by case index, and, for the cases it
-    did not reach, what ended it."""
     spec = WorkerSpec(
-        cases=tuple(case for case, _ in chosen),
-        timeouts_s=tuple(timeout for _, timeout in chosen),
+        cases=tuple(case for case, _ in unique.values()),
+        timeouts_s=tuple(timeout for _, timeout in unique.values()),
         calls=CALLS,
         repeats=REPEATS,
         top=TOP_FUNCTIONS,
-        dump_base=str(folder / "callgrind.out"),
+        dump_base="",
     )
-    spec_path, results_path, log_path = (
-        folder / "spec.pickle",
-        folder / "results.jsonl",
-        folder / "worker.log",
-    )
-    spec_path.write_bytes(pickle.dumps(spec))
-    command = [
-        valgrind,
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        "--collect-atstart=no",
-        f"--callgrind-out-file={spec.dump_base}",
-        "--compress-strings=no",
-        "--compress-pos=no",
-        f"--log-file={folder / 'valgrind.log'}",
-        sys.executable,
-        "-m",
-        "bench.measure.instructions.worker",
-        str(spec_path),
-        str(results_path),
-        str(os.getpid()),
-    ]
-    env = {**os.environ, **WORKER_ENVIRONMENT}
-    deadline_s = STARTUP_S + sum(timeout for _, timeout in chosen)
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=Path.cwd()
-        )
-        try:
-            records = _wait(worker, results_path, len(chosen), started + deadline_s, progress)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-    if len(records) == len(chosen):
-        return records, ""
-    if time.monotonic() >= started + deadline_s:
-        return records, f"valgrind worker stopped after {deadline_s:g} s before counting this case"
-    tail = " ".join(log_path.read_text(errors="replace").split()[-30:])
-    return (
-        records,
-        f"valgrind worker exited ({worker.returncode}) before counting this case: {tail}"[:300],
-    )
+    deadline_s = STARTUP_S + sum(spec.timeouts_s)
+    counts, ended = _run(spec, Interpreter(), deadline_s, len(unique), progress, valgrind)
+    missing = InstructionCount(per_call=None, reason=ended or "not counted")
+    return {key: counts.get(key, missing) for key in unique}
+
+
+def count_suite_under_callgrind(
+    suite: Path, interpreter: Interpreter, deadline_s: float, valgrind: str | None = None
+) -> tuple[dict[CaseKey, InstructionCount], str]:
+    """Every CPU model case of `suite`, loaded and counted by a worker run by `interpreter`
+    (never imported here: `bench ab` has two sides' versions of the same modules). The counts
+    by counting key, and what ended the worker early ('' if nothing did)."""
+    spec = WorkerSpec(
+        cases=(), timeouts_s=(), calls=CALLS, repeats=REPEATS, top=TOP_FUNCTIONS, dump_base="",
+        suite=str(suite),
+    )  # fmt: skip
+    return _run(spec, interpreter, deadline_s, None, None, valgrind)
+
+
+def _run(
+    spec: WorkerSpec,
+    interpreter: Interpreter,
+    deadline_s: float,
+    expected: int | None,
+    progress: Progress | None,
+    valgrind: str | None,
+) -> tuple[dict[CaseKey, InstructionCount], str]:
+    """Run one worker over `spec`: the counts it wrote by key, and, if it stopped before it
+    finished, why (the reason for every case it did not reach)."""
+    valgrind = valgrind or shutil.which("valgrind")
+    if valgrind is None or shutil.which("callgrind_control") is None:
+        return {}, NO_VALGRIND
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as name:
+        folder = Path(name)
+        spec = replace(spec, dump_base=str(folder / "callgrind.out"))
+        spec_path = folder / "spec.pickle"
+        results_path = folder / "results.jsonl"
+        log_path = folder / "worker.log"
+        spec_path.write_bytes(pickle.dumps(spec))
+        command = [
+            valgrind,
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--collect-atstart=no",
+            f"--callgrind-out-file={spec.dump_base}",
+            "--compress-strings=no",
+            "--compress-pos=no",
+            f"--log-file={folder / 'valgrind.log'}",
+            interpreter.python,
+            "-m",
+            "bench.measure.instructions.worker",
+            str(spec_path),
+            str(results_path),
+            str(os.getpid()),
+        ]
+        started = time.monotonic()
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=interpreter.environment(),
+                cwd=interpreter.cwd or Path.cwd(),
+            )
+            try:
+                records = _wait(worker, results_path, expected, started + deadline_s, progress)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+        counts = {CaseKey(**record["key"]): _count_of(record) for record in records}
+        if worker.returncode == 0:
+            return counts, ""
+        if time.monotonic() >= started + deadline_s:
+            return counts, f"valgrind worker stopped after {deadline_s:g} s before this case"
+        tail = " ".join(log_path.read_text(errors="replace").split()[-30:])
+        exited = f"valgrind worker exited ({worker.returncode}) before this case: {tail}"
+        return counts, exited[:300]
 
 
 def _wait(
     worker: subprocess.Popen,
     results_path: Path,
-    expected: int,
+    expected: int | None,
     deadline: float,
     progress: Progress | None,
-) -> dict[int, dict]:
-    records: dict[int, dict] = {}
+) -> list[dict]:
+    """The records, once the worker exits or the deadline passes."""
+    records: list[dict] = []
     while True:
         finished = worker.poll() is not None
         before = len(records)
         records = _read_records(results_path)
-        if progress is not None and len(records) != before:
+        if progress is not None and expected is not None and len(records) != before:
             progress(len(records), expected)
-        if finished or len(records) >= expected or time.monotonic() >= deadline:
+        if finished or time.monotonic() >= deadline:
             return records
         time.sleep(POLL_S)
 
 
-def _read_records(path: Path) -> dict[int, dict]:
+def _read_records(path: Path) -> list[dict]:
     """The complete lines written so far (a line being written is read on the next poll)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
-    records = {}
-    for line in text.splitlines(keepends=True):
-        if line.endswith("\n"):
-            record = json.loads(line)
-            records[int(record["index"])] = record
-    return records
+        return []
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
 
 
 def _count_of(record: dict) -> InstructionCount:

@@ -15,6 +15,7 @@ worker that dies or is stopped still leaves the counts it finished.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -22,12 +23,13 @@ import signal
 import subprocess
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench.durations import DEFAULT_TIMEOUT_S
 from bench.measure.instructions.calls import count_calls, warm_up
 from bench.measure.instructions.dumps import Dump, read_dump
 from bench.measure.process_guard import die_with_parent
@@ -37,7 +39,7 @@ from bench.model.factory import build_model
 from bench.model.inputs import make_input
 from bench.model.variants import autocast, compile_model
 from bench.model.workload import make_workload
-from bench.records import Case
+from bench.records import Case, CaseKey
 
 CONTROL_TIMEOUT_S = 120.0  # callgrind_control reaches the worker through vgdb, which polls
 
@@ -52,6 +54,32 @@ class WorkerSpec:
     repeats: int
     top: int  # functions kept per case
     dump_base: str  # callgrind's --callgrind-out-file; each dump is DUMP_BASE.N
+    # when set, the cases are this suite's CPU model cases, loaded here: `bench ab` counts
+    # each side's own suite without importing either side's code into its own process
+    suite: str | None = None
+
+    def chosen(self) -> list[tuple[Case, float]]:
+        """The cases to count with their timeouts, one per counting key."""
+        if self.suite is None:
+            pairs = list(zip(self.cases, self.timeouts_s, strict=True))
+        else:
+            from bench.suite.load import expand, load_suite
+
+            pairs = [
+                (case, case.timing.timeout_s or DEFAULT_TIMEOUT_S)
+                for case in expand(load_suite(self.suite))
+                if case.device == "cpu"
+            ]
+        unique: dict[CaseKey, tuple[Case, float]] = {}
+        for case, timeout_s in pairs:
+            unique.setdefault(counting_key(case), (case, timeout_s))
+        return list(unique.values())
+
+
+def counting_key(case: Case) -> CaseKey:
+    """The key a count is filed under: a case's repeats (`--repeat N`) share one count, since
+    it does not change between them."""
+    return case.key if case.repeat is None else replace(case, repeat=None).key
 
 
 class CallgrindMeter:
@@ -107,8 +135,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     spec: WorkerSpec = pickle.loads(spec_path.read_bytes())  # our own file, in a private folder
     torch.set_num_threads(1)  # instructions are deterministic on one intra-op thread only
-    for index, (case, timeout_s) in enumerate(zip(spec.cases, spec.timeouts_s, strict=True)):
-        record = {"index": index, **_count_guarded(case, spec, timeout_s)}
+    for case, timeout_s in spec.chosen():
+        key = dataclasses.asdict(counting_key(case))
+        record = {"key": key, **_count_guarded(case, spec, timeout_s)}
         with results_path.open("a", encoding="utf-8") as results:
             results.write(json.dumps(record) + "\n")
     return 0
