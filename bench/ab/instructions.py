@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from bench.ab.count_worker import MODULE
 from bench.ab.outcome import AbRun
 from bench.ab.process import bench_parent
 from bench.ab.sides import Side
 from bench.compare.instructions import InstructionChange, instruction_lines
 from bench.durations import DEFAULT_TIMEOUT_S
 from bench.measure.instructions.callgrind import (
+    CALLS,
+    REPEATS,
     STARTUP_S,
+    TOP_FUNCTIONS,
     Interpreter,
-    count_suite_under_callgrind,
+    run_worker,
 )
+from bench.measure.instructions.worker import WorkerSpec
 from bench.records import CaseKey, InstructionCount, instruction_verdict
 
 
@@ -54,6 +60,18 @@ class SideCounts:
             for key, c in self.changes.items()
         }
         return {**counted, **{key.label: {"reason": why} for key, why in self.missing.items()}}
+
+
+def count_suite_under_callgrind(
+    suite: Path, interpreter: Interpreter, deadline_s: float
+) -> tuple[dict[CaseKey, InstructionCount], str]:
+    """Every CPU model case of `suite`, loaded and counted by a worker run by `interpreter`;
+    the counts by case key, and what ended the worker early ('' if nothing did)."""
+    spec = WorkerSpec(
+        cases=(), timeouts_s=(), calls=CALLS, repeats=REPEATS, top=TOP_FUNCTIONS, dump_base="",
+        suite=str(suite),
+    )  # fmt: skip
+    return run_worker(spec, interpreter, deadline_s, module=MODULE)
 
 
 def count_sides(

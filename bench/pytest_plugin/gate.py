@@ -175,9 +175,8 @@ def judge_session(
     )
 
 
-HEADER = (
-    "benchmark", "baseline", "current", "ratio", "95% CI", "verdict", "instructions", "reason",
-)  # fmt: skip
+HEADER = ("benchmark", "baseline", "current", "ratio", "95% CI", "verdict", "reason")
+INSTRUCTIONS = "instructions"  # a last column, only when some benchmark has counts on both sides
 
 
 def _ms(value: float | None) -> str:
@@ -193,13 +192,16 @@ def _row(case: GateCase) -> tuple[str, ...]:
         else f"{timing.ci_low:.3f}-{timing.ci_high:.3f}"
     )
     medians = (_ms(timing.base_median_ms), _ms(timing.new_median_ms))
+    return (case.name, *medians, ratio, interval, timing.verdict, timing.reason)
+
+
+def _instructions_cell(case: GateCase) -> str:
     counted = case.instructions
-    instructions = "-" if counted is None else f"{100 * counted.change:+.2f}% {counted.verdict}"
-    return (case.name, *medians, ratio, interval, timing.verdict, instructions, timing.reason)
+    return "-" if counted is None else f"{100 * counted.change:+.2f}% {counted.verdict}"
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
@@ -243,7 +245,11 @@ def summary_lines(outcome: GateOutcome, allow_inconclusive: bool) -> list[str]:
     the rule, and the outcome (last, where a CI log's reader looks)."""
     lines = [f"baseline: {outcome.baseline}"] if outcome.baseline else []
     if outcome.cases:
-        lines += _table([HEADER, *(_row(c) for c in outcome.cases)])
+        rows = [HEADER, *(_row(c) for c in outcome.cases)]
+        if any(c.instructions is not None for c in outcome.cases):
+            cells = [INSTRUCTIONS, *(_instructions_cell(c) for c in outcome.cases)]
+            rows = [(*row, cell) for row, cell in zip(rows, cells, strict=True)]
+        lines += _table(rows)
     if outcome.unmatched:
         lines.append(f"not in the baseline (not judged): {', '.join(outcome.unmatched)}")
     rule = rule_line(outcome.threshold, outcome.noise_floor)

@@ -39,7 +39,7 @@ NO_VALGRIND = (
     "instructions where the CPU's counter is hidden"
 )
 
-SIMULATED_ISA = "sse4"
+WORKER_MODULE = "bench.measure.instructions.worker"
 WORKER_ENVIRONMENT = {
     # one intra-op thread, and the same string hashes in every run: both change what runs
     "PYTHONHASHSEED": "0",
@@ -97,34 +97,23 @@ def count_under_callgrind(
         dump_base="",
     )
     deadline_s = STARTUP_S + sum(spec.timeouts_s)
-    counts, ended = _run(spec, Interpreter(), deadline_s, len(unique), progress, valgrind)
+    counts, ended = run_worker(spec, Interpreter(), deadline_s, len(unique), progress, valgrind)
     missing = InstructionCount(per_call=None, reason=ended or "not counted")
     return {key: counts.get(key, missing) for key in unique}
 
 
-def count_suite_under_callgrind(
-    suite: Path, interpreter: Interpreter, deadline_s: float, valgrind: str | None = None
-) -> tuple[dict[CaseKey, InstructionCount], str]:
-    """Every CPU model case of `suite`, loaded and counted by a worker run by `interpreter`
-    (never imported here: `bench ab` has two sides' versions of the same modules). The counts
-    by counting key, and what ended the worker early ('' if nothing did)."""
-    spec = WorkerSpec(
-        cases=(), timeouts_s=(), calls=CALLS, repeats=REPEATS, top=TOP_FUNCTIONS, dump_base="",
-        suite=str(suite),
-    )  # fmt: skip
-    return _run(spec, interpreter, deadline_s, None, None, valgrind)
-
-
-def _run(
+def run_worker(
     spec: WorkerSpec,
     interpreter: Interpreter,
     deadline_s: float,
-    expected: int | None,
-    progress: Progress | None,
-    valgrind: str | None,
+    expected: int | None = None,
+    progress: Progress | None = None,
+    valgrind: str | None = None,
+    module: str = WORKER_MODULE,
 ) -> tuple[dict[CaseKey, InstructionCount], str]:
-    """Run one worker over `spec`: the counts it wrote by key, and, if it stopped before it
-    finished, why (the reason for every case it did not reach)."""
+    """Run one worker (`python -m MODULE`) over `spec` under valgrind: the counts it wrote by
+    key, and, if it stopped before it finished, why (the reason for every case it did not
+    reach)."""
     valgrind = valgrind or shutil.which("valgrind")
     if valgrind is None or shutil.which("callgrind_control") is None:
         return {}, NO_VALGRIND
@@ -146,7 +135,7 @@ def _run(
             f"--log-file={folder / 'valgrind.log'}",
             interpreter.python,
             "-m",
-            "bench.measure.instructions.worker",
+            module,
             str(spec_path),
             str(results_path),
             str(os.getpid()),

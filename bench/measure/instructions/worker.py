@@ -23,13 +23,13 @@ import signal
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bench.durations import DEFAULT_TIMEOUT_S
 from bench.measure.instructions.calls import count_calls, warm_up
 from bench.measure.instructions.dumps import Dump, read_dump
 from bench.measure.process_guard import die_with_parent
@@ -54,22 +54,15 @@ class WorkerSpec:
     repeats: int
     top: int  # functions kept per case
     dump_base: str  # callgrind's --callgrind-out-file; each dump is DUMP_BASE.N
-    # when set, the cases are this suite's CPU model cases, loaded here: `bench ab` counts
-    # each side's own suite without importing either side's code into its own process
+    # when set, the cases are this suite's CPU model cases, loaded by the worker itself (see
+    # bench.ab.count_worker): `bench ab` counts each side's own suite that way, importing
+    # neither side's code into its own process
     suite: str | None = None
 
-    def chosen(self) -> list[tuple[Case, float]]:
-        """The cases to count with their timeouts, one per counting key."""
-        if self.suite is None:
-            pairs = list(zip(self.cases, self.timeouts_s, strict=True))
-        else:
-            from bench.suite.load import expand, load_suite
-
-            pairs = [
-                (case, case.timing.timeout_s or DEFAULT_TIMEOUT_S)
-                for case in expand(load_suite(self.suite))
-                if case.device == "cpu"
-            ]
+    def chosen(self, cases: Sequence[tuple[Case, float]] | None = None) -> list[tuple[Case, float]]:
+        """The cases to count with their timeouts (the spec's own unless given), one per
+        counting key."""
+        pairs = list(zip(self.cases, self.timeouts_s, strict=True)) if cases is None else cases
         unique: dict[CaseKey, tuple[Case, float]] = {}
         for case, timeout_s in pairs:
             unique.setdefault(counting_key(case), (case, timeout_s))
@@ -129,13 +122,17 @@ class CallgrindMeter:
         return dump
 
 
-def main(argv: list[str]) -> int:
+CaseSource = Callable[[WorkerSpec], Sequence[tuple[Case, float]] | None]
+
+
+def main(argv: list[str], cases_of: CaseSource = lambda spec: None) -> int:
+    """Count the spec's cases (or those `cases_of(spec)` gives), appending one line each."""
     spec_path, results_path, parent_pid = Path(argv[0]), Path(argv[1]), int(argv[2])
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     spec: WorkerSpec = pickle.loads(spec_path.read_bytes())  # our own file, in a private folder
     torch.set_num_threads(1)  # instructions are deterministic on one intra-op thread only
-    for case, timeout_s in spec.chosen():
+    for case, timeout_s in spec.chosen(cases_of(spec)):
         key = dataclasses.asdict(counting_key(case))
         record = {"key": key, **_count_guarded(case, spec, timeout_s)}
         with results_path.open("a", encoding="utf-8") as results:
