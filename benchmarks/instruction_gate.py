@@ -74,7 +74,7 @@ def run(folder: Path, blocks: int, label: str) -> Path:
     print(f"{label}: bench run exit {done.returncode}, {time.perf_counter() - started:.1f} s")
     if done.returncode != 0:
         print(done.stderr)
-    return next(out.iterdir())
+    return next(path for path in out.iterdir() if path.is_dir())
 
 
 def counts(run_dir: Path) -> dict[str, int]:
