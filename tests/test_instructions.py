@@ -337,7 +337,7 @@ def test_a_run_counts_every_cpu_case_in_one_valgrind_process(
     )
     done = cli("run", suite, "--metrics", "instructions", "--out", tmp_path / "out", "--quiet")
     assert done.returncode == 1, done.stderr  # broken's row is an error
-    run_dir = next((tmp_path / "out").iterdir())
+    run_dir = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
     entries = {e["model"]: e for e in map(json.loads, (run_dir / "cases.jsonl").open())}
     tiny: dict[str, Any] = entries["tiny"]
     assert tiny["instructions_source"] == "callgrind"
