@@ -195,8 +195,8 @@ def measure_cases(
             outcomes = (
                 execute(case, options) if isinstance(case, Case) else [experiments.result(case)]
             )
-            for result in outcomes:
-                writer.add(result)
+            for measured in outcomes:
+                result = writer.add(measured)
                 writer.log.case(index, len(todo), result)
                 if progress is not None:
                     progress(index, len(todo), result.case, result)

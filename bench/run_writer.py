@@ -10,6 +10,8 @@ at the start and the end only.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,17 +88,58 @@ class RunWriter:
             raise
         return cls(run_dir, header, rows, entries, log, list(kept))
 
-    def add(self, result: Any) -> None:
-        """Entry, then row: see the module's durability order."""
+    def add(self, result: Any) -> Any:
+        """Entry, then row: see the module's durability order. Returns the result as written:
+        when the run directory was deleted under the run (a model removing `results/`), it is
+        written again first, from the rows measured so far, and this row says so."""
+        if not self.run_dir.is_dir():
+            self._write_again()
+            note = (
+                f"the run directory was deleted while this case ran; bench wrote it again from "
+                f"the {len(self.results)} row(s) measured before it (run.log's earlier lines are "
+                "lost)"
+            )
+            if dataclasses.is_dataclass(result) and hasattr(result, "notes"):
+                result = dataclasses.replace(result, notes=(*result.notes, note))
         self.entries.append(entry_of(result))
         self.rows.append(result.row())
         self.results.append(result)  # only now: an interruption above leaves it out everywhere
+        return result
+
+    def _write_again(self) -> None:
+        """The run directory, made again from memory: header, every finished entry and row, and
+        a log that says what happened. The old files' descriptors point at deleted files."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(
+                self.run_dir, exc, "was deleted during the run; cannot create it again"
+            ) from None
+        for old in (self.rows, self.entries, self.log):
+            with contextlib.suppress(WriteError, OSError):
+                old.close()
+        self.rows = CsvWriter(self.run_dir / RESULTS_CSV)
+        self.entries = EntryLog(self.run_dir / CASES_JSONL)
+        self.log = RunLog(self.run_dir / RUN_LOG)
+        for result in self.results:
+            self.entries.append(entry_of(result))
+            self.rows.append(result.row())
+        write_header(self.run_dir, self.header)
+        self.log.write(
+            f"the run directory was deleted during the run; written again from the "
+            f"{len(self.results)} row(s) measured so far (the log's earlier lines are lost)"
+        )
 
     def close(self, complete: bool, extra: dict[str, Any] | None = None) -> WriteError | None:
         """Write run.json and report.md (each atomically) and close the files; every step is
         tried even if an earlier one failed (a full disk), and the first failure is returned.
         Signals wait until the files are whole."""
         self.header.update(extra or {}, complete=complete)
+        if not self.run_dir.is_dir():  # deleted after the last case: every row is in memory
+            try:
+                self._write_again()
+            except WriteError as exc:
+                return exc
         steps: list[Callable[[], None]] = [
             self.rows.close,
             self.entries.close,

@@ -136,3 +136,48 @@ def test_nan_kwargs_never_reach_run_json_and_cli_refuses_them(write_suite, tmp_p
 
 def _refuse(name: str) -> None:
     raise AssertionError(f"run.json holds {name}, which is not JSON")
+
+
+def test_a_model_deleting_the_results_folder_loses_no_row(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    """A model that removes `results/` while its case runs: the run directory is written again
+    from the rows in memory, every row is there, the row that did it says so, exit 0."""
+    out = tmp_path / "out"
+    (tmp_path / "wipe.py").write_text(
+        "import shutil\nimport torch\n"
+        f"def make():\n    shutil.rmtree({str(out)!r}, ignore_errors=True)\n"
+        "    return torch.nn.Linear(4, 4)\n",
+        encoding="utf-8",
+    )
+    wiper = model_entry("wiper", "wipe.py:make", kwargs="{}")
+    suite = write_suite(suite_text(LINEAR, wiper, LINEAR.replace('"linear"', '"after"')))
+    code, run_dir, err = run(capsys, suite, "--out", out, "--metrics", "params", "--quiet")
+    assert code == 0, err
+    assert run_dir is not None
+    rows = read_rows(run_dir)
+    assert [(r["model"], r["status"]) for r in rows] == [
+        ("linear", "ok"), ("wiper", "ok"), ("after", "ok"),
+    ]  # fmt: skip
+    wiped = json.loads((run_dir / "cases.jsonl").read_text().splitlines()[1])
+    assert any("run directory was deleted" in note for note in wiped["notes"])
+    assert "written again" in (run_dir / "run.log").read_text(encoding="utf-8")
+    assert json.loads((run_dir / "run.json").read_text())["complete"] is True
+
+
+def test_a_run_directory_deleted_after_the_last_row_is_written_again_on_close(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from bench.records import Case, ModelSpec, Result
+    from bench.run_writer import RunWriter
+
+    writer = RunWriter.create(tmp_path / "out", "s", {"suite_name": "s"})
+    spec = ModelSpec("m", "torch.nn:Identity", input_shape=(4,), batch_sizes=(1,))
+    case = Case("s", spec, "cpu", "float32", 1, tmp_path)
+    writer.add(Result(case=case, status="ok", params=0))
+    shutil.rmtree(tmp_path / "out")
+    assert writer.close(complete=True) is None
+    assert [r["model"] for r in read_rows(writer.run_dir)] == ["m"]
+    assert (writer.run_dir / "report.md").is_file()
