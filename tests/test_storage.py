@@ -24,6 +24,10 @@ def test_cells_are_empty_for_missing_and_fixed_for_floats() -> None:
     assert format_cell(0) == "0"
     assert format_cell(19.5234567) == "19.5235"
     assert format_cell(True) == "true"
+    assert format_cell(-0.5) == "-0.5"  # a number is never taken for a formula
+    for text in ("=1+1", "+1", "-cmd", "@SUM(A1)", "\tx"):  # text a spreadsheet would run
+        assert format_cell(text) == "'" + text
+    assert format_cell("RuntimeError: =x") == "RuntimeError: =x"
 
 
 def test_csv_has_header_and_one_flushed_row_per_result(tmp_path: Path) -> None:

@@ -97,14 +97,23 @@ def deferred_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def format_cell(value: Any) -> str:
-    """Empty for missing values; fixed formats so identical runs write identical text."""
+    """Empty for missing values; fixed formats so identical runs write identical text.
+
+    Text that a spreadsheet would take for a formula (an error message such as `=HYPERLINK(...)`
+    raised by a model, opened from results.csv in Excel or LibreOffice) gets a leading `'`, as
+    OWASP advises for CSV injection; numbers, negative ones included, are written as they are."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return str(value)
 
 
