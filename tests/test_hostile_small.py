@@ -181,3 +181,28 @@ def test_a_run_directory_deleted_after_the_last_row_is_written_again_on_close(
     assert writer.close(complete=True) is None
     assert [r["model"] for r in read_rows(writer.run_dir)] == ["m"]
     assert (writer.run_dir / "report.md").is_file()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "[]",
+        "null",
+        '{"cases": 5, "environment": 3}',
+        '{"environment": {"date": [1]}, "cases": [{"status": 5}]}',
+    ],
+)
+def test_a_malformed_sibling_run_does_not_break_a_run_into_the_same_folder(
+    write_suite, tmp_path: Path, capsys, record: str
+) -> None:
+    """index.md lists every run in --out: a sibling whose run.json is not what bench writes is
+    listed as unreadable or skipped, never a crash of the run that finished its cases."""
+    out = tmp_path / "out"
+    (out / "old-run").mkdir(parents=True)
+    (out / "old-run" / "run.json").write_text(record, encoding="utf-8")
+    code, run_dir, err = run(
+        capsys, write_suite(suite_text(LINEAR)), "--out", out, "--metrics", "params", "--quiet"
+    )
+    assert code == 0, err
+    assert run_dir is not None and read_rows(run_dir)[0]["status"] == "ok"
+    assert (out / "index.md").is_file()
