@@ -62,6 +62,7 @@ def test_run_defaults_stay_as_documented() -> None:
         "timeout": None,
         "quiet": False,
         "crosscheck": None,
+        "allow_partial_counts": False,
         "peak_gflops": None,
         "ceilings": None,
         "profile": False,

@@ -4,6 +4,7 @@ contraction has no formula gets empty MACs with the reason, never an `ok` underc
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,16 @@ def test_a_contraction_without_a_formula_empties_the_macs_and_says_why(monkeypat
     assert any(
         "multiply and accumulate ran without a formula (aten.mv)" in note for note in result.notes
     )
+
+
+def test_allow_partial_counts_keeps_a_flagged_total_that_names_the_missing_op(monkeypatch) -> None:
+    without_mv = {op: f for op, f in ops.FORMULAS.items() if str(op) != "aten.mv"}
+    monkeypatch.setattr(ops, "FORMULAS", without_mv)
+    result = measure_case(pooling_case(), replace(COUNTS, allow_partial_counts=True))
+    assert result.status == "ok"
+    assert result.macs == 4 * 16 * 16  # the projection only: the scores' mv is left out
+    assert result.counting is not None and dict(result.counting.partial_ops) == {"aten.mv": 1}
+    assert result.row()["count_partial"] is True
+    assert any("PARTIAL count" in note and "aten.mv" in note for note in result.notes)
+    monkeypatch.undo()  # every op has its formula again: a complete count is not partial
+    assert measure_case(pooling_case(), COUNTS).row()["count_partial"] is False

@@ -120,6 +120,12 @@ def _what_to_measure(group: argparse._ArgumentGroup) -> None:
         help="skip fvcore's second FLOP count (it costs one traced forward pass per case)",
     )
     group.add_argument(
+        "--allow-partial-counts",
+        action="store_true",
+        help="where an op that multiplies and accumulates has no FLOP formula, keep the MACs of "
+        "the rest, flagged `count_partial` (default: leave MACs empty with the reason)",
+    )
+    group.add_argument(
         "--crosscheck",
         dest="crosscheck",
         action="store_true",
@@ -187,6 +193,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         timing=QUICK_POLICY if args.quick else DEFAULT_POLICY,
         experiment_timing=QUICK_POLICY if args.quick else EXPERIMENT_POLICY,
         crosscheck=args.crosscheck,
+        allow_partial_counts=args.allow_partial_counts,
         matmul_peak_gflops=args.peak_gflops,
         ceilings=read_matmul_ceilings(args.ceilings) if args.ceilings else {},
         budget_s=args.budget,

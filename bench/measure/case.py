@@ -123,6 +123,10 @@ class RunOptions:
     def threads_for(self, case: Case) -> int | None:
         return self.threads if self.threads is not None else case.timing.threads
 
+    # `--allow-partial-counts`: keep a flagged MACs total that leaves out contractions without
+    # a formula, instead of an empty cell
+    allow_partial_counts: bool = False
+
     # per-case wall-clock limit (None: the suite's `timeout`, else DEFAULT_TIMEOUT_S)
     timeout_s: float | None = None
 
@@ -349,7 +353,14 @@ def _measure(case: Case, options: RunOptions) -> Result:
         # Before make_workload: the probes may switch the model to eval; the workload sets the
         # case's mode again.
         phases.announce(phases.COUNT)
-        counts = count_case(case, model, example, options.metrics, options.crosscheck)
+        counts = count_case(
+            case,
+            model,
+            example,
+            options.metrics,
+            options.crosscheck,
+            options.allow_partial_counts,
+        )
     forward_context = autocast(case.dtype, case.device)
     workload = make_workload(model, example, case.mode, forward_context)
     output_notes = _checked_forward(model, example, case)
@@ -501,7 +512,9 @@ def _count_only(case: Case, options: RunOptions) -> Result:
         example = make_input(case)
         return model, example
 
-    counts = count_without_running(case, real, options.metrics, options.crosscheck)
+    counts = count_without_running(
+        case, real, options.metrics, options.crosscheck, options.allow_partial_counts
+    )
     if "flops" in options.metrics and counts.details.counted_on is None:
         _checked_forward(*real(), case)
     return Result(

@@ -47,6 +47,14 @@ class CountDetails:
     data_dependent_ops: Mapping[str, int] = field(default_factory=dict)
     # the weights' storage dtypes, most elements first (`qint8+float32` for a quantized model)
     weight_dtypes: str | None = None
+    # `--allow-partial-counts`: the ops that multiply and accumulate but have no formula, left
+    # out of a total kept anyway (without the option such a total is empty, never partial)
+    partial_ops: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool | None:
+        """Whether the MACs leave out contractions (allowed); None when nothing was counted."""
+        return None if self.counted_on is None else bool(self.partial_ops)
 
     @property
     def data_dependent(self) -> bool | None:

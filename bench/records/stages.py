@@ -123,6 +123,9 @@ COLUMNS: tuple[str, ...] = (
     # counted (`perf` or `callgrind`); empty with a note where neither could count
     "instructions",
     "instructions_source",
+    # `--allow-partial-counts`: `true` when the MACs leave out ops that multiply and accumulate
+    # but have no formula (named in the notes); empty when nothing was counted
+    "count_partial",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -391,6 +394,7 @@ class Result:
             "matches_reference": self.matches_reference,
             "count_data_dependent": counting.data_dependent if counting else None,
             "weight_dtypes": counting.weight_dtypes if counting else None,
+            "count_partial": counting.partial if counting else None,
             "instructions": self.instructions.per_call if self.instructions else None,
             "instructions_source": (
                 self.instructions.source or None if self.instructions else None

@@ -71,6 +71,8 @@ def flags(result: Result) -> list[str]:
         found.append("counted on real data")
     if result.counting is not None and result.counting.data_dependent:
         found.append("count may depend on data")
+    if result.counting is not None and result.counting.partial:
+        found.append("partial count")
     return found
 
 

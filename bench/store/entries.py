@@ -264,6 +264,7 @@ def _counting_record(details: CountDetails | None) -> dict[str, Any] | None:
         "fvcore_note": details.fvcore_note,
         "fvcore_skipped_ops": dict(details.fvcore_skipped_ops),
         "data_dependent_ops": dict(details.data_dependent_ops),
+        "partial_ops": dict(details.partial_ops),
         # the torchinfo table, so `bench report` can rebuild the report from the record alone
         "layers": [dataclasses.asdict(layer) for layer in details.layers],
     }
@@ -284,6 +285,7 @@ def _counting(entry: dict[str, Any]) -> CountDetails | None:
         fvcore_skipped_ops=counting.get("fvcore_skipped_ops") or {},
         layers=tuple(LayerRow(**layer) for layer in counting.get("layers") or ()),
         data_dependent_ops=counting.get("data_dependent_ops") or {},
+        partial_ops=counting.get("partial_ops") or {},
         weight_dtypes=entry.get("weight_dtypes"),
     )
 

@@ -91,24 +91,31 @@ def count_case(
     example: ModelInput | torch.Tensor,
     metrics: Set[str],
     crosscheck: bool | None = True,
+    allow_partial: bool = False,
 ) -> CountOutcome:
     """Every counting probe the metrics ask for, beside a real model already built (timing or
     memory need it anyway). Params come from the real model; FLOPs from meta when it allows.
     A failed optional probe leaves a note. `crosscheck` None (automatic) runs fvcore: the real
-    model is there."""
+    model is there. `allow_partial` keeps a total that leaves out contractions without a
+    formula (flagged) instead of leaving it empty."""
     call = ModelInput.of(example)
-    return _count(case, _Real(lambda: (model, call), built=True), metrics, crosscheck is not False)
+    real = _Real(lambda: (model, call), built=True)
+    return _count(case, real, metrics, crosscheck is not False, allow_partial)
 
 
 def count_without_running(
-    case: Case, real: RealModel, metrics: Set[str], crosscheck: bool | None = None
+    case: Case,
+    real: RealModel,
+    metrics: Set[str],
+    crosscheck: bool | None = None,
+    allow_partial: bool = False,
 ) -> CountOutcome:
     """The counts alone, for a run that asks for no timing or memory: everything on the meta
     device (exact: params are `numel`s, MACs come from shapes), and `real()` is called only
     when meta cannot count (a quantized model, data-dependent ops, a builder that refuses
     meta). fvcore's cross-check traces a real forward, so `crosscheck` None runs it only when
     the real model was built anyway; True builds it for the cross-check."""
-    return _count(case, _Real(real), metrics, crosscheck)
+    return _count(case, _Real(real), metrics, crosscheck, allow_partial)
 
 
 def _count(
@@ -116,8 +123,10 @@ def _count(
     real: _Real,
     metrics: Set[str],
     crosscheck: bool | None,
+    allow_partial: bool = False,
 ) -> CountOutcome:
     notes: list[str] = []
+    partial_ops: dict[str, int] = {}
     meta: tuple[nn.Module, ModelInput] | None = None
     try:
         meta = meta_copy(case)
@@ -154,20 +163,31 @@ def _count(
             except Exception as exc:  # no count is a missing cell, not a lost case
                 notes.append(f"flops: counting failed on real tensors ({_one_line(exc)})")
         macs = counted.macs if counted else None
-        missed = incomplete_quantized_ops(counted.uncounted_ops) if counted else []
-        if missed:
-            macs = None
-            notes.append(
-                "flops: quantized ops with multiplies ran without a formula "
-                f"({', '.join(missed)}); MACs left empty rather than undercounted"
-            )
-        contractions = uncounted_contractions(counted.uncounted_ops) if counted else []
-        if contractions:  # never a total that silently left a matmul out
-            macs = None
-            notes.append(
-                "flops: ops that multiply and accumulate ran without a formula "
-                f"({', '.join(contractions)}); MACs left empty rather than undercounted"
-            )
+        left_out = {
+            "quantized ops with multiplies": incomplete_quantized_ops(counted.uncounted_ops)
+            if counted
+            else [],
+            "ops that multiply and accumulate": uncounted_contractions(counted.uncounted_ops)
+            if counted
+            else [],
+        }
+        for kind, ops_left_out in left_out.items():
+            if not ops_left_out:
+                continue
+            names = ", ".join(ops_left_out)
+            if allow_partial:  # flagged, named, and the total kept: the user asked for it
+                assert counted is not None  # ops_left_out came from it
+                partial_ops.update({op: counted.uncounted_ops[op] for op in ops_left_out})
+                notes.append(
+                    f"flops: PARTIAL count (--allow-partial-counts): {kind} ran without a "
+                    f"formula ({names}); their MACs are not in the total"
+                )
+            else:  # never a total that silently left a matmul out
+                macs = None
+                notes.append(
+                    f"flops: {kind} ran without a formula ({names}); MACs left empty rather "
+                    "than undercounted (--allow-partial-counts keeps a flagged partial total)"
+                )
         if counted and counted.data_dependent_ops:
             notes.append(_data_dependent_note(counted.data_dependent_ops))
         wanted = crosscheck if crosscheck is not None else real.built
@@ -189,6 +209,7 @@ def _count(
         layers=layers,
         data_dependent_ops=counted.data_dependent_ops if counted else {},
         weight_dtypes=dtypes,
+        partial_ops=partial_ops,
     )
     return CountOutcome(params, trainable, macs, details, tuple(notes))
 
