@@ -72,6 +72,20 @@ def test_the_live_display_shows_the_announced_phase() -> None:
         display.close()
 
 
+def test_a_phase_before_the_first_case_is_shown_too() -> None:
+    """The valgrind pass of `--metrics instructions` runs before any case: it is shown."""
+    display = ProgressDisplay(stream=io.StringIO(), interactive=True)
+    try:
+        with display.listening():
+            phases.announce(phases.INSTRUCTIONS)
+            (task,) = display._progress.tasks
+            assert task.fields["phase"] == phases.INSTRUCTIONS
+            display(1, 1, CASE, None)
+            assert task.fields["phase"] == "starting" and task.total == 1
+    finally:
+        display.close()
+
+
 def test_library_log_lines_and_stray_warnings_go_to_the_run_log(capsys) -> None:
     torch_logger = logging.getLogger("torch")
     before = torch_logger.handlers[:]

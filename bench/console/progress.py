@@ -71,10 +71,15 @@ class ProgressDisplay:
         self._progress.update(self._task, completed=index, phase="finished")
 
     def phase(self, name: str) -> None:
-        """A phase announcement (bench.console.phases): shown with its own elapsed time."""
-        if self._progress is None or self._task is None:
+        """A phase announcement (bench.console.phases): shown with its own elapsed time, also
+        before the first case (the run's valgrind pass for instructions takes minutes)."""
+        if self._progress is None:
             return
-        self._progress.update(self._task, phase=name, phase_started=time.monotonic())
+        now = time.monotonic()
+        if self._task is None:
+            fields = {"case": "before the cases", "model": "", "case_started": now}
+            self._task = self._progress.add_task("", total=None, **fields, phase=name)
+        self._progress.update(self._task, phase=name, phase_started=now)
 
     def listening(self) -> contextlib.AbstractContextManager[None]:
         """The block during which this display shows the phases the run announces."""
