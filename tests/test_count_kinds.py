@@ -146,9 +146,40 @@ def test_data_dependent_count_is_flagged_and_repeats(factory: str, op: str) -> N
     assert first.row()["count_data_dependent"] is True
     assert first.counting is not None and op in first.counting.data_dependent_ops
     assert any(n.startswith("count may depend on the data: ") for n in first.notes)
+    assert any("another, differently seeded input gave" in n for n in first.notes)
     assert "count may depend on data" in flags(first)
     (warning,) = [w for w in report_warnings([first]) if w.startswith("MACs may depend")]
     assert f"`{case.label}`" in warning
+
+
+class TopKExperts(nn.Module):
+    """A mixture of experts with top-2 routing over 4 experts, each expert run on the rows
+    routed to it (found with nonzero, as transformers' eager MoE does): which rows each expert
+    gets depends on the data, the total (every row through 2 experts) does not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = nn.Linear(8, 4, bias=False)
+        self.experts = nn.ModuleList(nn.Linear(8, 8, bias=False) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        chosen = self.router(x).topk(2, dim=-1).indices
+        out = torch.zeros_like(x)
+        for index, expert in enumerate(self.experts):
+            rows = torch.nonzero((chosen == index).any(-1)).squeeze(-1)
+            out = out.index_add(0, rows, expert(x[rows]))
+        return out
+
+
+def test_a_top_k_router_is_not_flagged_its_total_is_fixed() -> None:
+    case = case_for("tests.test_count_kinds:TopKExperts", (8,), batch=16)
+    result = measure_case(case, COUNTS)
+    assert result.status == "ok", result.error
+    assert result.macs == 16 * 8 * 4 + 16 * 2 * 8 * 8  # the router, then 2 experts per row
+    assert result.counting is not None and "aten.nonzero" in result.counting.data_dependent_ops
+    assert result.row()["count_data_dependent"] is False
+    assert "count may depend on data" not in flags(result)
+    assert any("the total looks fixed, as top-k routing keeps it" in n for n in result.notes)
 
 
 def test_shape_only_model_is_not_flagged() -> None:

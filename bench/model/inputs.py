@@ -75,9 +75,12 @@ def input_problem(case: Case) -> str | None:
     return None if any(p is None for p in problems) else problems[0]
 
 
-def make_input(case: Case, device: str | torch.device | None = None) -> ModelInput:
+def make_input(
+    case: Case, device: str | torch.device | None = None, seed: int = INPUT_SEED
+) -> ModelInput:
     """The case's seeded inputs, on `device` (default: the case's). On `meta` nothing is drawn:
-    the tensors only carry shapes and dtypes."""
+    the tensors only carry shapes and dtypes. Another `seed` draws other values of the same
+    shapes (the FLOP count's check that a data-dependent total is fixed)."""
     target = torch.device(device if device is not None else case.device)
     given = given_inputs(case.model.factory, case.model.kwargs)
     if given is not None:  # handed over in Python (bench.measure): measured as they are
@@ -85,7 +88,7 @@ def make_input(case: Case, device: str | torch.device | None = None) -> ModelInp
     problem = input_problem(case)
     if problem is not None:
         raise CaseUnsupported(problem)
-    generator = torch.Generator().manual_seed(INPUT_SEED)
+    generator = torch.Generator().manual_seed(seed)
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     for spec, shape in zip(case.model.input_specs, case.input_shapes, strict=True):

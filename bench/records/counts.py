@@ -56,10 +56,16 @@ class CountDetails:
         """Whether the MACs leave out contractions (allowed); None when nothing was counted."""
         return None if self.counted_on is None else bool(self.partial_ops)
 
+    # data-dependent ops ran, but a second, differently seeded input gave the same total (a
+    # top-k router: each expert's share moves, the sum does not): not flagged
+    total_fixed: bool = False
+
     @property
     def data_dependent(self) -> bool | None:
         """Whether the FLOP count depends on the data; None when no count was made."""
-        return None if self.counted_on is None else bool(self.data_dependent_ops)
+        if self.counted_on is None:
+            return None
+        return bool(self.data_dependent_ops) and not self.total_fixed
 
     def __post_init__(self) -> None:
         if self.counted_on is not None and self.counted_on not in COUNTED_ON:

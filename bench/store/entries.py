@@ -265,6 +265,7 @@ def _counting_record(details: CountDetails | None) -> dict[str, Any] | None:
         "fvcore_skipped_ops": dict(details.fvcore_skipped_ops),
         "data_dependent_ops": dict(details.data_dependent_ops),
         "partial_ops": dict(details.partial_ops),
+        "total_fixed": details.total_fixed,
         # the torchinfo table, so `bench report` can rebuild the report from the record alone
         "layers": [dataclasses.asdict(layer) for layer in details.layers],
     }
@@ -286,6 +287,7 @@ def _counting(entry: dict[str, Any]) -> CountDetails | None:
         layers=tuple(LayerRow(**layer) for layer in counting.get("layers") or ()),
         data_dependent_ops=counting.get("data_dependent_ops") or {},
         partial_ops=counting.get("partial_ops") or {},
+        total_fixed=bool(counting.get("total_fixed")),
         weight_dtypes=entry.get("weight_dtypes"),
     )
 

@@ -32,7 +32,8 @@ from bench.measure.counting.quantized import (
 )
 from bench.model.downloads import random_weight_kwargs
 from bench.model.factory import resolve_factory, torch_dtype
-from bench.model.inputs import ModelInput, make_input
+from bench.model.given import FACTORY as GIVEN_FACTORY
+from bench.model.inputs import INPUT_SEED, ModelInput, make_input
 from bench.model.workload import make_workload
 from bench.records import Case
 from bench.records.counts import CountDetails, LayerRow
@@ -68,6 +69,12 @@ def _count_workload(model: nn.Module, example: ModelInput, mode: str) -> OpCount
         return count_ops(workload.run)
 
 
+OTHER_INPUT_SEEDS = (INPUT_SEED + 1, INPUT_SEED + 2, INPUT_SEED + 3)
+PRUNING_OPS = frozenset({"torchvision.nms"})
+"""Ops after which a model's work is known to follow what they kept (an R-CNN's heads on the
+boxes NMS keeps): a model running one stays flagged without the other-inputs check, which
+seeded random weights can fool (a random-weight Faster R-CNN kept the same number of boxes on
+four inputs; trained weights would not)."""
 RealModel = Callable[[], tuple[nn.Module, ModelInput]]
 """Builds (once) the case's real model and input: called only when a probe needs them."""
 
@@ -127,6 +134,7 @@ def _count(
 ) -> CountOutcome:
     notes: list[str] = []
     partial_ops: dict[str, int] = {}
+    total_fixed = False
     meta: tuple[nn.Module, ModelInput] | None = None
     try:
         meta = meta_copy(case)
@@ -189,7 +197,10 @@ def _count(
                     "than undercounted (--allow-partial-counts keeps a flagged partial total)"
                 )
         if counted and counted.data_dependent_ops:
-            notes.append(_data_dependent_note(counted.data_dependent_ops))
+            checkable = counted_on == "real" and not set(counted.data_dependent_ops) & PRUNING_OPS
+            other = _total_on_other_inputs(case, real, counted.macs) if checkable else None
+            total_fixed = other is not None and other == counted.macs
+            notes.append(_data_dependent_note(counted.data_dependent_ops, counted.macs, other))
         wanted = crosscheck if crosscheck is not None else real.built
         if wanted:
             fvcore = _crosscheck(*real(), case.mode)
@@ -210,6 +221,7 @@ def _count(
         data_dependent_ops=counted.data_dependent_ops if counted else {},
         weight_dtypes=dtypes,
         partial_ops=partial_ops,
+        total_fixed=total_fixed,
     )
     return CountOutcome(params, trainable, macs, details, tuple(notes))
 
@@ -223,14 +235,43 @@ def _quantized_note(packed: list[torch.Tensor], dtypes: str) -> str:
     )
 
 
-def _data_dependent_note(ops: dict[str, int]) -> str:
+def _total_on_other_inputs(case: Case, real: _Real, macs: int) -> int | None:
+    """The MACs of the same model on OTHER_INPUT_SEEDS' inputs (same shapes, other values):
+    `macs` when every one gave it, else the first that differs; None where there is no other
+    input to draw (a model given with its inputs) or a count fails. Several: one other input
+    can keep as many rows as the first by chance (8 of 16 both times, seen)."""
+    if case.model.factory == GIVEN_FACTORY:
+        return None
+    try:
+        for seed in OTHER_INPUT_SEEDS:
+            other = _count_workload(real()[0], make_input(case, seed=seed), case.mode).macs
+            if other != macs:
+                return other
+    except Exception:  # the first count stands; only the check is lost
+        return None
+    return macs
+
+
+def _data_dependent_note(ops: dict[str, int], macs: int, other: int | None) -> str:
     names = ", ".join(f"{op} x{n}" for op, n in ops.items())
+    if other is not None and other == macs:
+        return (
+            f"data-dependent ops ran ({names}), but {len(OTHER_INPUT_SEEDS)} other, differently "
+            f"seeded inputs gave the same total ({macs:,} MACs): the total looks fixed, as "
+            "top-k routing keeps it (which expert gets which token moves, the sum does not); "
+            "not flagged"
+        )
+    evidence = (
+        f"; another, differently seeded input gave {other:,} MACs (this row: {macs:,})"
+        if other is not None
+        else ""
+    )
     return (
         f"count may depend on the data: {names} ran, ops whose output size depends on values; "
         "the MACs change with the input and the weights when later layers run on what they "
         "kept (an R-CNN's heads on the boxes NMS keeps), not when they only post-process "
         "(RetinaNet's NMS after its last layer); weights and inputs are seeded, so the count "
-        "repeats, but another input or checkpoint may give another count"
+        f"repeats, but another input or checkpoint may give another count{evidence}"
     )
 
 
