@@ -79,26 +79,25 @@ def compare(args: argparse.Namespace) -> int:
     sys.stdout.write(text)
     if args.fail_on_regression is None:
         return EXIT_OK
-    codes = []
-    if "time" in args.gate:
-        regressed = regressions_beyond(comparison, args.fail_on_regression)
-        codes.append(
-            gate_exit_code(
-                [c.base.label for c in regressed],
-                unjudged_reason(comparison),
-                args.allow_inconclusive,
-            )
+    limit = args.fail_on_regression
+    gates = {  # each gate asked for: the cases past it, why it cannot judge, what past means
+        "time": (regressions_beyond, unjudged_reason, "confidently slower"),
+        "instructions": (
+            instruction_regressions,
+            instructions_unjudged,
+            f"with more than {100 * limit:g}% more instructions",
+        ),
+    }
+    codes = [
+        gate_exit_code(
+            [c.base.label for c in regressions(comparison, limit)],
+            unjudged(comparison),
+            args.allow_inconclusive,
+            what,
         )
-    if "instructions" in args.gate:
-        more = instruction_regressions(comparison, args.fail_on_regression)
-        codes.append(
-            gate_exit_code(
-                [c.base.label for c in more],
-                instructions_unjudged(comparison),
-                args.allow_inconclusive,
-                what=f"with more than {100 * args.fail_on_regression:g}% more instructions",
-            )
-        )
+        for name, (regressions, unjudged, what) in gates.items()
+        if name in args.gate
+    ]
     return EXIT_CASE_FAILED if EXIT_CASE_FAILED in codes else max(codes)
 
 
