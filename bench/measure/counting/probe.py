@@ -174,31 +174,8 @@ def _count(
             except Exception as exc:  # no count is a missing cell, not a lost case
                 notes.append(f"flops: counting failed on real tensors ({_one_line(exc)})")
         macs = counted.macs if counted else None
-        left_out = {
-            "quantized ops with multiplies": incomplete_quantized_ops(counted.uncounted_ops)
-            if counted
-            else [],
-            "ops that multiply and accumulate": uncounted_contractions(counted.uncounted_ops)
-            if counted
-            else [],
-        }
-        for kind, ops_left_out in left_out.items():
-            if not ops_left_out:
-                continue
-            names = ", ".join(ops_left_out)
-            if allow_partial:  # flagged, named, and the total kept: the user asked for it
-                assert counted is not None  # ops_left_out came from it
-                partial_ops.update({op: counted.uncounted_ops[op] for op in ops_left_out})
-                notes.append(
-                    f"flops: PARTIAL count (--allow-partial-counts): {kind} ran without a "
-                    f"formula ({names}); their MACs are not in the total"
-                )
-            else:  # never a total that silently left a matmul out
-                macs = None
-                notes.append(
-                    f"flops: {kind} ran without a formula ({names}); MACs left empty rather "
-                    "than undercounted (--allow-partial-counts keeps a flagged partial total)"
-                )
+        if counted:
+            macs, partial_ops = _without_silent_gaps(counted, allow_partial, notes)
         if counted and counted.data_dependent_ops:
             checkable = counted_on == "real" and not set(counted.data_dependent_ops) & PRUNING_OPS
             other = _total_on_other_inputs(case, real, counted.macs) if checkable else None
@@ -236,6 +213,37 @@ def _quantized_note(packed: list[torch.Tensor], dtypes: str) -> str:
         "counted and never trainable; an int8 kernel's MACs count as its float counterpart's "
         "multiplies"
     )
+
+
+def _without_silent_gaps(
+    counted: OpCount, allow_partial: bool, notes: list[str]
+) -> tuple[int | None, dict[str, int]]:
+    """The MACs to report and the ops left out of them: never a total that silently left out
+    an op that multiplies (a contraction, or a quantized kernel, without a formula). Such a
+    total is None with a note, or with `allow_partial` kept, flagged and the ops named."""
+    left_out = {
+        "quantized ops with multiplies": incomplete_quantized_ops(counted.uncounted_ops),
+        "ops that multiply and accumulate": uncounted_contractions(counted.uncounted_ops),
+    }
+    macs: int | None = counted.macs
+    partial: dict[str, int] = {}
+    for kind, ops_left_out in left_out.items():
+        if not ops_left_out:
+            continue
+        names = ", ".join(ops_left_out)
+        if allow_partial:
+            partial.update({op: counted.uncounted_ops[op] for op in ops_left_out})
+            notes.append(
+                f"flops: PARTIAL count (--allow-partial-counts): {kind} ran without a "
+                f"formula ({names}); their MACs are not in the total"
+            )
+        else:
+            macs = None
+            notes.append(
+                f"flops: {kind} ran without a formula ({names}); MACs left empty rather "
+                "than undercounted (--allow-partial-counts keeps a flagged partial total)"
+            )
+    return macs, partial
 
 
 @dataclass(frozen=True)

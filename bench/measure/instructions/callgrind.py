@@ -82,24 +82,24 @@ def count_under_callgrind(
     progress: Progress | None = None,
     valgrind: str | None = None,
 ) -> dict[CaseKey, InstructionCount]:
-    """Each case's count (or why none), by counting_key; cases with the same key count once."""
-    unique: dict[CaseKey, tuple[Case, float]] = {}
-    for case, timeout_s in zip(cases, timeouts_s, strict=True):
-        unique.setdefault(counting_key(case), (case, timeout_s))
-    if not unique:
-        return {}
+    """Each case's count (or why none), by counting_key; cases with the same key count once
+    (WorkerSpec.chosen)."""
     spec = WorkerSpec(
-        cases=tuple(case for case, _ in unique.values()),
-        timeouts_s=tuple(timeout for _, timeout in unique.values()),
+        cases=tuple(cases),
+        timeouts_s=tuple(timeouts_s),
         calls=CALLS,
         repeats=REPEATS,
         top=TOP_FUNCTIONS,
         dump_base="",
     )
-    deadline_s = STARTUP_S + sum(spec.timeouts_s)
-    counts, ended = run_worker(spec, Interpreter(), deadline_s, len(unique), progress, valgrind)
+    chosen = spec.chosen()
+    if not chosen:
+        return {}
+    deadline_s = STARTUP_S + sum(timeout for _, timeout in chosen)
+    counts, ended = run_worker(spec, Interpreter(), deadline_s, len(chosen), progress, valgrind)
     missing = InstructionCount(per_call=None, reason=ended or "not counted")
-    return {key: counts.get(key, missing) for key in unique}
+    keys = [counting_key(case) for case, _ in chosen]
+    return {key: counts.get(key, missing) for key in keys}
 
 
 def run_worker(

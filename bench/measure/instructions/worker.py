@@ -22,7 +22,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -148,10 +147,7 @@ def _count_guarded(case: Case, spec: WorkerSpec, timeout_s: float) -> dict[str, 
         return {"reason": f"no count within {timeout_s:g} s under valgrind (--timeout)"}
     except BaseException as exc:  # the model's failure is that case's reason, not the worker's
         text = " ".join(str(exc).split())[:200]
-        return {
-            "reason": f"failed under valgrind: {type(exc).__name__}: {text}",
-            "detail": traceback.format_exc(),
-        }
+        return {"reason": f"failed under valgrind: {type(exc).__name__}: {text}"}
 
 
 def _count(case: Case, spec: WorkerSpec) -> dict[str, Any]:
