@@ -12,6 +12,10 @@ Figures, each with the reason it matters:
   the largest spread of their medians is the machine's A/A noise floor (saved per machine,
   bench/noise_floor.py; `bench compare` calls no change below it);
 - the CPU frequency governor where readable (`performance` is what a benchmark wants);
+- GPU clocks, where CUDA devices exist: each GPU's SM clock now, its default and maximum, power
+  draw against its limit, whether its clocks are locked, NVML's current throttle reasons, and how
+  to lock them (`nvidia-smi --lock-gpu-clocks`): an unlocked GPU boosts and throttles with load
+  and heat, so the same model reads differently run to run (bench/measure/timing/nvml.py);
 - ceilings: achieved matmul GFLOP/s and copy GB/s on the CPU, and on each CUDA device where one
   exists (through the same timer seam the tests fake), so reports can compare models to them.
   Quick mode measures the same problem sizes as the full run with a shorter budget (a ceiling
@@ -56,6 +60,7 @@ from bench.measure.timing.agreement import (
 )
 from bench.measure.timing.engine import Clock, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 from bench.measure.timing.floor import ProcessSpread, measure_in_processes
+from bench.measure.timing.nvml import gpu_clocks, lock_advice
 from bench.noise_floor import NoiseFloor
 from bench.records import CONTENDED_SHARE, Contention
 
@@ -119,6 +124,8 @@ class DoctorReport:
     numerics_flags: dict[str, Any]
     contention: Contention | None = None  # other processes' CPU over the whole doctor run
     reasons: tuple[str, ...] = ()  # why the machine is not fit (empty: fit)
+    gpu_clocks: tuple[dict[str, Any], ...] = ()  # per NVML device: GpuClocks fields + "advice"
+    gpu_clocks_unavailable: str | None = None  # why there are none where CUDA devices exist
 
     @property
     def fit(self) -> bool:
@@ -288,10 +295,24 @@ def cuda_figures(
     return tuple(figures)
 
 
+def gpu_clock_figures(
+    backend: Any, nvml: Any = None
+) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Each GPU's clocks, power and lock state with the advice to lock it, and why there are
+    none where NVML could not say (None: nothing to say). Only where `backend` (torch.cuda) has
+    devices: a CPU-only machine has no GPU clocks to report, nor a reason to install NVML."""
+    if not backend.is_available() or backend.device_count() == 0:
+        return (), None
+    clocks, why = gpu_clocks(nvml)
+    figures = tuple({**dataclasses.asdict(c), "advice": lock_advice(c)} for c in clocks)
+    return figures, why or None
+
+
 def run_doctor(
-    quick: bool = False, threads: int | None = None, cuda_backend: Any = None
+    quick: bool = False, threads: int | None = None, cuda_backend: Any = None, nvml: Any = None
 ) -> DoctorReport:
-    """Every figure of the module doc, under `threads` intra-op threads (None: torch's)."""
+    """Every figure of the module doc, under `threads` intra-op threads (None: torch's); `nvml`
+    is the NVML module for the GPU clocks (None: pynvml, where installed)."""
     settings = QUICK if quick else FULL
     backend = torch.cuda if cuda_backend is None else cuda_backend
     ceiling_policy = TimingPolicy(budget_s=settings.ceiling_budget_s)
@@ -318,6 +339,8 @@ def run_doctor(
         )
         governors = cpu_governors()
         the_overhead = overhead(rounds, seconds, settings.min_blocks)
+        # before the CUDA ceilings: an idle GPU's clocks say whether a lock holds them
+        clocks, clocks_unavailable = gpu_clock_figures(backend, nvml)
         cuda = cuda_figures(backend, default_cuda_workloads(settings), ceiling_policy)
         contention = probe.stop()
         return DoctorReport(
@@ -337,6 +360,8 @@ def run_doctor(
             numerics_flags=numerics_flags(),
             contention=contention,
             reasons=unfit_reasons(noise, agreement, governors, contention),
+            gpu_clocks=clocks,
+            gpu_clocks_unavailable=clocks_unavailable,
         )
 
 
@@ -350,6 +375,36 @@ def write_doctor_json(report: DoctorReport, path: Path) -> None:
 
 def _verdict(met: bool) -> str:
     return "ok" if met else "NOT MET"
+
+
+def _figure(value: float | None, unit: str, digits: int = 0) -> str:
+    return "unknown" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def render_gpu_clocks(
+    clocks: tuple[dict[str, Any], ...], unavailable: str | None = None
+) -> list[str]:
+    """The GPU clocks section: a line per GPU, and under it how to lock its clocks where they
+    are not known to be locked (nothing on a machine without CUDA devices)."""
+    if unavailable:
+        return [f"GPU clocks: not read ({unavailable})"]
+    lines = []
+    for gpu in clocks:
+        locked = {True: "yes", False: "no", None: "unknown"}[gpu["locked"]]
+        reasons = gpu["reasons"]
+        reasons_text = "unknown" if reasons is None else ", ".join(reasons) or "none"
+        lines.append(
+            f"GPU clocks of nvidia-smi GPU {gpu['index']} ({gpu['name'] or 'unknown'}):"
+            f" SM {_figure(gpu['sm_mhz'], 'MHz')} now, default"
+            f" {_figure(gpu['default_sm_mhz'], 'MHz')}, max {_figure(gpu['max_sm_mhz'], 'MHz')};"
+            f" power {_figure(gpu['power_draw_w'], 'W', 1)}, limit"
+            f" {_figure(gpu['power_limit_w'], 'W')} (default"
+            f" {_figure(gpu['default_power_limit_w'], 'W')}); locked: {locked};"
+            f" throttle reasons: {reasons_text}"
+        )
+        if gpu["locked"] is not True:
+            lines.append(f"  {gpu['advice']}")
+    return lines
 
 
 def render_doctor(report: DoctorReport) -> str:
@@ -409,6 +464,7 @@ def render_doctor(report: DoctorReport) -> str:
             lines.append(
                 f"ceiling {c['device']} {c['name']} ({c['detail']}): {c['value']:.1f} {c['unit']}"
             )
+    lines += render_gpu_clocks(report.gpu_clocks, report.gpu_clocks_unavailable)
     flags = ", ".join(f"{k}={v}" for k, v in report.numerics_flags.items())
     lines.append(f"numerics flags (recorded, not changed): {flags}")
     c = report.contention

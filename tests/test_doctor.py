@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from bench.doctor import (
+    DoctorReport,
     Noise,
     cpu_governors,
     cuda_figures,
+    gpu_clock_figures,
     observed_resolution_ns,
+    render_doctor,
     unfit_reasons,
 )
 from bench.measure.ceilings import CeilingWorkload, measure_ceiling
-from bench.measure.timing.agreement import Agreement
+from bench.measure.timing.agreement import Agreement, Overhead
 from bench.measure.timing.engine import CpuTimer, TimingPolicy
 from bench.records import Contention
 from tests.fakes import FakeClock, FakeCudaBackend
+from tests.test_nvml import FakeDevice, FakeNvml
 
 SMALL = TimingPolicy(warmup_min_iterations=1, steady_window=0, min_blocks=3, max_samples=3)
 
@@ -162,3 +167,84 @@ def test_contended_processes_are_left_out_of_the_floor() -> None:
     spread = ProcessSpread({"a": (1.0, 1.5), "b": (10.0, 10.2)}, contended_processes=2)
     assert spread.measured and spread.floor == 0.5 and spread.widest == "a"
     assert not ProcessSpread({"a": (1.0,), "b": (10.0,)}, contended_processes=5).measured
+
+
+def doctor_report(**fields: Any) -> DoctorReport:
+    """A report with quiet figures everywhere but `fields`, for rendering tests."""
+    defaults: dict[str, Any] = {
+        "quick": True,
+        "threads": 2,
+        "interop_threads": 2,
+        "clock_declared_resolution_ns": 1.0,
+        "clock_observed_resolution_ns": 20.0,
+        "clock_read_ns": 30.0,
+        "overhead": Overhead(100.0, 90.0, 10.0, True),
+        "agreement": (),
+        "noise": QUIET_NOISE,
+        "process_spread": None,
+        "cpu_governor": ("performance",),
+        "ceilings": (),
+        "cuda": (),
+        "numerics_flags": {},
+    }
+    return DoctorReport(**{**defaults, **fields})
+
+
+def test_gpu_clocks_are_read_only_where_cuda_devices_exist() -> None:
+    nvml = FakeNvml([FakeDevice(name="Fake H200", sm_mhz=(345,), reasons=(0x1,))])
+    assert gpu_clock_figures(FakeCudaBackend(device_names=()), nvml) == ((), None)
+    assert nvml.calls == []  # a CPU-only machine does not even start NVML
+    (gpu,), why = gpu_clock_figures(FakeCudaBackend(), nvml)
+    assert why is None
+    assert gpu == {
+        "index": 0,
+        "name": "Fake H200",
+        "sm_mhz": 345,
+        "default_sm_mhz": 1980,
+        "max_sm_mhz": 1980,
+        "power_draw_w": 123.456,
+        "power_limit_w": 700.0,
+        "default_power_limit_w": 700.0,
+        "locked": False,
+        "reasons": ("idle",),
+        "advice": "lock GPU 0 at its default SM clock:"
+        " `sudo nvidia-smi -i 0 --lock-gpu-clocks=1980,1980`;"
+        " afterwards `sudo nvidia-smi -i 0 --reset-gpu-clocks`",
+    }
+    failing = FakeNvml([FakeDevice()], failing={"nvmlInit"})
+    clocks, why = gpu_clock_figures(FakeCudaBackend(), failing)
+    assert clocks == () and why is not None and why.startswith("NVML could not start")
+
+
+def test_doctor_renders_a_gpu_clocks_line_per_gpu_and_advice_where_not_locked() -> None:
+    idle = FakeDevice(name="Fake H200", sm_mhz=(345,), reasons=(0x1,), power_mw=75_300)
+    locked = FakeDevice(name="Fake A100", sm_mhz=(1410,), reasons=(0x2,), default_mhz=1410)
+    clocks, why = gpu_clock_figures(FakeCudaBackend(), FakeNvml([idle, locked]))
+    report = doctor_report(gpu_clocks=clocks, gpu_clocks_unavailable=why)
+    lines = render_doctor(report).splitlines()
+    section = [line for line in lines if line.startswith(("GPU clocks", "  "))]
+    assert section == [
+        "GPU clocks of nvidia-smi GPU 0 (Fake H200): SM 345 MHz now, default 1980 MHz,"
+        " max 1980 MHz; power 75.3 W, limit 700 W (default 700 W); locked: no;"
+        " throttle reasons: idle",
+        "  lock GPU 0 at its default SM clock: `sudo nvidia-smi -i 0 --lock-gpu-clocks=1980,1980`;"
+        " afterwards `sudo nvidia-smi -i 0 --reset-gpu-clocks`",
+        "GPU clocks of nvidia-smi GPU 1 (Fake A100): SM 1410 MHz now, default 1410 MHz,"
+        " max 1980 MHz; power 123.5 W, limit 700 W (default 700 W); locked: yes;"
+        " throttle reasons: app clocks",
+    ]
+    # the section follows the CUDA devices, before the numerics flags
+    assert lines.index(section[0]) < next(
+        i for i, line in enumerate(lines) if line.startswith("numerics flags")
+    )
+    written = json.loads(json.dumps(report.to_dict()))
+    assert [g["locked"] for g in written["gpu_clocks"]] == [False, True]
+    assert written["gpu_clocks"][0]["reasons"] == ["idle"]
+    assert written["gpu_clocks_unavailable"] is None
+
+
+def test_doctor_says_why_gpu_clocks_are_missing_and_prints_none_without_cuda() -> None:
+    missing = doctor_report(gpu_clocks_unavailable="install nvidia-ml-py")
+    assert "GPU clocks: not read (install nvidia-ml-py)" in render_doctor(missing).splitlines()
+    cpu_only = render_doctor(doctor_report())
+    assert "GPU clocks" not in cpu_only and "lock-gpu-clocks" not in cpu_only

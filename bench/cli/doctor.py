@@ -13,8 +13,10 @@ def add_doctor(verbs: argparse._SubParsersAction) -> None:
         "doctor",
         help="can this machine be trusted for benchmarking?",
         description="Measure this machine's clock, overhead, noise, contention and ceilings, "
-        "and give a verdict. Exit 0 when it is fit for benchmarking, 1 when it is not (every "
-        "reason is printed), so a script can run it before measuring.",
+        "show each GPU's clocks, power and throttle reasons with how to lock its clocks "
+        "(NVML, from the gpu extra), and give a verdict. Exit 0 when it is fit for "
+        "benchmarking, 1 when it is not (every reason is printed), so a script can run it "
+        "before measuring.",
     )
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes: rough figures")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
