@@ -31,7 +31,7 @@ from bench.store.digests import file_sha256
 from bench.store.entries import factory_file
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
 from bench.store.rundir import RESULTS_CSV, CsvWriter
-from bench.suite.load import expand, load_suite
+from bench.suite.load import expand, load_suite, with_variant_overrides
 
 AnyCase = Case | ExperimentCase
 AnyResult = Result | ExperimentResult
@@ -117,7 +117,7 @@ def open_run(
         if resume is None:
             raise ResumeError("give a suite file, or --resume RUN_DIR")
         suite_path = _suite_of(resume)
-    suite = load_suite(suite_path)
+    suite = with_variant_overrides(load_suite(suite_path), options.cache, options.cuda_graphs)
     cases: list[AnyCase] = [
         *repeated(expand(suite), options.repeat),
         *expand_experiments(suite.name, suite.experiments, suite.devices, suite.dtypes),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -37,6 +39,28 @@ class FakeEvent:
         return end.recorded_at - self.recorded_at
 
 
+class FakeStream(str):
+    """A stream name (compares equal to its text) that can wait on another stream."""
+
+    backend: FakeCudaBackend
+
+    def wait_stream(self, other: Any) -> None:
+        self.backend.log.append(("wait_stream", str(self), str(other)))
+
+
+class FakeGraph:
+    """A captured graph: each replay logs and runs one kernel of the backend's script."""
+
+    def __init__(self, backend: FakeCudaBackend) -> None:
+        self.backend = backend
+        self.captured = False
+
+    def replay(self) -> None:
+        assert self.captured, "replayed before capture"
+        self.backend.log.append(("replay",))
+        self.backend.run_kernel()
+
+
 class FakeCudaBackend:
     """Mimics the slice of `torch.cuda` the harness uses and logs every call in order.
 
@@ -49,6 +73,7 @@ class FakeCudaBackend:
         kernel_ms: Iterable[float] = (),
         repeat_ms: float | None = None,
         device_names: tuple[str, ...] = ("Fake GPU",),
+        l2_bytes: int | None = 50 * 2**20,
     ) -> None:
         self.log: list[tuple[Any, ...]] = []
         self.device_time_ms = 0.0
@@ -60,6 +85,8 @@ class FakeCudaBackend:
         self.reserved = 0  # the caching allocator's pool: grows, never shrinks on free
         self.peak_reserved = 0
         self.allocated_total = 0  # cumulative, like "allocated_bytes.all.allocated"
+        self.l2_bytes = l2_bytes  # None: the properties do not say
+        self.capture_error: Exception | None = None  # raised when a capture ends
 
     def is_available(self) -> bool:
         return bool(self.device_names)
@@ -70,8 +97,43 @@ class FakeCudaBackend:
     def get_device_name(self, index: int = 0) -> str:
         return self.device_names[index]
 
-    def current_stream(self, device: Any) -> str:
-        return f"stream:{device}"
+    def current_stream(self, device: Any = None) -> FakeStream:
+        return self._stream(f"stream:{device}")
+
+    def _stream(self, name: str) -> FakeStream:
+        stream = FakeStream(name)
+        stream.backend = self
+        return stream
+
+    def Stream(self, device: Any = None) -> FakeStream:
+        return self._stream(f"side:{device}")
+
+    @contextlib.contextmanager
+    def stream(self, stream: Any) -> Iterator[None]:
+        self.log.append(("stream", str(stream)))
+        yield
+        self.log.append(("stream_end", str(stream)))
+
+    def CUDAGraph(self) -> FakeGraph:
+        return FakeGraph(self)
+
+    @contextlib.contextmanager
+    def graph(self, graph: FakeGraph) -> Iterator[None]:
+        self.log.append(("capture_begin",))
+        yield
+        if self.capture_error is not None:
+            raise self.capture_error
+        graph.captured = True
+        self.log.append(("capture_end",))
+
+    def get_device_properties(self, device: Any = None) -> Any:
+        properties = SimpleNamespace(name=self.device_names[0])
+        if self.l2_bytes is not None:
+            properties.L2_cache_size = self.l2_bytes
+        return properties
+
+    def empty_cache(self) -> None:
+        self.log.append(("empty_cache",))
 
     def Event(self, enable_timing: bool = False) -> FakeEvent:
         assert enable_timing

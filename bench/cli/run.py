@@ -28,6 +28,7 @@ from bench.console.streams import announce, say
 from bench.durations import BUDGET, TIMEOUT
 from bench.errors import BenchError
 from bench.records import DEFAULT_METRICS, METRICS
+from bench.records.axes import CACHE_STATES
 
 if TYPE_CHECKING:
     from bench.measure.case import RunOptions
@@ -67,6 +68,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="target relative half-width of the median's 95%% CI (default 0.01 = +-1%%)",
     )
     add_threads(timing)
+    timing.add_argument(
+        "--cache",
+        choices=CACHE_STATES,
+        default=None,
+        help="warm: calls back to back (default); cold: the device's last-level cache (a GPU's "
+        "L2) flushed before each timed call, outside the timed region (overrides the suite's "
+        "`cache`)",
+    )
+    timing.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="on CUDA devices, also time each eager forward replayed from a captured CUDA graph "
+        "(`compile` = cuda-graph rows; the report compares the two: launch-bound or not)",
+    )
     timing.add_argument(
         "--repeat",
         type=positive_int(),
@@ -204,6 +219,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         timeout_s=args.timeout,
         repeat=args.repeat,
         processes=args.processes,
+        cache=args.cache,
+        cuda_graphs=args.cuda_graphs,
     )
 
 

@@ -53,6 +53,7 @@ class SideCase:
     process_sizes: tuple[tuple[int, int], ...] = ()
     definition: str = ""  # the suite's definition of the case (model code included), as JSON
     instructions: int | None = None  # retired instructions per call (`--metrics instructions`)
+    throttled: bool = False  # CUDA: some samples ran below 75% of the default SM clock
 
     @property
     def label(self) -> str:
@@ -163,6 +164,7 @@ def _run_case(path: Path, number: int, entry: Any) -> SideCase:
         ),
         shape=str(entry.get("input_shape") or ""),
         instructions=_int_or_none(entry.get("instructions")),
+        throttled=_truthy(entry.get("throttled")),
     )
 
 

@@ -151,6 +151,8 @@ def _flag_reason(base: SideCase, new: SideCase) -> str:
     for side, case in (("BASE", base), ("NEW", new)):
         if case.contended:
             return f"{side} ran contended"
+        if case.throttled:
+            return f"{side} ran throttled (GPU clock below 75% of its default)"
         if case.steady is False:
             return f"{side} did not reach a steady state before sampling"
         if case.noisy:

@@ -1,7 +1,7 @@
 """The names a suite chooses among on each axis a case varies along, without torch.
 
-A Case's `dtype`, `memory_format`, `compile` and `mode` hold one of these names. They live with
-the records, not with the torch code that acts on them (bench.model.variants and
+A Case's `dtype`, `memory_format`, `compile`, `cache` and `mode` hold one of these names. They
+live with the records, not with the torch code that acts on them (bench.model.variants and
 bench.model.workload), so that a suite is validated before torch is imported: a typo then
 costs a fraction of a second, not the seconds a torch import takes.
 """
@@ -12,5 +12,9 @@ CAST_DTYPES = ("float32", "float16", "bfloat16", "float64")  # weights and input
 AMP_DTYPES = ("amp_float16", "amp_bfloat16")  # float32 weights, forward under torch.autocast
 DTYPES = (*CAST_DTYPES, *AMP_DTYPES)
 MEMORY_FORMATS = ("contiguous", "channels_last", "channels_last_3d")
-COMPILE_MODES = ("eager", "default", "reduce-overhead", "max-autotune")
+# "cuda-graph": the eager forward captured once in a CUDA graph and replayed (no compiler)
+CUDA_GRAPH = "cuda-graph"
+COMPILE_MODES = ("eager", "default", "reduce-overhead", "max-autotune", CUDA_GRAPH)
+# "cold": the device's last-level cache (a GPU's L2) is flushed before each timed call
+CACHE_STATES = ("warm", "cold")
 MODES = ("eval", "train")

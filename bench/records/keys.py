@@ -44,6 +44,7 @@ class CaseKey:
     dims: str = ""
     numel: int | None = None
     repeat: int | None = None
+    cache: str = "warm"
 
     @property
     def label(self) -> str:
@@ -58,6 +59,8 @@ class CaseKey:
             parts.append(self.memory_format)
         if self.compile != "eager":
             parts.append(f"compile={self.compile}")
+        if self.cache != "warm":
+            parts.append(f"cache={self.cache}")
         if self.mode != "eval":
             parts.append(self.mode)
         if self.repeat is not None:
@@ -118,6 +121,7 @@ def key_of(case: Any) -> CaseKey:
             compile=case.compile,
             dims=dims_text(case.dims),
             repeat=case.repeat,
+            cache=case.cache,
         )
     return CaseKey(
         kind=EXPERIMENT,
@@ -164,6 +168,7 @@ def key_of_entry(entry: Mapping[str, Any]) -> tuple[CaseKey, int | None]:
         compile=str(entry.get("compile") or "eager"),
         dims=str(entry.get("dims") or ""),
         repeat=_int(entry.get("repeat")),
+        cache=str(entry.get("cache") or "warm"),
     )
     return key, None if backoff_from is None else batch
 

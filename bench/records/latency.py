@@ -53,6 +53,9 @@ MIN_BLOCKS_FOR_DRIFT = 12
 least that gives a 95% one): `drifting` is then False."""
 LAUNCH_BOUND_RATIO = 1.5
 """CUDA host wall time over device time above this marks a row `launch_bound`."""
+THROTTLED_CLOCK_FRACTION = 0.75
+"""A CUDA sample read below this fraction of the device's default SM clock ran throttled
+(nvbench discards such samples; bench keeps them and flags the row `throttled`)."""
 ASYMMETRY_LIMIT = 2.0
 """One side of the median's interval longer than this many times the other: quote its ends.
 
@@ -107,6 +110,7 @@ class LatencyStats:
     # `--processes N`: per worker process in run order, (samples it took, samples per block);
     # empty for one process. The interval then resamples processes, then blocks within them.
     process_sizes: tuple[tuple[int, int], ...] = ()
+    clocks: SmClocks | None = None  # CUDA with NVML: the SM clock beside each sample
 
     @classmethod
     def from_samples(
@@ -124,6 +128,7 @@ class LatencyStats:
         contention: Contention | None = None,
         samples_per_block: int = 1,
         process_sizes: Sequence[tuple[int, int]] = (),
+        clocks: SmClocks | None = None,
     ) -> LatencyStats:
         if not samples_ms:
             raise ValueError("no latency samples")
@@ -177,6 +182,7 @@ class LatencyStats:
             block_lag1=lag1_autocorrelation(blocks),
             drifting=steady is not False and _drifting(blocks, confidence),
             process_sizes=processes if len(processes) > 1 else (),
+            clocks=clocks,
         )
 
     @property
@@ -222,13 +228,21 @@ class LatencyStats:
         return None if self.contention is None else self.contention.contended
 
     @property
+    def throttled(self) -> bool | None:
+        """Some samples ran below THROTTLED_CLOCK_FRACTION of the default SM clock (None: no
+        clock readings, as on the CPU or without NVML)."""
+        return None if self.clocks is None else self.clocks.throttled
+
+    @property
     def trustworthy(self) -> bool:
-        """Steady, not noisy, not drifting, not contended: a median that may be compared."""
+        """Steady, not noisy, not drifting, not contended, not throttled: a median that may be
+        compared."""
         return (
             self.steady is not False
             and not self.noisy
             and not self.drifting
             and self.contended is not True
+            and self.throttled is not True
         )
 
     def doubts(self) -> list[str]:
@@ -238,6 +252,8 @@ class LatencyStats:
             reasons.append("not steady: raise --budget")
         if self.contended:
             reasons.append("contended")
+        if self.throttled:
+            reasons.append("throttled")
         if self.noisy:
             reasons.append("noisy")
         if self.drifting:
@@ -374,7 +390,47 @@ def latency_cells(lat: LatencyStats | None) -> dict[str, Any]:
         "others_cpu_share": None if lat.contention is None else lat.contention.others_cpu_share,
         "load_avg": None if lat.contention is None else lat.contention.load_avg,
         "contended": lat.contended,
+        "sm_clock_min_mhz": lat.clocks.min_mhz if lat.clocks else None,
+        "throttled": lat.throttled,
     }
+
+
+@dataclass(frozen=True)
+class SmClocks:
+    """The SM clock NVML read after each timed sample (MHz, in order), the device's default
+    clock, and the throttle reasons NVML gave during the samples, in words."""
+
+    samples_mhz: tuple[int, ...]
+    default_mhz: int | None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def min_mhz(self) -> int | None:
+        return min(self.samples_mhz) if self.samples_mhz else None
+
+    @property
+    def below(self) -> int:
+        """Samples read below THROTTLED_CLOCK_FRACTION of the default clock."""
+        if not self.default_mhz:
+            return 0
+        floor = THROTTLED_CLOCK_FRACTION * self.default_mhz
+        return sum(1 for mhz in self.samples_mhz if mhz < floor)
+
+    @property
+    def throttled(self) -> bool | None:
+        """None when the default clock or the readings are unknown: no claim either way."""
+        if not self.default_mhz or not self.samples_mhz:
+            return None
+        return self.below > 0
+
+    def reason(self) -> str:
+        """The row's note when throttled: how many samples, how slow, and NVML's reasons."""
+        why = f"; NVML's reasons: {', '.join(self.reasons)}" if self.reasons else ""
+        return (
+            f"throttled: {self.below} of {len(self.samples_mhz)} samples ran below "
+            f"{THROTTLED_CLOCK_FRACTION:.0%} of the default SM clock ({self.default_mhz} MHz; "
+            f"lowest {self.min_mhz} MHz){why}; lock the clocks (bench doctor says how)"
+        )
 
 
 @dataclass(frozen=True)
@@ -511,6 +567,13 @@ def latency_from_entry(entry: dict[str, Any]) -> LatencyStats | None:
     contention = entry.get("contention")
     if isinstance(contention, dict):
         extra["contention"] = Contention(**contention)
+    clocks = entry.get("sm_clocks")
+    if isinstance(clocks, dict):
+        extra["clocks"] = SmClocks(
+            samples_mhz=tuple(int(v) for v in clocks.get("samples_mhz") or ()),
+            default_mhz=clocks.get("default_mhz"),
+            reasons=tuple(clocks.get("reasons") or ()),
+        )
     return LatencyStats.from_samples(
         samples,
         entry.get("warmup_iterations") or 0,

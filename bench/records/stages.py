@@ -126,6 +126,13 @@ COLUMNS: tuple[str, ...] = (
     # `--allow-partial-counts`: `true` when the MACs leave out ops that multiply and accumulate
     # but have no formula (named in the notes); empty when nothing was counted
     "count_partial",
+    # `cache = "cold"`: the device's last-level cache (a GPU's L2) was flushed before each timed
+    # call, outside the timed region; `warm` (the default) times calls back to back
+    "cache",
+    # CUDA: NVML's SM clock beside each sample; `throttled` when a sample ran below 75% of the
+    # default clock (the reasons NVML gave are in the notes); empty where NVML is not available
+    "sm_clock_min_mhz",
+    "throttled",
 )
 
 STATUSES = ("ok", "error", "oom", "skipped", "timeout")
@@ -156,6 +163,9 @@ class ModelSpec:
     dtypes: tuple[str, ...] | None = None
     memory_formats: tuple[str, ...] = ("contiguous",)
     compile: tuple[str, ...] = ("eager",)
+    cache: tuple[str, ...] = ("warm",)
+    # `graphs = true`: on CUDA devices, a `cuda-graph` case beside each eager one
+    graphs: bool = False
     # several inputs (`inputs` in the suite); empty: one float input of `input_shape`
     inputs: tuple[InputSpec, ...] = ()
     # named dimensions an input shape may use, each with the values it sweeps
@@ -211,7 +221,8 @@ class Case:
     # set on an --oom-backoff case: the batch size that ran out of memory.
     backoff_from: int | None = None
     memory_format: str = "contiguous"
-    compile: str = "eager"  # "eager" (not compiled) or a torch.compile mode
+    compile: str = "eager"  # "eager" (not compiled), a torch.compile mode, or "cuda-graph"
+    cache: str = "warm"  # "cold": the last-level cache flushed before each timed call
     # `bench run --repeat N`: this case's repetition, 1..N (None: the run does not repeat)
     repeat: int | None = None
     # the value of each swept dimension (ModelSpec.dims) in this case
@@ -246,6 +257,8 @@ class Case:
             label = f"{label} {self.memory_format}"
         if self.compile != "eager":
             label = f"{label} compile={self.compile}"
+        if self.cache != "warm":
+            label = f"{label} cache={self.cache}"
         if self.mode != "eval":
             label = f"{label} {self.mode}"
         if self.backoff_from is not None:
@@ -387,6 +400,7 @@ class Result:
             "backoff_from": self.case.backoff_from,
             "memory_format": self.case.memory_format,
             "compile": self.case.compile,
+            "cache": self.case.cache,
             "compile_ms": self.compile_ms,
             "graph_breaks": self.graph_breaks,
             "repeat": self.case.repeat,

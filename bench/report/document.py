@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.records import Result
 from bench.report.counting import counting_sections
+from bench.report.graphs import graphs_section
 from bench.report.instructions import instructions_section
 from bench.report.memory import GUIDE as MEMORY_GUIDE
 from bench.report.memory import memory_section
@@ -77,6 +78,29 @@ def _machine_line(env: dict[str, Any], results: list[Result]) -> str:
     )
 
 
+def _cache_lines(rows: list[Result]) -> list[str]:
+    """Which cache state the suite's latencies were timed with (none: nothing was timed)."""
+    states = {r.case.cache for r in rows if r.latency is not None}
+    if not states:
+        return []
+    if states == {"warm"}:
+        text = (
+            "Latency with a warm cache: calls back to back (`--cache cold` flushes the "
+            "last-level cache, a GPU's L2, before each call)."
+        )
+    elif states == {"cold"}:
+        text = (
+            "Latency with a cold cache: the device's last-level cache (a GPU's L2) flushed "
+            "before each timed call, outside the timed region."
+        )
+    else:
+        text = (
+            "Rows labelled `cache=cold` were timed with the device's last-level cache flushed "
+            "before each call; the others back to back (warm)."
+        )
+    return [textwrap.fill(text, 100, break_on_hyphens=False), ""]
+
+
 def _collapsed(summary: str, body: list[str]) -> list[str]:
     if not body:
         return []
@@ -130,12 +154,14 @@ def render_report(
             "",
             textwrap.fill(SUMMARY_GUIDE, 100, break_on_hyphens=False),
             "",
+            *_cache_lines(rows),
         ]
     if model_plots:
         lines += ["## Plots", ""]
         for caption, path in model_plots.items():
             lines += [f"[![{caption}]({path})]({path})", ""]
     lines += repeatability_section(results)
+    lines += graphs_section(results)
     lines += model_inplace_section(results)
     lines += experiment_sections(experiments, plots or {}, environment)
     lines += ["## Details", ""]

@@ -202,6 +202,13 @@ def warnings(results: Sequence[Result]) -> list[str]:
             "intervals: the machine's speed moved during the case; compare with care): "
             + ", ".join(f"`{r.case.label}`" for r in drifting)
         )
+    throttled = [r for r in timed if r.latency.throttled]
+    if throttled:
+        lines.append(
+            "throttled (the GPU's SM clock fell below 75% of its default during the samples; "
+            "lock the clocks, `bench doctor` says how): "
+            + ", ".join(f"`{r.case.label}`" for r in throttled)
+        )
     busy = [r for r in results if contended(r)]
     if busy:
         lines.append(

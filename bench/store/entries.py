@@ -67,6 +67,8 @@ def entry_of(result: Any) -> dict[str, Any]:
             "latency_process_sizes": [list(p) for p in lat.process_sizes] if lat else [],
             # the contention probe's raw reading (the row has its share and verdict)
             "contention": dataclasses.asdict(lat.contention) if lat and lat.contention else None,
+            # CUDA with NVML: the SM clock after each sample, the default clock, the reasons
+            "sm_clocks": dataclasses.asdict(lat.clocks) if lat and lat.clocks else None,
             "numerics_flags": dict(result.numerics_flags),
             "matmul_peak_gflops": result.matmul_peak_gflops,
             # `--metrics instructions`: the repeats and the functions behind the row's count
@@ -144,6 +146,8 @@ def _case_record(case: Case) -> dict[str, Any]:
             "dtypes": None if spec.dtypes is None else list(spec.dtypes),
             "memory_formats": list(spec.memory_formats),
             "compile": list(spec.compile),
+            "cache": list(spec.cache),
+            "graphs": spec.graphs,
             "inputs": [i.definition() for i in spec.inputs],
             "dims": [[name, list(values)] for name, values in spec.dims],
             "batch_as_list": spec.batch_as_list,
@@ -168,6 +172,8 @@ def _spec_from_record(model: dict[str, Any]) -> ModelSpec:
         dtypes=None if dtypes is None else tuple(dtypes),
         memory_formats=tuple(model["memory_formats"]),
         compile=tuple(model["compile"]),
+        cache=tuple(model.get("cache") or ("warm",)),
+        graphs=bool(model.get("graphs", False)),
         inputs=tuple(
             InputSpec(
                 shape=tuple(i["shape"]),
@@ -223,6 +229,7 @@ def _case(entry: dict[str, Any], base_dir: Path) -> Case:
         backoff_from=entry.get("backoff_from"),
         memory_format=entry.get("memory_format") or "contiguous",
         compile=entry.get("compile") or "eager",
+        cache=entry.get("cache") or "warm",
         repeat=entry.get("repeat"),
         dims=parse_dims_text(entry.get("dims") or ""),
     )

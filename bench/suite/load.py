@@ -7,6 +7,7 @@ half-finished run. Every message names the file, the entry and what is allowed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import math
 import re
@@ -21,7 +22,15 @@ from bench.durations import BUDGET, DEFAULT_TIMEOUT_S, DURATION_FORMS, TIMEOUT, 
 from bench.errors import FactoryError, SuiteError
 from bench.model.resolve import check_factory, resolve_factory
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
-from bench.records.axes import AMP_DTYPES, COMPILE_MODES, DTYPES, MEMORY_FORMATS, MODES
+from bench.records.axes import (
+    AMP_DTYPES,
+    CACHE_STATES,
+    COMPILE_MODES,
+    CUDA_GRAPH,
+    DTYPES,
+    MEMORY_FORMATS,
+    MODES,
+)
 from bench.suite.experiments import load_experiments
 from bench.suite.fields import check_keys, entries_of, entry_name, string_field
 from bench.suite.inputs import MODEL_INPUT_KEYS, model_inputs
@@ -31,7 +40,8 @@ DEVICES_ALLOWED = "'cpu', 'cuda' or 'cuda:N' (N < 10000)"
 
 SUITE_KEYS = {"name", "devices", "dtypes", "batch_sizes", "modes"}
 SUITE_KEYS |= {"budget", "precision", "threads", "timeout"}  # timing knobs
-VARIANT_KEYS = {"dtypes", "memory_formats", "compile"}  # set per suite, overridable per model
+# set per suite, overridable per model
+VARIANT_KEYS = {"dtypes", "memory_formats", "compile", "cache", "graphs"}
 SUITE_KEYS |= VARIANT_KEYS
 MODEL_KEYS = {"name", "factory", "kwargs", "input_shape", "batch_sizes", "modes", "compare_inplace"}
 MODEL_KEYS |= {"checkpoint", "trust_checkpoint"}  # load weights into the factory's model
@@ -75,7 +85,10 @@ def load_suite(path: str | Path) -> Suite:
             f"{amp[0]!r} applies to models, not to [[experiments]]; experiments take "
             f"{', '.join(d for d in DTYPES if d not in AMP_DTYPES)}",
         )
-    models = _models(path, data.get("models"), batch_sizes, modes, variants, not experiments)
+    graphs = _bool(path, "[suite]", header, "graphs", False)
+    models = _models(
+        path, data.get("models"), batch_sizes, modes, variants, graphs, not experiments
+    )
     timing = _timing_settings(path, header)
     _import_factories(path, models, timing.timeout_s)
     return Suite(
@@ -141,8 +154,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def expand(suite: Suite) -> list[Case]:
-    """Every model x mode x device x dtype x memory format x compile mode x batch size x swept
-    dimension value, in the suite's declared order."""
+    """Every model x mode x device x dtype x memory format x compile mode x cache state x batch
+    size x swept dimension value, in the suite's declared order."""
     return [
         Case(
             suite=suite.name,
@@ -156,6 +169,7 @@ def expand(suite: Suite) -> list[Case]:
             inplace_variant=variant,
             memory_format=memory_format,
             compile=compile_mode,
+            cache=cache,
             dims=dims,
         )
         for model in suite.models
@@ -164,10 +178,40 @@ def expand(suite: Suite) -> list[Case]:
         for device in suite.devices
         for dtype in (model.dtypes or suite.dtypes)
         for memory_format in model.memory_formats
-        for compile_mode in model.compile
+        for compile_mode in compile_modes(model, device)
+        for cache in model.cache
         for batch_size in model.batch_sizes
         for dims in _dim_values(model)
     ]
+
+
+def with_variant_overrides(suite: Suite, cache: str | None, graphs: bool) -> Suite:
+    """The suite with `bench run --cache STATE` (every model's `cache`) and `--cuda-graphs`
+    (every model's `graphs = true`) applied; unchanged without them."""
+    if cache is None and not graphs:
+        return suite
+    models = tuple(
+        dataclasses.replace(
+            model,
+            cache=model.cache if cache is None else (cache,),
+            graphs=model.graphs or graphs,
+        )
+        for model in suite.models
+    )
+    return dataclasses.replace(suite, models=models)
+
+
+def compile_modes(model: ModelSpec, device: str) -> tuple[str, ...]:
+    """The model's compile modes on `device`: with `graphs = true`, a CUDA device also gets a
+    `cuda-graph` case right after the eager one (CPU devices do not: there is nothing to
+    capture, and a skipped row per CPU case would only be noise)."""
+    modes = model.compile
+    if not model.graphs or not device.startswith("cuda") or CUDA_GRAPH in modes:
+        return modes
+    if "eager" not in modes:
+        return (*modes, CUDA_GRAPH)
+    at = modes.index("eager") + 1
+    return (*modes[:at], CUDA_GRAPH, *modes[at:])
 
 
 def _dim_values(model: ModelSpec) -> list[tuple[tuple[str, int], ...]]:
@@ -251,6 +295,7 @@ def _models(
     default_batches: list[int],
     default_modes: list[str],
     default_variants: dict[str, list[str]],
+    default_graphs: bool,
     required: bool,
 ) -> tuple[ModelSpec, ...]:
     if entries is None and not required:
@@ -288,9 +333,7 @@ def _models(
         batch_sizes = _positive_ints(path, where, entry, "batch_sizes", default_batches, MAX_BATCH)
         _no_duplicates(path, f"{where} batch_sizes", batch_sizes)
         modes = _modes(path, where, entry, default_modes)
-        compare_inplace = entry.get("compare_inplace", False)
-        if not isinstance(compare_inplace, bool):
-            raise SuiteError(path, f"{where} compare_inplace", "must be true or false")
+        compare_inplace = _bool(path, where, entry, "compare_inplace", False)
         checkpoint, trust = _checkpoint(path, where, entry)
         variants = _variants(path, where, entry, default_variants)
         specs.append(
@@ -310,6 +353,8 @@ def _models(
                 dtypes=tuple(variants["dtypes"]),
                 memory_formats=tuple(variants["memory_formats"]),
                 compile=tuple(variants["compile"]),
+                cache=tuple(variants["cache"]),
+                graphs=_bool(path, where, entry, "graphs", default_graphs),
             )
         )
     return tuple(specs)
@@ -331,21 +376,31 @@ def _non_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
-DEFAULT_VARIANTS = {"dtypes": ["float32"], "memory_formats": ["contiguous"], "compile": ["eager"]}
+DEFAULT_VARIANTS = {
+    "dtypes": ["float32"],
+    "memory_formats": ["contiguous"],
+    "compile": ["eager"],
+    "cache": ["warm"],
+}
 VARIANT_VALUES: dict[str, tuple[str, ...]] = {
     "dtypes": DTYPES,
     "memory_formats": MEMORY_FORMATS,
     "compile": COMPILE_MODES,
+    "cache": CACHE_STATES,
 }
+ONE_NAME_KEYS = {"cache"}  # `cache = "cold"` reads as `cache = ["cold"]`
 
 
 def _variants(
     path: Path, where: str, table: dict[str, Any], defaults: dict[str, list[str]]
 ) -> dict[str, list[str]]:
-    """`dtypes`, `memory_formats` and `compile`: each a non-empty list of known names, no
-    repeats; absent means the defaults (the suite's, for a model entry)."""
+    """`dtypes`, `memory_formats`, `compile` and `cache`: each a non-empty list of known names,
+    no repeats (`cache` also takes one name); absent means the defaults (the suite's, for a
+    model entry)."""
     variants = {}
     for key, allowed in VARIANT_VALUES.items():
+        if key in ONE_NAME_KEYS and isinstance(table.get(key), str):
+            table = {**table, key: [table[key]]}
         values = _string_list(path, where, table, key, defaults[key])
         for value in values:
             if value not in allowed:
@@ -377,6 +432,13 @@ def _checkpoint(path: Path, where: str, entry: dict[str, Any]) -> tuple[Path | N
             f"file {str(file)!r} not found (paths are relative to the suite file)",
         )
     return file, trust
+
+
+def _bool(path: Path, where: str, table: dict[str, Any], key: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise SuiteError(path, f"{where} {key}", f"must be true or false, got {value!r}")
+    return value
 
 
 def _string_list(

@@ -24,7 +24,10 @@
    median's interval, `precision_met`, `noisy`, `drifting`, compare's verdicts) is computed
    from the block medians (bench/records/latency.py). `precision` is the interval's target:
    `precision_met` says whether the blocks reached it.
-5. A contention probe (bench/measure/contention.py) brackets the whole timed phase, first
+5. On CUDA with NVML (`clocks`), the SM clock and throttle reasons are read after each timed
+   sample, outside its timed region; a row with samples below 75% of the default clock is
+   `throttled` (bench/measure/timing/nvml.py, bench/records/latency.py).
+6. A contention probe (bench/measure/contention.py) brackets the whole timed phase, first
    call to last block: the row is `contended` when other processes, or Python threads of this
    process besides the measuring one (a model's leftover thread), took more than a tenth of its
    cores; every timed row is judged, true or false.
@@ -43,6 +46,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.measure.contention import ContentionProbe, default_probe
+from bench.measure.timing.nvml import ClockMonitor, ClockReading, throttle_reason_words
 from bench.measure.timing.timers import (
     BlockTiming,
     Clock,
@@ -51,7 +55,7 @@ from bench.measure.timing.timers import (
     Timer,
     lead_call,
 )
-from bench.records.latency import LatencyStats
+from bench.records.latency import LatencyStats, SmClocks
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -151,12 +155,14 @@ def measure_latency(
     clock: Clock = time.perf_counter_ns,
     setup: Callable[[], Any] | None = None,
     probe: ContentionProbe | None = None,
+    clocks: ClockMonitor | None = None,
 ) -> LatencyStats:
     """Time fn as the module doc describes and summarise the raw per-block samples.
 
     `setup`, when given, runs before every call of fn (first call and warmup included), outside
-    the timed region: clearing gradients, or preparing a fresh input for an in-place op.
-    `probe` brackets the sampling (default: a real one for torch's intra-op thread count).
+    the timed region: clearing gradients, flushing a cache, preparing a fresh input for an
+    in-place op. `probe` brackets the sampling (default: a real one for torch's intra-op thread
+    count). `clocks`, when given, is read after every timed sample.
     """
     if probe is None:
         probe = default_probe()
@@ -188,6 +194,7 @@ def measure_latency(
 
     samples_ms: list[float] = []
     walls_ms: list[float] = []
+    readings: list[ClockReading] = []
     while _more_blocks(len(samples_ms) // samples_per_block, clock() >= deadline_ns, policy):
         if samples_ms and len(samples_ms) + samples_per_block > policy.max_samples:
             break
@@ -196,6 +203,9 @@ def measure_latency(
             samples_ms.append(block.elapsed_ms / calls)
             if block.wall_ms is not None:
                 walls_ms.append(block.wall_ms / calls)
+            reading = clocks.read() if clocks is not None else None
+            if reading is not None:
+                readings.append(reading)
     contention = probe.stop()
 
     return LatencyStats.from_samples(
@@ -210,6 +220,21 @@ def measure_latency(
         measure_s=(clock() - start_ns) / 1e9,
         steady=steady,
         contention=contention,
+        clocks=_sm_clocks(clocks, readings),
+    )
+
+
+def _sm_clocks(clocks: ClockMonitor | None, readings: list[ClockReading]) -> SmClocks | None:
+    """The readings as the record keeps them: clocks in order, the reasons seen, in words."""
+    if clocks is None or not readings:
+        return None
+    reasons = 0
+    for reading in readings:
+        reasons |= reading.reasons
+    return SmClocks(
+        samples_mhz=tuple(r.sm_mhz for r in readings),
+        default_mhz=clocks.default_sm_mhz,
+        reasons=throttle_reason_words(reasons),
     )
 
 

@@ -18,9 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-THROTTLE_FRACTION = 0.75
-"""A sample read below this fraction of the default SM clock ran throttled (nvbench's rule)."""
-
 
 @dataclass(frozen=True)
 class ClockReading:
@@ -333,9 +330,10 @@ def gpu_clocks(nvml: Any = None) -> tuple[tuple[GpuClocks, ...], str]:
 def lock_advice(clocks: GpuClocks) -> str:
     """How to hold this GPU's clocks still for benchmarking, or a note that they are held.
 
-    The lock is at the default applications SM clock: the clock THROTTLE_FRACTION measures
-    samples against, so a locked device's samples read at 1.0 of it and every run compares to
-    the same clock. Locking and unlocking need root; a lock lasts until reset or reboot."""
+    The lock is at the default applications SM clock: the clock that THROTTLED_CLOCK_FRACTION
+    (bench/records/latency.py) measures samples against, so a locked device's samples read at
+    1.0 of it and every run compares to the same clock. Locking and unlocking need root; a
+    lock lasts until reset or reboot."""
     i = clocks.index
     reset = f"sudo nvidia-smi -i {i} --reset-gpu-clocks"
     if clocks.locked:
