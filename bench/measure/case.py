@@ -29,7 +29,7 @@ from bench.measure.instructions.per_case import instructions_for
 from bench.measure.memory.step import measure_memory
 from bench.measure.process_guard import captured_stdout, process_guard
 from bench.measure.threads import intra_op_threads, numerics_flags, thread_counts
-from bench.measure.timing.device_clocks import warm_cuda_device
+from bench.measure.timing.conditions import timing_conditions
 from bench.measure.timing.engine import (
     DEFAULT_POLICY,
     EXPERIMENT_POLICY,
@@ -50,6 +50,7 @@ from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, Guard, case_g
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
 from bench.model.given import FACTORY as GIVEN_FACTORY
+from bench.model.graphs import WARMUP_CALLS, capture_graph, graph_problem
 from bench.model.inplace import check_inplace
 from bench.model.inputs import ModelInput, input_problem, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
@@ -71,6 +72,7 @@ from bench.records import (
     MemoryStats,
     Result,
 )
+from bench.records.axes import CUDA_GRAPH
 
 SAMPLING_SHARE = 0.5
 """The least part of a case's budget that warmup and sampling get, whatever building, counting
@@ -136,6 +138,10 @@ class RunOptions:
         return case.timing.timeout_s if case.timing.timeout_s is not None else DEFAULT_TIMEOUT_S
 
     experiment_timing: TimingPolicy = EXPERIMENT_POLICY
+    # `--cache` and `--cuda-graphs`: the suite's `cache` and `graphs` for every model (None,
+    # False: as the suite says)
+    cache: str | None = None
+    cuda_graphs: bool = False
     # after an oom row, add separately labelled rows at halved batch sizes
     oom_backoff: bool = False
     # measure each case in a fresh spawned process (bench.measure.isolation)
@@ -151,7 +157,11 @@ class RunOptions:
 
 def variant_unavailable_reason(case: Case) -> str | None:
     """Why the case's memory format or compile mode cannot run here, known before any build."""
-    return input_problem(case) or compile_problem(case.compile, case.device)
+    return (
+        input_problem(case)
+        or graph_problem(case.compile, case.device, case.mode)
+        or compile_problem(case.compile, case.device)
+    )
 
 
 def device_unavailable_reason(device: str) -> str | None:
@@ -366,7 +376,8 @@ def _measure(case: Case, options: RunOptions) -> Result:
     output_notes = _checked_forward(model, example, case)
 
     warmup: CompileWarmup | None = None
-    if case.compile != "eager":
+    compiling = case.compile not in ("eager", CUDA_GRAPH)
+    if compiling:
         compiled = compile_model(model, case.compile)
         workload = make_workload(compiled, example, case.mode, forward_context)
 
@@ -375,22 +386,25 @@ def _measure(case: Case, options: RunOptions) -> Result:
     latency: LatencyStats | None = None
     memory: MemoryStats | None = None
     with workload.context():
-        if case.compile != "eager" and options.metrics & {"latency", "memory"}:
+        if case.compile == CUDA_GRAPH:
+            phases.announce(phases.COMPILE)
+            workload, warmup = _captured(workload, device)
+        elif compiling and options.metrics & {"latency", "memory"}:
             phases.announce(phases.COMPILE)
             warmup = _compile(workload, case, device)
         if "latency" in options.metrics:
             phases.announce(phases.TIME)
             policy = options.policy_for(case, spent_s=time.perf_counter() - case_start_s)
-            if device.type == "cuda":
-                clocks = warm_cuda_device(device)
-                clock_notes = (clocks.note(),) if clocks.ramped else ()
-            latency = measure_latency(
-                workload.run,
-                _timer_for(device),
-                policy,
-                setup=workload.setup,
-                probe=probe_for(device),
-            )
+            with timing_conditions(case.device, case.cache, workload.setup) as conditions:
+                latency = measure_latency(
+                    workload.run,
+                    _timer_for(device),
+                    policy,
+                    setup=conditions.setup,
+                    probe=probe_for(device),
+                    clocks=conditions.clocks,
+                )
+            clock_notes = conditions.notes + _throttle_notes(latency)
         if "memory" in options.metrics:
             phases.announce(phases.MEMORY)
             memory = measure_memory(workload, model, example.tensors(), device)
@@ -413,7 +427,7 @@ def _measure(case: Case, options: RunOptions) -> Result:
         counting=counts.details if counts else None,
         matmul_peak_gflops=options.peak_gflops_for(case.device),
         compile_ms=warmup.compile_ms if warmup else None,
-        graph_breaks=warmup.graph_breaks if warmup else None,
+        graph_breaks=warmup.graph_breaks if warmup and case.compile != CUDA_GRAPH else None,
         matches_reference=inplace.matches if inplace else None,
         instructions=instructions,
         notes=(counts.notes if counts else ())
@@ -557,11 +571,33 @@ def _compile(workload: Workload, case: Case, device: torch.device) -> CompileWar
     return warm_compiled(workload.run, workload.setup, sync, min_calls=2 if cuda_graphs else 1)
 
 
+def _captured(workload: Workload, device: torch.device) -> tuple[Workload, CompileWarmup]:
+    """The workload replayed from a CUDA graph of its forward, and what capturing cost (as
+    compiling does: `compile_ms`, never part of latency)."""
+    started = time.perf_counter()
+    replay = capture_graph(workload.run, device)
+    capture_ms = (time.perf_counter() - started) * 1000.0
+    graphed = replace(workload, run=replay)
+    return graphed, CompileWarmup(
+        compile_ms=capture_ms, calls=WARMUP_CALLS + 1, graph_breaks=0, graphs=1, steady=True
+    )
+
+
+def _throttle_notes(latency: LatencyStats) -> tuple[str, ...]:
+    clocks = latency.clocks
+    return (clocks.reason(),) if clocks is not None and clocks.throttled else ()
+
+
 def _compile_notes(
     warmup: CompileWarmup | None, case: Case, device: torch.device
 ) -> tuple[str, ...]:
     if warmup is None:
         return ()
+    if case.compile == CUDA_GRAPH:
+        return (
+            f"{CUDA_GRAPH}: the forward captured after {WARMUP_CALLS} eager warm-up calls "
+            f"({warmup.compile_ms:.0f} ms, not in the latency); timed as graph replays",
+        )
     notes = []
     if case.compile == "reduce-overhead" and device.type != "cuda":
         notes.append("compile: reduce-overhead adds CUDA graphs on CUDA only; here it is default")
