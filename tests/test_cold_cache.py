@@ -193,3 +193,33 @@ def test_row_records_the_cache_and_the_key_reads_it_back(
     assert any(note.startswith("cache cold:") for note in result.notes)
     text_row = {k: "" if v is None else str(v) for k, v in row.items()}
     assert key_of_entry(text_row)[0] == case.key
+
+
+def test_bench_ab_flushes_a_cold_case_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    from bench.ab.session import _build
+
+    monkeypatch.setattr("bench.measure.timing.flush.CPU_CACHE_ROOT", tmp_path / "no-sysfs")
+    monkeypatch.setattr("bench.measure.timing.flush.FALLBACK_CACHE_BYTES", 2**20)
+    flushed: list[int] = []
+    real_flush = cache_flush
+
+    def counting_flush(device: str):
+        flush = real_flush(device)
+        return type(flush)(
+            flush.device,
+            flush.cache_bytes,
+            flush.buffer_bytes,
+            lambda: flushed.append(1),
+            flush.release,
+        )
+
+    monkeypatch.setattr("bench.ab.session.cache_flush", counting_flush)
+    (case,) = expand(load_suite(_suite(tmp_path, 'cache = "cold"')))
+    with contextlib.ExitStack() as contexts:
+        prepared, live = _build(case, contexts, block_time_s=0.01, warmup_budget_s=0.05)
+        assert live.setup is not None and prepared.calls == 1
+        before = len(flushed)
+        live.setup()
+        assert len(flushed) == before + 1

@@ -12,6 +12,7 @@ timer's cost is a negligible part of each sample, as in `bench run`. A block the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import platform
 from collections.abc import Callable
@@ -34,13 +35,16 @@ from bench.measure.timing.engine import (
     choose_block_size,
     warm_up,
 )
+from bench.measure.timing.flush import cache_flush, with_flush
 from bench.measure.timing.timers import lead_call
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
+from bench.model.graphs import capture_graph
 from bench.model.inputs import make_input
 from bench.model.variants import autocast, compile_model
 from bench.model.workload import make_workload
 from bench.records import Case
+from bench.records.axes import CUDA_GRAPH
 from bench.records.keys import CaseKey
 from bench.suite import expand, load_suite
 
@@ -124,11 +128,17 @@ def _build(
 ) -> tuple[Prepared, _Live]:
     model = build_model(case)
     example = make_input(case)
-    if case.compile != "eager":
+    if case.compile not in ("eager", CUDA_GRAPH):
         model = compile_model(model, case.compile)
     workload = make_workload(model, example, case.mode, autocast(case.dtype, case.device))
     contexts.enter_context(workload.context())
     device = torch.device(case.device)
+    if case.compile == CUDA_GRAPH:
+        workload = dataclasses.replace(workload, run=capture_graph(workload.run, device))
+    if case.cache == "cold":  # the flush before each call, as bench run does; freed on release
+        flush = cache_flush(case.device)
+        contexts.callback(flush.release)
+        workload = dataclasses.replace(workload, setup=with_flush(workload.setup, flush.flush))
     timer: Timer = CudaTimer(device) if device.type == "cuda" else CpuTimer()
     policy = DEFAULT_POLICY.with_overrides(budget_s=warmup_budget_s)
     warmup = warm_up(workload.run, timer, policy, setup=workload.setup)
