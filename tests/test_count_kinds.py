@@ -274,6 +274,37 @@ def test_count_without_running_calls_real_only_on_fallback() -> None:
     assert outcome.details.counted_on == "real" and outcome.macs == 6 * 3 and calls == [1]
 
 
+class AsksItsMaskUnlessFake(nn.Module):
+    """As transformers' masking does: reads an all-ones mask (`bool(mask.all())`, an error on
+    meta) unless the mask is a fake tensor, where it takes the tracing path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch._subclasses.fake_tensor import FakeTensor
+
+        mask = torch.ones(x.shape[0], device=x.device, dtype=torch.bool)
+        if not isinstance(mask, FakeTensor) and bool(mask.all()):
+            return self.linear(x)
+        return self.linear(x * mask[:, None])
+
+
+def test_a_forward_that_reads_a_mask_on_meta_is_counted_on_fake_tensors() -> None:
+    calls: list[int] = []
+    case = case_for("tests.test_count_kinds:AsksItsMaskUnlessFake", (6,), batch=2)
+
+    def real() -> tuple[nn.Module, torch.Tensor]:
+        calls.append(1)
+        return build_model(case), make_input(case)
+
+    outcome = count_without_running(case, real, COUNTS.metrics)
+    assert outcome.details.counted_on == "meta" and outcome.macs == 2 * 6 * 3
+    assert outcome.params == 6 * 3 + 3 and calls == []  # no real model, no fvcore pass
+    assert any("Linear" in row.layer for row in outcome.details.layers)
+
+
 class BrokenForward(nn.Module):
     def __init__(self) -> None:
         super().__init__()

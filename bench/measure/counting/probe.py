@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Set
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -75,6 +76,7 @@ PRUNING_OPS = frozenset({"torchvision.nms"})
 boxes NMS keeps): a model running one stays flagged without the other-inputs check, which
 seeded random weights can fool (a random-weight Faster R-CNN kept the same number of boxes on
 four inputs; trained weights would not)."""
+T = TypeVar("T")
 RealModel = Callable[[], tuple[nn.Module, ModelInput]]
 """Builds (once) the case's real model and input: called only when a probe needs them."""
 
@@ -165,7 +167,8 @@ def _count(
             counted, counted_on = shared.counted, "meta"
         elif meta is not None:
             try:
-                counted, counted_on = _count_workload(*meta, case.mode), "meta"
+                counted = shapes_only(lambda: _count_workload(*meta, case.mode))
+                counted_on = "meta"
             except Exception as exc:  # data-dependent models cannot run on meta
                 notes.append(f"meta device: forward failed ({_one_line(exc)}); counted on real")
         if counted is None:
@@ -263,13 +266,39 @@ def _shared_forward(
         return None
     model, example = meta
     rows: list[tuple[LayerRow, ...]] = []
+
+    def forward() -> OpCount:
+        rows.clear()
+        with torch.inference_mode():
+            return count_ops(lambda: rows.append(layer_table(model, example)))
+
     try:
         model.eval()
-        with torch.inference_mode():
-            counted = count_ops(lambda: rows.append(layer_table(model, example)))
+        counted = shapes_only(forward)
     except Exception:  # the separate passes say what failed
         return None
     return _SharedForward(counted, rows[0])
+
+
+def shapes_only(fn: Callable[[], T]) -> T:
+    """fn() on the meta model; where that forward reads a tensor's value (`.item()`, `bool()`
+    of a mask), fn() again under FakeTensorMode, which has no values either.
+
+    Under fake tensors, libraries that must not read values take their tracing path: BART's
+    decoder under transformers 5.25 asks `mask.all()` of an all-ones attention mask on meta
+    (an error there), but builds the explicit mask when it sees a fake tensor. Same shapes,
+    same MACs as the real model (180,355,072 both, a 2-layer BART at 64 tokens); the real
+    model and fvcore's pass are not needed. A forward that reads values for its control flow
+    (a router's `.tolist()`) fails under fake tensors too and is counted on real ones.
+    """
+    try:
+        return fn()
+    except Exception:  # any failure: a second, shapes-only try costs one failed forward at most
+        pass
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        return fn()
 
 
 def _total_on_other_inputs(case: Case, real: _Real, macs: int) -> int | None:
@@ -321,7 +350,7 @@ def _layers(
     meta_error = ""
     if meta is not None:
         try:
-            return layer_table(*meta)
+            return shapes_only(lambda: layer_table(*meta))
         except Exception as exc:  # torchinfo's forward on meta failed: the real model may work
             meta_error = f"on meta: {_one_line(exc)}; "
     try:
