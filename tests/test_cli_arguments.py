@@ -71,6 +71,8 @@ def test_run_defaults_stay_as_documented() -> None:
         "retry_timeouts": False,
         "isolate": False,
         "oom_backoff": False,
+        "cache": None,
+        "cuda_graphs": False,
     }
 
 

@@ -96,7 +96,7 @@ def test_missing_values_stay_none_not_zero() -> None:
     row = Result(case=CASE, status="error", error="boom").row()
     for column in ("params", "flops", "macs", "latency_median_ms", "peak_memory_bytes"):
         assert row[column] is None
-    declared = {"memory_format": "contiguous", "compile": "eager"}  # as declared, like mode
+    declared = {"memory_format": "contiguous", "compile": "eager", "cache": "warm"}  # like mode
     for column in COLUMNS[COLUMNS.index("mode") + 1 :]:
         assert row[column] == declared.get(column)
 

@@ -243,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
         auto = args.shard.strip() == "auto"
         shard = shard_from_environment(os.environ) if auto else parse_shard(args.shard)
     options = run_options(args)
-    if args.threads is None and not args.quick:  # a smoke test's numbers are not quoted
+    # a smoke test's numbers are not quoted, and threads matter only to timing
+    if args.threads is None and not args.quick and "latency" in args.metrics:
         from bench.measure.threads import neighbour_advice
 
         advice = neighbour_advice()
