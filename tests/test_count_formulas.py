@@ -157,3 +157,58 @@ def test_allow_partial_counts_keeps_a_flagged_total_that_names_the_missing_op(mo
     assert any("PARTIAL count" in note and "aten.mv" in note for note in result.notes)
     monkeypatch.undo()  # every op has its formula again: a complete count is not partial
     assert measure_case(pooling_case(), COUNTS).row()["count_partial"] is False
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout", "dtype"),
+    [
+        ((2, 8, 5, 5), torch.contiguous_format, torch.float32),
+        ((2, 8, 5, 5), torch.channels_last, torch.float32),
+        ((2, 8, 5, 5), torch.contiguous_format, torch.float16),
+        ((1, 8, 1, 1), torch.channels_last, torch.bfloat16),
+        ((2, 8, 3, 4, 5), torch.channels_last_3d, torch.bfloat16),
+        ((4, 8), torch.contiguous_format, torch.float32),
+        ((2, 8, 7), torch.contiguous_format, torch.float64),
+    ],
+)
+def test_meta_shortcuts_give_what_the_meta_kernels_give(
+    shape: tuple[int, ...], layout: torch.memory_format, dtype: torch.dtype
+) -> None:
+    """Every shortcut against the op's own meta kernel: shapes, strides, dtypes, and for an
+    in-place op the very input tensor."""
+    stats_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    for op, shortcut in ops.META_SHORTCUTS.items():
+        x = torch.empty(shape, device="meta", dtype=dtype).contiguous(memory_format=layout)
+        if "batch_norm" in str(op):
+            stat = torch.empty(shape[1], device="meta", dtype=stats_dtype)
+            expected = op(x, stat, stat, stat, stat, 0.1, 1e-5)
+        else:
+            expected = op(x)
+        got = shortcut(x)
+        pairs = zip(expected, got, strict=True) if isinstance(got, tuple) else [(expected, got)]
+        for want, have in pairs:
+            assert (have.shape, have.stride(), have.dtype) == (
+                want.shape,
+                want.stride(),
+                want.dtype,
+            )
+            assert have.is_meta
+        if str(op).endswith("_.default"):
+            assert got is x and expected is x
+
+
+def test_meta_shortcuts_leave_the_count_unchanged() -> None:
+    """mobilenet_v3_small runs all four shortcut ops (batch norm, hardswish and hardsigmoid,
+    in place and not): its count on meta equals the count on real tensors, op for op."""
+    import torchvision
+
+    from bench.measure.counting.meta import build_on_meta
+
+    torch.manual_seed(0)
+    on_meta = build_on_meta(torchvision.models.mobilenet_v3_small, {}).eval()
+    on_real = torchvision.models.mobilenet_v3_small().eval()
+    with torch.inference_mode():
+        fast = count_ops(lambda: on_meta(torch.empty(1, 3, 64, 64, device="meta")))
+        real = count_ops(lambda: on_real(torch.zeros(1, 3, 64, 64)))
+    assert fast.macs == real.macs > 0
+    assert fast.uncounted_ops == real.uncounted_ops

@@ -36,8 +36,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import psutil
-
 from bench.records.latency import Contention
 
 BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")
@@ -81,12 +79,15 @@ class PsutilSource:
     """The real machine: psutil's system and process CPU times, os.getloadavg()."""
 
     def __init__(self) -> None:
+        import psutil  # here, not at module level: a counts-only run never probes (~0.1 s)
+
+        self._psutil = psutil
         self.cores = psutil.cpu_count() or os.cpu_count() or 1
         self._process = psutil.Process()
 
     def read(self) -> CpuReading:
         """Called by the measuring thread: every other Python thread is foreign."""
-        system = psutil.cpu_times()
+        system = self._psutil.cpu_times()
         own = self._process.cpu_times()
         return CpuReading(
             wall_s=time.monotonic(),
@@ -101,7 +102,7 @@ class PsutilSource:
             return ()  # the common case: no per-thread read at all
         try:
             times = self._process.threads()
-        except (psutil.Error, OSError):  # per-thread times not readable here
+        except (self._psutil.Error, OSError):  # per-thread times not readable here
             return ()
         return tuple(
             ThreadTime(t.id, names[t.id], t.user_time + t.system_time)
