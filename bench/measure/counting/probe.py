@@ -9,6 +9,7 @@ and input instead, and the record says which (`counted_on`) and why (a note).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import TypeVar
@@ -302,8 +303,14 @@ def shapes_only(fn: Callable[[], T]) -> T:
         pass
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        return fn()
+    # a failure there is reported by the caller, as on meta; torch would log it with a traceback
+    quiet = logging.getLogger(FakeTensorMode.__module__)
+    was_disabled, quiet.disabled = quiet.disabled, True
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            return fn()
+    finally:
+        quiet.disabled = was_disabled
 
 
 def _total_on_other_inputs(case: Case, real: _Real, macs: int) -> int | None:
