@@ -34,24 +34,17 @@ def _decoder_macs(experts_per_token: int = 0, experts: int = 0) -> int:
     return LAYERS * (projections + attention + mlp) + SEQ * HIDDEN * VOCAB
 
 
-class Logits(nn.Module):
-    """token ids in, logits out: what a causal LM's benchmark times."""
+class Output(nn.Module):
+    """Token ids in, one field of the model's output out (`logits` of a causal LM, what its
+    benchmark times; `last_hidden_state` of an encoder-decoder)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, field: str = "logits") -> None:
         super().__init__()
         self.model = model
+        self.field = field
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids).logits
-
-
-class LastHidden(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids).last_hidden_state
+        return getattr(self.model(input_ids=ids), self.field)
 
 
 def _decoder_config(kind: str, **extra: object) -> object:
@@ -72,19 +65,19 @@ def _decoder_config(kind: str, **extra: object) -> object:
 def llama() -> nn.Module:
     import transformers
 
-    return Logits(transformers.LlamaForCausalLM(_decoder_config("Llama")))
+    return Output(transformers.LlamaForCausalLM(_decoder_config("Llama")))
 
 
 def qwen2() -> nn.Module:
     import transformers
 
-    return Logits(transformers.Qwen2ForCausalLM(_decoder_config("Qwen2")))
+    return Output(transformers.Qwen2ForCausalLM(_decoder_config("Qwen2")))
 
 
 def mistral_sliding() -> nn.Module:
     import transformers
 
-    return Logits(transformers.MistralForCausalLM(_decoder_config("Mistral", sliding_window=16)))
+    return Output(transformers.MistralForCausalLM(_decoder_config("Mistral", sliding_window=16)))
 
 
 def mixtral() -> nn.Module:
@@ -93,7 +86,7 @@ def mixtral() -> nn.Module:
     import transformers
 
     config = _decoder_config("Mixtral", num_local_experts=4, num_experts_per_tok=2)
-    return Logits(transformers.MixtralForCausalLM(config))
+    return Output(transformers.MixtralForCausalLM(config))
 
 
 def bart() -> nn.Module:
@@ -110,7 +103,7 @@ def bart() -> nn.Module:
         decoder_ffn_dim=INTER,
         max_position_embeddings=256,
     )
-    return LastHidden(transformers.BartModel(config))
+    return Output(transformers.BartModel(config), "last_hidden_state")
 
 
 def _bart_macs() -> int:
