@@ -174,6 +174,13 @@ SUMMARY_GUIDE = (
 )
 
 
+def _flagged(flag: str, rows: list[Result]) -> list[str]:
+    """One Warnings line naming every row with the flag; none when no row has it."""
+    if not rows:
+        return []
+    return [f"{flag}: " + ", ".join(f"`{r.case.label}`" for r in rows)]
+
+
 def warnings(results: Sequence[Result]) -> list[str]:
     """One bullet per kind of problem, naming the cases; empty when there is none."""
     lines = []
@@ -195,20 +202,16 @@ def warnings(results: Sequence[Result]) -> list[str]:
             "noisy (IQR over 10% of the median, or the median's interval wider than 3x the "
             f"precision target; compare with care): {cases}"
         )
-    drifting = [r for r in timed if r.latency.drifting]
-    if drifting:
-        lines.append(
-            "drifting (the first and second halves of the blocks disagree beyond their "
-            "intervals: the machine's speed moved during the case; compare with care): "
-            + ", ".join(f"`{r.case.label}`" for r in drifting)
-        )
-    throttled = [r for r in timed if r.latency.throttled]
-    if throttled:
-        lines.append(
-            "throttled (the GPU's SM clock fell below 75% of its default during the samples; "
-            "lock the clocks, `bench doctor` says how): "
-            + ", ".join(f"`{r.case.label}`" for r in throttled)
-        )
+    lines += _flagged(
+        "drifting (the first and second halves of the blocks disagree beyond their "
+        "intervals: the machine's speed moved during the case; compare with care)",
+        [r for r in timed if r.latency.drifting],
+    )
+    lines += _flagged(
+        "throttled (the GPU's SM clock fell below 75% of its default during the samples; "
+        "lock the clocks, `bench doctor` says how)",
+        [r for r in timed if r.latency.throttled],
+    )
     busy = [r for r in results if contended(r)]
     if busy:
         lines.append(
