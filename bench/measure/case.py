@@ -596,7 +596,9 @@ def _compile_notes(
     if case.compile == CUDA_GRAPH:
         return (
             f"{CUDA_GRAPH}: the forward captured after {WARMUP_CALLS} eager warm-up calls "
-            f"({warmup.compile_ms:.0f} ms, not in the latency); timed as graph replays",
+            f"({warmup.compile_ms:.0f} ms, not in the latency); timed as graph replays; a "
+            "replay allocates nothing: the activations live in the graph's private pool, "
+            "reserved at capture (peak_reserved_bytes), not in peak_memory_bytes",
         )
     notes = []
     if case.compile == "reduce-overhead" and device.type != "cuda":
