@@ -162,3 +162,15 @@ def test_report_pairs_each_graph_row_with_its_eager_twin(tmp_path: Path) -> None
     text = "\n".join(graphs_section(results))
     assert "## CUDA graphs" in text and "launch-bound" in text
     assert graphs_section(results[:1]) == []
+
+
+def test_cuda_graphs_on_a_cpu_suite_says_it_adds_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.cli import main
+
+    suite = _suite(tmp_path, "")
+    code = main(["run", str(suite), "--cuda-graphs", "--metrics", "params", "--quiet",
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 0
+    assert "--cuda-graphs adds cases on CUDA devices only" in capsys.readouterr().err

@@ -233,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
     if args.suite is not None:
         # a bad suite is one line in a fraction of a second: checked before torch is imported
         # (the pipeline loads it again, from the same file, to run it)
-        load_suite(args.suite)
+        suite = load_suite(args.suite)
+        if args.cuda_graphs and not any(d.startswith("cuda") for d in suite.devices):
+            say(f"note: --cuda-graphs adds cases on CUDA devices only; {args.suite} has none")
     from bench.console import ProgressDisplay, summary_lines
     from bench.pipeline import run_suite  # imports torch
     from bench.profile import ProfileSettings
