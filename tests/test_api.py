@@ -75,6 +75,17 @@ def test_a_failing_model_is_a_row_and_bad_arguments_raise() -> None:
         bench.measure(nn.Linear(2, 2), "x")
     with pytest.raises(ValueError, match="metrics"):
         bench.measure(nn.Linear(2, 2), torch.randn(1, 2), metrics=["speed"])
+    with pytest.raises(ValueError, match="cache"):
+        bench.measure(nn.Linear(2, 2), torch.randn(1, 2), cache="lukewarm")
+
+
+def test_measure_times_a_cold_cache_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bench.measure.timing.flush.FALLBACK_CACHE_BYTES", 2**20)
+    monkeypatch.setattr("bench.measure.timing.flush.CPU_CACHE_ROOT", Path("/nonexistent"))
+    result = bench.measure(nn.Linear(8, 8), torch.randn(2, 8), cache="cold", **QUICK)
+    assert result.status == "ok", result.error
+    assert result.row()["cache"] == "cold" and result.case.cache == "cold"
+    assert any(note.startswith("cache cold:") for note in result.notes)
 
 
 def test_load_gives_the_run_as_a_typed_frame() -> None:

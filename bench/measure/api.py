@@ -20,7 +20,7 @@ from bench.measure.case import RunOptions, measure_case
 from bench.model.given import FACTORY, register, release
 from bench.model.inputs import ModelInput
 from bench.records import DEFAULT_METRICS, METRICS, Case, InputSpec, ModelSpec, Result
-from bench.records.axes import DTYPES, MODES
+from bench.records.axes import CACHE_STATES, DTYPES, MODES
 
 
 def measure(
@@ -36,16 +36,20 @@ def measure(
     threads: int | None = None,
     timeout: float | None = None,
     name: str | None = None,
+    cache: str = "warm",
 ) -> Result:
     """Measure one model on its inputs: params, FLOPs, latency and memory (or `metrics`).
 
     `inputs`: a tensor, a tuple or list of tensors (positional arguments), or a dict of tensors
     (keyword arguments); every tensor's first dimension is the batch. `budget` and `timeout`
     are seconds (defaults as `bench run`'s); `threads` sets torch's intra-op threads for the
-    case. A model that fails gives a Result with status `error` and the reason, as a suite
-    row would; a bad argument raises ValueError.
+    case; `cache="cold"` flushes the last-level cache (a GPU's L2) before each timed call. A
+    model that fails gives a Result with status `error` and the reason, as a suite row would; a
+    bad argument raises ValueError.
     """
     _check(model, device, dtype, mode)
+    if cache not in CACHE_STATES:
+        raise ValueError(f"cache {cache!r}; allowed: {', '.join(CACHE_STATES)}")
     chosen = checked_metrics(metrics)
     example = _model_input(inputs)
     specs, batch = _specs(example)
@@ -68,6 +72,7 @@ def measure(
             batch_size=batch,
             base_dir=Path.cwd(),
             mode=mode,
+            cache=cache,
         )
         options = RunOptions(
             metrics=chosen,
