@@ -393,3 +393,15 @@ def test_profile_csvs_on_a_full_disk_are_one_error_and_no_partial_file(tmp_path:
         write_profile_csvs([], tmp_path)
     assert "No space left on device" in str(caught.value)
     assert list(tmp_path.iterdir()) == []  # no CSV, empty or half written, and no temp file
+
+
+def test_an_amp_case_is_profiled_under_autocast_and_says_what_it_does_not_apply(
+    cases: dict[str, Case], tmp_path: Path
+) -> None:
+    amp = replace(cases["mlp"], dtype="amp_bfloat16", compile="default", cache="cold")
+    profile = run_profile(amp, tmp_path)
+    assert profile.status == "ok", profile.error
+    # under CPU autocast the linear layers run in bfloat16: a cast of the input first
+    assert calls(profile, "aten::_to_copy") > 0
+    assert "profiled eager: bench profile does not apply compile = default" in profile.notes
+    assert any(note.startswith("profiled warm") for note in profile.notes)

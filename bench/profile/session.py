@@ -28,6 +28,7 @@ from bench.measure.memory.probes import native_stderr_filtered
 from bench.measure.threads import intra_op_threads
 from bench.measure.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 from bench.model import Workload, build_model, make_input, make_workload
+from bench.model.variants import autocast
 from bench.profile.modules import module_flops, module_names, module_ranges
 from bench.profile.tables import memory_rows, module_rows, op_rows, step_times_ms
 from bench.records import Case
@@ -83,7 +84,8 @@ def _profile(
     example = make_input(case)
     device = torch.device(case.device)
     on_device = device.type == "cuda"
-    workload = make_workload(model, example, case.mode)
+    # the case's autocast too: an amp_* case profiled without it showed float32 kernels
+    workload = make_workload(model, example, case.mode, autocast(case.dtype, case.device))
     case_dir = out_dir / case_slug(case)  # one folder per case, as HTA reads a folder
     case_dir.mkdir(parents=True, exist_ok=True)
     trace = case_dir / (case_slug(case) + TRACE_SUFFIX)
@@ -120,8 +122,19 @@ def _profile(
         memory=memory_rows(captured["events"], steps, on_device),
         trace=trace,
         memory_snapshot=snapshot,
-        notes=hta_notes(trace) if on_device else (),
+        notes=_not_applied(case) + (hta_notes(trace) if on_device else ()),
     )
+
+
+def _not_applied(case: Case) -> tuple[str, ...]:
+    """What of the case's variants the profile does not reproduce, said rather than implied by
+    its label: it profiles the forward as built (no torch.compile, no graph capture), warm."""
+    notes = []
+    if case.compile != "eager":
+        notes.append(f"profiled eager: bench profile does not apply compile = {case.compile}")
+    if case.cache == "cold":
+        notes.append("profiled warm: bench profile does not flush the cache between steps")
+    return tuple(notes)
 
 
 def _step(workload: Workload, device: torch.device) -> None:
