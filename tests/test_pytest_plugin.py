@@ -589,3 +589,41 @@ def test_a_suite_case_that_downloads_fails_naming_the_address(pytester: pytest.P
     result = run(pytester, "--bench-suite", "suite.toml", "--benchmark-disable", "-q")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "http://example.invalid/config.json" in result.stdout.str()
+
+
+class RecordsAutocast(torch.nn.Module):
+    """Remembers whether its forward ran under CPU autocast."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+        self.seen: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.is_autocast_enabled("cpu"))
+        return self.linear(x)
+
+
+def test_suite_cases_keep_their_variants_apart_and_amp_runs_under_autocast(
+    tmp_path: Path,
+) -> None:
+    from bench.pytest_plugin.cases import case_id, subject_for_case
+    from bench.suite.load import expand, load_suite
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        '[suite]\nname = "v"\ndtypes = ["amp_bfloat16"]\ncompile = ["eager", "default"]\n'
+        'cache = ["warm", "cold"]\n\n[[models]]\nname = "rec"\n'
+        'factory = "tests.test_pytest_plugin:RecordsAutocast"\ninput_shape = [4]\n'
+    )
+    cases = expand(load_suite(suite))
+    ids = [case_id(c) for c in cases]
+    assert len(set(ids)) == len(ids) == 4
+    assert ids[-1] == "rec-cpu-amp_bfloat16-b1-4-eval-default-cold-cache"
+    subject = subject_for_case(cases[0])  # eager, warm: timed here, under its autocast
+    with subject.workload.context():
+        subject.workload.run()
+    assert subject.model.seen[-1] is True
+    for later in cases[1:]:
+        with pytest.raises(pytest.skip.Exception, match="is timed by `bench run`"):
+            subject_for_case(later)

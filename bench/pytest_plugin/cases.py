@@ -17,6 +17,7 @@ from bench.measure import device_unavailable_reason
 from bench.measure.counting import count_case
 from bench.model import build_model, check_output, make_input, make_workload
 from bench.model.downloads import block_downloads
+from bench.model.variants import autocast
 from bench.pytest_plugin.measure import Counts, Subject
 from bench.records import Case, dims_text
 from bench.suite import expand, load_suite
@@ -33,6 +34,13 @@ def case_id(case: Case) -> str:
     parts.append(case.mode)
     if case.inplace_variant:
         parts.append(case.inplace_variant)
+    # the variant axes, where not the default (two cases differing only there got one id)
+    if case.memory_format != "contiguous":
+        parts.append(case.memory_format)
+    if case.compile != "eager":
+        parts.append(case.compile)
+    if case.cache != "warm":
+        parts.append(f"{case.cache}-cache")
     return "-".join(parts)
 
 
@@ -57,13 +65,24 @@ def case_labels(case: Case) -> dict[str, Any]:
     }
 
 
+def _not_timed_here(case: Case) -> str | None:
+    """Why pytest-benchmark's loop cannot time this case as `bench run` would: it times the
+    forward as built, warm; a compiled, graph-replayed or cold-cache case would be timed as
+    something else under its name."""
+    if case.compile != "eager":
+        return f"compile = {case.compile} is timed by `bench run`, not under pytest-benchmark"
+    if case.cache != "warm":
+        return f"cache = {case.cache} is timed by `bench run`, not under pytest-benchmark"
+    return None
+
+
 def subject_for_case(case: Case) -> Subject:
     """Build the case's model and input as `bench run` does, count it, check one forward, with
     downloads refused as in `bench run` (an attempt fails the test, naming the address).
 
     A device this machine lacks skips the test (pytest.skip), as `bench run` marks it skipped.
     """
-    reason = device_unavailable_reason(case.device)
+    reason = device_unavailable_reason(case.device) or _not_timed_here(case)
     if reason is not None:
         pytest.skip(f"{case_id(case)}: {reason}")
     with block_downloads() as attempts:  # a test never downloads either
@@ -80,7 +99,8 @@ def subject_for_case(case: Case) -> Subject:
         counted_on=outcome.details.counted_on,
         notes=outcome.notes,
     )
-    workload = make_workload(model, example, case.mode)  # after counting: it sets the mode
+    # after counting (it sets the mode); an amp_* case's forward under its autocast
+    workload = make_workload(model, example, case.mode, autocast(case.dtype, case.device))
     return Subject(
         model=model,
         inputs=tuple(example.tensors()),
