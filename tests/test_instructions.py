@@ -480,3 +480,26 @@ def test_without_valgrind_or_counter_the_run_still_ends_ok_with_the_reason(
     assert lin["instructions"] is None and lin["instructions_source"] is None
     assert any("valgrind not found" in note for note in lin["notes"])
     assert "apt-get install valgrind" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_cuda_graph_case_on_the_cpu_is_not_sent_to_valgrind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is a skipped row; valgrind would start torch only to fail compiling it."""
+    from bench.measure.instructions import per_case
+    from bench.suite.load import expand, load_suite
+
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        '[suite]\nname = "s"\ncompile = ["eager", "cuda-graph"]\n\n[[models]]\nname = "m"\n'
+        'factory = "torch.nn:Identity"\ninput_shape = [4]\n'
+    )
+    sent: list[str] = []
+    monkeypatch.setattr(per_case, "hardware_counter", lambda: None)
+    monkeypatch.setattr(
+        per_case,
+        "count_under_callgrind",
+        lambda cases, timeouts, progress: sent.extend(c.compile for c in cases) or {},
+    )
+    per_case.count_before_run(expand(load_suite(suite)), lambda case: 60.0)
+    assert sent == ["eager"]
