@@ -1,9 +1,9 @@
 """Cold-cache timing (`cache = "cold"`): flush the last-level cache before each timed call.
 
-Back-to-back calls find their weights and activations in cache: a GPU's L2 (50 MB on an H100,
-60 MB on an H200) holds all of a small model's working set, so a warm figure is what a serving
-loop that runs one model sees, and a cold one what a pipeline that runs other work between
-calls sees. Triton's `do_bench` and nvbench flush L2 before every call for that reason.
+Back-to-back calls find their weights and activations in cache: a GPU's L2 (tens of
+megabytes on a data-center part) holds all of a small model's working set, so a warm figure is
+what a serving loop that runs one model sees, and a cold one what a pipeline that runs other
+work between calls sees. Triton's `do_bench` and nvbench flush L2 before every call for that reason.
 
 The flush writes a buffer of FLUSH_MULTIPLE times the cache's size, outside the timed region:
 it runs as the timing engine's `setup`, which precedes every timed call and forces one call per
