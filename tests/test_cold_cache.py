@@ -223,3 +223,28 @@ def test_bench_ab_flushes_a_cold_case_too(tmp_path: Path, monkeypatch: pytest.Mo
         before = len(flushed)
         live.setup()
         assert len(flushed) == before + 1
+
+
+def test_a_cold_cuda_case_gets_the_warm_device_the_monitor_and_the_flush() -> None:
+    from bench.measure.timing.device_clocks import DeviceWarmup
+
+    backend = FakeCudaBackend()
+    setup_calls: list[str] = []
+    with timing_conditions(
+        "cuda:0",
+        "cold",
+        lambda: setup_calls.append("zero_grad"),
+        warm_device=lambda device: DeviceWarmup(10, 0.1, 1.0, 1.0, True),
+        open_monitor=lambda device: (None, "no NVML here"),
+        make_flush=lambda device: cache_flush(
+            device, backend, lambda n: FakeBuffer(backend, n, 0.0)
+        ),
+    ) as conditions:
+        assert conditions.setup is not None
+        conditions.setup()
+        assert setup_calls == ["zero_grad"] and backend.log[-1][0] == "flush"
+        notes = conditions.notes
+        assert len(notes) == 2
+        assert notes[0].startswith("clocks not watched (no NVML here)")
+        assert notes[1].startswith("cache cold:")
+    assert backend.log[-1] == ("empty_cache",)
