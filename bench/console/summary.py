@@ -32,8 +32,9 @@ ADVICE = {
     "(e.g. twice the case's time)",
     "contended": "contended: other work took the cores; rerun on a quiet machine, or with "
     "--threads 1 to leave a core free",
-    "throttled": "throttled: the GPU's clock fell below 75% of its default (power or heat); "
-    "lock the clocks (`bench doctor` says how) and rerun",
+    "throttled": "throttled: the GPU's clock fell below 75% of its default (power, heat, or "
+    "idle between launches: the row's notes give NVML's reasons); lock the clocks (`bench "
+    "doctor` says how) and rerun",
     "noisy": "noisy: the samples disagree; raise --budget, or ask `bench ab` about a change",
     "drifting": "drifting: the machine's speed moved during the case; compare changes with "
     "`bench ab` (interleaved), not two stored runs",
