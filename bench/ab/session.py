@@ -24,7 +24,7 @@ import torch
 
 import bench
 from bench.ab.protocol import BlockReading, CaseFailed, CaseInfo, Listing, Prepared
-from bench.measure.case import device_unavailable_reason, probe_for, variant_unavailable_reason
+from bench.measure.case import device_unavailable_reason, probe_for
 from bench.measure.contention import ContentionProbe
 from bench.measure.threads import intra_op_threads
 from bench.measure.timing.engine import (
@@ -41,6 +41,7 @@ from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
 from bench.model.graphs import capture_graph
 from bench.model.inputs import make_input
+from bench.model.support import variant_unavailable_reason
 from bench.model.variants import autocast, compile_model
 from bench.model.workload import make_workload
 from bench.records import Case

@@ -50,15 +50,15 @@ from bench.measure.watchdog import DEFAULT_TIMEOUT_S, CaseTimeout, Guard, case_g
 from bench.model.downloads import block_downloads
 from bench.model.factory import build_model
 from bench.model.given import FACTORY as GIVEN_FACTORY
-from bench.model.graphs import WARMUP_CALLS, capture_graph, graph_problem
+from bench.model.graphs import WARMUP_CALLS, capture_graph
 from bench.model.inplace import check_inplace
-from bench.model.inputs import ModelInput, input_problem, make_input
+from bench.model.inputs import ModelInput, make_input
 from bench.model.outputs import NonFiniteOutputError, check_output
+from bench.model.support import variant_unavailable_reason
 from bench.model.variants import (
     CompileWarmup,
     autocast,
     compile_model,
-    compile_problem,
     unsupported_dtype,
     warm_compiled,
 )
@@ -153,15 +153,6 @@ class RunOptions:
     # `--metrics instructions` where the CPU's counter is hidden: every CPU case's count from
     # the run's one valgrind pass (bench.measure.instructions), by its counting key
     instruction_counts: Mapping[CaseKey, InstructionCount] = field(default_factory=dict)
-
-
-def variant_unavailable_reason(case: Case) -> str | None:
-    """Why the case's memory format or compile mode cannot run here, known before any build."""
-    return (
-        input_problem(case)
-        or graph_problem(case.compile, case.device, case.mode)
-        or compile_problem(case.compile, case.device)
-    )
 
 
 def device_unavailable_reason(device: str) -> str | None:

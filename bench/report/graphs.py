@@ -57,19 +57,12 @@ class GraphPair:
         ratio = self.ratio
         if ratio is None or self.eager is None or self.graph is None:
             return "unknown"
-        apart = not _overlap_or_unknown(self.eager, self.graph)
+        apart = not intervals_overlap(self.eager, self.graph)  # no interval: no claim
         if ratio >= GRAPH_GAIN and apart:
             return "launch-bound"
         if ratio < 1.0 and apart:
             return "graphs slower"
         return "device-bound"
-
-
-def _overlap_or_unknown(a: LatencyStats, b: LatencyStats) -> bool:
-    """Whether the two medians' intervals overlap; True when either has none (no claim)."""
-    if a.ci_low_ms is None or b.ci_low_ms is None:
-        return True
-    return intervals_overlap(a, b)
 
 
 def graph_pairs(results: Sequence[Result]) -> list[GraphPair]:

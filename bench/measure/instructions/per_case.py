@@ -22,7 +22,7 @@ from bench.measure.instructions.counter import (
 )
 from bench.measure.threads import intra_op_threads
 from bench.model.given import FACTORY as GIVEN_FACTORY
-from bench.model.graphs import graph_problem
+from bench.model.support import variant_unavailable_reason
 from bench.model.workload import Workload
 from bench.records import Case, CaseKey, InstructionCount
 
@@ -48,7 +48,7 @@ def count_before_run(
         for c in cases
         if c.device == "cpu"
         and c.model.factory != GIVEN_FACTORY
-        and graph_problem(c.compile, c.device, c.mode) is None  # a skipped row: nothing to count
+        and variant_unavailable_reason(c) is None  # a skipped row: nothing to count
     ]
     return count_under_callgrind(chosen, [timeout_for(c) for c in chosen], progress)
 
