@@ -164,6 +164,26 @@ def test_report_pairs_each_graph_row_with_its_eager_twin(tmp_path: Path) -> None
     assert graphs_section(results[:1]) == []
 
 
+def test_report_counts_pairs_timed_neither_way_instead_of_empty_rows(tmp_path: Path) -> None:
+    suite = with_variant_overrides(
+        load_suite(_suite(tmp_path, 'cache = ["warm", "cold"]', '["cuda"]')), None, True
+    )
+    cases = expand(suite)  # warm eager, warm graph, cold eager, cold graph
+    timed = {("eager", "warm"): 0.13, ("cuda-graph", "warm"): 0.08}
+    results = [
+        Result(case=c, status="ok", latency=_latency(timed[(c.compile, c.cache)]))
+        if (c.compile, c.cache) in timed
+        else Result(case=c, status="skipped", error="no CUDA device on this machine")
+        for c in cases
+    ]
+    text = "\n".join(graphs_section(results))
+    assert text.count("| `") == 1 and "cache=cold" not in text
+    assert "Left out: 1 pair timed neither eager nor replayed" in text
+    skipped = [Result(case=c, status="skipped", error="no CUDA device") for c in cases]
+    text = "\n".join(graphs_section(skipped))
+    assert "| `" not in text and "No case was timed eager or replayed: 2 pairs" in text
+
+
 def test_cuda_graphs_on_a_cpu_suite_says_it_adds_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

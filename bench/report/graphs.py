@@ -80,9 +80,13 @@ def graph_pairs(results: Sequence[Result]) -> list[GraphPair]:
 
 def graphs_section(results: Sequence[Result]) -> list[str]:
     """The report's "CUDA graphs" section; empty when the run has no cuda-graph row."""
-    pairs = graph_pairs(results)
-    if not pairs:
+    every = graph_pairs(results)
+    if not every:
         return []
+    pairs = [p for p in every if p.eager is not None or p.graph is not None]
+    untimed = len(every) - len(pairs)
+    if not pairs:
+        return ["## CUDA graphs", "", _untimed_line(untimed, everything=True), ""]
     rows = [
         (
             f"`{p.label}`",
@@ -104,7 +108,17 @@ def graphs_section(results: Sequence[Result]) -> list[str]:
         f"{GRAPH_GAIN:.2f}x faster with disjoint intervals, so the GPU waits on the host; "
         "*device-bound*: within that, the kernels are the limit.",
         "",
+        *([_untimed_line(untimed, everything=False), ""] if untimed else []),
     ]
+
+
+def _untimed_line(count: int, everything: bool) -> str:
+    """Pairs where neither side has a latency (both skipped or failed: their rows say why) would
+    be table rows of empty cells; one line says the same."""
+    pairs = "1 pair" if count == 1 else f"{count} pairs"
+    if everything:
+        return f"No case was timed eager or replayed: {pairs} skipped or failed (rows say why)."
+    return f"Left out: {pairs} timed neither eager nor replayed (their rows say why)."
 
 
 def _ms(latency: LatencyStats | None) -> str:

@@ -13,16 +13,7 @@ step agree 90 "$OUT/agree.md" python3 .gpu/agree.py "$OUT/runs" cuda
 echo "after: $(smi)" >>"$OUT/env.txt" 2>&1
 cuda_tests 130
 run=$(ls -d "$OUT"/runs/*/ | tail -n 1)
-python3 - "$run" >"$OUT/features.md" 2>&1 <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1] + "results.csv")))
-cols = ["model", "dtype", "batch_size", "compile", "cache", "status", "latency_median_ms",
-        "latency_ci_low_ms", "latency_ci_high_ms", "sm_clock_min_mhz", "throttled", "error"]
-print("| " + " | ".join(cols) + " |")
-for r in rows:
-    print("| " + " | ".join(r[c][:60] for c in cols) + " |")
-PY
-sed -n '/## CUDA graphs/,/^\*host/p' "$run/report.md" >>"$OUT/features.md"
+python3 .gpu/features_table.py "$run" >"$OUT/features.md" 2>&1
 (cd "$OUT" && tar -czf run.tgz runs && rm -rf runs)
 cat "$OUT/env.txt"; grep -A12 -i "gpu clocks" "$OUT/doctor.txt"; tail -n 3 "$OUT/run.txt"
 cat "$OUT/features.md" "$OUT/agree.md"; tail -n 15 "$OUT/cuda-tests.txt"
