@@ -126,3 +126,129 @@ def test_import_bench_stays_free_of_torch() -> None:
     code = "import sys, bench; print('torch' in sys.modules, callable(bench.measure))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+def test_measure_casts_floating_inputs_to_the_dtype_and_hands_the_model_back_unchanged() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(8, 4)
+    weight = model.weight.detach().clone()
+    result = bench.measure(model, torch.randn(2, 8), dtype="bfloat16", **QUICK)
+    assert result.status == "ok", result.error  # float32 inputs into bf16 weights failed
+    assert result.case.dtype == "bfloat16" and result.macs == 2 * 8 * 4
+    assert model.weight.dtype == torch.float32 and torch.equal(model.weight, weight)
+
+
+def test_measure_defaults_to_the_models_own_dtype() -> None:
+    model = nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 2)).bfloat16()
+    result = bench.measure(model, torch.randint(0, 50, (2, 5)), metrics=["params", "flops"])
+    assert result.status == "ok", result.error
+    assert result.case.dtype == "bfloat16" and result.case.device == "cpu"
+    assert model[1].weight.dtype == torch.bfloat16  # it was silently cast to float32
+
+
+def test_a_training_measurement_leaves_weights_buffers_grads_and_rng_as_they_were() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Dropout(0.5))
+    model[1].eval()  # a per-module flag the measurement must not flatten
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    inputs = torch.randn(4, 8)
+    rng = torch.get_rng_state()
+    result = bench.measure(model, inputs, mode="train", **QUICK)
+    assert result.status == "ok", result.error
+    assert result.latency is not None and result.latency.blocks > 0  # steps did run
+    after = model.state_dict()
+    assert all(torch.equal(state[k], after[k]) for k in state)  # num_batches_tracked too
+    assert all(p.grad is None for p in model.parameters())
+    assert [m.training for m in model] == [True, False, True]
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_a_measured_model_is_not_kept_alive() -> None:
+    import gc
+    import weakref
+
+    def measure_one() -> weakref.ref[nn.Module]:
+        model = nn.Sequential(nn.Linear(8, 8))
+        result = bench.measure(model, torch.randn(2, 8), metrics=["params", "flops"])
+        assert result.counting is not None and result.counting.layers  # torchinfo's table ran
+        return weakref.ref(model)
+
+    held = measure_one()
+    gc.collect()
+    assert held() is None  # torchinfo's module-level cache held it by its class name
+
+
+def test_measure_refuses_settings_a_suite_would_refuse_before_running() -> None:
+    import signal
+
+    handlers = signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)
+    bad_settings = [
+        {"timeout": -3}, {"timeout": 0}, {"budget": -1}, {"budget": float("nan")},
+        {"precision": -0.5}, {"precision": 2}, {"threads": 0}, {"compile": "fast"},
+    ]  # fmt: skip
+    for bad in bad_settings:
+        name = next(iter(bad))
+        with pytest.raises(ValueError, match=name):
+            bench.measure(nn.Linear(2, 2), torch.randn(3, 2), **bad)
+    from bench.measure.watchdog import case_guard
+
+    with pytest.raises(ValueError, match="timeout"), case_guard(-3.0):
+        pass  # the guard itself refuses before arming anything
+    assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == handlers
+
+
+def test_measure_labels_what_it_was_given() -> None:
+    conv = nn.Conv2d(3, 8, 3).to(memory_format=torch.channels_last)
+    image = torch.randn(2, 3, 16, 16).to(memory_format=torch.channels_last)
+    result = bench.measure(conv, image, metrics="params")  # one metric, as a plain string
+    assert result.status == "ok" and result.case.memory_format == "channels_last"
+    assert result.params == 3 * 8 * 9 + 8
+    assert not any("meta device" in note for note in result.notes)  # nothing to build on meta
+
+
+def test_a_keyword_input_may_share_a_name_with_torchinfos_arguments() -> None:
+    class Named(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.proj(x)
+
+    result = bench.measure(Named(), {"x": torch.randn(2, 4)}, metrics=["params", "flops"])
+    assert result.status == "ok" and result.macs == 2 * 4 * 4
+    assert result.counting is not None and result.counting.layers
+    assert not any("torchinfo" in note for note in result.notes)
+
+
+def test_frames_type_each_column_by_its_declared_kind_whatever_the_rows_hold() -> None:
+    from bench.records import COLUMNS
+    from bench.records.frames import frame_of
+
+    frame = frame_of([{"params": 178, "noisy": True}, {"params": None, "error": ""}], COLUMNS)
+    dtypes = frame.dtypes.astype(str)
+    assert dtypes["params"] == "Int64" and list(frame.params.astype(object)) == [178, pd.NA]
+    assert dtypes["latency_median_ms"] == "Float64" and dtypes["noisy"] == "boolean"
+    assert dtypes["error"] == "string" and frame.error.isna().all()
+    counts_only = bench.measure(nn.Linear(2, 2), torch.randn(1, 2), metrics=["params"])
+    both = pd.concat([counts_only.to_frame(), bench.load(REFERENCE)])
+    assert str(both["latency_median_ms"].dtype) == "Float64"  # was object: string + Float64
+
+
+def test_the_frame_carries_each_rows_notes_and_a_compiled_model_says_what_it_is() -> None:
+    compiled = torch.compile(nn.Linear(2, 2))  # compiled lazily: a params-only case never runs it
+    result = bench.measure(compiled, torch.randn(1, 2), metrics=["params"])
+    assert result.status == "ok" and result.params == 6
+    assert any("compiled by the caller" in note for note in result.notes)
+    frame = result.to_frame()
+    assert "compiled by the caller" in frame.loc[0, "notes"]
+    assert list(bench.load(REFERENCE).columns)[-1] == "notes"
+
+
+def test_a_training_step_of_a_model_without_parameters_is_a_skipped_row_with_the_reason() -> None:
+    class Attention(nn.Module):
+        def forward(self, q: torch.Tensor) -> torch.Tensor:
+            return nn.functional.scaled_dot_product_attention(q, q, q)
+
+    result = bench.measure(Attention(), torch.randn(2, 4, 8, 16), mode="train", metrics=["flops"])
+    assert result.status == "skipped" and "no trainable parameter" in result.error

@@ -8,22 +8,17 @@ integers, figures floats, and an empty cell is <NA>, never 0.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from bench.records import COLUMNS
-from bench.records.frames import typed
+from bench.records.frames import results_frame
 from bench.store.readback import RunReadError, read_record, results_from_record
 
 
 def load(run_dir: str | Path) -> pd.DataFrame:
-    """A run's rows (results.csv's columns, in its order), typed."""
+    """A run's rows: results.csv's columns in its order, typed, then `notes` (the row's notes
+    from run.json, `; `-joined: why a cell is empty or a figure is flagged)."""
     path = Path(run_dir)
     record = read_record(path, RunReadError)
-    rows = [_row(result) for result in results_from_record(record, path / "run.json")]
-    return typed(pd.DataFrame.from_records(rows, columns=list(COLUMNS)))
-
-
-def _row(result: Any) -> dict[str, Any]:
-    return result.row()
+    return results_frame(results_from_record(record, path / "run.json"), COLUMNS)

@@ -10,7 +10,7 @@ from bench.compare.history import aa_floors
 from bench.compare.instructions import DEFAULT_MARGIN
 from bench.compare.sources import load_side
 from bench.compare.verdicts import compare_runs
-from bench.records.frames import typed
+from bench.records.frames import frame_of
 
 COMPARE_COLUMNS = (
     "case",
@@ -71,6 +71,4 @@ def compare(
                 "instructions_verdict": case.instructions.verdict if case.instructions else None,
             }
         )
-    import pandas as pd
-
-    return typed(pd.DataFrame.from_records(rows, columns=list(COMPARE_COLUMNS)))
+    return frame_of(rows, COMPARE_COLUMNS)

@@ -4,12 +4,15 @@ A notebook user holds the model and its real inputs. They are registered
 (bench/model/given.py) and measured as one case, through `measure_case`, exactly as a suite case:
 the same warmup, blocks, counting, memory pass, guards and flags. The inputs are used as given
 (not redrawn from their shapes), so token ids, real images or a dict of keyword tensors keep
-their values. The model is moved to `device` and `dtype` in place, as `model.to()` does.
+their values. The model is borrowed: whatever the case does to it (a move, a cast, eval or train
+mode, gradients, running statistics, the random state) is undone before the call returns.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,43 +20,56 @@ import torch
 from torch import nn
 
 from bench.measure.case import RunOptions, measure_case
-from bench.model.given import FACTORY, register, release
+from bench.model.given import FACTORY, Preserved, register, release
 from bench.model.inputs import ModelInput
 from bench.records import DEFAULT_METRICS, METRICS, Case, InputSpec, ModelSpec, Result
-from bench.records.axes import CACHE_STATES, DTYPES, MODES
+from bench.records.axes import CACHE_STATES, COMPILE_MODES, DTYPES, MODES
 
 
 def measure(
     model: nn.Module,
     inputs: Any,
     *,
-    device: str = "cpu",
-    dtype: str = "float32",
+    device: str | None = None,
+    dtype: str | None = None,
     mode: str = "eval",
-    metrics: Iterable[str] | None = None,
+    metrics: Iterable[str] | str | None = None,
     budget: float | None = None,
     precision: float | None = None,
     threads: int | None = None,
     timeout: float | None = None,
     name: str | None = None,
     cache: str = "warm",
+    compile: str = "eager",
 ) -> Result:
     """Measure one model on its inputs: params, FLOPs, latency and memory (or `metrics`).
 
     `inputs`: a tensor, a tuple or list of tensors (positional arguments), or a dict of tensors
-    (keyword arguments); every tensor's first dimension is the batch. `budget` and `timeout`
-    are seconds (defaults as `bench run`'s); `threads` sets torch's intra-op threads for the
-    case; `cache="cold"` flushes the last-level cache (a GPU's L2) before each timed call. A
-    model that fails gives a Result with status `error` and the reason, as a suite row would; a
-    bad argument raises ValueError.
+    (keyword arguments); every tensor's first dimension is the batch. `device` and `dtype`
+    default to the model's own (its first parameter's); its floating inputs are cast to `dtype`
+    (float32 for the `amp_*` precisions, which autocast the forward). Inputs in channels_last
+    make a channels_last case. `budget` and `timeout` are seconds (defaults as `bench run`'s);
+    `precision` is the relative half-width of the median's 95% interval to aim for; `threads`
+    sets torch's intra-op threads for the case; `cache="cold"` flushes the last-level cache (a
+    GPU's L2) before each timed call; `compile` is a torch.compile mode (or "cuda-graph") bench
+    applies and times, compile time apart. The model is left as it was given: device, dtype,
+    train flag, gradients, buffers and the random state are restored. A model that fails gives
+    a Result with status `error` and the reason, as a suite row would; a bad argument raises
+    ValueError.
     """
+    device = device or _model_device(model, inputs)
+    dtype = dtype or _model_dtype(model)
     _check(model, device, dtype, mode)
+    _check_settings(budget, precision, threads, timeout)
     if cache not in CACHE_STATES:
         raise ValueError(f"cache {cache!r}; allowed: {', '.join(CACHE_STATES)}")
-    chosen = checked_metrics(metrics)
+    if compile not in COMPILE_MODES:
+        raise ValueError(f"compile {compile!r}; allowed: {', '.join(COMPILE_MODES)}")
+    chosen = checked_metrics([metrics] if isinstance(metrics, str) else metrics)
     example = _model_input(inputs)
     specs, batch = _specs(example)
     key = register(model, example)
+    kept = Preserved(model, mode, device)
     try:
         spec = ModelSpec(
             name=name or type(model).__name__,
@@ -73,6 +89,8 @@ def measure(
             base_dir=Path.cwd(),
             mode=mode,
             cache=cache,
+            compile=compile,
+            memory_format=_memory_format(example),
         )
         options = RunOptions(
             metrics=chosen,
@@ -81,9 +99,71 @@ def measure(
             threads=threads,
             timeout_s=timeout,
         )
-        return measure_case(case, options)
+        result = measure_case(case, options)
     finally:
         release(key)
+        kept.restore()
+    if _compiled_by_caller(model):
+        note = (
+            "model compiled by the caller (torch.compile): measured as given, its compile time "
+            "is in first_call_ms, and the compile column names only what bench applied"
+        )
+        result = replace(result, notes=(*result.notes, note))
+    return result
+
+
+def _model_device(model: nn.Module, inputs: Any) -> str:
+    """The device of the model's first parameter or buffer, else of the first input tensor."""
+    for tensor in [*model.parameters(), *model.buffers(), *_model_input(inputs).tensors()]:
+        if tensor.device.type != "meta":
+            return str(tensor.device)
+    return "cpu"
+
+
+def _model_dtype(model: nn.Module) -> str:
+    """The dtype of the model's first floating parameter; float32 for a model without one (a
+    dynamically quantized model keeps its weights packed, outside `parameters()`)."""
+    for param in model.parameters():
+        if param.is_floating_point():
+            name = str(param.dtype).removeprefix("torch.")
+            return name if name in DTYPES else "float32"
+    return "float32"
+
+
+def _memory_format(example: ModelInput) -> str:
+    """channels_last(_3d) when a floating 4-D (5-D) input is laid out so and not also plain
+    contiguous (a 1x1 image is both); else contiguous."""
+    layouts = (
+        (4, torch.channels_last, "channels_last"),
+        (5, torch.channels_last_3d, "channels_last_3d"),
+    )
+    for tensor in example.tensors():
+        if not tensor.is_floating_point() or tensor.is_contiguous():
+            continue
+        for rank, layout, name in layouts:
+            if tensor.dim() == rank and tensor.is_contiguous(memory_format=layout):
+                return name
+    return "contiguous"
+
+
+def _compiled_by_caller(model: nn.Module) -> bool:
+    """torch.compile(model) returns an OptimizedModule holding the original as `_orig_mod`."""
+    return hasattr(model, "_orig_mod") and type(model).__name__ == "OptimizedModule"
+
+
+def _check_settings(
+    budget: float | None, precision: float | None, threads: int | None, timeout: float | None
+) -> None:
+    """Settings a suite or the CLI would refuse, refused here before anything runs."""
+    for label, value in (("budget", budget), ("timeout", timeout)):
+        if value is not None and not (isinstance(value, int | float) and 0 < value < math.inf):
+            raise ValueError(f"{label} {value!r}; allowed: seconds, a finite number above 0")
+    if precision is not None and not (isinstance(precision, int | float) and 0 < precision < 1):
+        raise ValueError(f"precision {precision!r}; allowed: a fraction between 0 and 1, e.g. 0.01")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(f"threads {threads!r}; allowed: a whole number of 1 or more")
 
 
 def _check(model: Any, device: str, dtype: str, mode: str) -> None:

@@ -57,6 +57,9 @@ def case_guard(timeout_s: float | None) -> Iterator[Guard]:
     A timer that fires just as the block ends may still raise CaseTimeout from this context's
     exit; callers catch CaseTimeout around the whole `with`.
     """
+    if timeout_s is not None and not 0 < timeout_s < float("inf"):
+        # refused before any handler is installed: setitimer's own refusal came after both
+        raise ValueError(f"timeout {timeout_s!r}; allowed: seconds, a finite number above 0")
     guard = Guard()
     if threading.current_thread() is not threading.main_thread():
         yield guard

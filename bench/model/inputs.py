@@ -84,7 +84,7 @@ def make_input(
     target = torch.device(device if device is not None else case.device)
     given = given_inputs(case.model.factory, case.model.kwargs)
     if given is not None:  # handed over in Python (bench.measure): measured as they are
-        return _moved(given, target)
+        return _moved(given, target, storage_dtype(case.dtype))
     problem = input_problem(case)
     if problem is not None:
         raise CaseUnsupported(problem)
@@ -101,10 +101,15 @@ def make_input(
     return ModelInput(tuple(args), kwargs)
 
 
-def _moved(given: ModelInput, target: torch.device) -> ModelInput:
+def _moved(given: ModelInput, target: torch.device, floating: torch.dtype) -> ModelInput:
+    """The given inputs on the case's device, floating ones in its storage dtype as a suite's
+    drawn inputs are (a bfloat16 case fed float32 tensors fails in its first matmul); integer
+    inputs (token ids, masks) keep theirs. `.to` keeps each tensor's layout (channels_last)."""
+
     def move(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
-            return value if value.device == target else value.to(target)
+            dtype = floating if value.is_floating_point() else value.dtype
+            return value.to(device=target, dtype=dtype)  # the tensor itself when nothing changes
         if isinstance(value, list | tuple):
             return type(value)(move(v) for v in value)
         return value

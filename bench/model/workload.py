@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.errors import CaseUnsupported
 from bench.model.inputs import ModelInput
 from bench.model.outputs import output_leaves
 from bench.records.axes import MODES
@@ -119,6 +120,11 @@ def _within(context: ContextFactory, forward: Callable[[], Any]) -> Callable[[],
 def train_workload(model: nn.Module, forward_loss: Callable[[], torch.Tensor]) -> Workload:
     """The timed training step: `forward_loss()`, backward, an SGD step; gradients are cleared
     before each step, untimed. The one definition `bench run` and the pytest plugin both time."""
+    if not any(p.requires_grad for p in model.parameters()):
+        raise CaseUnsupported(
+            "mode train: the model has no trainable parameter, so a training step has nothing "
+            "to update (measure it in eval)"
+        )
     model.train()
     # lr=0: every op of a real step runs (momentum update, parameter add), but thousands of
     # timed steps on a synthetic loss cannot drive the weights to inf/NaN, which would change

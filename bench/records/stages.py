@@ -353,11 +353,9 @@ class Result:
 
     def to_frame(self) -> Any:
         """This row as a one-row pandas DataFrame, typed as `bench.load` types a run."""
-        import pandas as pd
+        from bench.records.frames import results_frame
 
-        from bench.records.frames import typed
-
-        return typed(pd.DataFrame.from_records([self.row()], columns=list(COLUMNS)))
+        return results_frame([self], COLUMNS)
 
     def row(self) -> dict[str, Any]:
         """The results.csv row, keyed by COLUMNS; None marks an empty cell."""

@@ -26,10 +26,14 @@ def layer_table(model: nn.Module, example: ModelInput | torch.Tensor) -> tuple[L
 
     example = ModelInput.of(example)
 
-    with _sizes_outside_dispatch_modes():
+    # Keyword-only inputs go in as input_data (torchinfo calls `model(**input_data)`): passed as
+    # summary's own keyword arguments, an input named like one of its parameters (`x`, `mode`)
+    # collided with them
+    keyword_only = not example.args and bool(example.kwargs)
+    with _sizes_outside_dispatch_modes(), _forward_pass_not_cached():
         stats = torchinfo.summary(
             model,
-            input_data=list(example.args),
+            input_data=dict(example.kwargs) if keyword_only else list(example.args),
             depth=LAYER_DEPTH,
             # None: torchinfo leaves model and input where they are, as given. A device made it
             # `model.to(device)` every parameter (a no-op move, 2,000 dispatched ops for four small
@@ -37,7 +41,7 @@ def layer_table(model: nn.Module, example: ModelInput | torch.Tensor) -> tuple[L
             device=None,
             verbose=0,
             col_names=("output_size", "num_params", "trainable"),
-            **example.kwargs,  # torchinfo passes extra keyword arguments on to forward
+            **({} if keyword_only else example.kwargs),  # passed on to forward
         )
     rows = []
     for info in stats.summary_list:
@@ -63,6 +67,22 @@ def _shape_text(size: object) -> str:
     if all(isinstance(d, int) for d in size):
         return "x".join(str(d) for d in size)
     return ", ".join(_shape_text(part) for part in size)
+
+
+@contextlib.contextmanager
+def _forward_pass_not_cached() -> Iterator[None]:
+    """torchinfo keeps every summary's layer list in a module-level dict keyed by the model's
+    class name, whatever `cache_forward_pass` says, and each entry holds the modules: a measured
+    model stayed alive (with its weights) until another model of its class name was summarised.
+    The cache is emptied after each table; a torchinfo without it has nothing to empty."""
+    try:
+        yield
+    finally:
+        from torchinfo import torchinfo as module
+
+        cache = getattr(module, "_cached_forward_pass", None)
+        if isinstance(cache, dict):
+            cache.clear()
 
 
 @contextlib.contextmanager

@@ -145,7 +145,8 @@ def _count(
     total_fixed = False
     meta: tuple[nn.Module, ModelInput] | None = None
     try:
-        meta = meta_copy(case)
+        # a given model (bench.measure) exists already, with real weights: nothing to build
+        meta = None if case.model.factory == GIVEN_FACTORY else meta_copy(case)
     except Exception as exc:  # any builder may refuse meta; counting falls back to real tensors
         notes.append(f"meta device: cannot build ({_one_line(exc)}); using real tensors")
 
