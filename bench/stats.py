@@ -289,3 +289,15 @@ def _wilcoxon_p(logs: np.ndarray) -> float | None:
     from scipy.stats import wilcoxon
 
     return float(wilcoxon(logs, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def suspects_reason(suspects: Sequence[tuple[str, float, str]]) -> str:
+    """The gate's words for inconclusive cases whose median ratio is past its limit."""
+    if not suspects:
+        return ""
+    label, ratio, why = suspects[0]
+    more = f" and {len(suspects) - 1} more" if len(suspects) > 1 else ""
+    return (
+        f"{len(suspects)} inconclusive case(s) slower than the gate by their medians: "
+        f"`{label}` {ratio:.3g}x ({why}){more}"
+    )

@@ -10,6 +10,7 @@ import math
 import random
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -377,6 +378,22 @@ def test_gate_cannot_judge_new_errors_or_an_all_inconclusive_run() -> None:
     contended, _ = measure({"m": 0.1}, {"m": 0.2}, others_cpu_share=0.5)
     assert exit_code(contended, 0.05, False) == 3  # contended: no regression is claimed
     assert exit_code(contended, 0.05, True) == 0
+
+
+def test_gate_cannot_pass_an_inconclusive_case_slower_than_it_beside_a_judged_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not every case inconclusive, but the one 2x slower is: a pass would hide it."""
+    run, _ = measure({"m": 0.1, "n": 0.1}, {"m": 0.2, "n": 0.1}, AbSettings(budget_s=RUN_S))
+    slow = next(c for c in run.cases if c.key.name == "m")
+    run = replace(
+        run, cases=tuple(replace(c, judgement=replace(c.judgement, verdict="inconclusive",
+                     reason="NEW ran contended", judged=False)) if c is slow else c
+                     for c in run.cases),
+    )  # fmt: skip
+    assert exit_code(run, 0.05, False) == 3
+    assert "1 inconclusive case(s) slower than the gate" in capsys.readouterr().err
+    assert exit_code(run, 0.05, True) == 0
 
 
 def _rounds(seed: int, count: int, ratio: float) -> tuple[list[float], list[float]]:

@@ -19,7 +19,7 @@ import pytest
 # imported here, not first inside an inner run: pytester restores sys.modules after each run,
 # and torch and numpy do not import twice into one process
 from bench.compare.sources import side_case_of_benchmark
-from bench.pytest_plugin.gate import GateCase, GateOutcome, in_blocks, judge_benchmarks
+from bench.pytest_plugin.gate import GateCase, GateOutcome, judge_benchmarks, verdict_line
 from bench.pytest_plugin.machine import torch_machine_info
 
 pytest_plugins = ["pytester"]
@@ -30,10 +30,12 @@ ROUND_S = 0.001  # the crafted median round: 1 ms
 ROUNDS = 40
 
 
-def seeded_rounds(seed: int, scale: float = 1.0, spread: float = 0.02) -> list[float]:
-    """ROUNDS round times in seconds, ROUND_S * scale, each off by up to +-spread."""
+def seeded_rounds(
+    seed: int, scale: float = 1.0, spread: float = 0.02, rounds: int = ROUNDS
+) -> list[float]:
+    """`rounds` round times in seconds, ROUND_S * scale, each off by up to +-spread."""
     rng = random.Random(seed)
-    return [ROUND_S * scale * (1 + rng.uniform(-spread, spread)) for _ in range(ROUNDS)]
+    return [ROUND_S * scale * (1 + rng.uniform(-spread, spread)) for _ in range(rounds)]
 
 
 def row(name: str, data: list[float] | None) -> dict[str, Any]:
@@ -50,8 +52,20 @@ def judge(base: list[float] | None, new: list[float], name: str = "test_steady")
 
 def test_rounds_are_judged_in_about_ten_blocks() -> None:
     """Consecutive rounds share the machine's momentary state: blocks of them are the unit."""
-    assert in_blocks(side_case_of_benchmark(row("a", seeded_rounds(1)))).samples_per_block == 4
-    assert in_blocks(side_case_of_benchmark(row("a", seeded_rounds(1)[:7]))).samples_per_block == 1
+    assert side_case_of_benchmark(row("a", seeded_rounds(1))).samples_per_block == 4
+    assert side_case_of_benchmark(row("a", seeded_rounds(1)[:7])).samples_per_block == 1
+
+
+def test_jittery_single_rounds_do_not_veto_a_clear_slowdown() -> None:
+    """Sub-millisecond rounds spread +-30% on a shared machine (IQR/median 0.3, `noisy` by the
+    rounds); blocks of 40 consecutive rounds do not. Judged noisy by rounds, a 2.5x slowdown was
+    `inconclusive` and, with --bench-gate-allow-inconclusive, passed."""
+    base = seeded_rounds(1, spread=0.3, rounds=400)
+    assert not side_case_of_benchmark(row("a", base)).noisy
+    slower = judge(base, seeded_rounds(2, scale=2.5, spread=0.3, rounds=400))
+    assert slower.cases[0].timing.verdict == "slower" and slower.exit_code(False) == 1
+    unchanged = judge(base, seeded_rounds(3, spread=0.3, rounds=400))
+    assert unchanged.cases[0].timing.verdict == "same" and unchanged.exit_code(False) == 0
 
 
 def test_unchanged_code_with_noise_passes() -> None:
@@ -94,6 +108,21 @@ def test_one_judged_case_is_enough_to_pass_beside_inconclusive_ones() -> None:
     unsure = GateCase("b", judge(None, seeded_rounds(2)).cases[0].timing)
     outcome = GateOutcome(0.10, "", (steady, unsure), ())
     assert outcome.exit_code(allow_inconclusive=False) == 0
+
+
+def test_an_inconclusive_case_slower_than_the_gate_by_its_median_is_not_a_pass() -> None:
+    steady = GateCase("a", judge(seeded_rounds(1), seeded_rounds(2)).cases[0].timing)
+    contended_new = row("test_steady", seeded_rounds(3, scale=2.5))
+    contended_new["extra_info"] = {"contended": True}
+    timing = judge_benchmarks([row("test_steady", seeded_rounds(1))], [contended_new], 0.10)
+    slow = GateCase("b", timing.cases[0].timing)
+    assert slow.timing.verdict == "inconclusive" and "NEW ran contended" in slow.timing.reason
+    outcome = GateOutcome(0.10, "", (steady, slow), ())
+    assert outcome.exit_code(allow_inconclusive=False) == 3
+    assert "`b` 2.5x (NEW ran contended)" in outcome.unjudged(allow_inconclusive=False)
+    assert outcome.exit_code(allow_inconclusive=True) == 0
+    passed = verdict_line(outcome, allow_inconclusive=True)
+    assert passed.startswith("bench gate passed") and "1 inconclusive, not judged: b" in passed
 
 
 def test_a_baseline_without_raw_samples_is_inconclusive_and_says_how_to_fix_it() -> None:
@@ -235,5 +264,11 @@ def test_the_gate_without_a_baseline_is_a_one_line_usage_error(
     assert "ERROR: --bench-gate needs a baseline: add --benchmark-compare" in missing
     empty = usage_error("--benchmark-storage=nothing-here", "--benchmark-compare", "--bench-gate=5")
     assert "ERROR: --bench-gate: no saved run in" in empty
-    assert "Traceback" not in missing + empty
+    # a storage outside the working directory: pytest-benchmark's relative location raised
+    elsewhere = timed.path.parent / f"{timed.path.name}-elsewhere"
+    outside = usage_error(
+        f"--benchmark-storage={elsewhere}", "--benchmark-compare", "--bench-gate=5"
+    )
+    assert f"ERROR: --bench-gate: no saved run in {elsewhere}" in outside
+    assert "Traceback" not in missing + empty + outside and "INTERNALERROR" not in outside
     assert "expected a percentage" in usage_error(*GATED, "--bench-gate", "ten")

@@ -157,6 +157,45 @@ def test_noisy_or_contended_side_is_inconclusive_even_when_3x(flags: dict, why: 
     assert result.ratio == pytest.approx(3.0, rel=0.02)  # the figures are still shown
 
 
+@pytest.mark.parametrize(
+    ("base_flags", "new_flags", "new_ms", "verdict"),
+    [
+        ({"contended": True}, {}, 15.0, "slower"),  # BASE slowed: the slowdown is at least this
+        ({}, {"contended": True}, 2.0, "faster"),  # NEW slowed: the speed-up is at least this
+        ({"throttled": True}, {}, 15.0, "slower"),
+        ({}, {"contended": True}, 15.0, "inconclusive"),  # NEW's load may be the slowdown
+        ({"contended": True}, {}, 2.0, "inconclusive"),  # BASE's load may be the speed-up
+    ],
+)
+def test_load_on_one_side_only_undoes_the_verdict_it_could_have_caused(
+    base_flags: dict, new_flags: dict, new_ms: float, verdict: str
+) -> None:
+    result = compare_samples(
+        side(samples(5.0, 1), **base_flags), side(samples(new_ms, 2), **new_flags)
+    )
+    assert result.verdict == verdict
+    assert ("contended" in result.reason) or ("throttled" in result.reason)
+
+
+def test_the_gate_cannot_pass_an_inconclusive_case_slower_than_it_by_its_median(
+    tmp_path: Path, cli
+) -> None:
+    """One case 1.9x slower but NEW noisy (inconclusive), the other unchanged: the gate used to
+    pass (exit 0) because not every case was inconclusive."""
+    base, new = _gate_runs(
+        tmp_path, [entry("a", samples(1.9, 3), noisy=True), entry("b", samples(2.0, 4))]
+    )
+    done = cli("compare", base, new, "--fail-on-regression", "10")
+    assert done.returncode == 3, done.stderr
+    assert "1 inconclusive case(s) slower than the gate by their medians" in done.stderr
+    assert "NEW is noisy" in done.stderr
+    allowed = cli("compare", base, new, "--fail-on-regression", "10", "--allow-inconclusive")
+    assert allowed.returncode == 0
+    fine = _gate_runs(tmp_path / "fine", [entry("a", samples(1.02, 3), noisy=True),
+                                          entry("b", samples(2.0, 4))])  # fmt: skip
+    assert cli("compare", *fine, "--fail-on-regression", "10").returncode == 0
+
+
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
 @pytest.mark.parametrize("where", ["BASE", "NEW"])
 def test_impossible_samples_are_inconclusive_without_figures(bad: float, where: str) -> None:

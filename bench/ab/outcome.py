@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from bench.ab.protocol import Prepared
 from bench.records.keys import CaseKey
 from bench.records.latency import Contention
-from bench.stats import VERDICTS, interval_verdict, paired_ratio_grouped
+from bench.stats import VERDICTS, interval_verdict, paired_ratio_grouped, suspects_reason
 
 
 @dataclass(frozen=True)
@@ -171,9 +171,10 @@ def regressions_beyond(run: AbRun, fraction: float) -> list[CaseRun]:
     ]
 
 
-def unjudged_reason(run: AbRun) -> str:
+def unjudged_reason(run: AbRun, fraction: float | None = None) -> str:
     """Why a gate could not judge this run ('' when it could): NEW failed some case, no case
-    matched, or every case was inconclusive."""
+    matched, every case was inconclusive, or (with the gate's `fraction`) an inconclusive
+    case's ratio is past the gate: a regression it could not confirm."""
     failed = [c.label for c in run.cases if c.new.error is not None]
     if failed:
         more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
@@ -182,4 +183,14 @@ def unjudged_reason(run: AbRun) -> str:
         return "no case is in both BASE's and NEW's suite"
     if all(c.judgement.verdict == "inconclusive" for c in run.cases):
         return "every case is inconclusive"
-    return ""
+    if fraction is None:
+        return ""
+    return suspects_reason(
+        [
+            (c.label, c.judgement.ratio, c.judgement.reason)
+            for c in run.cases
+            if c.judgement.verdict == "inconclusive"
+            and c.judgement.ratio is not None
+            and c.judgement.ratio > 1 + fraction
+        ]
+    )

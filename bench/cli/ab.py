@@ -244,7 +244,8 @@ def ab(args: argparse.Namespace) -> int:
 def exit_code(run: AbRun, fail_on_regression: float | None, allow_inconclusive: bool) -> int:
     """The gate, as `bench compare`'s: without --fail-on-regression 0, or 1 when a case failed;
     with it 1 for a confident regression past the limit, else 3 when the run cannot be judged
-    (NEW failed a case, no case matched, every case inconclusive) unless --allow-inconclusive,
+    (NEW failed a case, no case matched, every case inconclusive, an inconclusive case slower
+    than the limit by its ratio) unless --allow-inconclusive,
     else 0. Says why on stderr."""
     from bench.ab.outcome import regressions_beyond, unjudged_reason
 
@@ -257,7 +258,7 @@ def exit_code(run: AbRun, fail_on_regression: float | None, allow_inconclusive: 
         say(f"regression: {case.label}: NEW/BASE interval starts at {low:.3f}x, past 1 + {limit}")
     if regressed:
         return EXIT_CASE_FAILED
-    reason = unjudged_reason(run)
+    reason = unjudged_reason(run, fail_on_regression)
     if reason and not allow_inconclusive:
         say(f"gate: cannot judge ({reason}); exit {EXIT_UNJUDGED} (--allow-inconclusive passes)")
         return EXIT_UNJUDGED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 from bench.cli.arguments import (
@@ -81,7 +82,11 @@ def compare(args: argparse.Namespace) -> int:
         return EXIT_OK
     limit = args.fail_on_regression
     gates = {  # each gate asked for: the cases past it, why it cannot judge, what past means
-        "time": (regressions_beyond, unjudged_reason, "confidently slower"),
+        "time": (
+            regressions_beyond,
+            partial(unjudged_reason, fraction=limit),
+            "confidently slower",
+        ),
         "instructions": (
             instruction_regressions,
             instructions_unjudged,

@@ -104,7 +104,9 @@ def rule_footnote(comparison: Comparison) -> str:
         f"`same` when the whole CI lies within [{significant(1 / (1 + t), 4)}, "
         f"{significant(1 + t, 4)}] (threshold {100 * t:g}%); otherwise `inconclusive`, and "
         "always when either side errored, is noisy, contended, drifting or not steady, has "
-        f"fewer than {MIN_BLOCKS} blocks, or holds impossible samples. {floor_text} The U test "
+        f"fewer than {MIN_BLOCKS} blocks, or holds impossible samples (but a contended or "
+        "throttled BASE keeps `slower`, and such a NEW `faster`: load only slows the side it "
+        f"hits). {floor_text} The U test "
         "(Mann-Whitney on block medians) is shown, not used."
     )
 

@@ -20,6 +20,10 @@ from bench.stats import block_medians, grouped_block_medians
 from bench.store.readback import read_record
 
 PYTEST_BENCHMARK = "pytest-benchmark"  # the CaseKey kind of a pytest-benchmark test
+# pytest-benchmark rounds are grouped into this many blocks of consecutive rounds: rounds
+# milliseconds apart share the machine's momentary state, so they are not independent samples;
+# enough blocks for an interval, few enough that each spans rounds far enough apart to drift
+BLOCKS_PER_SIDE = 10
 NOISY_IQR_FRACTION = 0.10  # the same rule as a run's `noisy` column, for files that lack it
 
 
@@ -260,6 +264,12 @@ def _benchmark_case(path: Path, bench: dict[str, Any]) -> SideCase:
     return side_case_of_benchmark(bench)
 
 
+def rounds_per_block(rounds: int) -> int:
+    """Consecutive pytest-benchmark rounds per block, for about BLOCKS_PER_SIDE blocks (one
+    round each when there are fewer rounds than that)."""
+    return max(1, rounds // BLOCKS_PER_SIDE)
+
+
 def side_case_of_benchmark(bench: Mapping[str, Any]) -> SideCase:
     """One pytest-benchmark row (a saved JSON's, or a live run's `as_dict()`) as a SideCase.
 
@@ -282,11 +292,15 @@ def side_case_of_benchmark(bench: Mapping[str, Any]) -> SideCase:
         variant=str(extra.get("variant") or ""),
         dims=str(extra.get("dims") or ""),
     )
+    per_block = rounds_per_block(len(samples))
     return SideCase(
         key=key,
         status="ok" if samples else "error",
         samples_ms=samples,
-        noisy=_iqr_noisy(samples),
+        samples_per_block=per_block,
+        # over blocks, as a run's `noisy` is: single rounds of a sub-millisecond step spread
+        # well past 10% on any shared machine, which vetoed every verdict, a 2.5x slowdown's too
+        noisy=_iqr_noisy(tuple(block_medians(samples, per_block))),
         contended=_truthy(extra.get("contended")),
         params=_int_or_none(extra.get("params")),
         macs=_int_or_none(extra.get("macs")),

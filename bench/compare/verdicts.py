@@ -10,7 +10,8 @@ time). With t the threshold and d the larger of t and the machine's A/A noise fl
 - `same` when the whole interval lies inside [1 / (1 + t), 1 + t];
 - `inconclusive` otherwise, and always when either side errored, is noisy, contended, drifting
   or not steady, has fewer than MIN_BLOCKS blocks, or holds impossible samples (zero, negative,
-  not finite).
+  not finite); except that a contended or throttled BASE keeps a `slower`, and such a NEW a
+  `faster`: load only slows the side it hits, so it can hide such a change, never invent it.
 
 Two stored runs were made at different times, and a whole run on a shared machine shifts by more
 than any in-run interval shows (20-30% on a 2-core VM): the noise floor, the spread `bench
@@ -36,6 +37,7 @@ from bench.stats import (
     VERDICTS,
     hierarchical_medians,
     interval_verdict,
+    suspects_reason,
 )
 
 DEFAULT_THRESHOLD = 0.10
@@ -147,11 +149,16 @@ def bootstrap_ratio_ci(
     return float(low), float(high)
 
 
-def _flag_reason(base: SideCase, new: SideCase) -> str:
+def _flag_reason(base: SideCase, new: SideCase, verdict: str = "") -> str:
+    """Why a verdict on these two sides cannot stand ('' when it can). Contention and throttling
+    only ever slow the side they hit: a contended BASE can hide a slowdown, never invent one, so
+    it does not undo a `slower` (nor a contended NEW a `faster`): the change is, if anything,
+    larger than measured."""
     for side, case in (("BASE", base), ("NEW", new)):
-        if case.contended:
+        only_against = (side, verdict) in (("BASE", "slower"), ("NEW", "faster"))
+        if case.contended and not only_against:
             return f"{side} ran contended"
-        if case.throttled:
+        if case.throttled and not only_against:
             return f"{side} ran throttled (GPU clock below 75% of its default)"
         if case.steady is False:
             return f"{side} did not reach a steady state before sampling"
@@ -201,11 +208,21 @@ def compare_samples(
     low, high = bootstrap_ratio_ci(_resampled(base_groups), _resampled(new_groups))
     p_value = float(mannwhitneyu(base_blocks, new_blocks, alternative="two-sided").pvalue)
     figures = (base_median, new_median, ratio, low, high, p_value)
-    flagged = _flag_reason(base, new)
+    verdict, why = interval_verdict(low, high, threshold, noise_floor)
+    flagged = _flag_reason(base, new, verdict)
     if flagged:
         return SampleComparison("inconclusive", flagged, *figures)
-    verdict, why = interval_verdict(low, high, threshold, noise_floor)
+    slowed = _slowed_side(base, new)
+    if slowed:  # the verdict stands against it; say so beside the rule's reason
+        why = f"{why}; {slowed}, which can only have shrunk the change"
     return SampleComparison(verdict, why, *figures)
+
+
+def _slowed_side(base: SideCase, new: SideCase) -> str:
+    for side, case in (("BASE", base), ("NEW", new)):
+        if case.contended or case.throttled:
+            return f"{side} ran {'contended' if case.contended else 'throttled'}"
+    return ""
 
 
 def compare_runs(
@@ -291,19 +308,22 @@ def regressions_beyond(comparison: Comparison, fraction: float) -> list[CaseComp
     flagged. So `--fail-on-regression 5` fails an 8% slowdown with a tight interval even where
     the 10% threshold called it `same`."""
 
-    def beyond(case: CaseComparison) -> float:
-        history = comparison.case_floors.get(case.key)
-        floors = (fraction, comparison.noise_floor or 0.0, history.fraction if history else 0.0)
-        return 1 + max(floors)
-
     return [
         c
         for c in comparison.cases
         if c.timing.ci_low is not None
-        and c.timing.ci_low > beyond(c)
+        and c.timing.ci_low > _beyond(comparison, c, fraction)
         and c.timing.reason != "identical samples"
-        and not _flag_reason(c.base, c.new)
+        and not _flag_reason(c.base, c.new, "slower")
     ]
+
+
+def _beyond(comparison: Comparison, case: CaseComparison, fraction: float) -> float:
+    """The ratio a gate of `fraction` calls past for this case: 1 + the largest of the gate,
+    the machine's noise floor and the case's A/A history floor."""
+    history = comparison.case_floors.get(case.key)
+    floors = (fraction, comparison.noise_floor or 0.0, history.fraction if history else 0.0)
+    return 1 + max(floors)
 
 
 def _failed_cases(comparison: Comparison) -> str:
@@ -315,9 +335,11 @@ def _failed_cases(comparison: Comparison) -> str:
     return f"NEW has {len(failed)} failed case(s): {shown}{more}"
 
 
-def unjudged_reason(comparison: Comparison) -> str:
+def unjudged_reason(comparison: Comparison, fraction: float | None = None) -> str:
     """Why a regression gate cannot pass this comparison ('' when it can judge it): NEW has
-    error rows, no case matched, or every matched case is inconclusive."""
+    error rows, no case matched, every matched case is inconclusive, or (with the gate's
+    `fraction`) an inconclusive case's median is past the gate: a regression it could not
+    confirm, which a pass would hide."""
     failed = _failed_cases(comparison)
     if failed:
         return failed
@@ -325,7 +347,17 @@ def unjudged_reason(comparison: Comparison) -> str:
         return "no case of NEW matches a case of BASE"
     if all(c.verdict == "inconclusive" for c in comparison.cases):
         return f"all {len(comparison.cases)} matched cases are inconclusive"
-    return ""
+    if fraction is None:
+        return ""
+    return suspects_reason(
+        [
+            (c.base.label, c.timing.ratio, c.timing.reason)
+            for c in comparison.cases
+            if c.verdict == "inconclusive"
+            and c.timing.ratio is not None
+            and c.timing.ratio > _beyond(comparison, c, fraction)
+        ]
+    )
 
 
 def instruction_regressions(comparison: Comparison, fraction: float) -> list[CaseComparison]:

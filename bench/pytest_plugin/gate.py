@@ -13,25 +13,15 @@ exit code, rather than passing in silence.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bench.cli.arguments import EXIT_CASE_FAILED, EXIT_OK, EXIT_UNJUDGED
 from bench.compare.instructions import DEFAULT_MARGIN, InstructionChange, instruction_change
-from bench.compare.sources import SideCase, benchmark_has_samples, side_case_of_benchmark
+from bench.compare.sources import benchmark_has_samples, side_case_of_benchmark
 from bench.compare.verdicts import DEFAULT_THRESHOLD, SampleComparison, compare_samples
 from bench.noise_floor import load_floor
-
-# Blocks per side: enough for an interval over blocks, few enough that each block spans
-# rounds far enough apart to see the machine's drift.
-BLOCKS_PER_SIDE = 10
-
-
-def in_blocks(case: SideCase) -> SideCase:
-    """The case with about BLOCKS_PER_SIDE blocks of consecutive rounds (one round each when
-    there are fewer rounds than that)."""
-    per_block = max(1, len(case.samples_ms) // BLOCKS_PER_SIDE)
-    return replace(case, samples_per_block=per_block)
+from bench.stats import suspects_reason
 
 
 @dataclass(frozen=True)
@@ -91,6 +81,17 @@ class GateOutcome:
             and all(c.timing.verdict == "inconclusive" for c in self.cases)
         ):
             return "every benchmark was inconclusive (--bench-gate-allow-inconclusive passes this)"
+        suspects = suspects_reason(
+            [
+                (c.name, c.timing.ratio, c.timing.reason)
+                for c in self.cases
+                if c.timing.verdict == "inconclusive"
+                and c.timing.ratio is not None
+                and c.timing.ratio > 1 + max(self.threshold, self.noise_floor)
+            ]
+        )
+        if self.time_gate and not allow_inconclusive and suspects:
+            return f"{suspects} (--bench-gate-allow-inconclusive passes this)"
         if self.instruction_threshold is not None and all(
             c.instructions is None for c in self.cases
         ):
@@ -111,8 +112,8 @@ def judge_pair(
     if not benchmark_has_samples(base):
         why = "baseline has no raw samples: save it with --benchmark-save-data"
         return SampleComparison("inconclusive", why)
-    base_case = in_blocks(side_case_of_benchmark(base))
-    new_case = in_blocks(side_case_of_benchmark(new))
+    base_case = side_case_of_benchmark(base)  # its rounds in blocks (bench/compare/sources.py)
+    new_case = side_case_of_benchmark(new)
     return compare_samples(base_case, new_case, threshold, noise_floor)
 
 
@@ -221,7 +222,8 @@ def rule_line(threshold: float, noise_floor: float = 0.0) -> str:
     return (
         f"rule: slower (exit 1) when the 95% interval of median current / baseline, over blocks "
         f"of consecutive rounds, lies wholly above {1 + called:.3g} (+{called * 100:g}%){floor}; "
-        "exit 3 when nothing matched the baseline or all were inconclusive"
+        "exit 3 when nothing matched the baseline, all were inconclusive, or an inconclusive one "
+        "is past that by its median"
     )
 
 
@@ -237,7 +239,14 @@ def verdict_line(outcome: GateOutcome, allow_inconclusive: bool) -> str:
     why = outcome.unjudged(allow_inconclusive)
     if why:
         return f"bench gate COULD NOT JUDGE (exit {EXIT_UNJUDGED}): {why}"
-    return f"bench gate passed: no benchmark {' or '.join(asked)}"
+    allowed = [c.name for c in outcome.cases if c.timing.verdict == "inconclusive"]
+    unjudged = (
+        f" ({len(allowed)} inconclusive, not judged: {', '.join(allowed[:3])}"
+        f"{' and more' if len(allowed) > 3 else ''})"
+        if allowed and outcome.time_gate
+        else ""
+    )
+    return f"bench gate passed: no benchmark {' or '.join(asked)}{unjudged}"
 
 
 def summary_lines(outcome: GateOutcome, allow_inconclusive: bool) -> list[str]:

@@ -168,9 +168,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         compare = config.getoption("benchmark_compare")
         which = "" if compare is True else f" matching {compare!r}"
         raise pytest.UsageError(
-            f"--bench-gate: no saved run{which} in {benchmarks.storage.location} to compare "
-            "to; save a baseline first with --benchmark-autosave"
+            f"--bench-gate: no saved run{which} in {_storage_text(benchmarks.storage)} to "
+            "compare to; save a baseline first with --benchmark-autosave"
         )
+
+
+def _storage_text(storage: object) -> str:
+    """Where the saved runs are. pytest-benchmark's `location` is the path relative to the
+    working directory and raises for a storage outside it (an INTERNALERROR instead of this
+    message); the storage's own str() is its whole path or URL."""
+    try:
+        return str(storage.location)  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return str(storage)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
