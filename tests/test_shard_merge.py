@@ -112,6 +112,25 @@ def test_three_shards_merge_into_exactly_the_unsharded_run(runs, tmp_path: Path,
     assert "7 cases: 7 ok" in report
 
 
+def test_the_documented_glob_merges_though_it_takes_in_the_folders_index(
+    runs, tmp_path: Path, capsys
+) -> None:
+    """`bench merge shards/*`: bench keeps an index.md beside the runs of an --out folder."""
+    given = sorted((runs["root"] / "shards").glob("*"))
+    assert any(path.name == "index.md" for path in given)
+    code, stdout, err = merge(capsys, *given, "--out", tmp_path / "merged")
+    assert (code, err) == (0, "")
+    assert rows(Path(stdout.strip())) == rows(runs["whole"])
+
+
+def test_shards_of_different_splits_are_refused_unless_forced(runs, tmp_path: Path, capsys) -> None:
+    half = run_suite(runs["suite"], tmp_path / "halves", OPTIONS, shard=Shard(1, 2)).run_dir
+    err = assert_refused(capsys, tmp_path / "m", half, runs["s3"])
+    assert "different splits (1/2, 3/3)" in err
+    code, stdout, _ = merge(capsys, half, runs["s3"], "--out", tmp_path / "m", "--force")
+    assert code in (0, 1) and Path(stdout.strip()).is_dir()
+
+
 def test_rebuilt_records_give_back_the_rows_the_shards_wrote(runs) -> None:
     for k in (1, 2, 3):
         for entry in read_record(runs[f"s{k}"])["cases"]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.errors import BenchError, one_line
 from bench.records import COLUMNS, CaseKey, key_of_entry
+from bench.report.index import INDEX_MD
 from bench.report.rebuild import write_report
 from bench.shard.partition import Shard, shard_from_record
 from bench.store.entries import result_of
@@ -266,12 +267,23 @@ def _differences(shards: Sequence[ShardRun]) -> list[str]:
 
 
 def plan_merge(run_dirs: Sequence[Path], force: bool = False) -> MergePlan:
-    """Read and check every shard; raise MergeError (nothing written) if they cannot merge."""
+    """Read and check every shard; raise MergeError (nothing written) if they cannot merge.
+
+    The index.md bench keeps beside the runs of an --out folder is passed over: every
+    documented recipe (`bench merge shards/*`) globs it in with the shard directories."""
+    run_dirs = [d for d in run_dirs if not (Path(d).name == INDEX_MD and Path(d).is_file())]
     if not run_dirs:
         raise MergeError("give at least one shard run directory")
     shards = [read_shard(Path(d)) for d in run_dirs]
     _check_one_suite(shards)
     _check_disjoint(shards)
+    splits = sorted({shard.shard.count for shard in shards})
+    if len(splits) > 1 and not force:
+        labels = ", ".join(sorted({shard.shard.label for shard in shards}))
+        raise MergeError(
+            f"shards of different splits ({labels}): each split has its own missing shards "
+            "and cases, so merge the shards of one split (--force merges anyway)"
+        )
     for shard in shards:
         allowed = shard.shard_cases
         for key in shard.keys:
