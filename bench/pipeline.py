@@ -29,6 +29,7 @@ from bench.run_writer import RunWriter
 from bench.shard.partition import Shard, select, shard_record, shard_to_run
 from bench.store.digests import file_sha256
 from bench.store.entries import factory_file
+from bench.store.options import option_flags
 from bench.store.resume import PriorRun, load_prior_run, read_run_record
 from bench.store.rundir import RESULTS_CSV, CsvWriter
 from bench.suite.load import expand, load_suite, with_variant_overrides
@@ -125,7 +126,7 @@ def open_run(
     environment = capture_environment()
     if resume is None:
         chosen = select(cases, shard) if shard is not None else cases
-        header = _header(suite, suite_path, environment, None)
+        header = {**_header(suite, suite_path, environment, None), "options": options.record()}
         if shard is not None:
             header.update(shard_record(shard, cases, chosen))
         writer = RunWriter.create(out, suite.name, header)
@@ -142,9 +143,10 @@ def open_run(
         prior = load_prior_run(
             resume, suite.name, [c for c in cases if isinstance(c, Case)], retry_timeouts
         )
+        _check_same_options(resume, prior.record.get("options"), options.record())
         shard = shard_to_run(shard, prior.record)  # a resumed shard keeps its split
         chosen = select(cases, shard) if shard is not None else cases
-        header = _header(suite, suite_path, environment, prior)
+        header = {**_header(suite, suite_path, environment, prior), "options": options.record()}
         if shard is not None:
             header.update(shard_record(shard, cases, chosen))
         if prior.csv_rewrite is not None:  # decided: only now may the file change
@@ -156,6 +158,22 @@ def open_run(
     todo = [c for c in chosen if isinstance(c, Case) and c.key not in prior.finished]
     _started(writer, suite, suite_path, len(chosen), todo)
     return writer, todo
+
+
+def _check_same_options(run_dir: Path, started: Any, now: dict[str, Any]) -> None:
+    """A run is finished under the options it was started with: rows timed with another budget,
+    precision or thread count (or not timed at all) would sit in one table as if alike. A run
+    recorded before options were kept has none to check."""
+    if not isinstance(started, dict):
+        return
+    differing = [name for name in now if name in started and started[name] != now[name]]
+    if differing:
+        changes = "; ".join(f"{n}: {started[n]!r} then, {now[n]!r} now" for n in differing)
+        flags = " ".join(option_flags(started)) or "no options"
+        raise ResumeError(
+            f"{run_dir}: started with other options ({changes}); resume it with the same: "
+            f"bench run --resume {run_dir} {flags}".rstrip()
+        )
 
 
 def _started(

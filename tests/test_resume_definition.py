@@ -102,3 +102,30 @@ def test_ctrl_c_before_the_run_directory_claims_no_files(
     err = capsys.readouterr().err
     assert err == "interrupted: stopped before a run directory was made; nothing was written\n"
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_refuses_other_run_options_and_gives_the_flags_to_use(
+    write_suite, tmp_path: Path, capsys
+) -> None:
+    """A run started with `--metrics params` finished with `--metrics params,flops --quick`
+    mixed rows counted and timed differently in one table, and said nothing."""
+    run_dir = finished_run(write_suite, tmp_path, capsys, suite_text(LINEAR))
+    before = (run_dir / "results.csv").read_bytes()
+    argv = ["run", "--resume", str(run_dir), "--metrics", "params,flops", "--quick"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "started with other options" in err
+    assert "metrics: ['params'] then, ['flops', 'params'] now" in err and "quick" in err
+    assert err.rstrip().endswith(f"bench run --resume {run_dir} --metrics params")
+    assert (run_dir / "results.csv").read_bytes() == before
+    assert main(["run", "--resume", str(run_dir), "--metrics", "params"]) == 0  # the same: fine
+    report = (run_dir / "report.md").read_text()
+    assert "Run options: `--metrics params`." in report and "Smoke test" not in report
+
+
+def test_a_quick_run_says_so_in_its_report(write_suite, tmp_path: Path, capsys) -> None:
+    suite = write_suite(suite_text(LINEAR))
+    assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--quick", "--quiet"]) == 0
+    run_dir = Path(capsys.readouterr().out.strip())
+    report = (run_dir / "report.md").read_text()
+    assert "**Smoke test (`--quick`)**" in report and "Run options: `--quick`." in report

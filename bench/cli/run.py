@@ -221,6 +221,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         processes=args.processes,
         cache=args.cache,
         cuda_graphs=args.cuda_graphs,
+        quick=args.quick,
     )
 
 

@@ -153,6 +153,28 @@ class RunOptions:
     # `--metrics instructions` where the CPU's counter is hidden: every CPU case's count from
     # the run's one valgrind pass (bench.measure.instructions), by its counting key
     instruction_counts: Mapping[CaseKey, InstructionCount] = field(default_factory=dict)
+    # `--quick`: the smoke-test timing policy (QUICK_POLICY); its numbers are not to be quoted
+    quick: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """The options that shape a run's numbers, as its run.json keeps them: the report
+        states them, and --resume refuses to finish a run under other ones (rows timed with
+        another budget, or not timed at all, would sit in one table as if alike)."""
+        return {
+            "metrics": sorted(self.metrics),
+            "quick": self.quick,
+            "budget_s": self.budget_s,
+            "precision": self.precision,
+            "threads": self.threads,
+            "timeout_s": self.timeout_s,
+            "processes": self.processes,
+            "cache": self.cache,
+            "cuda_graphs": self.cuda_graphs,
+            "crosscheck": self.crosscheck,
+            "allow_partial_counts": self.allow_partial_counts,
+            "isolate": self.isolate,
+            "oom_backoff": self.oom_backoff,
+        }
 
 
 def device_unavailable_reason(device: str) -> str | None:

@@ -18,6 +18,7 @@ from bench.report.model_plots import write_model_plots
 from bench.report.plot_style import PLOTS_DIR
 from bench.report.profiles import profile_section
 from bench.report.shards import shards_section
+from bench.store.options import options_lines
 from bench.store.readback import read_record, results_from_record
 from bench.store.rundir import REPORT_MD, write_atomic
 
@@ -53,7 +54,7 @@ def write_report(run_dir: Path) -> Path:
         report_title(record, run_dir),
         plots,
         model_plots,
-        front=shards_section(record),
+        front=[*options_lines(record), *shards_section(record)],
         back=profile_section(profiles, run_dir, profiled.get("top", DEFAULT_TOP)),
     )
     path = run_dir / REPORT_MD
