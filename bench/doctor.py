@@ -435,20 +435,27 @@ def render_doctor(report: DoctorReport) -> str:
     )
     spread = report.process_spread
     if spread is not None:
-        parts = [
-            f"{w} {', '.join(f'{m:.4g}' for m in spread.medians_ms[w])} ms"
-            f" (spread {100 * spread.spread(w):.1f}%)"
-            for w in spread.medians_ms
-        ]
         left_out = (
             f" ({spread.contended_processes} contended process(es) left out)"
             if spread.contended_processes
             else ""
         )
-        lines.append(
-            f"between fresh processes: {'; '.join(parts)}; A/A noise floor"
-            f" {100 * spread.floor:.1f}%{left_out}"
-        )
+        if spread.measured:
+            parts = [
+                f"{w} {', '.join(f'{m:.4g}' for m in spread.medians_ms[w])} ms"
+                f" (spread {100 * spread.spread(w):.1f}%)"
+                for w in spread.medians_ms
+            ]
+            lines.append(
+                f"between fresh processes: {'; '.join(parts)}; A/A noise floor"
+                f" {100 * spread.floor:.1f}%{left_out}"
+            )
+        else:  # fewer than two clean processes: a spread of nothing is not 0%
+            lines.append(
+                "between fresh processes: not measured, fewer than two processes ran "
+                f"uncontended{left_out}; A/A noise floor not measured (run bench doctor on a "
+                "quiet machine)"
+            )
     governor = ", ".join(report.cpu_governor) if report.cpu_governor else "not readable"
     lines.append(f"CPU frequency governor: {governor}")
     for c in report.ceilings:

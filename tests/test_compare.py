@@ -449,6 +449,17 @@ def test_the_runs_recorded_floor_reaches_verdicts_gate_and_footnote(tmp_path: Pa
     assert "noise floor" in render_comparison(comparison) and "25.0%" in render_comparison(
         comparison
     )
+    assert "from `bench doctor`: 256x256 matmul, 2026-12-01)" in render_comparison(comparison)
+
+
+def test_a_floor_from_a_quick_doctor_run_says_so() -> None:
+    from bench.compare.sources import floor_source
+
+    quick = {"fraction": 0.039, "workload": "256x256 matmul", "repeats": 4, "quick": True}
+    said = floor_source(quick)
+    assert said.startswith("`bench doctor --quick`: 256x256 matmul, 4 repeats")
+    assert "run `bench doctor` for a firmer one" in said
+    assert floor_source(None) == "" and floor_source(0.2) == ""
 
 
 def _gate_runs(tmp_path: Path, new_cases: list[dict[str, Any]]) -> tuple[Path, Path]:

@@ -169,6 +169,18 @@ def test_contended_processes_are_left_out_of_the_floor() -> None:
     assert not ProcessSpread({"a": (1.0,), "b": (10.0,)}, contended_processes=5).measured
 
 
+def test_a_floor_no_clean_process_measured_is_not_printed_as_zero() -> None:
+    from bench.measure.timing.floor import ProcessSpread
+
+    empty = ProcessSpread({"matmul": (), "conv": ()}, contended_processes=2)
+    text = render_doctor(doctor_report(process_spread=empty))
+    line = next(x for x in text.splitlines() if x.startswith("between fresh processes"))
+    assert "0.0%" not in line and "A/A noise floor not measured" in line
+    assert "2 contended process(es) left out" in line
+    clean = ProcessSpread({"matmul": (1.0, 1.1)})
+    assert "A/A noise floor 10.0%" in render_doctor(doctor_report(process_spread=clean))
+
+
 def doctor_report(**fields: Any) -> DoctorReport:
     """A report with quiet figures everywhere but `fields`, for rendering tests."""
     defaults: dict[str, Any] = {

@@ -83,9 +83,10 @@ def rule_footnote(comparison: Comparison) -> str:
             "between-run drift is not accounted for, so prefer `bench ab`."
         )
     else:
+        measured = comparison.noise_floor_source or "`bench doctor`"
         floor_text = (
-            f"This machine's A/A noise floor (between repeated whole measurements, from "
-            f"`bench doctor`) is {100 * floor:.1f}%: no change below it is called."
+            f"This machine's A/A noise floor (the spread of repeated measurements of the same "
+            f"work, from {measured}) is {100 * floor:.1f}%: no change below it is called."
         )
     if comparison.case_floors:
         widest_key = max(comparison.case_floors, key=lambda k: comparison.case_floors[k].fraction)

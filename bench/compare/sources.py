@@ -85,6 +85,8 @@ class RunSamples:
     duplicates: tuple[str, ...] = field(default=())  # labels of rows that repeat a case key
     # this machine's A/A noise floor when the run was made (bench doctor), None: not measured
     noise_floor: float | None = None
+    # where that floor came from, in words (what, how many repeats, when, quick or not)
+    noise_floor_source: str = ""
     # what code made the run: bench's git commit, torch, Python; "" when not known or the
     # working tree had uncommitted changes (then no other run can be known to be the same code)
     code: str = ""
@@ -226,6 +228,7 @@ def _from_run(path: Path, record: dict[str, Any]) -> RunSamples:
         cases=cases,
         duplicates=repeated,
         noise_floor=_floor(env.get("noise_floor")),
+        noise_floor_source=floor_source(env.get("noise_floor")),
         code=_code(env),
     )
 
@@ -245,6 +248,25 @@ def _floor(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
     return None
+
+
+def floor_source(value: Any) -> str:
+    """How a recorded floor was measured, for the footnote: a floor from `bench doctor --quick`
+    (one in-process matmul, a few repeats) is a weaker floor than 6 fresh processes, and says so."""
+    if not isinstance(value, dict):
+        return ""
+    parts = [str(value.get("workload") or "?")]
+    if isinstance(value.get("repeats"), int):
+        parts.append(f"{value['repeats']} repeats")
+    if value.get("date"):
+        parts.append(str(value["date"])[:10])
+    how = "`bench doctor --quick`" if value.get("quick") else "`bench doctor`"
+    weak = (
+        "; quick: fewer, shorter measurements, so run `bench doctor` for a firmer one"
+        if value.get("quick")
+        else ""
+    )
+    return f"{how}: {', '.join(parts)}{weak}"
 
 
 def benchmark_has_samples(bench: Mapping[str, Any]) -> bool:

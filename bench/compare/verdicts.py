@@ -99,6 +99,7 @@ class Comparison:
     added: tuple[SideCase, ...]
     removed: tuple[SideCase, ...]
     noise_floor: float | None = None  # the larger side's A/A floor; None: neither measured one
+    noise_floor_source: str = ""  # how that side's floor was measured (sources.floor_source)
     # per case, the spread of other runs of the same code (bench/compare/history.py)
     case_floors: Mapping[CaseKey, CaseFloor] = field(default_factory=dict)
     instruction_margin: float = DEFAULT_MARGIN  # beyond it, instructions are more/fewer
@@ -237,8 +238,9 @@ def compare_runs(
     The noise floor is the larger of the two runs' recorded floors (a change must stand out on
     both machines' days), raised per case to its A/A floor from other runs of the same code
     (`case_floors`, from bench/compare/history.py) where that is larger."""
-    floors = [f for f in (base.noise_floor, new.noise_floor) if f is not None]
-    floor = max(floors) if floors else None
+    sides = [side for side in (base, new) if side.noise_floor is not None]
+    source = max(sides, key=lambda side: side.noise_floor or 0.0) if sides else None
+    floor = source.noise_floor if source is not None else None
     history = dict(case_floors or {})
     new_by_key = {c.key: c for c in new.cases}
     base_keys = {c.key for c in base.cases}
@@ -260,6 +262,7 @@ def compare_runs(
         added=tuple(c for c in new.cases if c.key not in base_keys),
         removed=tuple(c for c in base.cases if c.key not in new_by_key),
         noise_floor=floor,
+        noise_floor_source=source.noise_floor_source if source is not None else "",
         case_floors=history,
         instruction_margin=instruction_margin,
     )
