@@ -82,3 +82,27 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"bench {bench.__version__}\n"
+
+
+def test_a_piped_run_still_prints_the_busy_machine_note_and_the_reports_path(
+    write_suite, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr piped (a CI log): the note on a busy machine and where the report is were both
+    dropped with the terminal's summary table."""
+    monkeypatch.setattr("bench.measure.threads.neighbour_advice", lambda: "busy; try --threads 1")
+    suite = write_suite(
+        """
+        [suite]
+        name = "piped"
+        [[models]]
+        name = "lin"
+        factory = "torch.nn:Linear"
+        kwargs = { in_features = 4, out_features = 2 }
+        input_shape = [4]
+        """
+    )
+    argv = ["run", str(suite), "--out", str(tmp_path / "r"), "--metrics", "latency"]
+    assert main([*argv, "--budget", "0.05s"]) == 0
+    out, err = capsys.readouterr()
+    assert "note: busy; try --threads 1" in err
+    assert f"report: {out.strip()}/report.md" in err

@@ -14,10 +14,10 @@ from bench.report.summary import scale_of
 from bench.report.tables import compact_table, markdown_table
 from bench.units import significant
 
+# one row per case, named by its label: model, mode and batch alone left the variants
+# (precision, memory format, compile mode, cache) as rows that could not be told apart
 COUNT_HEADERS = [
-    "Model",
-    "Mode",
-    "Batch",
+    "Case",
     "{}MACs",
     "fvcore {}MACs",
     "Counted on",
@@ -50,9 +50,7 @@ def _count_row(result: Result, macs_factor: float) -> list[str]:
     size = details.model_size_bytes if details else None
     fraction = result.peak_fraction
     return [
-        result.case.model.name,
-        result.case.mode,
-        str(result.case.batch_size),
+        f"`{result.case.label}`",
         "" if result.macs is None else significant(result.macs / macs_factor),
         "" if fvcore is None else significant(fvcore / macs_factor),
         (details.counted_on or "") if details else "",
@@ -97,7 +95,7 @@ def counting_sections(results: Sequence[Result]) -> list[str]:
         compact_table(
             [_count_row(r, factor) for r in counted],
             [h.format(prefix) for h in COUNT_HEADERS],
-            "llrrrlrrrrrr",
+            "lrrlrrrrrr",
         ),
         "",
         COUNT_GUIDE,
