@@ -106,6 +106,18 @@ BROKEN = {
         "models[0] (m) factory",
         "not a callable",
     ),
+    "kwargs the factory does not take": (
+        HEADER + '[[models]]\nname = "m"\nfactory = "bench.zoo:mlp_bn"\n'
+        'kwargs = { nonsense = 3 }\ninput_shape = [1, 28, 28]\n',
+        "models[0] (m) kwargs",
+        "nonsense",
+    ),
+    "torchvision builder that does not exist": (
+        HEADER + '[[models]]\nname = "m"\nfactory = "bench.zoo:torchvision_model"\n'
+        'kwargs = { builder = "resnet1000" }\ninput_shape = [3, 32, 32]\n',
+        "models[0] (m) kwargs",
+        "torchvision has no model 'resnet1000'",
+    ),
     "factory file missing": (
         HEADER + '[[models]]\nname = "m"\nfactory = "nope.py:f"\ninput_shape = [4]\n',
         "models[0] (m) factory",

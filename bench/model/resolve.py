@@ -78,3 +78,27 @@ def _load_file_module(file: Path, text: str) -> ModuleType:
             f"{text!r}: importing {file.name} failed ({type(exc).__name__}: {exc})"
         ) from None
     return module
+
+
+def check_factory_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any], text: str) -> None:
+    """The suite's `kwargs` checked against the factory before any case runs, so a typo is one
+    line (exit 2) and not an error row after the cases before it: they must bind to its
+    signature, and a factory may check their values itself with a `check_kwargs(kwargs)`
+    attribute that raises ValueError (bench.zoo:torchvision_model checks the builder's name).
+    A callable whose signature cannot be read (some builtins) is not checked."""
+    import inspect
+
+    checker = getattr(factory, "check_kwargs", None)
+    if callable(checker):
+        try:
+            checker(kwargs)
+        except ValueError as exc:
+            raise FactoryError(f"{text!r}: {exc}") from None
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind_partial(**kwargs)
+    except TypeError as exc:
+        raise FactoryError(f"{text!r}: kwargs do not fit {signature} ({exc})") from None

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.durations import BUDGET, DEFAULT_TIMEOUT_S, DURATION_FORMS, TIMEOUT, DurationLimit
 from bench.errors import FactoryError, SuiteError
-from bench.model.resolve import check_factory, resolve_factory
+from bench.model.resolve import check_factory, check_factory_kwargs, resolve_factory
 from bench.records import INPLACE_VARIANTS, Case, ModelSpec, Suite, TimingSettings
 from bench.records.axes import (
     AMP_DTYPES,
@@ -114,7 +114,7 @@ def _import_factories(path: Path, models: tuple[ModelSpec, ...], timeout_s: floa
         where = f"models[{index}] ({model.name})"
         try:
             with _time_limit(limit):
-                resolve_factory(model.factory, path.parent)
+                factory = resolve_factory(model.factory, path.parent)
         except FactoryError as exc:
             raise SuiteError(path, f"{where} factory", str(exc)) from None
         except _ImportTimeout:
@@ -125,6 +125,10 @@ def _import_factories(path: Path, models: tuple[ModelSpec, ...], timeout_s: floa
                 f"{limit:g} s (the suite's timeout, else {DEFAULT_TIMEOUT_S:g} s); does the "
                 "module hang at import?",
             ) from None
+        try:
+            check_factory_kwargs(factory, dict(model.kwargs), model.factory)
+        except FactoryError as exc:
+            raise SuiteError(path, f"{where} kwargs", str(exc)) from None
 
 
 class _ImportTimeout(BaseException):

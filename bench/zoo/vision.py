@@ -48,6 +48,26 @@ def torchvision_model(builder: str, frozen_batchnorm: bool = False, **kwargs: An
     return model
 
 
+def _check_torchvision_kwargs(kwargs: dict[str, Any]) -> None:
+    """What a suite's check can say before any model is built: the builder exists and no
+    kwarg names weights. (The builder's own keyword arguments go on to the model class.)"""
+    named = sorted(set(kwargs) & set(NO_DOWNLOAD))
+    if named:
+        raise ValueError(f"{named[0]!r} is set to None by this adapter; nothing is downloaded")
+    builder = kwargs.get("builder")
+    if not isinstance(builder, str):
+        raise ValueError("needs builder = a torchvision model name, e.g. 'resnet18'")
+    try:
+        torchvision.models.get_model_builder(builder)
+    except ValueError:
+        raise ValueError(
+            f"torchvision has no model {builder!r}; torchvision.models.list_models() lists them"
+        ) from None
+
+
+torchvision_model.check_kwargs = _check_torchvision_kwargs  # type: ignore[attr-defined]
+
+
 def freeze_batchnorm(module: nn.Module) -> None:
     """Replace every BatchNorm2d (affine, with running statistics) under `module` by a
     FrozenBatchNorm2d holding the same numbers, on the same device (meta included), as
