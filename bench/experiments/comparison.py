@@ -55,6 +55,11 @@ class PairedComparison:
         else:
             figure = f"{self.ratio:.2f}x slower"
             interval = f"{self.ci_low:.2f}-{self.ci_high:.2f}x"
+        if self.verdict == "inconclusive":  # the verdict first: a figure alone reads as a claim
+            return (
+                f"no clear difference (inconclusive: {self.reason}); the rounds' ratio read "
+                f"{figure} (95% CI {interval}, {rounds})"
+            )
         return f"{figure} (95% CI {interval}, {rounds}; verdict {self.verdict}: {self.reason})"
 
 
