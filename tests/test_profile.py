@@ -199,6 +199,10 @@ def test_nested_modules_add_up_and_a_shared_layer_counts_each_call(
     # report.md shows two levels; the CSV keeps every module
     shown = module_table(profile.modules, on_device=False)
     assert "`block.1`" in shown and "`block.1.0`" not in shown
+    # a Sequential's children are `0`, `1`: the class says what they are
+    assert [rows[n].kind for n in ("Nested", "block", "block.0", "shared")] == [
+        "Nested", "Sequential", "Linear", "Linear"]  # fmt: skip
+    assert "`block.0` Linear" in shown and "`Nested` Nested" not in shown
 
 
 def test_memory_table_has_the_exact_bytes_each_op_allocates(mlp: CaseProfile) -> None:

@@ -34,6 +34,7 @@ def test_profile_of_a_users_two_layer_mlp(tmp_path: Path) -> None:
     assert {r["case"] for r in ops} == {"mlp cpu float32 b8"}
     modules = read_csv(run_dir / "profile_modules.csv")
     assert [r["module"] for r in modules] == ["TwoLayer", "fc1", "act", "fc2"]
+    assert [r["module_type"] for r in modules] == ["TwoLayer", "Linear", "ReLU", "Linear"]
     memory = read_csv(run_dir / "profile_memory.csv")
     assert {r["operator"] for r in memory} == {"aten::linear", "aten::relu"}
     report = (run_dir / "report.md").read_text(encoding="utf-8")

@@ -30,6 +30,16 @@ def root_name(model: nn.Module) -> str:
     return type(model).__name__
 
 
+def module_kinds(model: nn.Module) -> dict[str, str]:
+    """Row name -> the module's class: a `Sequential`'s children are named `0`, `1`, ... and
+    "`2`: 66% of the step" says nothing until it also says `Linear`."""
+    kinds = {root_name(model): type(model).__name__}
+    for name, module in model.named_modules():
+        if name:
+            kinds[name] = type(module).__name__
+    return kinds
+
+
 def module_names(model: nn.Module) -> dict[str, int]:
     """Row name -> depth, for every module (the root as its class name, depth 0)."""
     names = {root_name(model): 0}

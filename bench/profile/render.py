@@ -18,7 +18,7 @@ OPS_COLUMNS = (
 )  # fmt: skip
 MODULES_COLUMNS = (
     "case", "module", "depth", "calls_per_step", "cpu_ms", "device_ms", "percent_of_step",
-    "flops", "gflops_per_s",
+    "flops", "gflops_per_s", "module_type",
 )  # fmt: skip
 MEMORY_COLUMNS = ("case", "operator", "allocated_bytes_per_step", "calls_per_step")
 
@@ -44,7 +44,7 @@ def write_profile_csvs(profiles: Sequence[CaseProfile], run_dir: Path) -> None:
     ]  # fmt: skip
     modules = [
         (p.label, r.name, r.depth, r.calls_per_step, r.cpu_ms, r.device_ms, r.percent_of_step,
-         r.flops, r.gflops_per_s)
+         r.flops, r.gflops_per_s, r.kind)
         for p in ok for r in p.modules
     ]  # fmt: skip
     memory = [(p.label, r.name, r.allocated_bytes, r.calls_per_step) for p in ok for r in p.memory]

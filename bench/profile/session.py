@@ -29,7 +29,7 @@ from bench.measure.threads import intra_op_threads
 from bench.measure.timing import DEFAULT_POLICY, CpuTimer, CudaTimer, TimingPolicy, measure_latency
 from bench.model import Workload, build_model, make_input, make_workload
 from bench.model.variants import autocast
-from bench.profile.modules import module_flops, module_names, module_ranges
+from bench.profile.modules import module_flops, module_kinds, module_names, module_ranges
 from bench.profile.tables import memory_rows, module_rows, op_rows, step_times_ms
 from bench.records import Case
 from bench.records.profiles import CaseProfile, ProfileSettings
@@ -117,7 +117,13 @@ def _profile(
         step_times_ms=tuple(steps_ms),
         ops=op_rows(captured["by_shape"], steps, mean_step_ms, on_device),
         modules=module_rows(
-            captured["events"], module_names(model), flops, steps, mean_step_ms, on_device
+            captured["events"],
+            module_names(model),
+            flops,
+            steps,
+            mean_step_ms,
+            on_device,
+            module_kinds(model),
         ),
         memory=memory_rows(captured["events"], steps, on_device),
         trace=trace,

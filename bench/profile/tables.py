@@ -76,8 +76,10 @@ def module_rows(
     steps: int,
     step_ms: float,
     on_device: bool,
+    kinds: Mapping[str, str] | None = None,
 ) -> tuple[ModuleRow, ...]:
-    """One row per module that ran, in the model's own order (named_modules)."""
+    """One row per module that ran, in the model's own order (named_modules); `kinds` gives
+    each row's module class."""
     cpu_us: dict[str, float] = {}
     device_us: dict[str, float] = {}
     calls: dict[str, int] = {}
@@ -104,6 +106,7 @@ def module_rows(
                 device_ms=device_ms,
                 percent_of_step=100.0 * shown_ms / step_ms if step_ms > 0 else 0.0,
                 flops=flops.get(name),
+                kind=(kinds or {}).get(name, ""),
             )
         )
     return tuple(rows)

@@ -61,6 +61,7 @@ class ModuleRow:
     device_ms: float | None
     percent_of_step: float
     flops: int | None  # forward FLOPs counted by FlopCounterMode in this module (children in)
+    kind: str = ""  # the module's class (`Linear`); empty in records made before it was kept
 
     @property
     def gflops_per_s(self) -> float | None:

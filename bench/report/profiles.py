@@ -104,7 +104,8 @@ def module_table(rows: Sequence[ModuleRow], on_device: bool, max_depth: int = RE
     for r in rows:
         if r.depth > max_depth:
             continue
-        row = [f"`{r.name}`", _calls(r.calls_per_step), _ms(r.cpu_ms)]
+        kind = f" {r.kind}" if r.kind and r.kind != r.name else ""
+        row = [f"`{r.name}`{kind}", _calls(r.calls_per_step), _ms(r.cpu_ms)]
         if on_device:
             row.append(_ms(r.device_ms))
         cells.append([*row, f"{r.percent_of_step:.1f}", _gflop(r.flops), _rate(r.gflops_per_s)])
