@@ -126,7 +126,11 @@ def open_run(
     environment = capture_environment()
     if resume is None:
         chosen = select(cases, shard) if shard is not None else cases
-        header = {**_header(suite, suite_path, environment, None), "options": options.record()}
+        header = {
+            **_header(suite, suite_path, environment, None),
+            "options": options.record(),
+            "start_note": options.start_note,
+        }
         if shard is not None:
             header.update(shard_record(shard, cases, chosen))
         writer = RunWriter.create(out, suite.name, header)

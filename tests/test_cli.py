@@ -17,11 +17,10 @@ from tests.robust_helpers import bench, read_rows
 
 
 def assert_clean_stderr(stderr: str) -> None:
-    """Only bench's own progress lines and where the report is: no traceback, no profiler log
-    noise."""
+    """Only bench's own progress lines: no traceback, no profiler log noise."""
     assert "Traceback" not in stderr
     for line in stderr.splitlines():
-        assert line.startswith(("[", "report: ")), line
+        assert line.startswith("["), line
 
 
 def test_run_writes_new_run_dir_with_csv_report_and_json(write_suite, tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ BROKEN = {
     ),
     "kwargs the factory does not take": (
         HEADER + '[[models]]\nname = "m"\nfactory = "bench.zoo:mlp_bn"\n'
-        'kwargs = { nonsense = 3 }\ninput_shape = [1, 28, 28]\n',
+        "kwargs = { nonsense = 3 }\ninput_shape = [1, 28, 28]\n",
         "models[0] (m) kwargs",
         "nonsense",
     ),

@@ -253,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
         advice = neighbour_advice()
         if advice is not None:
             options = dataclasses.replace(options, start_note=advice)
-            if not args.quiet:  # a CI log needs it most: a busy runner is where it applies
+            # a terminal's; a log gets it in run.log and the report (stderr stays one line a case)
+            if not args.quiet and sys.stderr.isatty():
                 say(f"note: {advice}")
     display = None if args.quiet else ProgressDisplay()
     try:
@@ -272,9 +273,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if display is not None:
             display.close()
-    if display is not None:  # a log already holds a line per case: there, the report's path
-        summary = summary_lines(outcome.results) if sys.stderr.isatty() else []
-        print("\n".join([*summary, f"report: {outcome.run_dir}/report.md"]), file=sys.stderr)
+    # a log holds one line per case, and stdout the run directory
+    if display is not None and sys.stderr.isatty():
+        print(
+            "\n".join([*summary_lines(outcome.results), f"report: {outcome.run_dir}/report.md"]),
+            file=sys.stderr,
+        )
     if args.repeat > 1:
         from bench.report.repeatability import repeat_spreads
 

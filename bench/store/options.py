@@ -40,8 +40,9 @@ def option_flags(options: dict[str, Any]) -> list[str]:
 
 
 def options_lines(record: dict[str, Any]) -> list[str]:
-    """The report's lines on how the run was made: a smoke-test banner for --quick, then the
-    options as flags; nothing for a run recorded before options were kept."""
+    """The report's lines on how the run was made: a smoke-test banner for --quick, the options
+    as flags, and what the machine looked like as it started (other processes on the cores);
+    nothing for a run recorded before options were kept."""
     options = record.get("options")
     if not isinstance(options, dict):
         return []
@@ -55,4 +56,8 @@ def options_lines(record: dict[str, Any]) -> list[str]:
         ]
     flags = option_flags(options)
     shown = " ".join(f"`{flag}`" for flag in flags) if flags else "the defaults"
-    return [*lines, f"Run options: {shown}.", ""]
+    lines += [f"Run options: {shown}.", ""]
+    note = record.get("start_note")
+    if isinstance(note, str) and note:  # the machine was busy as the run started
+        lines += [f"> **Machine at the start:** {note}", ""]
+    return lines
