@@ -252,3 +252,50 @@ def test_a_training_step_of_a_model_without_parameters_is_a_skipped_row_with_the
 
     result = bench.measure(Attention(), torch.randn(2, 4, 8, 16), mode="train", metrics=["flops"])
     assert result.status == "skipped" and "no trainable parameter" in result.error
+
+
+def test_measure_shows_its_own_signature_to_a_notebook() -> None:
+    import inspect
+
+    parameters = inspect.signature(bench.measure).parameters
+    assert list(parameters)[:2] == ["model", "inputs"]
+    assert {"device", "dtype", "mode", "metrics", "budget", "compile"} <= set(parameters)
+
+
+class PerImage(nn.Module):
+    """A detection-style model: a list of images, each its own size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, images: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([self.conv(image.unsqueeze(0)).mean() for image in images])
+
+
+def test_a_list_of_images_is_a_batch_of_its_length_and_constants_pass_as_given() -> None:
+    images = [torch.rand(3, 8, 8), torch.rand(3, 6, 10), torch.rand(3, 4, 4)]
+    result = bench.measure(PerImage(), (images,), metrics=["params", "flops"])
+    assert result.status == "ok", result.error
+    assert result.case.batch_size == 3 and result.case.model.batch_as_list
+    assert result.macs == 3 * 4 * (64 + 60 + 16)  # a 1x1 conv: in x out channels per pixel
+    keyword = bench.measure(
+        nn.Linear(4, 4), {"input": torch.randn(2, 4)}, metrics=["params"]
+    )  # a keyword tensor still carries the batch
+    assert keyword.case.batch_size == 2
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor, use_cache: bool = True, t: torch.Tensor | None = None):
+            assert use_cache is False and t is not None and t.dim() == 0
+            return self.proj(x) * t
+
+    given = {"x": torch.randn(2, 4), "use_cache": False, "t": torch.tensor(0.5)}
+    scaled = bench.measure(Scaled(), given, metrics=["params", "flops"])
+    assert scaled.status == "ok", scaled.error
+    assert scaled.case.batch_size == 2 and scaled.macs == 2 * 4 * 4
+    with pytest.raises(ValueError, match="positional input"):
+        bench.measure(Scaled(), (torch.randn(2, 4), False))

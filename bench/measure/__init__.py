@@ -1,4 +1,6 @@
-"""Measuring one case: counting, timing and memory, in process or in an isolated worker.
+"""`bench.measure(model, inputs, *, device, dtype, mode, metrics, budget, ...)`: measure one
+model on its inputs (the arguments: `bench.measure.api.measure`); also the package that measures
+one case: counting, timing and memory, in process or in an isolated worker.
 
 `case` runs a case's stages (build, count, time, memory) into a Result; `execution` chooses
 in-process or `isolation` (a worker process per case); `threads` reads and sets thread counts
@@ -34,6 +36,17 @@ class _Callable(types.ModuleType):
         from bench.measure.api import measure
 
         return measure(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:
+        """The API function's own signature for `inspect.signature(bench.measure)`, so a
+        notebook's `bench.measure?` and completion show its keyword arguments, not
+        `(*args, **kwargs)`. Asked for, it imports torch (the call would anyway)."""
+        import inspect
+
+        from bench.measure.api import measure
+
+        return inspect.signature(measure)
 
 
 sys.modules[__name__].__class__ = _Callable

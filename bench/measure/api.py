@@ -44,8 +44,10 @@ def measure(
 ) -> Result:
     """Measure one model on its inputs: params, FLOPs, latency and memory (or `metrics`).
 
-    `inputs`: a tensor, a tuple or list of tensors (positional arguments), or a dict of tensors
-    (keyword arguments); every tensor's first dimension is the batch. `device` and `dtype`
+    `inputs`: a tensor, a tuple of positional arguments, or a dict of keyword arguments. Each
+    tensor's first dimension is the batch; a positional list of tensors (a detection model's
+    images) is a batch of its length; keyword values that are not tensors, or are 0-dim (a
+    flag, a timestep), are passed as given. `device` and `dtype`
     default to the model's own (its first parameter's); its floating inputs are cast to `dtype`
     (float32 for the `amp_*` precisions, which autocast the forward). Inputs in channels_last
     make a channels_last case. `budget` and `timeout` are seconds (defaults as `bench run`'s);
@@ -67,7 +69,7 @@ def measure(
         raise ValueError(f"compile {compile!r}; allowed: {', '.join(COMPILE_MODES)}")
     chosen = checked_metrics([metrics] if isinstance(metrics, str) else metrics)
     example = _model_input(inputs)
-    specs, batch = _specs(example)
+    specs, batch, as_list = _specs(example)
     key = register(model, example)
     kept = Preserved(model, mode, device)
     try:
@@ -79,6 +81,7 @@ def measure(
             kwargs={"key": key},
             modes=(mode,),
             inputs=specs,
+            batch_as_list=as_list,
         )
         case = Case(
             suite="notebook",
@@ -200,25 +203,44 @@ def _model_input(inputs: Any) -> ModelInput:
     )
 
 
-def _specs(example: ModelInput) -> tuple[tuple[InputSpec, ...], int]:
-    """Each input's per-sample shape and dtype (for the row's `input_shape` and labels), and
-    the batch: the first dimension every tensor shares."""
-    named = [("", a) for a in example.args] + list(example.kwargs.items())
-    if not named:
-        raise ValueError("inputs: at least one tensor is needed")
-    for label, value in named:
-        if not isinstance(value, torch.Tensor) or value.dim() == 0:
-            where = f"input {label!r}" if label else "a positional input"
-            raise ValueError(f"{where} must be a tensor with a batch dimension")
-    batches = {value.shape[0] for _, value in named}
+def _specs(example: ModelInput) -> tuple[tuple[InputSpec, ...], int, bool]:
+    """Each batched input's per-sample shape and dtype (for the row's `input_shape` and labels),
+    the batch, and whether it is given as a list. A tensor's batch is its first dimension; a
+    positional list of tensors (a detection model's images, each its own size) is a batch of
+    its length. Keyword values that are not tensors, and 0-dim tensors (a flag, a diffusion
+    timestep, a scale), are passed as given and have no batch."""
+    batched: list[tuple[str, torch.Tensor, int]] = []
+    as_list = False
+    for label, value in [("", a) for a in example.args] + list(example.kwargs.items()):
+        where = f"input {label!r}" if label else "a positional input"
+        if (
+            isinstance(value, list | tuple)
+            and value
+            and all(isinstance(v, torch.Tensor) for v in value)
+        ):
+            if label:
+                raise ValueError(f"{where}: a list of tensors is taken as a positional input only")
+            batched.append((label, value[0], len(value)))
+            as_list = True
+        elif isinstance(value, torch.Tensor) and value.dim() > 0:
+            batched.append((label, value, int(value.shape[0])))
+        elif not label:
+            raise ValueError(
+                f"{where} must be a tensor with a batch dimension, or a list of tensors"
+            )
+    if not batched:
+        raise ValueError("inputs: at least one tensor with a batch dimension is needed")
+    batches = {batch for _, _, batch in batched}
     if len(batches) != 1:
         raise ValueError(f"inputs disagree on the batch (first) dimension: {sorted(batches)}")
     specs = tuple(
         InputSpec(
-            shape=tuple(int(d) for d in value.shape[1:]),
+            shape=tuple(
+                int(d) for d in (value.shape if as_list and not label else value.shape[1:])
+            ),
             dtype=None if value.is_floating_point() else str(value.dtype).removeprefix("torch."),
             name=label,
         )
-        for label, value in named
+        for label, value, _ in batched
     )
-    return specs, int(batches.pop())
+    return specs, batches.pop(), as_list

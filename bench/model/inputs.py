@@ -50,10 +50,11 @@ class ModelInput:
 
 
 def _tensors(values: Any) -> Iterator[torch.Tensor]:
+    """The tensors in nested lists and tuples; other values (a flag, a scale) are skipped."""
     for value in values:
         if isinstance(value, torch.Tensor):
             yield value
-        else:
+        elif isinstance(value, list | tuple):
             yield from _tensors(value)
 
 
