@@ -91,6 +91,18 @@ def test_dynamic_int8_linear_and_lstm_count_as_their_float_model() -> None:
     assert count_params(int8_model) == (count_params(float_model)[0], 0)
 
 
+def test_float16_dynamic_quantization_reports_float16_weights() -> None:
+    """float16 packed weights unpack as float32 tensors: the column said `float32`."""
+    from bench.measure.counting.quantized import packed_weights, weight_dtypes
+
+    model = torch.ao.quantization.quantize_dynamic(
+        nn.Sequential(nn.Linear(8, 4)), {nn.Linear}, dtype=torch.float16
+    )
+    assert weight_dtypes(model, packed_weights(model)) == "float16+float32"  # weight, bias
+    int8 = DynamicInt8()
+    assert weight_dtypes(int8, packed_weights(int8)).startswith("qint8")
+
+
 class QuantizedMatmul(nn.Module):
     """Multiplies with a quantized kernel that has no formula here."""
 

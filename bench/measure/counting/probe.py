@@ -220,8 +220,8 @@ def _quantized_note(packed: list[torch.Tensor], dtypes: str) -> str:
     count = sum(t.numel() for t in packed)
     return (
         f"quantized: {count} parameters are packed in quantized modules (weights: {dtypes}), "
-        "counted and never trainable; an int8 kernel's MACs count as its float counterpart's "
-        "multiplies"
+        "counted and never trainable; a quantized kernel's MACs count as its float "
+        "counterpart's multiplies"
     )
 
 

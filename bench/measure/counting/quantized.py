@@ -68,25 +68,33 @@ def packed_weights(model: nn.Module) -> list[torch.Tensor]:
     The outermost packed module is unpacked and not its children: a quantized Linear holds a
     LinearPackedParams that unpacks the same weight again.
     """
-    tensors: list[torch.Tensor] = []
+    return [tensor for _, tensors in _packed_modules(model) for tensor in tensors]
 
-    def walk(module: nn.Module) -> None:
-        if _is_packed(module):
-            tensors.extend(_weight_bias_tensors(module))
-            return
-        for child in module.children():
-            walk(child)
 
-    walk(model)
-    return tensors
+def _packed_modules(model: nn.Module) -> Iterator[tuple[nn.Module, list[torch.Tensor]]]:
+    """Each outermost packed module with its unpacked weight (first) and bias tensors."""
+    if _is_packed(model):
+        yield model, _weight_bias_tensors(model)
+        return
+    for child in model.children():
+        yield from _packed_modules(child)
 
 
 def weight_dtypes(model: nn.Module, packed: Sequence[torch.Tensor]) -> str:
     """The weights' storage dtypes, the dtype holding most elements first: `qint8`,
-    `float32`, or `qint8+float32` for a partly quantized model."""
+    `float32`, `float16` (a float16 dynamic quantization), or `qint8+float32` for a partly
+    quantized model. A packed weight counts in the dtype its module stores it in: float16
+    packed weights unpack as float32 tensors, and were reported as float32."""
     elements: Counter[str] = Counter()
-    for tensor in [*model.parameters(), *packed]:
+    for tensor in model.parameters():
         elements[str(tensor.dtype).removeprefix("torch.")] += tensor.numel()
+    for module, tensors in _packed_modules(model):
+        stored = getattr(getattr(module, "_packed_params", None), "dtype", None)
+        for index, tensor in enumerate(tensors):
+            dtype = tensor.dtype
+            if index == 0 and isinstance(stored, torch.dtype) and tensor.is_floating_point():
+                dtype = stored  # the weight; a bias stays in the dtype it unpacks to
+            elements[str(dtype).removeprefix("torch.")] += tensor.numel()
     return "+".join(name for name, _ in elements.most_common())
 
 
