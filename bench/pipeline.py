@@ -164,13 +164,22 @@ def open_run(
     return writer, todo
 
 
+# a case's time limit decides whether it ends, not what its numbers are: `--resume
+# --retry-timeouts --timeout 10m` is how a timed-out case gets a longer one
+RESUME_MAY_CHANGE = ("timeout_s",)
+
+
 def _check_same_options(run_dir: Path, started: Any, now: dict[str, Any]) -> None:
     """A run is finished under the options it was started with: rows timed with another budget,
     precision or thread count (or not timed at all) would sit in one table as if alike. A run
     recorded before options were kept has none to check."""
     if not isinstance(started, dict):
         return
-    differing = [name for name in now if name in started and started[name] != now[name]]
+    differing = [
+        name
+        for name in now
+        if name in started and started[name] != now[name] and name not in RESUME_MAY_CHANGE
+    ]
     if differing:
         changes = "; ".join(f"{n}: {started[n]!r} then, {now[n]!r} now" for n in differing)
         flags = " ".join(option_flags(started)) or "no options"

@@ -97,7 +97,7 @@ def write_case(tmp_path: Path, name: str) -> tuple[Path, str, str]:
 
 
 def test_corpus_size() -> None:
-    assert (len(BROKEN), len(MORE), len(CORPUS)) == (27, 52, 79)
+    assert (len(BROKEN), len(MORE), len(CORPUS)) == (29, 52, 81)
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))

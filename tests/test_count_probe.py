@@ -249,12 +249,10 @@ def test_report_shows_counts_coverage_disagreement_and_collapsed_layers() -> Non
     result = Result(case=case, status="ok", params=1000, trainable_params=1000, macs=1000,
                     counting=details)  # fmt: skip
     text = render_report([result], {}, "t")
-    count_rows = [line for line in text.splitlines() if line.startswith("| mnist_cnn ")]
+    count_rows = [line for line in text.splitlines() if line.startswith("| `mnist_cnn ")]
     cells = [cell.strip() for cell in count_rows[-1].strip("|").split("|")]
     assert cells == [
-        "mnist_cnn",
-        "eval",
-        "2",
+        f"`{result.case.label}`",
         "1.000",
         "0.6500",
         "meta",
