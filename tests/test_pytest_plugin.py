@@ -156,6 +156,8 @@ def test_extra_info_machine_info_and_groups_in_the_saved_json(pytester: pytest.P
     assert info["peak_memory_bytes"] >= info["resident_bytes"] + 2 * 4 * 4
     assert info["memory_source"] == "profiler"
     assert info["warmup_iterations"] >= 3
+    # judged as bench run judges a case, so the gate can refuse a contended side
+    assert isinstance(info["contended"], bool) and isinstance(info["others_cpu_share"], float)
 
     for bench in saved["benchmarks"]:
         extra, stats = bench["extra_info"], bench["stats"]
@@ -627,3 +629,25 @@ def test_suite_cases_keep_their_variants_apart_and_amp_runs_under_autocast(
     for later in cases[1:]:
         with pytest.raises(pytest.skip.Exception, match="is timed by `bench run`"):
             subject_for_case(later)
+
+
+def test_contended_or_unsettled_benchmarks_are_named_in_the_summary_and_judged_so() -> None:
+    """A baseline saved on a busy runner was kept without a word: the contention was never
+    measured on the pytest path, and warmup_steady false was saved but never read."""
+    from types import SimpleNamespace
+
+    from bench.compare.sources import side_case_of_benchmark
+    from bench.pytest_plugin.hooks import _doubt_lines
+
+    benchmarks = [
+        SimpleNamespace(name="test_busy", extra_info={"contended": True, "others_cpu_share": 0.4}),
+        SimpleNamespace(name="test_cold", extra_info={"contended": False, "warmup_steady": False}),
+        SimpleNamespace(name="test_fine", extra_info={"contended": False, "warmup_steady": True}),
+    ]
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(benchmarks=benchmarks))
+    lines = _doubt_lines(config)  # type: ignore[arg-type]
+    assert len(lines) == 2
+    assert lines[0].startswith("bench: contended") and lines[0].endswith("test_busy (40%)")
+    assert lines[1].endswith(": test_cold") and "test_fine" not in " ".join(lines)
+    row = {"name": "t", "stats": {"data": [0.001] * 12}, "extra_info": {"warmup_steady": False}}
+    assert side_case_of_benchmark(row).steady is False

@@ -324,6 +324,8 @@ def side_case_of_benchmark(bench: Mapping[str, Any]) -> SideCase:
         # well past 10% on any shared machine, which vetoed every verdict, a 2.5x slowdown's too
         noisy=_iqr_noisy(tuple(block_medians(samples, per_block))),
         contended=_truthy(extra.get("contended")),
+        # False: bench's warmup ran out before the calls settled (bench_model, a suite case)
+        steady=extra.get("warmup_steady") if isinstance(extra.get("warmup_steady"), bool) else None,
         params=_int_or_none(extra.get("params")),
         macs=_int_or_none(extra.get("macs")),
         peak_memory_bytes=_int_or_none(extra.get("peak_memory_bytes")),

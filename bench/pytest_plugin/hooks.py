@@ -208,6 +208,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own table
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for line in _doubt_lines(config):
+        terminalreporter.write_line(line, yellow=True)
     outcome = config.stash.get(GATE_OUTCOME, None)
     if outcome is None:
         return
@@ -220,6 +222,36 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     code = outcome.exit_code(allow)
     terminalreporter.write_line(verdict, red=code == 1, yellow=code == 3, green=code == 0)
+
+
+def _doubt_lines(config: pytest.Config) -> list[str]:
+    """bench's benchmarks whose figures should not be trusted (or saved as a baseline): timed
+    while other processes took their cores, or before the warmup settled."""
+    session = getattr(config, "_benchmarksession", None)
+    if session is None:
+        return []
+    contended, unsteady = [], []
+    for bench in getattr(session, "benchmarks", ()):
+        extra = getattr(bench, "extra_info", None) or {}
+        name = str(getattr(bench, "name", "?"))
+        if extra.get("contended") is True:
+            share = extra.get("others_cpu_share")
+            contended.append(f"{name} ({share:.0%})" if isinstance(share, float) else name)
+        if extra.get("warmup_steady") is False:
+            unsteady.append(name)
+    lines = []
+    if contended:
+        lines.append(
+            "bench: contended (other processes took this share of the benchmark's cores; its "
+            "figures, and a baseline saved from them, are not to be trusted): "
+            + ", ".join(contended)
+        )
+    if unsteady:
+        lines.append(
+            "bench: warmup never settled before the rounds (raise --bench-warmup-max): "
+            + ", ".join(unsteady)
+        )
+    return lines
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.measure.contention import ContentionProbe
 from bench.measure.instructions.counter import NO_COUNTER, hardware_counter
 from bench.measure.instructions.per_case import NOT_CPU, count_with_counter
 from bench.measure.memory import measure_memory
@@ -23,6 +24,7 @@ from bench.measure.threads import intra_op_threads, numerics_flags, thread_count
 from bench.model.workload import Workload
 from bench.pytest_plugin.timing import LoopSettings, TimedRun, run_benchmark
 from bench.records import InstructionCount, MemoryStats
+from bench.records.latency import Contention
 from bench.stats import DEFAULT_CONFIDENCE, median, median_ci
 
 
@@ -74,9 +76,12 @@ def measure_subject(benchmark: Any, subject: Subject, settings: LoopSettings) ->
     with intra_op_threads(subject.threads):
         threads, interop_threads = thread_counts()
         with workload.context():
+            probe = ContentionProbe(1 if subject.device.type == "cuda" else threads)
+            probe.start()
             timed = run_benchmark(
                 benchmark, workload.run, subject.device, settings, setup=workload.setup
             )
+            contention = probe.stop()
             memory = None
             memory_s = None
             if benchmark.enabled:
@@ -100,11 +105,24 @@ def measure_subject(benchmark: Any, subject: Subject, settings: LoopSettings) ->
         "numerics_flags": numerics_flags(),
         "timed_call": describe_timed_call(workload, timed),
         **warmup_info(timed),
+        **contention_info(contention),
         **median_info(samples_s(benchmark)),
         **counted,
     }
     benchmark.extra_info.update(info)  # the same dict pytest-benchmark saves: update, never rebind
     return info
+
+
+def contention_info(contention: Contention) -> dict[str, Any]:
+    """What other processes took of the benchmark's cores while pytest-benchmark timed it (the
+    warmup included), judged as `bench run` judges a case: the gate (and `bench compare` of the
+    saved JSON) will not call a verdict on a contended side. A baseline saved on a busy runner
+    was kept without a word."""
+    return {
+        "contended": contention.contended,
+        "others_cpu_share": contention.others_cpu_share,
+        "load_avg": contention.load_avg,
+    }
 
 
 def instruction_info(subject: Subject) -> dict[str, Any]:
