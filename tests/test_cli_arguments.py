@@ -117,3 +117,15 @@ def test_help_groups_each_verbs_options(
         section = text[text.index(f"\n{heading}\n") : end]
         for option in options:
             assert f"  {option}" in section, (heading, option)
+
+
+def test_a_negative_duration_reaches_its_own_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse took `-1s` for an option: "expected one argument" said nothing of durations."""
+    assert "invalid budget '-1s'" in usage_error(capsys, "run", "x.toml", "--budget", "-1s")
+    assert "got '-5'" in usage_error(capsys, "compare", "a", "b", "--threshold", "-5")
+
+
+def test_retry_timeouts_without_resume_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "x.toml", "--retry-timeouts"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--retry-timeouts" in err and "--resume RUN_DIR" in err

@@ -10,7 +10,9 @@ interrupted (Ctrl-C), 143 terminated (SIGTERM); both keep the finished rows and 
 from __future__ import annotations
 
 import argparse
+import re
 import signal
+import sys
 from collections.abc import Callable
 
 from bench.cli.ab import add_ab
@@ -69,11 +71,27 @@ def _terminate(signum: int, frame: object) -> None:
     raise TerminatedError()
 
 
+def _negative_values_attached(argv: list[str] | None) -> list[str]:
+    """`--budget -1s` as `--budget=-1s`: argparse takes `-1s` for an option and said only
+    "expected one argument"; attached, the value reaches the option's own check, which says
+    what is allowed. (No bench option or positional argument takes a value that starts with a
+    dash and a digit other than such a number.)"""
+    words = list(sys.argv[1:] if argv is None else argv)
+    joined: list[str] = []
+    for word in words:
+        previous = joined[-1] if joined else ""
+        if re.match(r"-\.?\d", word) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={word}"
+        else:
+            joined.append(word)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     ensure_streams()
     RUN_DIRS.clear()
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_args(_negative_values_attached(argv))
     if unknown:
         if "run_argv" not in args:  # only submit passes options on (to each shard's bench run)
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -231,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.suite is None and args.resume is None:
         raise BenchError("give a suite file, or --resume RUN_DIR (see `bench --help`)")
+    if args.retry_timeouts and args.resume is None:
+        raise BenchError(
+            "--retry-timeouts runs a resumed run's timed-out cases again; add --resume RUN_DIR"
+        )
     if args.suite is not None:
         # a bad suite is one line in a fraction of a second: checked before torch is imported
         # (the pipeline loads it again, from the same file, to run it)
