@@ -134,3 +134,20 @@ def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() ->
     timing = text.split("<summary>Timing precision</summary>")[1]
     line = next(row for row in timing.splitlines() if "b8" in row)
     assert "not steady: raise --budget" in line and "700" not in line
+
+
+def test_skipped_cases_are_one_warning_per_reason() -> None:
+    """A GPU suite on a CPU machine: 303 bullets of the same reason before this."""
+    from bench.report.summary import warnings
+
+    skipped = [
+        Result(case=replace(CASE, batch_size=b), status="skipped", error="no CUDA device")
+        for b in (1, 2, 4, 8, 16)
+    ]
+    odd = Result(case=replace(CASE, batch_size=32), status="skipped", error="channels_last: 2-D")
+    lines = warnings([*skipped, odd])
+    assert lines == [
+        "skipped 5 cases: no CUDA device: `net cpu float32 b1`, `net cpu float32 b2`, "
+        "`net cpu float32 b4` and 2 more",
+        "skipped `net cpu float32 b32`: channels_last: 2-D",
+    ]

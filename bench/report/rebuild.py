@@ -33,7 +33,10 @@ def report_title(record: dict, run_dir: Path) -> str:
     title = f"bench run: {record.get('suite_name') or '?'}"
     if record.get("complete") is False:
         rows = len(record["cases"])
-        title += f" (interrupted: {rows} rows; finish it with --resume {run_dir})"
+        title += (
+            f" (interrupted: {rows} row{'' if rows == 1 else 's'}; "
+            f"finish it with --resume {run_dir})"
+        )
     return title
 
 

@@ -181,13 +181,32 @@ def _flagged(flag: str, rows: list[Result]) -> list[str]:
     return [f"{flag}: " + ", ".join(f"`{r.case.label}`" for r in rows)]
 
 
+SKIPS_LISTED = 3  # cases named per skip reason; a GPU suite on a CPU machine skips hundreds
+
+
+def _skipped_lines(skipped: Sequence[Result]) -> list[str]:
+    """One bullet per reason: `suites/gpu.toml` on a machine without CUDA gave 303 bullets of
+    "no CUDA device on this machine"."""
+    by_reason: dict[str, list[str]] = {}
+    for result in skipped:
+        by_reason.setdefault(free_text(result.error), []).append(f"`{result.case.label}`")
+    lines = []
+    for reason, labels in by_reason.items():
+        if len(labels) == 1:
+            lines.append(f"skipped {labels[0]}: {reason}")
+            continue
+        shown = ", ".join(labels[:SKIPS_LISTED])
+        more = f" and {len(labels) - SKIPS_LISTED} more" if len(labels) > SKIPS_LISTED else ""
+        lines.append(f"skipped {len(labels)} cases: {reason}: {shown}{more}")
+    return lines
+
+
 def warnings(results: Sequence[Result]) -> list[str]:
     """One bullet per kind of problem, naming the cases; empty when there is none."""
     lines = []
     failed = [r for r in results if r.status not in ("ok", "skipped")]
     lines += [f"**{r.status}** `{r.case.label}`: {free_text(r.error)}" for r in failed]
-    skipped = [r for r in results if r.status == "skipped"]
-    lines += [f"skipped `{r.case.label}`: {free_text(r.error)}" for r in skipped]
+    lines += _skipped_lines([r for r in results if r.status == "skipped"])
     timed = [r for r in results if r.latency is not None]
     unsteady = [r for r in timed if r.latency.steady is False]
     if unsteady:
