@@ -272,3 +272,5 @@ def test_the_gate_without_a_baseline_is_a_one_line_usage_error(
     assert f"ERROR: --bench-gate: no saved run in {elsewhere}" in outside
     assert "Traceback" not in missing + empty + outside and "INTERNALERROR" not in outside
     assert "expected a percentage" in usage_error(*GATED, "--bench-gate", "ten")
+    both = usage_error(*GATED, "--bench-gate", "10", "--benchmark-compare-fail=median:5%")
+    assert "--bench-gate and --benchmark-compare-fail are two gates" in both

@@ -153,6 +153,13 @@ def _check_gate_options(config: pytest.Config) -> None:
             f"{gates[0]} needs a baseline: add --benchmark-compare (the newest saved run) "
             "or --benchmark-compare=NUM"
         )
+    if config.getoption("benchmark_compare_fail", None):
+        # pytest-benchmark raises its regression error as the session ends, before the gate's
+        # table is printed: the run ended in a traceback and the gate's verdict was lost
+        raise pytest.UsageError(
+            f"{gates[0]} and --benchmark-compare-fail are two gates on one comparison; "
+            "use one (the first judges intervals, the second two medians)"
+        )
     config.option.benchmark_save_data = True
 
 
