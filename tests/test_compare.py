@@ -264,6 +264,18 @@ def test_markdown_puts_regressions_first_and_warns_about_environment(tmp_path: P
     )
 
 
+def test_different_suites_are_named_and_untimed_rows_raise_no_thread_warning(
+    tmp_path: Path,
+) -> None:
+    base = write_run(tmp_path / "a", [entry("a", samples(1.0, 1)), entry("c", [], threads=2)])
+    new = write_run(tmp_path / "b", [entry("a", samples(1.0, 2)), entry("c", [], threads=1)])
+    record = json.loads((new / "run.json").read_text())
+    (new / "run.json").write_text(json.dumps({**record, "suite_name": "other"}))
+    text = render_comparison(compare_runs(load_side(base), load_side(new)))
+    assert "different suites: `s` (BASE) vs `other` (NEW)" in text
+    assert "ran with:" not in text  # `c` was only counted: threads shape no figure of it
+
+
 def test_cli_a_against_a_is_all_same(two_runs: tuple[Path, Path], cli) -> None:
     done = cli("compare", two_runs[0], two_runs[0], "--fail-on-regression", "0")
     assert done.returncode == 0, done.stderr

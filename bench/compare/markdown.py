@@ -123,6 +123,12 @@ def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
         "",
     ]
     warnings = []
+    base, new = comparison.base, comparison.new
+    if base.kind == new.kind == "run" and base.title != new.title:
+        warnings.append(
+            f"different suites: `{base.title}` (BASE) vs `{new.title}` (NEW); only the cases "
+            "both define are compared"
+        )
     if refused_devices:
         warnings.append(f"different hardware, compared with --force: {refused_devices}")
     warnings += [
@@ -130,8 +136,8 @@ def render_comparison(comparison: Comparison, refused_devices: str = "") -> str:
         for n, old, new in comparison.environment_differences()
     ]
     pairs: dict[tuple[str, str], list[str]] = {}
-    for c in comparison.cases:
-        if c.base.threads != c.new.threads:
+    for c in comparison.cases:  # threads shape timing only: counts-only rows are not named
+        if c.base.threads != c.new.threads and c.base.samples_ms and c.new.samples_ms:
             pairs.setdefault((c.base.threads, c.new.threads), []).append(c.base.label)
     for (old, new), labels in pairs.items():
         shown = ", ".join(f"`{label}`" for label in labels[:3])
