@@ -114,6 +114,12 @@ def _strip_heading(lines: list[str]) -> list[str]:
     return lines
 
 
+def _unplotted_models(results: Sequence[Result], plots: Mapping[str, str]) -> list[str]:
+    """Timed models without a plot of their own (plot captions start with the model's name)."""
+    timed = dict.fromkeys(r.case.model.name for r in results if r.latency is not None)
+    return [name for name in timed if not any(c.startswith(f"{name}: ") for c in plots)]
+
+
 def render_report(
     results: Iterable[Any],
     environment: dict[str, Any],
@@ -160,6 +166,14 @@ def render_report(
         lines += ["## Plots", ""]
         for caption, path in model_plots.items():
             lines += [f"[![{caption}]({path})]({path})", ""]
+        unplotted = _unplotted_models(results, model_plots)
+        if unplotted:
+            names = ", ".join(f"`{name}`" for name in unplotted)
+            lines += [
+                f"No plot for {names}: each was timed at one batch size (or sequence length) "
+                "only, and a line needs two.",
+                "",
+            ]
     lines += repeatability_section(results)
     lines += graphs_section(results)
     lines += model_inplace_section(results)
