@@ -181,7 +181,16 @@ def unjudged_reason(run: AbRun, fraction: float | None = None) -> str:
         return f"NEW failed {failed[0]}{more}"
     if not run.cases:
         return "no case is in both BASE's and NEW's suite"
-    if all(c.judgement.verdict == "inconclusive" for c in run.cases):
+    if all(
+        c.judgement.verdict == "inconclusive"
+        and not (
+            fraction is not None
+            and c.judgement.judged
+            and c.judgement.ci_high is not None
+            and c.judgement.ci_high <= 1 + fraction
+        )
+        for c in run.cases
+    ):
         return "every case is inconclusive"
     if fraction is None:
         return ""

@@ -61,6 +61,15 @@ class SampleComparison:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
+    # the verdict is the interval rule's own, not one forced to inconclusive (a flagged side,
+    # too few blocks, impossible samples): the interval can be trusted
+    judged: bool = False
+
+    def clears(self, limit: float) -> bool:
+        """Whether this case is confidently not slower than `limit` (a ratio such as 1.10): a
+        gate's one-sided question. An `inconclusive` whose trusted interval ends below the
+        limit (8% faster, interval 0.90-0.94 against a 10% threshold) answers it: no."""
+        return self.judged and self.ci_high is not None and self.ci_high <= limit
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,7 @@ def compare_samples(
     ratio = new_median / base_median
     if sorted(base.samples_ms) == sorted(new.samples_ms):
         return SampleComparison(
-            "same", "identical samples", base_median, new_median, ratio, ratio, ratio, 1.0
+            "same", "identical samples", base_median, new_median, ratio, ratio, ratio, 1.0, True
         )
     for side, blocks in (("BASE", base_blocks), ("NEW", new_blocks)):
         if len(blocks) < MIN_BLOCKS:
@@ -216,7 +225,7 @@ def compare_samples(
     slowed = _slowed_side(base, new)
     if slowed:  # the verdict stands against it; say so beside the rule's reason
         why = f"{why}; {slowed}, which can only have shrunk the change"
-    return SampleComparison(verdict, why, *figures)
+    return SampleComparison(verdict, why, *figures, judged=True)
 
 
 def _slowed_side(base: SideCase, new: SideCase) -> str:
@@ -348,7 +357,13 @@ def unjudged_reason(comparison: Comparison, fraction: float | None = None) -> st
         return failed
     if not comparison.cases:
         return "no case of NEW matches a case of BASE"
-    if all(c.verdict == "inconclusive" for c in comparison.cases):
+    if all(
+        c.verdict == "inconclusive"
+        # cleared against the gate's own limit: a noise floor widens what is called slower, not
+        # what counts as shown not slower
+        and (fraction is None or not c.timing.clears(1 + fraction))
+        for c in comparison.cases
+    ):
         return f"all {len(comparison.cases)} matched cases are inconclusive"
     if fraction is None:
         return ""

@@ -75,10 +75,14 @@ class GateOutcome:
         if not self.cases:
             ran = "no benchmark ran" if not self.unmatched else "no benchmark matched the baseline"
             return f"{ran}; nothing was judged"
+        limit = 1 + self.threshold  # the floor widens what is called slower, not what clears
         if (
             self.time_gate
             and not allow_inconclusive
-            and all(c.timing.verdict == "inconclusive" for c in self.cases)
+            and all(
+                c.timing.verdict == "inconclusive" and not c.timing.clears(limit)
+                for c in self.cases
+            )
         ):
             return "every benchmark was inconclusive (--bench-gate-allow-inconclusive passes this)"
         suspects = suspects_reason(
