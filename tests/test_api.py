@@ -299,3 +299,13 @@ def test_a_list_of_images_is_a_batch_of_its_length_and_constants_pass_as_given()
     assert scaled.case.batch_size == 2 and scaled.macs == 2 * 4 * 4
     with pytest.raises(ValueError, match="positional input"):
         bench.measure(Scaled(), (torch.randn(2, 4), False))
+
+    class Positions(nn.Module):
+        def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+            return x + position_ids  # (1, L) broadcasts over the batch
+
+    given = {"x": torch.randn(3, 5), "position_ids": torch.arange(5.0).unsqueeze(0)}
+    broadcast = bench.measure(Positions(), given, metrics=["params"])
+    assert broadcast.status == "ok" and broadcast.case.batch_size == 3
+    with pytest.raises(ValueError, match="disagree"):  # positional: no broadcast is assumed
+        bench.measure(Positions(), (torch.randn(3, 5), torch.randn(1, 5)))

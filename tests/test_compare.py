@@ -265,9 +265,7 @@ def test_markdown_puts_regressions_first_and_warns_about_environment(tmp_path: P
 
 
 def test_the_gate_passes_a_case_shown_not_slower_though_inconclusive(tmp_path: Path, cli) -> None:
-    base, new = _gate_runs(
-        tmp_path, [entry("a", samples(0.91, 3)), entry("b", samples(1.82, 4))]
-    )
+    base, new = _gate_runs(tmp_path, [entry("a", samples(0.91, 3)), entry("b", samples(1.82, 4))])
     verdicts = {c.verdict for c in compare_runs(load_side(base), load_side(new)).cases}
     assert verdicts == {"inconclusive"}  # 9% faster: the intervals straddle 1/1.1
     done = cli("compare", base, new, "--fail-on-regression", "10")

@@ -47,7 +47,8 @@ def measure(
     `inputs`: a tensor, a tuple of positional arguments, or a dict of keyword arguments. Each
     tensor's first dimension is the batch; a positional list of tensors (a detection model's
     images) is a batch of its length; keyword values that are not tensors, or are 0-dim (a
-    flag, a timestep), are passed as given. `device` and `dtype`
+    flag, a timestep), and keyword tensors of batch 1 beside a larger batch (position_ids of
+    shape (1, L): they broadcast) are passed as given. `device` and `dtype`
     default to the model's own (its first parameter's); its floating inputs are cast to `dtype`
     (float32 for the `amp_*` precisions, which autocast the forward). Inputs in channels_last
     make a channels_last case. `budget` and `timeout` are seconds (defaults as `bench run`'s);
@@ -231,6 +232,13 @@ def _specs(example: ModelInput) -> tuple[tuple[InputSpec, ...], int, bool]:
     if not batched:
         raise ValueError("inputs: at least one tensor with a batch dimension is needed")
     batches = {batch for _, _, batch in batched}
+    if len(batches) == 2 and 1 in batches:
+        # a keyword tensor of batch 1 beside batch-B inputs broadcasts (position_ids of shape
+        # (1, L)): passed as given, like a constant; a positional one is still a disagreement
+        broadcast = [label for label, _, batch in batched if batch == 1]
+        if all(broadcast):
+            batched = [item for item in batched if item[2] != 1]
+            batches = {batch for _, _, batch in batched}
     if len(batches) != 1:
         raise ValueError(f"inputs disagree on the batch (first) dimension: {sorted(batches)}")
     specs = tuple(
