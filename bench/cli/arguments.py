@@ -20,7 +20,8 @@ EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 EXIT_UNJUDGED = 3
 """A regression gate (`--fail-on-regression`, `--bench-gate`) that could not judge: NEW has
-error rows, no case matched, or every case was inconclusive (unless `--allow-inconclusive`).
+error rows, no case matched, every case was inconclusive, or an inconclusive case is slower than
+the gate by its median (unless `--allow-inconclusive`).
 Its own code, so a CI script can tell "slower" (1) from "could not tell" (3)."""
 
 EXIT_NOT_FIT = EXIT_CASE_FAILED
@@ -134,7 +135,8 @@ def add_verdict_arguments(parser: argparse.ArgumentParser) -> argparse._Argument
         metavar="PCT",
         help="exit 1 if any case is confidently slower by more than PCT percent (its whole "
         "interval beyond PCT and any noise floor); exit 3 if the gate cannot judge: NEW has "
-        "failed cases, no case matched, or every case is inconclusive",
+        "failed cases, no case matched, every case is inconclusive (one whose interval ends "
+        "below PCT counts as judged), or an inconclusive case is slower than PCT by its median",
     )
     verdicts.add_argument(
         "--allow-inconclusive",

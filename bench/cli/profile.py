@@ -20,7 +20,9 @@ def add_profile(verbs: argparse._SubParsersAction) -> None:
     timing.add_argument("--quick", action="store_true", help="short unprofiled timing first")
     add_threads(timing)
     output = parser.add_argument_group("output")
-    output.add_argument("--out", type=Path, default=Path("results"), help="parent of the run dir")
+    output.add_argument(
+        "--out", type=Path, default=Path("results"), help="parent of the run dir (default: results)"
+    )
     parser.set_defaults(handler=profile)
 
 

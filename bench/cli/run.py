@@ -39,8 +39,8 @@ def add_run(verbs: argparse._SubParsersAction) -> None:
         "run",
         help="measure every case of a suite file",
         description="Measure every case (model x mode x device x dtype x batch) of a suite file "
-        "into a new run directory: results.csv, report.md, plots/, run.json (raw samples), "
-        "run.log. Prints the directory; progress goes to stderr.",
+        "into a new run directory: results.csv, report.md, plots/, run.json, cases.jsonl (raw "
+        "samples), run.log. Prints the directory; progress goes to stderr.",
     )
     add_run_arguments(parser)
     parser.set_defaults(handler=run)
@@ -169,7 +169,7 @@ def _what_to_measure(group: argparse._ArgumentGroup) -> None:
         "--shard",
         metavar="K/N",
         help="run only the K-th of N disjoint parts of the suite (1-based); `auto` reads it "
-        "from Slurm, Kubernetes or CI variables (see README)",
+        "from Slurm, Kubernetes or CI variables (see docs/scale-out.md)",
     )
 
 

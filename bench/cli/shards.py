@@ -15,7 +15,9 @@ from bench.errors import BenchError
 def add_merge(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("merge", help="join the shards of one suite into one run")
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="shard runs")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="parent of the new run")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"), help="parent of the new run (default: results)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="merge despite environment differences"
     )
@@ -33,7 +35,9 @@ def add_submit(verbs: argparse._SubParsersAction) -> None:
     shards = parser.add_argument_group("shards")
     shards.add_argument("--shards", type=positive_int(), required=True, metavar="N", help="shards")
     shards.add_argument("--executor", choices=("slurm", "local"), required=True)
-    shards.add_argument("--out", type=Path, default=Path("results"), help="parent of the runs")
+    shards.add_argument(
+        "--out", type=Path, default=Path("results"), help="parent of the runs (default: results)"
+    )
     shards.add_argument("--force", action="store_true", help="merge despite differences")
     slurm = parser.add_argument_group("slurm", "what each array task asks Slurm for")
     slurm.add_argument("--slurm-partition", metavar="P")
