@@ -184,9 +184,14 @@ def test_too_few_rounds_or_doubts_give_no_verdict_but_keep_the_figures() -> None
     doubted = compare_rounds("out_of_place", [1.0] * 8, [2.0] * 8, ["`x` contended"])
     assert (doubted.verdict, doubted.reason) == ("inconclusive", "`x` contended")
     assert doubted.ratio == pytest.approx(0.5)
-    # the verdict leads: "2.00x faster (... verdict inconclusive)" read as a finding
-    assert doubted.sentence().startswith("no clear difference (inconclusive: `x` contended);")
+    # the verdict leads: "2.00x faster (... verdict inconclusive)" read as a finding; a ratio
+    # whose whole interval is far past the threshold keeps its direction, not its size
+    assert doubted.sentence().startswith(
+        "faster by an amount not to quote (inconclusive: `x` contended);"
+    )
     assert "2.00x faster (95% CI" in doubted.sentence()
+    near = compare_rounds("out_of_place", [1.0, 1.1] * 4, [1.0, 1.0] * 4, ["`x` contended"])
+    assert near.sentence().startswith("no clear difference (inconclusive: `x` contended);")
     same = compare_rounds("out_of_place", [1.0, 1.01] * 4, [1.0, 1.0] * 4)
     assert same.verdict == "same" and same.threshold == THRESHOLD
 

@@ -56,8 +56,16 @@ class PairedComparison:
             figure = f"{self.ratio:.2f}x slower"
             interval = f"{self.ci_low:.2f}-{self.ci_high:.2f}x"
         if self.verdict == "inconclusive":  # the verdict first: a figure alone reads as a claim
+            beyond = self.ci_low > 1 + self.threshold or self.ci_high < 1 / (1 + self.threshold)
+            # a doubt (a crowded machine) cannot make 1000x vanish: the direction stands, the
+            # size is what cannot be trusted
+            lead = (
+                f"{'slower' if self.ratio > 1 else 'faster'} by an amount not to quote"
+                if beyond
+                else "no clear difference"
+            )
             return (
-                f"no clear difference (inconclusive: {self.reason}); the rounds' ratio read "
+                f"{lead} (inconclusive: {self.reason}); the rounds' ratio read "
                 f"{figure} (95% CI {interval}, {rounds})"
             )
         return f"{figure} (95% CI {interval}, {rounds}; verdict {self.verdict}: {self.reason})"

@@ -21,7 +21,7 @@ from bench.experiments.records import ExperimentResult
 from bench.report.experiment_plots import plot_experiment
 from bench.report.plot_style import PLOTS_DIR, plot_file_name
 from bench.report.tables import markdown_table
-from bench.units import human_bytes
+from bench.units import human_bytes, significant
 
 GroupKey = tuple[str, str, str]  # experiment, device, dtype
 
@@ -60,8 +60,8 @@ def _table(rows: Sequence[ExperimentResult]) -> str:
                 r.case.variant.name,
                 f"`{r.case.variant.code}`",
                 f"{r.case.numel:,}",
-                r.status if r.status != "ok" else "",
-                "" if m is None else f"{m.latency.median_ms:.4f}",
+                _status(r),
+                "" if m is None else significant(1000 * m.latency.median_ms),
                 "" if m is None else human_bytes(m.allocated_bytes),
                 _flag(None if m is None else m.shares_storage),
                 _flag(None if m is None else m.matches_reference),
@@ -74,8 +74,8 @@ def _table(rows: Sequence[ExperimentResult]) -> str:
         "Variant",
         "Code",
         "Elements",
-        "Status",
-        "Median (ms)",
+        "Status, flags",
+        "Median (µs)",
         "Allocated",
         "Shares storage",
         "Same values",
@@ -85,6 +85,15 @@ def _table(rows: Sequence[ExperimentResult]) -> str:
     return markdown_table(body, headers)
 
 
+def _status(row: ExperimentResult) -> str:
+    """Not ok: the status. Ok: what makes its median doubtful (noisy, contended, not steady),
+    in the words the model rows use, so a sub-microsecond figure on a busy machine is not read
+    as a fact."""
+    if row.status != "ok" or row.measurement is None:
+        return row.status
+    return ", ".join(row.measurement.latency.doubts())
+
+
 def _versus_baseline(row: ExperimentResult) -> str:
     """The row's paired ratio to its family's baseline: time over baseline time."""
     paired = row.paired
@@ -92,9 +101,10 @@ def _versus_baseline(row: ExperimentResult) -> str:
         return ""
     if paired.ratio is None or paired.ci_low is None or paired.ci_high is None:
         return paired.verdict
+    why = f" ({paired.reason})" if paired.verdict == "inconclusive" and paired.reason else ""
     return (
         f"{paired.ratio:.3g}x ({paired.ci_low:.3g}-{paired.ci_high:.3g}) vs "
-        f"{paired.baseline}, {paired.verdict}"
+        f"{paired.baseline}, {paired.verdict}{why}"
     )
 
 

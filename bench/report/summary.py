@@ -86,7 +86,7 @@ def _noise_words(result: Result) -> str:
     lat = result.latency
     assert lat is not None
     iqr = lat.iqr_ms / lat.median_ms
-    words = f"IQR {significant(100 * iqr, 2)}%"
+    words = f"IQR {significant(100 * iqr, 3)}%"
     return words if iqr > NOISY_IQR_FRACTION else f"{words}, interval {_interval_words(result)}"
 
 
@@ -164,9 +164,10 @@ SUMMARY_GUIDE = (
     "*Peak memory* is the most memory allocated during one steady-state step, weights and "
     "input included, in MiB "
     "(2^20 bytes; all memory in this report is binary). Flags: *noisy* (IQR over 10% of the "
-    "median: compare with care), *imprecise* (the precision target was not met within the "
-    "budget), *not steady: raise --budget* (warmup never settled; the samples include the slow "
-    "start), *drifting* (the median intervals of the first and second halves of the blocks do "
+    "median, or the median's interval wider than 3x the precision target: compare with "
+    "care), *imprecise* (the precision target was not met within the budget), *not steady: "
+    "raise --budget* (warmup did not settle within the budget, so a slow start may be in the "
+    "samples), *drifting* (the median intervals of the first and second halves of the blocks do "
     "not overlap: the speed moved during the run), *contended* (other processes, or threads of "
     "this process besides the measured work, took over 10% of the cores the case needs), "
     "*launch-bound* (CUDA host slower than the device), *counted on real "
@@ -211,8 +212,8 @@ def warnings(results: Sequence[Result]) -> list[str]:
     unsteady = [r for r in timed if r.latency.steady is False]
     if unsteady:
         lines.append(
-            "not steady: raise --budget (the budget ran out before warmup settled, so the "
-            "samples include the slow start): " + ", ".join(f"`{r.case.label}`" for r in unsteady)
+            "not steady: raise --budget (the budget ran out before warmup settled, so a slow "
+            "start may be in the samples): " + ", ".join(f"`{r.case.label}`" for r in unsteady)
         )
     noisy = [r for r in timed if r.latency.noisy]
     if noisy:

@@ -6,7 +6,7 @@
    last `steady_window` calls is no more than `steady_tolerance` below the median of the window
    before it. No sample is taken before that: warmup goes on as long as the budget leaves room
    for `min_blocks` more calls at the recent pace. When the budget runs out first, the case
-   samples what it can and is marked `steady = False` (its samples include the slow start, so
+   samples what it can and is marked `steady = False` (a slow start may be in its samples, so
    its interval is not quoted and `precision_met` is false). Warmup always meets
    `warmup_min_iterations` and `warmup_min_s` first.
 3. Calibration, once: the calls per timed sample are chosen from the steady per-call time so
