@@ -62,4 +62,4 @@ def test_a_case_noisy_by_its_interval_says_so_not_only_its_iqr() -> None:
     wide = LatencyStats.from_samples([100.0, 105.0] * 6, precision_target=0.001)
     assert wide.noisy
     (line,) = [w for w in warnings([Result(case=CPU, status="ok", latency=wide)]) if "noisy" in w]
-    assert "`net cpu float32 b1` (IQR 4.9%, interval +-" in line
+    assert "`net cpu float32 b1` (IQR 4.88%, interval +-" in line
