@@ -104,6 +104,21 @@ def test_meta_count_equals_real_count(mode: str) -> None:
     assert outcome.notes == ()
 
 
+@pytest.mark.parametrize(
+    ("variant", "relu"), [("in_place", "aten.relu_"), ("out_of_place", "aten.relu")]
+)
+def test_each_compare_inplace_build_lists_its_own_ops(variant: str, relu: str) -> None:
+    """Counted on meta, both builds listed the factory's default (the in_place build `aten.relu`,
+    the other `aten.relu_`): the meta copy was built without the variant's inplace flags."""
+    from dataclasses import replace
+
+    case = replace(case_for("bench.zoo:cifar10_net", (3, 32, 32)), inplace_variant=variant)
+    outcome = probe(case)
+    assert outcome.details.counted_on == "meta"
+    relus = {op for op in outcome.details.uncounted_ops if op.startswith("aten.relu")}
+    assert relus == {relu}
+
+
 def test_model_that_reads_values_falls_back_to_real_tensors_and_says_so() -> None:
     outcome = probe(case_for("tests.test_count_probe:ReadsItsInput", (6,)))
     assert outcome.details.counted_on == "real"

@@ -34,7 +34,7 @@ from bench.measure.counting.quantized import (
     weight_dtypes,
 )
 from bench.model.downloads import random_weight_kwargs
-from bench.model.factory import resolve_factory, torch_dtype
+from bench.model.factory import resolve_factory, set_inplace, torch_dtype
 from bench.model.given import FACTORY as GIVEN_FACTORY
 from bench.model.inputs import INPUT_SEED, ModelInput, make_input
 from bench.model.workload import make_workload
@@ -60,6 +60,8 @@ def meta_copy(case: Case) -> tuple[nn.Module, ModelInput]:
     factory = resolve_factory(case.model.factory, case.base_dir)
     kwargs = random_weight_kwargs(factory, case.model.kwargs)  # nothing is downloaded on meta
     model = build_on_meta(factory, kwargs)
+    if case.inplace_variant:  # as build_model does: the op list must be this variant's own
+        set_inplace(model, case.inplace_variant == "in_place")
     dtype = torch_dtype(case.dtype)
     tensors = itertools.chain(model.parameters(), model.buffers())
     if any(t.is_floating_point() and t.dtype != dtype for t in tensors):
