@@ -122,7 +122,7 @@ def test_every_count_in_the_example_report_matches_its_rows(example) -> None:
     assert _listed(bullets, "noisy") == where("noisy", "true")
     assert _listed(bullets, "drifting") == where("drifting", "true")
     assert _listed(bullets, "contended") == where("contended", "true")
-    noted = re.search(r"- (\d+) case\(s\) raised warnings", text)
+    noted = re.search(r"- (\d+) case\(s\) have notes", text)
     notes = details.split("<summary>Notes</summary>")[1].split("</details>")[0]
     assert noted and int(noted.group(1)) == notes.count("\n- `")
 

@@ -24,7 +24,7 @@ def plot_experiment(rows: Sequence[ExperimentResult], path: Path, title: str) ->
     plt = pyplot()
     figure = experiment_figure(plt, rows, title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=90, bbox_inches="tight")  # the legend sits outside the panels
     plt.close(figure)
     return path
 
@@ -54,7 +54,7 @@ def experiment_figure(plt: Any, rows: Sequence[ExperimentResult], title: str) ->
         }
         points.sort(key=lambda r: r.case.numel)
         sizes = [r.case.numel for r in points]
-        medians = [r.latency.median_ms for r in points]
+        medians = [1000 * r.latency.median_ms for r in points]  # µs: tensor ops are small
         marked = [not r.latency.trustworthy for r in points]  # hollow: see the row's flags
         any_flagged = any_flagged or any(marked)
         draw_marked_line(latency_axes, sizes, medians, marked, look)
@@ -65,7 +65,7 @@ def experiment_figure(plt: Any, rows: Sequence[ExperimentResult], title: str) ->
     if any_flagged:
         handles.append(hollow_handle())
         labels.append(HOLLOW_LABEL)
-    latency_axes.set(xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="median latency (ms)")
+    latency_axes.set(xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="median latency (µs)")
     bytes_axes.set(
         xscale="log", yscale="log", xlabel=ELEMENTS, ylabel="bytes allocated (0 B drawn at 1)"
     )

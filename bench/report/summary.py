@@ -271,5 +271,9 @@ def warnings(results: Sequence[Result]) -> list[str]:
         )
     noted = [r for r in results if r.notes]
     if noted:
-        lines.append(f"{len(noted)} case(s) raised warnings: see *Notes* below")
+        # notes are how a case was measured as well as what it raised: not all are warnings
+        lines.append(
+            f"{len(noted)} case(s) have notes (how they were measured, what they raised): "
+            "see *Notes* below"
+        )
     return lines
