@@ -125,6 +125,11 @@ def test_report_says_not_steady_contended_and_noisy_and_labels_its_interval() ->
     assert "CI half-width % (target)" in text  # the column says what its % is
     assert " 50% |" in text and " 3.50 |" in text  # others' CPU share, load average
     assert "1.50 / 1.00 / 0.50" in text  # the load before the run
+    assert "2 cases: 2 ok, 0 not ok. Latencies to quote: 0 of 2 timed" in text  # both flagged
+    quiet = LatencyStats.from_samples([10.0 + (7 * i % 20) / 100 for i in range(20)], steady=True)
+    mixed = render_report([*rows, Result(case=replace(CASE, batch_size=2), status="ok",
+                                         latency=quiet)], ENV, "t")  # fmt: skip
+    assert "Latencies to quote: 1 of 3 timed" in mixed
     # a run whose speed moved is flagged drifting, in the row and in the warnings
     trend = LatencyStats.from_samples([10.0 * (1 + i / 100) for i in range(20)], steady=True)
     drifted = render_report([Result(case=CASE, status="ok", latency=trend)], ENV, "t")

@@ -114,6 +114,19 @@ def _strip_heading(lines: list[str]) -> list[str]:
     return lines
 
 
+def _trusted_words(rows: Sequence[Result]) -> str:
+    """How many timed rows carry no doubt (steady, not noisy, drifting, contended or throttled):
+    the latencies to quote, counted where a reader looks first."""
+    timed = [r.latency for r in rows if r.latency is not None]
+    if not timed:
+        return ""
+    trusted = sum(latency.trustworthy for latency in timed)
+    return (
+        f" Latencies to quote: {trusted} of {len(timed)} timed (not flagged noisy, drifting, "
+        "contended, throttled or not steady)."
+    )
+
+
 def _unplotted_models(results: Sequence[Result], plots: Mapping[str, str]) -> list[str]:
     """Timed models without a plot of their own (plot captions start with the model's name)."""
     timed = dict.fromkeys(r.case.model.name for r in results if r.latency is not None)
@@ -154,7 +167,7 @@ def render_report(
         lines += [
             f"## Suite `{suite}`",
             "",
-            f"{len(rows)} cases: {ok} ok, {len(rows) - ok} not ok.",
+            f"{len(rows)} cases: {ok} ok, {len(rows) - ok} not ok.{_trusted_words(rows)}",
             "",
             summary_table(rows),
             "",
