@@ -138,3 +138,19 @@ def test_the_committed_example_report_is_the_current_rendering(example) -> None:
     assert committed.split("## Suite")[0] == text.split("## Suite")[0]
     sentence = re.search(r"Precision target met in [^.]+\.", text)
     assert sentence and sentence.group(0) in committed
+
+
+def test_the_committed_example_csv_is_what_its_record_gives_today() -> None:
+    """The report is rebuilt from the record; results.csv is not. When a rule changed (how an
+    interval widens for drift), the example's CSV kept the old interval while its report showed
+    the new one: 16.83-39.31 ms in one, 16.26-143.0 ms in the other, for one case."""
+    from bench.records import COLUMNS
+    from bench.store.rundir import format_cell
+
+    record = read_record(EXAMPLE)
+    rebuilt = [
+        {c: format_cell(r.row()[c]) for c in COLUMNS}
+        for r in results_from_record(record, EXAMPLE)
+    ]
+    written = list(csv.DictReader((EXAMPLE / "results.csv").open(encoding="utf-8")))
+    assert written == rebuilt
