@@ -68,32 +68,6 @@ def median_ci(
     return sorted_values[rank - 1], sorted_values[len(sorted_values) - rank]
 
 
-MIN_INTERVAL_BLOCKS = 6  # the fewest values whose median has a 95% interval: [min, max]
-
-
-def median_ci_dependent(
-    sorted_values: Sequence[float], lag1: float | None, confidence: float = DEFAULT_CONFIDENCE
-) -> tuple[float, float] | None:
-    """The median's interval from blocks that are not independent: with a clearly positive
-    lag-1 autocorrelation r (above 2/sqrt(n), what independent blocks exceed 2.5% of the time),
-    n blocks carry the information of about n(1 - r)/(1 + r) independent ones (an AR(1)
-    series), so the interval is the one that many would give, its ranks placed at the same
-    quantiles of the n. Without that, consecutive blocks that share a slow drift gave an
-    interval as if each were new: 1,063 one-sample blocks with r = 0.94 read +-6.8%.
-    """
-    n = len(sorted_values)
-    if lag1 is None or n < MIN_INTERVAL_BLOCKS or lag1 <= 2.0 / math.sqrt(n):
-        return median_ci(sorted_values, confidence)
-    # never fewer than the smallest count with an interval: its interval is the blocks' whole
-    # range, which a strong drift (r near 1) is owed, rather than none at all
-    effective = max(MIN_INTERVAL_BLOCKS, int(n * (1.0 - lag1) / (1.0 + lag1)))
-    rank = median_ci_rank(effective, confidence)
-    if rank is None:
-        return median_ci(sorted_values, confidence)
-    low = max(1, min(n // 2, math.floor(rank / (effective + 1) * (n + 1))))
-    return sorted_values[low - 1], sorted_values[n - low]
-
-
 def relative_half_width(interval: tuple[float, float] | None, median: float) -> float:
     """Half the interval's width over the median; infinite when there is no interval yet."""
     if interval is None or median <= 0:

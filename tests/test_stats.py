@@ -100,33 +100,3 @@ def test_median_ci_brackets_the_sample_median(values: list[float]) -> None:
     stats = LatencyStats.from_samples(values)
     assert stats.ci_low_ms <= stats.median_ms <= stats.ci_high_ms
     assert stats.min_ms <= stats.ci_low_ms and stats.ci_high_ms <= max(values)
-
-
-def _ar1(rng: object, n: int, rho: float) -> list[float]:
-    x, values = 0.0, []
-    for _ in range(n):
-        x = rho * x + rng.gauss(0.0, 1.0)  # type: ignore[attr-defined]
-        values.append(x)
-    return values
-
-
-def test_blocks_that_follow_each_others_drift_get_a_wider_interval_that_covers() -> None:
-    """An AR(1) series, true median 0: the interval that takes its 400 blocks as independent
-    covers 0 in about 78% of trials, not 95%; the one that counts what they are worth covers it."""
-    import random
-
-    from bench.records.latency import lag1_autocorrelation
-    from bench.stats import median_ci_dependent
-
-    rng = random.Random(0)
-    plain = dependent = 0
-    for _ in range(300):
-        values = _ar1(rng, 400, 0.6)
-        ordered, rho = sorted(values), lag1_autocorrelation(values)
-        low, high = median_ci(ordered)
-        plain += low <= 0.0 <= high
-        low, high = median_ci_dependent(ordered, rho)
-        dependent += low <= 0.0 <= high
-    assert plain / 300 < 0.85 and dependent / 300 >= 0.93
-    independent = sorted(_ar1(rng, 400, 0.0))
-    assert median_ci_dependent(independent, 0.01) == median_ci(independent)  # within noise

@@ -22,7 +22,6 @@ from bench.stats import (
     grouped_block_medians,
     hierarchical_median_ci,
     median_ci,
-    median_ci_dependent,
     percentile,
     relative_half_width,
     sample_std,
@@ -144,15 +143,14 @@ class LatencyStats:
             else block_medians(samples_ms, samples_per_block)
         )
         ordered_blocks = sorted(blocks)
-        lag1 = lag1_autocorrelation(blocks)
         # Samples that include a slow start have no interval worth writing: it would bracket
         # the start-up, not the steady median (an empty cell beats a wrong number).
         if steady is False:
             interval = None
         elif groups:
             interval = hierarchical_median_ci(groups, confidence)
-        else:  # blocks that follow each other's drift carry less than their number says
-            interval = median_ci_dependent(ordered_blocks, lag1, confidence)
+        else:
+            interval = median_ci(ordered_blocks, confidence)
         if steady is not False:
             interval = _spanning_drift(interval, blocks, confidence)
         median_ms = percentile(ordered_blocks, 50)
@@ -181,7 +179,7 @@ class LatencyStats:
             samples_per_block=max(1, int(samples_per_block)),
             block_medians_ms=tuple(blocks),
             block_cv=_cv(blocks),
-            block_lag1=lag1,
+            block_lag1=lag1_autocorrelation(blocks),
             drifting=steady is not False and _drifting(blocks, confidence),
             process_sizes=processes if len(processes) > 1 else (),
             clocks=clocks,
