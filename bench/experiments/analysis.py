@@ -229,7 +229,8 @@ def _bandwidth_words(fit: ScalingFit) -> str:
     if not fit.bandwidths:
         return (
             f"; no copy bandwidth claimed: every clean size fits in {named} (the largest is "
-            f"{human_bytes(fit.largest_clean_bytes)} per tensor)"
+            f"{human_bytes(fit.largest_clean_bytes)} per tensor; on a VM the size is what the "
+            "host's cache reports, of which the VM's cores may see only a share)"
         )
     at = ", ".join(f"{gb:.1f} GB/s at {human_bytes(size)}" for size, gb in fit.bandwidths)
     return f"; effective copy bandwidth (read + write) {at} per tensor, sizes beyond {named}"
