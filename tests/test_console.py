@@ -10,6 +10,7 @@ import pytest
 from bench.cli import main
 from bench.console import ProgressDisplay, case_line, summary_lines
 from bench.records import Case, LatencyStats, ModelSpec, Result
+from tests.conftest import TINY_SUITE
 
 SPEC = ModelSpec(name="net", factory="x:y", input_shape=(8,), batch_sizes=(4,))
 CASE = Case(suite="s", model=SPEC, device="cpu", dtype="float32", batch_size=4, base_dir=Path())
@@ -91,17 +92,7 @@ def test_a_piped_runs_report_keeps_the_busy_machine_note(
     summary table. stderr stays one line a case (stdout names the run); the note goes to the
     report, which a CI job keeps."""
     monkeypatch.setattr("bench.measure.threads.neighbour_advice", lambda: "busy; try --threads 1")
-    suite = write_suite(
-        """
-        [suite]
-        name = "piped"
-        [[models]]
-        name = "lin"
-        factory = "torch.nn:Linear"
-        kwargs = { in_features = 4, out_features = 2 }
-        input_shape = [4]
-        """
-    )
+    suite = write_suite(TINY_SUITE)
     argv = ["run", str(suite), "--out", str(tmp_path / "r"), "--metrics", "latency"]
     assert main([*argv, "--budget", "0.05s"]) == 0
     out, err = capsys.readouterr()
