@@ -230,6 +230,8 @@ def test_frames_type_each_column_by_its_declared_kind_whatever_the_rows_hold() -
     assert dtypes["params"] == "Int64" and list(frame.params.astype(object)) == [178, pd.NA]
     assert dtypes["latency_median_ms"] == "Float64" and dtypes["noisy"] == "boolean"
     assert dtypes["error"] == "string" and frame.error.isna().all()
+    fraction = frame_of([{"params": 1.5}], ["params"])  # never fails to load a record
+    assert str(fraction.params.dtype) == "Float64" and fraction.params[0] == 1.5
     counts_only = bench.measure(nn.Linear(2, 2), torch.randn(1, 2), metrics=["params"])
     both = pd.concat([counts_only.to_frame(), bench.load(REFERENCE)])
     assert str(both["latency_median_ms"].dtype) == "Float64"  # was object: string + Float64

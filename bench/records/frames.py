@@ -68,6 +68,8 @@ def _column(values: list[Any], kind: str) -> Any:
     cells = [_cell(value) for value in values]
     if kind == TEXT:  # a text column's odd value (a number in `variant`) is its text
         cells = [None if cell is None else str(cell) for cell in cells]
+    if kind == INTEGER and any(isinstance(c, float) and not c.is_integer() for c in cells):
+        kind = FLOAT  # a record that holds a fraction there: keep it rather than fail to load
     return pd.array(cells, dtype=kind)
 
 
