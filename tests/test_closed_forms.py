@@ -129,13 +129,31 @@ def _case(factory: str) -> Case:
     return Case(suite="s", model=spec, device="cpu", dtype="float32", batch_size=1, base_dir=Path())
 
 
+def _transformers_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return int(version("transformers").split(".")[0])
+    except Exception:  # not installed: the test skips on import
+        return 0
+
+
+# Written against transformers 5's modelling code (the locked version). 4.x differs where a
+# closed form sees it: its Llama computes the rotary angles with a matmul (+2,048 MACs here),
+# and its Mixtral routes tokens to experts with data-dependent indexing, which meta cannot run.
+# Both are the library's arithmetic, not the counter's; the lowest supported 4.40 runs the rest.
+FIVE_ONLY = pytest.mark.skipif(
+    0 < _transformers_major() < 5, reason="closed form of transformers 5's implementation"
+)
+
+
 @pytest.mark.parametrize(
     ("factory", "expected"),
     [
-        ("llama", _decoder_macs()),
+        pytest.param("llama", _decoder_macs(), marks=FIVE_ONLY),
         ("qwen2", _decoder_macs()),
         ("mistral_sliding", _decoder_macs()),
-        ("mixtral", _decoder_macs(experts_per_token=2, experts=4)),
+        pytest.param("mixtral", _decoder_macs(experts_per_token=2, experts=4), marks=FIVE_ONLY),
         ("bart", _bart_macs()),
     ],
 )

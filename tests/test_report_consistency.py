@@ -149,8 +149,7 @@ def test_the_committed_example_csv_is_what_its_record_gives_today() -> None:
 
     record = read_record(EXAMPLE)
     rebuilt = [
-        {c: format_cell(r.row()[c]) for c in COLUMNS}
-        for r in results_from_record(record, EXAMPLE)
+        {c: format_cell(r.row()[c]) for c in COLUMNS} for r in results_from_record(record, EXAMPLE)
     ]
     written = list(csv.DictReader((EXAMPLE / "results.csv").open(encoding="utf-8")))
     assert written == rebuilt
