@@ -41,11 +41,14 @@ def measure(
     name: str | None = None,
     cache: str = "warm",
     compile: str = "eager",
+    batch_dim: int = 0,
 ) -> Result:
     """Measure one model on its inputs: params, FLOPs, latency and memory (or `metrics`).
 
     `inputs`: a tensor, a tuple of positional arguments, or a dict of keyword arguments. Each
-    tensor's first dimension is the batch; a positional list of tensors (a detection model's
+    tensor's first dimension is the batch (`batch_dim=1` for a sequence-first model such as
+    `nn.LSTM` without `batch_first`, whose sequence length would be read as the batch); a
+    positional list of tensors (a detection model's
     images) is a batch of its length; keyword values that are not tensors, or are 0-dim (a
     flag, a timestep), and keyword tensors of batch 1 beside a larger batch (position_ids of
     shape (1, L): they broadcast) are passed as given. `device` and `dtype`
@@ -70,7 +73,9 @@ def measure(
         raise ValueError(f"compile {compile!r}; allowed: {', '.join(COMPILE_MODES)}")
     chosen = checked_metrics([metrics] if isinstance(metrics, str) else metrics)
     example = _model_input(inputs)
-    specs, batch, as_list = _specs(example)
+    if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
+        raise ValueError(f"batch_dim {batch_dim!r}; allowed: a dimension index, 0 or more")
+    specs, batch, as_list = _specs(example, batch_dim)
     key = register(model, example)
     kept = Preserved(model, mode, device)
     try:
@@ -107,6 +112,12 @@ def measure(
     finally:
         release(key)
         kept.restore()
+    if batch_dim:
+        note = (
+            f"batch: dimension {batch_dim} of each input (batch_dim); input_shape lists the "
+            "batch first"
+        )
+        result = replace(result, notes=(*result.notes, note))
     if _compiled_by_caller(model):
         note = (
             "model compiled by the caller (torch.compile): measured as given, its compile time "
@@ -204,12 +215,13 @@ def _model_input(inputs: Any) -> ModelInput:
     )
 
 
-def _specs(example: ModelInput) -> tuple[tuple[InputSpec, ...], int, bool]:
+def _specs(example: ModelInput, batch_dim: int = 0) -> tuple[tuple[InputSpec, ...], int, bool]:
     """Each batched input's per-sample shape and dtype (for the row's `input_shape` and labels),
-    the batch, and whether it is given as a list. A tensor's batch is its first dimension; a
-    positional list of tensors (a detection model's images, each its own size) is a batch of
-    its length. Keyword values that are not tensors, and 0-dim tensors (a flag, a diffusion
-    timestep, a scale), are passed as given and have no batch."""
+    the batch, and whether it is given as a list. A tensor's batch is its dimension `batch_dim`
+    (1 for a sequence-first RNN); a positional list of tensors (a detection model's images,
+    each its own size) is a batch of its length. Keyword values that are not tensors, and
+    tensors without that dimension (a flag, a diffusion timestep, a scale), are passed as
+    given and have no batch."""
     batched: list[tuple[str, torch.Tensor, int]] = []
     as_list = False
     for label, value in [("", a) for a in example.args] + list(example.kwargs.items()):
@@ -223,8 +235,8 @@ def _specs(example: ModelInput) -> tuple[tuple[InputSpec, ...], int, bool]:
                 raise ValueError(f"{where}: a list of tensors is taken as a positional input only")
             batched.append((label, value[0], len(value)))
             as_list = True
-        elif isinstance(value, torch.Tensor) and value.dim() > 0:
-            batched.append((label, value, int(value.shape[0])))
+        elif isinstance(value, torch.Tensor) and value.dim() > batch_dim:
+            batched.append((label, value, int(value.shape[batch_dim])))
         elif not label:
             raise ValueError(
                 f"{where} must be a tensor with a batch dimension, or a list of tensors"
@@ -240,11 +252,16 @@ def _specs(example: ModelInput) -> tuple[tuple[InputSpec, ...], int, bool]:
             batched = [item for item in batched if item[2] != 1]
             batches = {batch for _, _, batch in batched}
     if len(batches) != 1:
-        raise ValueError(f"inputs disagree on the batch (first) dimension: {sorted(batches)}")
+        raise ValueError(
+            f"inputs disagree on the batch (dimension {batch_dim}): {sorted(batches)}"
+            + ("; a sequence-first model's batch is batch_dim=1" if batch_dim == 0 else "")
+        )
     specs = tuple(
         InputSpec(
             shape=tuple(
-                int(d) for d in (value.shape if as_list and not label else value.shape[1:])
+                int(d)
+                for i, d in enumerate(value.shape)
+                if (as_list and not label) or i != batch_dim
             ),
             dtype=None if value.is_floating_point() else str(value.dtype).removeprefix("torch."),
             name=label,
