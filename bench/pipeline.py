@@ -126,11 +126,7 @@ def open_run(
     environment = capture_environment()
     if resume is None:
         chosen = select(cases, shard) if shard is not None else cases
-        header = {
-            **_header(suite, suite_path, environment, None),
-            "options": options.record(),
-            "start_note": options.start_note,
-        }
+        header = _header(suite, suite_path, environment, None, options)
         if shard is not None:
             header.update(shard_record(shard, cases, chosen))
         writer = RunWriter.create(out, suite.name, header)
@@ -147,10 +143,10 @@ def open_run(
         prior = load_prior_run(
             resume, suite.name, [c for c in cases if isinstance(c, Case)], retry_timeouts
         )
-        _check_same_options(resume, prior.record.get("options"), options.record())
+        header = _header(suite, suite_path, environment, prior, options)
+        _check_same_options(resume, prior.record.get("options"), header["options"])
         shard = shard_to_run(shard, prior.record)  # a resumed shard keeps its split
         chosen = select(cases, shard) if shard is not None else cases
-        header = {**_header(suite, suite_path, environment, prior), "options": options.record()}
         if shard is not None:
             header.update(shard_record(shard, cases, chosen))
         if prior.csv_rewrite is not None:  # decided: only now may the file change
@@ -295,10 +291,15 @@ def _suite_of(run_dir: Path) -> Path:
 
 
 def _header(
-    suite: Suite, suite_path: Path, environment: dict[str, Any], prior: PriorRun | None
+    suite: Suite,
+    suite_path: Path,
+    environment: dict[str, Any],
+    prior: PriorRun | None,
+    options: RunOptions,
 ) -> dict[str, Any]:
     """run.json's bookkeeping: which suite, resolved as the run resolved it, with the content
-    of it and of every model file (for --resume's checks), and the environment of each session.
+    of it and of every model file (for --resume's checks), the environment of each session, the
+    options that shape the numbers and what the machine looked like as this session started.
 
     `suite_file` is the absolute path as given, not resolved through a symlink: factory paths
     resolve against the folder the suite was named in, and a resume must find the same files.
@@ -319,5 +320,7 @@ def _header(
         "factory_files": factory_files,
         "environment": environment,
         "earlier_environments": earlier,
+        "options": options.record(),
+        "start_note": options.start_note,
         "complete": False,
     }

@@ -48,11 +48,11 @@ def measure(
     `inputs`: a tensor, a tuple of positional arguments, or a dict of keyword arguments. Each
     tensor's first dimension is the batch (`batch_dim=1` for a sequence-first model such as
     `nn.LSTM` without `batch_first`, whose sequence length would be read as the batch); a
-    positional list of tensors (a detection model's
-    images) is a batch of its length; keyword values that are not tensors, or are 0-dim (a
-    flag, a timestep), and keyword tensors of batch 1 beside a larger batch (position_ids of
-    shape (1, L): they broadcast) are passed as given. `device` and `dtype`
-    default to the model's own (its first parameter's); its floating inputs are cast to `dtype`
+    positional list of tensors (a detection model's images) is a batch of its length; keyword
+    values that are not tensors, or are 0-dim (a flag, a timestep), and keyword tensors of
+    batch 1 beside a larger batch (position_ids of shape (1, L): they broadcast) are passed as
+    given. `device` and `dtype` default to the model's own (its first parameter's); its
+    floating inputs are cast to `dtype`
     (float32 for the `amp_*` precisions, which autocast the forward). Inputs in channels_last
     make a channels_last case. `budget` and `timeout` are seconds (defaults as `bench run`'s);
     `precision` is the relative half-width of the median's 95% interval to aim for; `threads`
@@ -63,7 +63,8 @@ def measure(
     a Result with status `error` and the reason, as a suite row would; a bad argument raises
     ValueError.
     """
-    device = device or _model_device(model, inputs)
+    example = _model_input(inputs)
+    device = device or _model_device(model, example)
     dtype = dtype or _model_dtype(model)
     _check(model, device, dtype, mode)
     _check_settings(budget, precision, threads, timeout)
@@ -72,7 +73,6 @@ def measure(
     if compile not in COMPILE_MODES:
         raise ValueError(f"compile {compile!r}; allowed: {', '.join(COMPILE_MODES)}")
     chosen = checked_metrics([metrics] if isinstance(metrics, str) else metrics)
-    example = _model_input(inputs)
     if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
         raise ValueError(f"batch_dim {batch_dim!r}; allowed: a dimension index, 0 or more")
     specs, batch, as_list = _specs(example, batch_dim)
@@ -112,24 +112,23 @@ def measure(
     finally:
         release(key)
         kept.restore()
+    notes = []
     if batch_dim:
-        note = (
+        notes.append(
             f"batch: dimension {batch_dim} of each input (batch_dim); input_shape lists the "
             "batch first"
         )
-        result = replace(result, notes=(*result.notes, note))
     if _compiled_by_caller(model):
-        note = (
+        notes.append(
             "model compiled by the caller (torch.compile): measured as given, its compile time "
             "is in first_call_ms, and the compile column names only what bench applied"
         )
-        result = replace(result, notes=(*result.notes, note))
-    return result
+    return replace(result, notes=(*result.notes, *notes)) if notes else result
 
 
-def _model_device(model: nn.Module, inputs: Any) -> str:
+def _model_device(model: nn.Module, example: ModelInput) -> str:
     """The device of the model's first parameter or buffer, else of the first input tensor."""
-    for tensor in [*model.parameters(), *model.buffers(), *_model_input(inputs).tensors()]:
+    for tensor in [*model.parameters(), *model.buffers(), *example.tensors()]:
         if tensor.device.type != "meta":
             return str(tensor.device)
     return "cpu"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import torch
 from torch import nn
 
 FACTORY = "bench.model.given:given_model"
@@ -56,8 +57,6 @@ class Preserved:
     """
 
     def __init__(self, model: nn.Module, mode: str, device: str) -> None:
-        import torch
-
         self._modules = list(model.modules())
         self._training = [m.training for m in self._modules]
         self._params = [
@@ -77,8 +76,6 @@ class Preserved:
         self._cuda_rng = torch.cuda.get_rng_state_all() if on_cuda else None
 
     def restore(self) -> None:
-        import torch
-
         with torch.no_grad():
             for module, name, param, data, grad in self._params:
                 module._parameters[name] = param
